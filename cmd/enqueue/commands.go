@@ -1,0 +1,434 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/redisconn"
+	"github.com/opsworker/opsworker/internal/tasks"
+)
+
+// defaultRedisURL is the embedded Redis of config/dev.yaml.
+const defaultRedisURL = "redis://127.0.0.1:16379/0"
+
+type globals struct {
+	redisURL  string
+	output    string
+	keyPrefix string
+	queue     string
+	stdin     io.Reader
+	stdout    io.Writer
+	stderr    io.Writer
+}
+
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "enqueue",
+		Short:         "Submit and follow opsworker operations",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if g.output != "text" && g.output != "json" {
+				return fail(exitBadInput, "--output: must be text or json, got %q", g.output)
+			}
+			return nil
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.redisURL, "redis", envOr("OPSWORKER_REDIS_URL", defaultRedisURL), "Redis URL (env OPSWORKER_REDIS_URL)")
+	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
+	pf.StringVar(&g.keyPrefix, "key-prefix", envOr("OPSWORKER_KEY_PREFIX", "opsworker"), "operation store key prefix, as redis.key_prefix (env OPSWORKER_KEY_PREFIX)")
+	pf.StringVar(&g.queue, "queue", envOr("OPSWORKER_QUEUE", "default"), "queue for new operations, as operations.queue (env OPSWORKER_QUEUE)")
+	root.AddCommand(newSubmitCmd(g), newStatusCmd(g), newWaitCmd(g), newListCmd(g), newWebhooksCmd(g), newSchedulesCmd(g), newCancelCmd(g))
+	return root
+}
+
+// connect opens Redis and checks it answers (exit 3 otherwise).
+func (g *globals) connect(ctx context.Context) (redis.UniversalClient, error) {
+	conn, err := redisconn.Parse(g.redisURL)
+	if err != nil {
+		return nil, fail(exitBadInput, "--redis: %v", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := conn.Client.Ping(pctx).Err(); err != nil {
+		_ = conn.Client.Close()
+		return nil, fail(exitNoRedis, "cannot reach Redis at %s: %v", conn.Desc, err)
+	}
+	return conn.Client, nil
+}
+
+// loadOp connects and reads one operation: exit 2 when it does not
+// exist, 3 when Redis fails. The caller closes the client.
+func (g *globals) loadOp(ctx context.Context, id string) (redis.UniversalClient, *opstore.Operation, error) {
+	rdb, err := g.connect(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	op, err := g.store(rdb).Get(ctx, id)
+	if errors.Is(err, opstore.ErrNotFound) {
+		rdb.Close()
+		return nil, nil, fail(exitBadInput, "operation %s: not found (unknown id, or expired after its retention)", id)
+	}
+	if err != nil {
+		rdb.Close()
+		return nil, nil, fail(exitNoRedis, "%v", err)
+	}
+	return rdb, op, nil
+}
+
+func (g *globals) store(rdb redis.UniversalClient) *opstore.Store {
+	return opstore.New(rdb, g.keyPrefix, 0)
+}
+
+func newSubmitCmd(g *globals) *cobra.Command {
+	var env tasks.Envelope
+	var params, paramsFile string
+	var wait bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "submit <task-type> --provider P --params JSON",
+		Short: "Submit an operation; prints its id (with --wait, its final record)",
+		Example: `  enqueue submit cdn:purge --provider ucdn \
+    --params '{"zone_name":"demo","zone_type":"objects","files":["/a.png"]}' --wait`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kind := args[0]
+			switch {
+			case params != "" && paramsFile != "":
+				return fail(exitBadInput, "--params and --params-file: give one, not both")
+			case paramsFile != "":
+				var b []byte
+				var err error
+				if paramsFile == "-" {
+					b, err = io.ReadAll(io.LimitReader(g.stdin, 1<<20))
+				} else {
+					b, err = os.ReadFile(paramsFile)
+				}
+				if err != nil {
+					return fail(exitBadInput, "--params-file: %v", err)
+				}
+				params = string(b)
+			case params == "":
+				return fail(exitBadInput, "params: required (--params JSON or --params-file FILE)")
+			}
+			if !json.Valid([]byte(params)) {
+				return fail(exitBadInput, "params: not valid JSON")
+			}
+			env.Params = json.RawMessage(params)
+			env.Normalize()
+			if err := env.Validate(kind); err != nil {
+				return fail(exitBadInput, "%v", err)
+			}
+			ctx := cmd.Context()
+			rdb, err := g.connect(ctx)
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			client := asynq.NewClientFromRedisClient(rdb)
+			sub := tasks.NewSubmitter(g.store(rdb), client, tasks.SubmitOptions{Queue: g.queue})
+			op, created, err := sub.Submit(ctx, kind, env)
+			var ve *tasks.ValidationError
+			switch {
+			case errors.As(err, &ve):
+				return fail(exitBadInput, "%v", err)
+			case errors.Is(err, opstore.ErrIdempotencyConflict):
+				return fail(exitBadInput, "idempotency_key: %q already names operation %s, submitted with a different request", env.IdempotencyKey, op.ID)
+			case err != nil:
+				return fail(exitNoRedis, "submit: %v", err)
+			}
+			if !created {
+				fmt.Fprintf(g.stderr, "idempotency key %q already names operation %s (%s); nothing new was launched\n", env.IdempotencyKey, op.ID, op.State)
+			}
+			if wait {
+				return g.waitFor(ctx, rdb, op.ID, timeout)
+			}
+			if g.output == "json" {
+				return g.printJSON(op)
+			}
+			fmt.Fprintln(g.stdout, op.ID)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&env.Provider, "provider", "", "provider API (e.g. ucdn)")
+	f.StringVar(&env.Account, "account", tasks.DefaultAccount, "provider account from the worker's config")
+	f.StringVar(&params, "params", "", "operation params as JSON")
+	f.StringVar(&paramsFile, "params-file", "", "read params JSON from a file (- for stdin)")
+	f.StringVar(&env.CallbackURL, "callback", "", "URL that receives the completion webhook")
+	f.StringVar(&env.IdempotencyKey, "key", "", "idempotency key: resubmitting with it returns the same operation")
+	f.BoolVar(&wait, "wait", false, "wait until the operation ends; state changes go to stderr, the final record to stdout")
+	f.DurationVar(&timeout, "timeout", 10*time.Minute, "with --wait: how long to wait")
+	return cmd
+}
+
+func newStatusCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status <operation-id>",
+		Short: "Show an operation's record",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rdb, op, err := g.loadOp(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			return g.printOp(op)
+		},
+	}
+}
+
+func newWaitCmd(g *globals) *cobra.Command {
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "wait <operation-id>",
+		Short: "Wait until an operation ends; exit 0 if it succeeded, 1 otherwise",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rdb, err := g.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			return g.waitFor(cmd.Context(), rdb, args[0], timeout)
+		},
+	}
+	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "how long to wait")
+	return cmd
+}
+
+func newListCmd(g *globals) *cobra.Command {
+	var state, kind string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List recent operations, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if state != "" && !opstore.State(state).Valid() {
+				return fail(exitBadInput, "--state: unknown state %q (one of %v)", state, opstore.States)
+			}
+			if limit < 1 || limit > 1000 {
+				return fail(exitBadInput, "--limit: must be 1..1000")
+			}
+			rdb, err := g.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			ops, err := g.store(rdb).List(cmd.Context(), opstore.Filter{State: opstore.State(state), Kind: kind, Limit: limit})
+			if err != nil {
+				return fail(exitNoRedis, "%v", err)
+			}
+			if g.output == "json" {
+				if ops == nil {
+					ops = []*opstore.Operation{}
+				}
+				return g.printJSON(ops)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tKIND\tPROVIDER\tACCOUNT\tSTATE\tCREATED\tUPDATED")
+			for _, op := range ops {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", op.ID, op.Kind, op.Provider, op.Account, op.State,
+					op.CreatedAt.Format(time.RFC3339), op.UpdatedAt.Format(time.RFC3339))
+			}
+			return tw.Flush()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&state, "state", "", "only this state")
+	f.StringVar(&kind, "kind", "", "only this kind (task type)")
+	f.IntVar(&limit, "limit", 20, "at most this many")
+	return cmd
+}
+
+// waitFor follows an operation until it ends, printing state changes to
+// stderr and the final record to stdout.
+func (g *globals) waitFor(ctx context.Context, rdb redis.UniversalClient, id string, timeout time.Duration) error {
+	if timeout <= 0 {
+		return fail(exitBadInput, "--timeout: must be > 0")
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	store := g.store(rdb)
+	last := ""
+	interval := 100 * time.Millisecond
+	for {
+		op, err := store.Get(ctx, id)
+		switch {
+		case errors.Is(err, opstore.ErrNotFound):
+			return fail(exitBadInput, "operation %s: not found", id)
+		case err != nil && ctx.Err() == nil:
+			return fail(exitNoRedis, "%v", err)
+		case err == nil:
+			line := string(op.State)
+			if op.Status != "" {
+				line += " (provider status " + op.Status + ")"
+			}
+			if op.State == opstore.StateRunning {
+				line += progressBar(op.Progress)
+			}
+			if op.State == opstore.StateQueued && strings.HasPrefix(op.LastError, "waiting") {
+				line += " — " + op.LastError
+			}
+			if line != last {
+				fmt.Fprintf(g.stderr, "%s  %s  %s\n", time.Now().Format("15:04:05.000"), op.ID, line)
+				last = line
+			}
+			if op.State.Terminal() {
+				if err := g.printOp(op); err != nil {
+					return err
+				}
+				if op.State != opstore.StateSucceeded {
+					return &exitError{code: exitOpFailed, err: fmt.Errorf("operation %s ended %s: %s", op.ID, op.State, op.LastError)}
+				}
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fail(exitTimeout, "operation %s still %s after %s; it goes on (enqueue wait %s)", id, last, timeout, id)
+			}
+			return fail(exitTimeout, "interrupted while waiting for %s", id)
+		case <-time.After(interval):
+		}
+		if interval < time.Second {
+			interval += 100 * time.Millisecond
+		}
+	}
+}
+
+func (g *globals) printJSON(v any) error {
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (g *globals) printOp(op *opstore.Operation) error {
+	if g.output == "json" {
+		return g.printJSON(op)
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
+		}
+	}
+	ts := func(t *time.Time) string {
+		if t == nil {
+			return ""
+		}
+		return t.Format(time.RFC3339Nano)
+	}
+	row("id", op.ID)
+	row("kind", op.Kind)
+	row("provider", op.Provider)
+	row("account", op.Account)
+	row("state", string(op.State))
+	row("provider_status", op.Status)
+	row("handle", op.Handle)
+	row("attempts", fmt.Sprint(op.Attempts))
+	row("polls", fmt.Sprint(op.Polls))
+	row("created_at", op.CreatedAt.Format(time.RFC3339Nano))
+	row("launched_at", ts(op.LaunchedAt))
+	row("finished_at", ts(op.FinishedAt))
+	row("deadline_at", ts(op.DeadlineAt))
+	row("idempotency_key", op.IdempotencyKey)
+	row("callback_url", opstore.CallbackOrigin(op.CallbackURL))
+	row("params", string(opstore.RedactParams(op.Params)))
+	row("result", string(op.Result))
+	row("last_error", op.LastError)
+	return tw.Flush()
+}
+
+// progressBar renders a provider's progress, e.g.
+// "  [########------------] 42% Install operating system".
+func progressBar(raw json.RawMessage) string {
+	var p struct {
+		Percentage int    `json:"percentage"`
+		Task       string `json:"task"`
+	}
+	if len(raw) == 0 || json.Unmarshal(raw, &p) != nil {
+		return ""
+	}
+	const width = 20
+	n := max(0, min(width, p.Percentage*width/100))
+	s := fmt.Sprintf("  [%s%s] %3d%%", strings.Repeat("#", n), strings.Repeat("-", width-n), p.Percentage)
+	if p.Task != "" {
+		s += " " + p.Task
+	}
+	return s
+}
+
+func newCancelCmd(g *globals) *cobra.Command {
+	var expire, wait bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "cancel <operation-id> [--expire]",
+		Short: "Cancel an operation (dedicated-server jobs: cancelActiveJob, or expireActiveJob with --expire)",
+		Long: `Cancel an operation. One not launched yet ends canceled at once. A running
+Leaseweb server job is stopped at the provider:
+
+  cancel (default)  POST .../cancelActiveJob: runs the job's on-fail flow,
+                    which often reboots the server.
+  --expire          POST .../expireActiveJob: marks the job expired and does
+                    not touch the server (an administrative action only).
+
+The operation ends canceled once the provider reports the job CANCELED or
+EXPIRED.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			rdb, op, err := g.loadOp(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			if op.State.Terminal() {
+				return fail(exitBadInput, "operation %s already ended %s", op.ID, op.State)
+			}
+			if !tasks.Cancelable(op.Kind, op.Provider) {
+				return fail(exitBadInput, "%s on %s cannot be canceled", op.Kind, op.Provider)
+			}
+			b, _ := json.Marshal(tasks.CancelPayload{OperationID: op.ID, Expire: expire})
+			client := asynq.NewClientFromRedisClient(rdb)
+			_, err = client.EnqueueContext(ctx, asynq.NewTask(tasks.TypeCancel, b), asynq.Queue(g.queue), asynq.TaskID("op:"+op.ID+":cancel"), asynq.MaxRetry(20))
+			if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+				return fail(exitNoRedis, "enqueue cancel: %v", err)
+			}
+			fmt.Fprintf(g.stderr, "cancel of %s requested\n", op.ID)
+			if wait {
+				return g.waitFor(ctx, rdb, op.ID, timeout)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&expire, "expire", false, "expire the provider job instead of canceling it (leaves the server as it is)")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the operation ends")
+	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "with --wait: how long to wait")
+	return cmd
+}

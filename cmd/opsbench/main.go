@@ -1,0 +1,421 @@
+// Command opsbench measures opsworker against asynq itself on one Redis
+// and prints one table (make bench). It runs the worker in-process with
+// instant simulators, so the numbers are the pipeline's own overhead.
+//
+//	opsbench -redis 127.0.0.1:6379 -db 15 -n 2000 -c 20
+//
+// It uses (and flushes) one Redis database.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/opsworker/opsworker/internal/api"
+	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/poller"
+	"github.com/opsworker/opsworker/internal/providers/leaseweb"
+	"github.com/opsworker/opsworker/internal/providers/leaseweb/leasewebsim"
+	"github.com/opsworker/opsworker/internal/providers/ucdn"
+	"github.com/opsworker/opsworker/internal/providers/ucdn/ucdnsim"
+	"github.com/opsworker/opsworker/internal/tasks"
+	"github.com/opsworker/opsworker/internal/webhooks"
+)
+
+type row struct{ name, value, note string }
+
+func main() {
+	addr := flag.String("redis", envOr("REDIS_ADDR", "127.0.0.1:6379"), "Redis address")
+	db := flag.Int("db", 15, "Redis database (flushed)")
+	n := flag.Int("n", 2000, "operations (and no-op tasks) per throughput run")
+	c := flag.Int("c", 20, "worker concurrency")
+	inflight := flag.Int("inflight", 10000, "operations kept in flight for the state measurement (0 skips it)")
+	flag.Parse()
+	rdb := redis.NewClient(&redis.Options{Addr: *addr, DB: *db, PoolSize: 64})
+	ctx := context.Background()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		fmt.Fprintln(os.Stderr, "opsbench: redis:", err)
+		os.Exit(3)
+	}
+	defer rdb.FlushDB(ctx)
+	var rows []row
+	add := func(name, value, note string) { rows = append(rows, row{name, value, note}) }
+
+	raw := ceiling(ctx, rdb, *n, *c)
+	add("asynq ceiling (no-op handler)", fmt.Sprintf("%.0f tasks/s", raw), fmt.Sprintf("%d tasks, concurrency %d", *n, *c))
+
+	for _, kind := range []string{tasks.TypeCDNPurge, tasks.TypeCDNInvalidate} {
+		ops, perOp := pipeline(ctx, rdb, kind, *n, *c)
+		add("pipeline "+kind, fmt.Sprintf("%.0f ops/s", ops), fmt.Sprintf("%.2f tasks/op; ratio %.2f (ops/s × tasks/op ÷ ceiling; target ≥ 0.7)", perOp, ops*perOp/raw))
+	}
+
+	for _, viaHTTP := range []bool{false, true} {
+		for _, callers := range []int{1, 8} {
+			rate, p50, p99 := submit(ctx, rdb, *n, callers, viaHTTP)
+			path := "Go client (CLI path)"
+			if viaHTTP {
+				path = "HTTP API"
+			}
+			add(fmt.Sprintf("submit via %s, %d caller(s)", path, callers), fmt.Sprintf("%.0f ops/s", rate), fmt.Sprintf("p50 %s, p99 %s", p50, p99))
+		}
+	}
+
+	for _, tuned := range []bool{false, true} {
+		l, w := idleLatency(ctx, rdb, tuned)
+		name := "idle latency, asynq default intervals"
+		if tuned {
+			name = "idle latency, tuned intervals (10ms/10ms)"
+		}
+		add(name, "submit→launch "+l, "provider done→webhook sent "+w)
+	}
+
+	if *inflight > 0 {
+		perOp, rss := stateScale(ctx, rdb, *inflight)
+		add(fmt.Sprintf("%d operations in flight", *inflight), fmt.Sprintf("%.0f B Redis/op", perOp), fmt.Sprintf("process RSS %s (worker + simulators + %d submitted)", rss, *inflight))
+	}
+
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "MEASURE\tRESULT\tDETAIL\n")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.name, r.value, r.note)
+	}
+	_ = tw.Flush()
+	fmt.Printf("\n%d CPUs, %s, Redis %s db %d\n", runtime.NumCPU(), runtime.Version(), *addr, *db)
+}
+
+func envOr(k, d string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return d
+}
+
+func server(rdb *redis.Client, c int, tick time.Duration, h asynq.Handler, w *tasks.Worker) *asynq.Server {
+	cfg := asynq.Config{Concurrency: c, Queues: map[string]int{"default": 1}, TaskCheckInterval: tick, DelayedTaskCheckInterval: tick, LogLevel: asynq.FatalLevel}
+	if w != nil {
+		cfg.RetryDelayFunc, cfg.IsFailure = w.RetryDelay, w.IsFailure
+	}
+	srv := asynq.NewServerFromRedisClient(rdb, cfg)
+	if err := srv.Start(h); err != nil {
+		panic(err)
+	}
+	return srv
+}
+
+// ceiling: raw asynq throughput, a no-op handler, same Redis and concurrency.
+func ceiling(ctx context.Context, rdb *redis.Client, n, c int) float64 {
+	rdb.FlushDB(ctx)
+	var done atomic.Int64
+	fin := make(chan struct{})
+	srv := server(rdb, c, 10*time.Millisecond, asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
+		if done.Add(1) == int64(n) {
+			close(fin)
+		}
+		return nil
+	}), nil)
+	defer srv.Shutdown()
+	client := asynq.NewClientFromRedisClient(rdb)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if _, err := client.Enqueue(asynq.NewTask("noop", []byte(`{}`))); err != nil {
+			panic(err)
+		}
+	}
+	<-fin
+	return float64(n) / time.Since(start).Seconds()
+}
+
+type rig struct {
+	store   *opstore.Store
+	client  *asynq.Client
+	worker  *tasks.Worker
+	sub     *tasks.Submitter
+	ucdn    *ucdnsim.Server
+	lw      *leasewebsim.Server
+	hooks   *atomic.Int64
+	hookAt  chan time.Time
+	recvURL string
+	close   func()
+}
+
+func loopbackPrefixes() []netip.Prefix {
+	return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+}
+
+func newRig(rdb *redis.Client, poll time.Duration, batch bool) *rig {
+	us := ucdnsim.New(ucdnsim.Config{Token: "t"})
+	usrv := httptest.NewServer(us)
+	lw := leasewebsim.New(leasewebsim.Config{APIKey: "k"})
+	lsrv := httptest.NewServer(lw)
+	hooks := &atomic.Int64{}
+	hookAt := make(chan time.Time, 100000)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now()
+		hooks.Add(1)
+		var ev struct{ Type string }
+		_ = json.NewDecoder(r.Body).Decode(&ev)
+		if ev.Type == webhooks.EventSucceeded {
+			select {
+			case hookAt <- now:
+			default:
+			}
+		}
+		w.WriteHeader(204)
+	}))
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	uc, _ := ucdn.New(usrv.URL+"/v4", ucdn.WithToken("t"), ucdn.WithHTTPClient(hc))
+	lc, _ := leaseweb.New(lsrv.URL, leaseweb.WithAPIKey("k"), leaseweb.WithHTTPClient(hc))
+	store := opstore.New(rdb, "bench", time.Hour)
+	client := asynq.NewClientFromRedisClient(rdb)
+	pol := poller.Policy{Initial: poll, Multiplier: 1, Max: poll, Deadline: time.Hour}
+	cfg := tasks.Config{Store: store, Enqueuer: client, Inspector: asynq.NewInspectorFromRedisClient(rdb),
+		Executors: map[tasks.ExecutorKey]tasks.Executor{
+			{Kind: tasks.TypeCDNPurge, Provider: "ucdn"}:          tasks.NewUCDNPurge(map[string]*ucdn.Client{"default": uc}),
+			{Kind: tasks.TypeCDNInvalidate, Provider: "leaseweb"}: tasks.NewLeasewebInvalidate(map[string]*leaseweb.Client{"default": lc}),
+		},
+		Policies: map[string]poller.Policy{tasks.TypeCDNPurge: pol, tasks.TypeCDNInvalidate: pol},
+		Sender:   webhooks.NewSender(webhooks.SenderConfig{Timeout: 5 * time.Second, AllowCIDRs: loopbackPrefixes()}),
+		Logger:   zap.NewNop(),
+	}
+	if batch {
+		cfg.Batcher = poller.NewBatcher(rdb, "bench")
+	}
+	w, err := tasks.NewWorker(cfg)
+	if err != nil {
+		panic(err)
+	}
+	r := &rig{store: store, client: client, worker: w, sub: tasks.NewSubmitter(store, client, tasks.SubmitOptions{}), ucdn: us, lw: lw, hooks: hooks, hookAt: hookAt}
+	r.close = func() { usrv.Close(); lsrv.Close(); recv.Close(); lw.Close(); client.Close() }
+	r.recvURL = recv.URL
+	return r
+}
+
+func (r *rig) envelope(kind string, i int) tasks.Envelope {
+	params := fmt.Sprintf(`{"zone_name":"demo","zone_type":"objects","files":["/f%d.png"]}`, i)
+	provider := "ucdn"
+	if kind == tasks.TypeCDNInvalidate {
+		params, provider = fmt.Sprintf(`{"files":["https://cdn.example.com/f%d.png"]}`, i), "leaseweb"
+	}
+	return tasks.Envelope{Provider: provider, Params: json.RawMessage(params), CallbackURL: r.recvURL + "/hook"}
+}
+
+// pipeline: submit → launch → poll → succeeded → webhook delivered.
+func pipeline(ctx context.Context, rdb *redis.Client, kind string, n, c int) (opsPerSec, tasksPerOp float64) {
+	rdb.FlushDB(ctx)
+	r := newRig(rdb, 10*time.Millisecond, false)
+	defer r.close()
+	srv := server(rdb, c, 10*time.Millisecond, r.worker.Handler(), r.worker)
+	defer srv.Shutdown()
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if _, _, err := r.sub.Submit(ctx, kind, r.envelope(kind, i)); err != nil {
+			panic(err)
+		}
+	}
+	// Each operation sends two events: running and its final one.
+	for r.hooks.Load() < int64(2*n) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	time.Sleep(100 * time.Millisecond)
+	info, err := insp.GetQueueInfo("default")
+	if err != nil {
+		panic(err)
+	}
+	return float64(n) / elapsed.Seconds(), float64(info.Processed) / float64(n)
+}
+
+func percentiles(d []time.Duration) (time.Duration, time.Duration) {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[len(d)/2].Round(time.Microsecond), d[len(d)*99/100].Round(time.Microsecond)
+}
+
+// submit: the CLI's Go path (Submitter) or the HTTP API, with 1 and 8
+// concurrent callers.
+func submit(ctx context.Context, rdb *redis.Client, n, callers int, viaHTTP bool) (float64, time.Duration, time.Duration) {
+	rdb.FlushDB(ctx)
+	r := newRig(rdb, time.Second, false)
+	defer r.close()
+	do := func(i int) error {
+		_, _, err := r.sub.Submit(ctx, tasks.TypeCDNPurge, r.envelope(tasks.TypeCDNPurge, i))
+		return err
+	}
+	if viaHTTP {
+		a := api.New(api.Config{Store: r.store, Submitter: r.sub, Enqueuer: r.client, Tokens: []api.Token{{Name: "b", Secret: "bench-token-0123456789", Scope: api.ScopeWrite}}})
+		mux := http.NewServeMux()
+		a.Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+		do = func(i int) error {
+			env := r.envelope(tasks.TypeCDNPurge, i)
+			body, _ := json.Marshal(map[string]any{"task_type": tasks.TypeCDNPurge, "provider": env.Provider, "params": env.Params})
+			req, _ := http.NewRequest("POST", srv.URL+"/v1/operations", bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer bench-token-0123456789")
+			resp, err := hc.Do(req)
+			if err != nil {
+				return err
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusAccepted {
+				return fmt.Errorf("http %d", resp.StatusCode)
+			}
+			return nil
+		}
+	}
+	lat := make([]time.Duration, n)
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	start := time.Now()
+	for c := 0; c < callers; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				t0 := time.Now()
+				if err := do(i); err != nil {
+					panic(err)
+				}
+				lat[i] = time.Since(t0)
+			}
+		}()
+	}
+	wg.Wait()
+	rate := float64(n) / time.Since(start).Seconds()
+	p50, p99 := percentiles(lat)
+	return rate, p50, p99
+}
+
+// idleLatency: one operation at a time on an idle worker: submit → the
+// provider's launch call, and the provider's final status → webhook sent.
+func idleLatency(ctx context.Context, rdb *redis.Client, tuned bool) (string, string) {
+	rdb.FlushDB(ctx)
+	r := newRig(rdb, 10*time.Millisecond, false)
+	defer r.close()
+	tick := time.Duration(0) // asynq defaults: 1s fetch, 5s delayed forwarding
+	if tuned {
+		tick = 10 * time.Millisecond
+	}
+	cfg := asynq.Config{Concurrency: 4, Queues: map[string]int{"default": 1}, TaskCheckInterval: tick, DelayedTaskCheckInterval: tick, LogLevel: asynq.FatalLevel}
+	srv := asynq.NewServerFromRedisClient(rdb, cfg)
+	if err := srv.Start(r.worker.Handler()); err != nil {
+		panic(err)
+	}
+	defer srv.Shutdown()
+	const samples = 12
+	var launch, notify []time.Duration
+	for i := 0; i < samples; i++ {
+		t0 := time.Now()
+		op, _, err := r.sub.Submit(ctx, tasks.TypeCDNPurge, r.envelope(tasks.TypeCDNPurge, i))
+		if err != nil {
+			panic(err)
+		}
+		for r.ucdn.CountCalls("POST", "/purge/zone") <= i {
+			time.Sleep(time.Millisecond)
+		}
+		calls := r.ucdn.Calls()
+		launch = append(launch, calls[len(calls)-1].At.Sub(t0))
+		// The job is final on its first read (instant simulator): from
+		// that GET's answer to the arrival of the succeeded event.
+		var hook time.Time
+		select {
+		case hook = <-r.hookAt:
+		case <-time.After(30 * time.Second):
+			panic("no webhook")
+		}
+		var final time.Time
+		for _, c := range r.ucdn.Calls() {
+			if c.Method == "GET" && c.At.After(t0) && final.IsZero() {
+				final = c.At
+			}
+		}
+		_ = op
+		notify = append(notify, hook.Sub(final))
+	}
+	l50, l99 := percentiles(launch)
+	n50, n99 := percentiles(notify)
+	return fmt.Sprintf("p50 %s p99 %s", l50, l99), fmt.Sprintf("p50 %s p99 %s", n50, n99)
+}
+
+// stateScale: n operations in flight (the provider never finishes them):
+// Redis memory per operation and this process's RSS.
+func stateScale(ctx context.Context, rdb *redis.Client, n int) (float64, string) {
+	rdb.FlushDB(ctx)
+	before := usedMemory(ctx, rdb)
+	r := newRig(rdb, 30*time.Second, true)
+	defer r.close()
+	us := ucdnsim.New(ucdnsim.Config{Token: "t", WaitingFor: time.Hour})
+	usrv := httptest.NewServer(us)
+	defer usrv.Close()
+	uc, _ := ucdn.New(usrv.URL+"/v4", ucdn.WithToken("t"))
+	w, _ := tasks.NewWorker(tasks.Config{Store: r.store, Enqueuer: r.client,
+		Executors: map[tasks.ExecutorKey]tasks.Executor{{Kind: tasks.TypeCDNPurge, Provider: "ucdn"}: tasks.NewUCDNPurge(map[string]*ucdn.Client{"default": uc})},
+		Policies:  map[string]poller.Policy{tasks.TypeCDNPurge: {Initial: 30 * time.Second, Multiplier: 1, Max: 30 * time.Second, Deadline: time.Hour}},
+		Sender:    webhooks.NewSender(webhooks.SenderConfig{Timeout: time.Second}), Logger: zap.NewNop(), Batcher: poller.NewBatcher(rdb, "bench")})
+	srv := server(rdb, 20, 10*time.Millisecond, w.Handler(), w)
+	defer srv.Shutdown()
+	ids := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		op, _, err := r.sub.Submit(ctx, tasks.TypeCDNPurge, tasks.Envelope{Provider: "ucdn", Params: json.RawMessage(fmt.Sprintf(`{"zone_name":"demo","zone_type":"objects","files":["/f%d.png"]}`, i))})
+		if err != nil {
+			panic(err)
+		}
+		ids = append(ids, op.ID)
+	}
+	for us.CountCalls("POST", "/purge/zone") < n {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	after := usedMemory(ctx, rdb)
+	return float64(after-before) / float64(n), rss()
+}
+
+func usedMemory(ctx context.Context, rdb *redis.Client) int64 {
+	info, _ := rdb.Info(ctx, "memory").Result()
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func rss() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "n/a"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "n/a"
+}

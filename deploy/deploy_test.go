@@ -1,0 +1,134 @@
+package deploy_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/opsworker/opsworker/internal/config"
+	"github.com/opsworker/opsworker/internal/metrics"
+	"github.com/opsworker/opsworker/internal/opstore"
+)
+
+func docs(t *testing.T, path string) map[string]map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	out := map[string]map[string]any{}
+	for {
+		var d map[string]any
+		err := dec.Decode(&d)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		out[d["kind"].(string)] = d
+	}
+	return out
+}
+
+func dig(m any, path ...any) any {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m = m.(map[string]any)[k]
+		case int:
+			m = m.([]any)[k]
+		}
+	}
+	return m
+}
+
+func TestKubernetesManifests(t *testing.T) {
+	k := docs(t, "kubernetes/opsworker.yaml")
+	for _, kind := range []string{"ConfigMap", "Secret", "Deployment", "PodDisruptionBudget", "Service"} {
+		require.Contains(t, k, kind)
+	}
+	dep := k["Deployment"]
+	assert.GreaterOrEqual(t, dig(dep, "spec", "replicas"), 2, "several replicas")
+	c := dig(dep, "spec", "template", "spec", "containers", 0)
+	assert.Equal(t, "/healthz", dig(c, "livenessProbe", "httpGet", "path"))
+	assert.Equal(t, "/readyz", dig(c, "readinessProbe", "httpGet", "path"))
+	assert.NotNil(t, dig(c, "resources", "requests", "cpu"))
+	assert.NotNil(t, dig(c, "resources", "requests", "memory"))
+	assert.Equal(t, false, dig(c, "securityContext", "allowPrivilegeEscalation"))
+
+	// The shipped config is valid, and the grace period outlasts its
+	// shutdown bound.
+	env := map[string]string{"OPSWORKER_REDIS_URL": "redis://r:6379/0", "UCDN_TOKEN": "t",
+		"OPSWORKER_WEBHOOK_SECRET": "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "OPSWORKER_API_TOKEN": "api-token-0123456789"}
+	cfg, err := config.Parse([]byte(dig(k["ConfigMap"], "data", "config.yaml").(string)), func(n string) (string, bool) { v, ok := env[n]; return v, ok })
+	require.NoError(t, err)
+	grace := time.Duration(dig(dep, "spec", "template", "spec", "terminationGracePeriodSeconds").(int)) * time.Second
+	assert.Greater(t, grace, cfg.Worker.ShutdownTimeout)
+	for name := range dig(k["Secret"], "stringData").(map[string]any) {
+		assert.Contains(t, env, name, "every secret is used by the config")
+	}
+}
+
+func TestDockerfileAndUnit(t *testing.T) {
+	df, err := os.ReadFile("../Dockerfile")
+	require.NoError(t, err)
+	assert.Contains(t, string(df), "CGO_ENABLED=0", "static binary")
+	assert.Regexp(t, `(?m)^USER nonroot`, string(df))
+	assert.Equal(t, 2, strings.Count(string(df), "FROM "), "multi-stage")
+
+	unit, err := os.ReadFile("opsworker.service")
+	require.NoError(t, err)
+	for _, want := range []string{"DynamicUser=yes", "ProtectSystem=strict", "NoNewPrivileges=yes", "CapabilityBoundingSet=", "EnvironmentFile="} {
+		assert.Contains(t, string(unit), want)
+	}
+	m := regexp.MustCompile(`TimeoutStopSec=(\d+)s`).FindStringSubmatch(string(unit))
+	require.NotNil(t, m)
+	def := config.Default()
+	stop, _ := time.ParseDuration(m[1] + "s")
+	assert.Greater(t, stop, def.Worker.ShutdownTimeout)
+}
+
+// Every metric the dashboard queries exists in the worker's registry.
+func TestGrafanaDashboardUsesRealMetrics(t *testing.T) {
+	data, err := os.ReadFile("grafana/opsworker-dashboard.json")
+	require.NoError(t, err)
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	require.NoError(t, json.Unmarshal(data, &dash))
+	require.NotEmpty(t, dash.Panels)
+	mx := metrics.New(nil)
+	// Labelled metrics appear once used.
+	op := &opstore.Operation{Kind: "cdn:purge", Provider: "ucdn", State: opstore.StateSucceeded, CreatedAt: time.Now()}
+	mx.OperationStarted(op)
+	mx.OperationFinished(op)
+	mx.ProviderCall("ucdn", "purge", 200, time.Millisecond)
+	mx.WebhookAttempt("delivered", 1)
+	families, err := mx.Registry.Gather()
+	require.NoError(t, err)
+	// The queue collector needs an Inspector; its names are fixed.
+	known := map[string]bool{"opsworker_queue_tasks": true, "opsworker_queue_latency_seconds": true}
+	for _, f := range families {
+		known[f.GetName()] = true
+	}
+	re := regexp.MustCompile(`opsworker_[a-z_]+`)
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, name := range re.FindAllString(tg.Expr, -1) {
+				base := strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_count")
+				assert.True(t, known[base], "panel %q: unknown metric %s", p.Title, name)
+			}
+		}
+	}
+}

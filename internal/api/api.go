@@ -1,0 +1,334 @@
+// Package api is the worker's HTTP API for systems that do not speak
+// asynq: submit, read, list and cancel operations, with bearer tokens
+// scoped read or write. The routes and shapes are documented in
+// openapi.json (served at /v1/openapi.json).
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+
+	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/tasks"
+)
+
+// OpenAPI is the API's OpenAPI 3 document.
+//
+//go:embed openapi.json
+var OpenAPI []byte
+
+// Scopes.
+const (
+	ScopeRead  = "read"
+	ScopeWrite = "write"
+)
+
+// Token is one API credential. Write scope includes read.
+type Token struct {
+	Name   string
+	Secret string
+	Scope  string
+}
+
+// Config wires the API.
+type Config struct {
+	Store     *opstore.Store
+	Submitter *tasks.Submitter
+	Enqueuer  tasks.Enqueuer
+	// Queue receives cancel tasks (operations.queue).
+	Queue  string
+	Tokens []Token
+	Logger *zap.Logger
+	// MaxBody bounds a request body (default 1 MiB).
+	MaxBody int64
+}
+
+// API serves /v1. Safe for concurrent use.
+type API struct{ cfg Config }
+
+// New returns the API.
+func New(cfg Config) *API {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 1 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Queue == "" {
+		cfg.Queue = "default"
+	}
+	return &API{cfg: cfg}
+}
+
+// Route is one registered route.
+type Route struct{ Method, Path string }
+
+// Routes lists the routes Register adds (OpenAPI path syntax).
+func Routes() []Route {
+	return []Route{
+		{"POST", "/v1/operations"},
+		{"GET", "/v1/operations"},
+		{"GET", "/v1/operations/{id}"},
+		{"POST", "/v1/operations/{id}/cancel"},
+		{"GET", "/v1/openapi.json"},
+	}
+}
+
+// Register adds the routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.Handle("POST /v1/operations", a.Require(ScopeWrite, http.HandlerFunc(a.submit)))
+	mux.Handle("GET /v1/operations", a.Require(ScopeRead, http.HandlerFunc(a.list)))
+	mux.Handle("GET /v1/operations/{id}", a.Require(ScopeRead, http.HandlerFunc(a.get)))
+	mux.Handle("POST /v1/operations/{id}/cancel", a.Require(ScopeWrite, http.HandlerFunc(a.cancel)))
+	mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(OpenAPI)
+	})
+}
+
+type ctxKey struct{}
+
+// TokenFrom returns the token that authorized the request.
+func TokenFrom(ctx context.Context) (Token, bool) {
+	t, ok := ctx.Value(ctxKey{}).(Token)
+	return t, ok
+}
+
+// Require lets a request through when its bearer token has scope:
+// 401 without a valid token, 403 when its scope lacks the action. Tokens
+// are compared in constant time, all of them, every time.
+func (a *API) Require(scope string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		given, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			// Browsers (the queue UI) use Basic auth: the token is the
+			// password.
+			_, given, ok = r.BasicAuth()
+		}
+		var match *Token
+		if ok && given != "" {
+			for i := range a.cfg.Tokens {
+				if subtle.ConstantTimeCompare([]byte(given), []byte(a.cfg.Tokens[i].Secret)) == 1 && match == nil {
+					match = &a.cfg.Tokens[i]
+				}
+			}
+		}
+		if match == nil {
+			w.Header().Add("WWW-Authenticate", `Bearer realm="opsworker"`)
+			w.Header().Add("WWW-Authenticate", `Basic realm="opsworker"`)
+			problem(w, http.StatusUnauthorized, "a valid bearer token is required", "")
+			return
+		}
+		if scope == ScopeWrite && match.Scope != ScopeWrite {
+			problem(w, http.StatusForbidden, fmt.Sprintf("token %q has scope %s; this needs %s", match.Name, match.Scope, scope), "")
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, *match)))
+	})
+}
+
+// Problem is an RFC 9457 problem body; Field names the bad input.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	Field  string `json:"field,omitempty"`
+}
+
+func problem(w http.ResponseWriter, status int, detail, field string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Field: field})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// SubmitRequest is the body of POST /v1/operations: the payload envelope
+// plus the task type.
+type SubmitRequest struct {
+	TaskType       string          `json:"task_type"`
+	Provider       string          `json:"provider"`
+	Account        string          `json:"account,omitempty"`
+	Params         json.RawMessage `json:"params"`
+	CallbackURL    string          `json:"callback_url,omitempty"`
+	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+}
+
+func (a *API) submit(w http.ResponseWriter, r *http.Request) {
+	var req SubmitRequest
+	if !decode(w, r, a.cfg.MaxBody, &req) {
+		return
+	}
+	if req.TaskType == "" {
+		problem(w, http.StatusBadRequest, "task_type: required", "task_type")
+		return
+	}
+	if h := r.Header.Get("Idempotency-Key"); h != "" {
+		if req.IdempotencyKey != "" && req.IdempotencyKey != h {
+			problem(w, http.StatusBadRequest, "idempotency_key differs from the Idempotency-Key header", "idempotency_key")
+			return
+		}
+		req.IdempotencyKey = h
+	}
+	env := tasks.Envelope{Provider: req.Provider, Account: req.Account, Params: req.Params, CallbackURL: req.CallbackURL, IdempotencyKey: req.IdempotencyKey}
+	op, created, err := a.cfg.Submitter.Submit(r.Context(), req.TaskType, env)
+	var ve *tasks.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		problem(w, http.StatusBadRequest, ve.Error(), ve.Field)
+		return
+	case errors.Is(err, opstore.ErrIdempotencyConflict):
+		problem(w, http.StatusConflict, fmt.Sprintf("Idempotency-Key %q already names operation %s, submitted with a different request", req.IdempotencyKey, op.ID), "idempotency_key")
+		return
+	case err != nil:
+		a.cfg.Logger.Error("api: submit", zap.Error(err))
+		problem(w, http.StatusServiceUnavailable, "the operation store is unavailable; try again", "")
+		return
+	}
+	w.Header().Set("Location", "/v1/operations/"+op.ID)
+	if !created {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	writeJSON(w, http.StatusAccepted, op)
+}
+
+// decode reads a JSON body strictly and bounded; false means it answered.
+func decode(w http.ResponseWriter, r *http.Request, max int64, v any) bool {
+	body := http.MaxBytesReader(w, r.Body, max)
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(body); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			problem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", max), "")
+			return false
+		}
+		problem(w, http.StatusBadRequest, "cannot read the request body", "")
+		return false
+	}
+	dec := json.NewDecoder(&buf)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		field := ""
+		msg := err.Error()
+		if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+			field = strings.Trim(f, `"`)
+			msg = field + ": unknown field"
+		}
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			field = ute.Field
+			msg = fmt.Sprintf("%s: must be a %s", ute.Field, ute.Type)
+		}
+		problem(w, http.StatusBadRequest, "malformed JSON body: "+msg, field)
+		return false
+	}
+	if dec.More() {
+		problem(w, http.StatusBadRequest, "malformed JSON body: trailing data", "")
+		return false
+	}
+	return true
+}
+
+func (a *API) get(w http.ResponseWriter, r *http.Request) {
+	op, err := a.cfg.Store.Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, opstore.ErrNotFound) {
+		problem(w, http.StatusNotFound, "no such operation (unknown id, or expired after its retention)", "")
+		return
+	}
+	if err != nil {
+		problem(w, http.StatusServiceUnavailable, "the operation store is unavailable; try again", "")
+		return
+	}
+	writeJSON(w, http.StatusOK, op)
+}
+
+// ListResponse is a page of operations.
+type ListResponse struct {
+	Operations []*opstore.Operation `json:"operations"`
+	// NextCursor fetches the next page (absent on the last one).
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+func (a *API) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := opstore.Filter{State: opstore.State(q.Get("state")), Kind: q.Get("kind"), Provider: q.Get("provider"), After: q.Get("cursor"), Limit: 20}
+	if f.State != "" && !f.State.Valid() {
+		problem(w, http.StatusBadRequest, fmt.Sprintf("state: unknown state %q", f.State), "state")
+		return
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			problem(w, http.StatusBadRequest, "limit: must be 1..500", "limit")
+			return
+		}
+		f.Limit = n
+	}
+	ops, next, err := a.cfg.Store.ListPage(r.Context(), f)
+	if errors.Is(err, opstore.ErrBadCursor) {
+		problem(w, http.StatusBadRequest, "cursor: not a cursor from this API", "cursor")
+		return
+	}
+	if err != nil {
+		problem(w, http.StatusServiceUnavailable, "the operation store is unavailable; try again", "")
+		return
+	}
+	if ops == nil {
+		ops = []*opstore.Operation{}
+	}
+	writeJSON(w, http.StatusOK, ListResponse{Operations: ops, NextCursor: next})
+}
+
+// CancelRequest is the optional body of POST .../cancel.
+type CancelRequest struct {
+	// Expire uses the provider's administrative expiry (Leaseweb
+	// expireActiveJob) instead of a cancellation.
+	Expire bool `json:"expire,omitempty"`
+}
+
+func (a *API) cancel(w http.ResponseWriter, r *http.Request) {
+	var req CancelRequest
+	if r.ContentLength != 0 && !decode(w, r, a.cfg.MaxBody, &req) {
+		return
+	}
+	op, err := a.cfg.Store.Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, opstore.ErrNotFound) {
+		problem(w, http.StatusNotFound, "no such operation", "")
+		return
+	}
+	if err != nil {
+		problem(w, http.StatusServiceUnavailable, "the operation store is unavailable; try again", "")
+		return
+	}
+	if op.State.Terminal() {
+		problem(w, http.StatusConflict, fmt.Sprintf("operation already ended %s", op.State), "")
+		return
+	}
+	if !tasks.Cancelable(op.Kind, op.Provider) {
+		problem(w, http.StatusBadRequest, fmt.Sprintf("%s on %s cannot be canceled", op.Kind, op.Provider), "")
+		return
+	}
+	b, _ := json.Marshal(tasks.CancelPayload{OperationID: op.ID, Expire: req.Expire})
+	_, err = a.cfg.Enqueuer.EnqueueContext(r.Context(), asynq.NewTask(tasks.TypeCancel, b), asynq.Queue(a.cfg.Queue), asynq.TaskID("op:"+op.ID+":cancel"), asynq.MaxRetry(20))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		problem(w, http.StatusServiceUnavailable, "cannot enqueue the cancellation; try again", "")
+		return
+	}
+	writeJSON(w, http.StatusAccepted, op)
+}

@@ -1,0 +1,885 @@
+// Package config loads and validates the worker's YAML configuration.
+//
+// Loading is strict: an unknown key, a missing required key or a bad value
+// is an error that names the key by its full path (e.g.
+// "providers.ucdn.accounts.default.token"). Secrets are never written in
+// the file: a string value may reference an environment variable as
+// ${NAME}, and a referenced variable that is unset is an error.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/opsworker/opsworker/internal/poller"
+	"github.com/opsworker/opsworker/webhookverify"
+)
+
+// Config is the whole worker configuration.
+type Config struct {
+	Log        Log                      `yaml:"log"`
+	Redis      Redis                    `yaml:"redis"`
+	Worker     Worker                   `yaml:"worker"`
+	Operations Operations               `yaml:"operations"`
+	Polling    map[string]poller.Policy `yaml:"polling"`
+	Providers  Providers                `yaml:"providers"`
+	Webhooks   Webhooks                 `yaml:"webhooks"`
+	HTTP       HTTP                     `yaml:"http"`
+	Schedules  []Schedule               `yaml:"schedules"`
+}
+
+// Schedule enqueues operations on a clock. Every worker runs the
+// scheduler; each tick still yields exactly one operation per item.
+type Schedule struct {
+	// Name identifies the schedule (a-z, 0-9, '-', '_'); required, unique.
+	// It is part of every tick's idempotency key: renaming a schedule
+	// makes it a new one.
+	Name string `yaml:"name"`
+	// Spec is a robfig/cron/v3 spec: 5 fields (minute precision), 6
+	// fields (with seconds first), or a descriptor (@hourly, @daily,
+	// @every 90s...). @every ticks are aligned to the Unix epoch, so all
+	// replicas agree on them.
+	Spec string `yaml:"spec"`
+	// Timezone is an IANA zone (e.g. Europe/Amsterdam) the spec is read
+	// in. Default UTC.
+	Timezone string `yaml:"timezone"`
+	// TaskType is the operation kind, e.g. cdn:purge; required.
+	TaskType string `yaml:"task_type"`
+	// Provider and Account as in the payload envelope; Account defaults
+	// to "default".
+	Provider string `yaml:"provider"`
+	Account  string `yaml:"account"`
+	// Params are the operation's params. Give Params or FanOut, not both.
+	Params map[string]any `yaml:"params"`
+	// FanOut lists params: one operation per item and tick.
+	FanOut []map[string]any `yaml:"fan_out"`
+	// CallbackURL receives the operations' webhooks (subscriptions match
+	// as for any operation).
+	CallbackURL string `yaml:"callback_url"`
+	// Misfire is what happens to ticks no worker was running for: "skip"
+	// (default) or "run_once" (one catch-up run at start-up, however many
+	// ticks were missed).
+	Misfire string `yaml:"misfire"`
+	// Overlap is "allow" (default) or "skip_if_running": a tick is skipped
+	// while an operation of the previous run is not finished.
+	Overlap string `yaml:"overlap"`
+}
+
+// HTTP configures the worker's HTTP server: the API (/v1), /metrics,
+// /healthz, /readyz, the queue UI (/ui/) and provider callbacks.
+type HTTP struct {
+	// Listen is the address to serve on, e.g. 127.0.0.1:8080. "" (the
+	// default) runs no HTTP server.
+	Listen string `yaml:"listen"`
+	// Tokens authorize the API and the UI (Bearer, or Basic with the
+	// token as password). Without tokens both answer 401.
+	Tokens []APIToken `yaml:"tokens"`
+	// UI mounts the asynq queue UI (asynqmon) at /ui/. Default true.
+	UI *bool `yaml:"ui"`
+}
+
+// APIToken is one credential of the HTTP API.
+type APIToken struct {
+	// Name identifies the token in logs and errors.
+	Name string `yaml:"name"`
+	// Token is the secret (>= 16 characters, from the environment).
+	Token string `yaml:"token"`
+	// Scope is read (GET routes, read-only UI) or write (everything).
+	Scope string `yaml:"scope"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Format is "json" (production) or "console" (development). Default json.
+	Format string `yaml:"format"`
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+}
+
+// Redis says where the queue and operation records live.
+type Redis struct {
+	// Embedded starts an in-process Redis emulation (miniredis) on
+	// EmbeddedAddr. Nothing persists: for development and demos only.
+	Embedded bool `yaml:"embedded"`
+	// EmbeddedAddr is the loopback address of the embedded Redis. It is
+	// deliberately not 6379. Default 127.0.0.1:16379.
+	EmbeddedAddr string `yaml:"embedded_addr"`
+	// URL of a real Redis, required unless Embedded:
+	// redis://[:password@]host:port/db (rediss:// for TLS),
+	// redis-sentinel://[:password@]h1:26379,h2:26379/db?master=NAME, or
+	// redis-cluster://[:password@]h1:7000,h2:7001,h3:7002.
+	URL string `yaml:"url"`
+	// KeyPrefix prefixes the operation store's keys. Default "opsworker".
+	KeyPrefix string `yaml:"key_prefix"`
+}
+
+// Worker configures the asynq server.
+type Worker struct {
+	// Concurrency is the number of tasks processed at once. Default 10.
+	Concurrency int `yaml:"concurrency"`
+	// Queues maps queue name to weight (>= 1). Default {default: 1}.
+	Queues map[string]int `yaml:"queues"`
+	// StrictPriority drains higher-weight queues first.
+	StrictPriority bool `yaml:"strict_priority"`
+	// ShutdownTimeout bounds how long in-flight tasks may run after
+	// SIGTERM before they are re-queued. Default 25s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// TaskCheckInterval is how often an idle worker looks for work
+	// (asynq default 1s).
+	TaskCheckInterval time.Duration `yaml:"task_check_interval"`
+	// DelayedTaskCheckInterval is how often scheduled tasks (polls,
+	// retries) are moved to their queue (asynq default 5s). It bounds how
+	// precisely a poll delay is honoured.
+	DelayedTaskCheckInterval time.Duration `yaml:"delayed_task_check_interval"`
+}
+
+// Operations configures the operation pipeline.
+type Operations struct {
+	// Queue receives launch and poll tasks. Must be in worker.queues.
+	// Default "default".
+	Queue string `yaml:"queue"`
+	// Retention is how long a finished operation record is kept. Default 168h.
+	Retention time.Duration `yaml:"retention"`
+	// LaunchMaxRetry is how often a launch that failed with a retryable
+	// provider error is retried before the operation fails. Default 10.
+	LaunchMaxRetry int `yaml:"launch_max_retry"`
+	// TaskTimeout bounds one launch or poll task. Default 2m.
+	TaskTimeout time.Duration `yaml:"task_timeout"`
+	// RetryBackoffMax caps the wait between launch retries (1s doubling,
+	// +-20%; a provider's Retry-After wins). Default 5m.
+	RetryBackoffMax time.Duration `yaml:"retry_backoff_max"`
+	// OnBusy is what a launch does when its server is busy with another
+	// operation or job: "wait" (default: look again every busy_retry, up
+	// to busy_wait_max) or "fail" (fail at once, naming the holder).
+	OnBusy string `yaml:"on_busy"`
+	// BusyRetry and BusyWaitMax bound waiting. Defaults 10s and 1h.
+	BusyRetry   time.Duration `yaml:"busy_retry"`
+	BusyWaitMax time.Duration `yaml:"busy_wait_max"`
+	// LockTTL is how long a server lock outlives its last refresh (each
+	// poll refreshes it). Must exceed every polling max. Default 15m.
+	LockTTL time.Duration `yaml:"lock_ttl"`
+	// BatchPolling polls the operations of one provider account together
+	// where the provider lists many jobs in one call (Leaseweb CDN
+	// actions, UCDN purge jobs). Default true.
+	BatchPolling *bool `yaml:"batch_polling"`
+}
+
+// Providers holds one section per provider API.
+type Providers struct {
+	UCDN     UCDN     `yaml:"ucdn"`
+	Leaseweb Leaseweb `yaml:"leaseweb"`
+	Edgio    Simple   `yaml:"edgio"`
+	IONOS    Simple   `yaml:"ionos"`
+}
+
+// Simple configures a provider with one simulator duration (Edgio: how
+// long a purge stays outstanding; IONOS: how long a distribution is
+// BUSY). Without accounts, the provider's kinds are not served.
+type Simple struct {
+	// Simulate starts the provider's in-process simulator.
+	Simulate bool `yaml:"simulate"`
+	// SimulatorDuration is how long a simulated job takes. Default 1s.
+	SimulatorDuration time.Duration `yaml:"simulator_duration"`
+	// BaseURL is the API root (Edgio: https://api.edgecast.com; IONOS:
+	// the regional host, e.g. https://cdn.de-fra.ionos.com).
+	BaseURL string `yaml:"base_url"`
+	// Timeout bounds one API call. Default 30s.
+	Timeout time.Duration `yaml:"timeout"`
+	// Accounts maps account name to token, limits and (Edgio) account
+	// number.
+	Accounts map[string]Account `yaml:"accounts"`
+}
+
+// Leaseweb configures the Leaseweb API client (dedicated servers, CDN,
+// public cloud and VPS).
+// The section is optional: without accounts, Leaseweb kinds are not
+// served by this worker.
+type Leaseweb struct {
+	// Simulate starts the in-process Leaseweb simulator.
+	Simulate bool `yaml:"simulate"`
+	// Simulator configures it.
+	Simulator LeasewebSimulator `yaml:"simulator"`
+	// BaseURL is the API root. Default https://api.leaseweb.com.
+	BaseURL string `yaml:"base_url"`
+	// Timeout bounds one API call. Default 30s.
+	Timeout time.Duration `yaml:"timeout"`
+	// Accounts maps account name to its API key (X-LSW-Auth) and limits.
+	Accounts map[string]Account `yaml:"accounts"`
+}
+
+// LeasewebSimulator configures the in-process Leaseweb simulator.
+type LeasewebSimulator struct {
+	// Addr is its loopback listen address. Default 127.0.0.1:0.
+	Addr string `yaml:"addr"`
+	// TaskDuration is how long each task of a simulated job takes (an
+	// install has 7 tasks). Default 1s.
+	TaskDuration time.Duration `yaml:"task_duration"`
+	// CloudStep is how long each public-cloud step takes (a snapshot is
+	// READY after 3, a type change takes 2, a group moves one instance per
+	// step). Default 1s.
+	CloudStep time.Duration `yaml:"cloud_step"`
+}
+
+// UCDN configures the UCDN API v4 client.
+type UCDN struct {
+	// Simulate starts the in-process UCDN simulator and points the client
+	// at it; no credentials are needed.
+	Simulate bool `yaml:"simulate"`
+	// Simulator configures the simulator when Simulate is true.
+	Simulator Simulator `yaml:"simulator"`
+	// BaseURL is the API root. Default https://api.ucdn.com/v4. Ignored
+	// when Simulate is true.
+	BaseURL string `yaml:"base_url"`
+	// Timeout bounds one API call. Default 30s.
+	Timeout time.Duration `yaml:"timeout"`
+	// Accounts maps account name (the envelope's "account") to its
+	// credentials and limits. At least one is required.
+	Accounts map[string]Account `yaml:"accounts"`
+}
+
+// Simulator configures an in-process provider simulator.
+type Simulator struct {
+	// Addr is the loopback address it listens on. Default 127.0.0.1:0
+	// (any free port).
+	Addr string `yaml:"addr"`
+	// WaitingFor and RunningFor are how long a simulated job stays in each
+	// state. Default 1s each.
+	WaitingFor time.Duration `yaml:"waiting_for"`
+	RunningFor time.Duration `yaml:"running_for"`
+}
+
+// Account is one provider account.
+type Account struct {
+	// Token is the API token. Use ${ENV_VAR}; required unless the provider
+	// is simulated.
+	Token string `yaml:"token"`
+	// RateLimit is the sustained number of API calls per second for this
+	// account across this worker. 0 means unlimited. Default 0.
+	RateLimit float64 `yaml:"rate_limit"`
+	// Burst is how many calls may exceed RateLimit at once. Default 1.
+	Burst int `yaml:"burst"`
+	// AccountNumber is the Edgio customer account number (the
+	// {AccountNumber} in its API paths); required for Edgio.
+	AccountNumber string `yaml:"account_number"`
+}
+
+// Webhooks configures completion webhooks and provider callbacks.
+type Webhooks struct {
+	// Queue receives webhook:deliver tasks. Must be in worker.queues.
+	// Default "default".
+	Queue string `yaml:"queue"`
+	// Timeout bounds one delivery attempt. Default 15s.
+	Timeout time.Duration `yaml:"timeout"`
+	// RetrySchedule is the wait before each retry after the first attempt
+	// (which is immediate); its length is the number of retries. Default
+	// 5s, 5m, 30m, 2h, 5h, 10h, 10h.
+	RetrySchedule []time.Duration `yaml:"retry_schedule"`
+	// Jitter spreads each retry wait by ±Jitter×wait, in [0, 1). Default 0.2.
+	Jitter float64 `yaml:"jitter"`
+	// Retention is how long a delivered or dead-lettered delivery stays
+	// listable (enqueue webhooks list). Default 72h.
+	Retention time.Duration `yaml:"retention"`
+	// Secrets sign every delivery (whsec_<base64>, from the environment).
+	// List two while rotating: each request then carries both signatures.
+	// Empty: the worker makes a random secret at start-up and warns
+	// (development only: receivers cannot know it).
+	Secrets []string `yaml:"secrets"`
+	// AccountSecrets replace Secrets for the callback_url of operations of
+	// that account.
+	AccountSecrets map[string][]string `yaml:"account_secrets"`
+	// Subscriptions receive events of every matching operation.
+	Subscriptions []Subscription `yaml:"subscriptions"`
+	// SSRF opens the delivery guard for chosen destinations.
+	SSRF SSRF `yaml:"ssrf"`
+	// Callbacks configures inbound provider callbacks.
+	Callbacks Callbacks `yaml:"callbacks"`
+}
+
+// Subscription is a configured webhook destination.
+type Subscription struct {
+	// Name identifies it (a-z, 0-9, '-', '_'); required and unique.
+	Name string `yaml:"name"`
+	// URL receives the events; required.
+	URL string `yaml:"url"`
+	// Secrets sign its deliveries; empty means webhooks.secrets.
+	Secrets []string `yaml:"secrets"`
+	// Events filters by event type; empty means all.
+	Events []string `yaml:"events"`
+	// Kinds and Providers filter by operation; empty means all.
+	Kinds     []string `yaml:"kinds"`
+	Providers []string `yaml:"providers"`
+}
+
+// SSRF lists destinations opened despite the guard, which by default
+// refuses loopback, private, link-local, CGNAT, multicast and unspecified
+// addresses at connect time.
+type SSRF struct {
+	// AllowCIDRs are address prefixes to allow, e.g. 10.20.0.0/16.
+	AllowCIDRs []string `yaml:"allow_cidrs"`
+	// AllowHosts are host names delivered to without the guard.
+	AllowHosts []string `yaml:"allow_hosts"`
+}
+
+// Callbacks configures provider callbacks (Leaseweb callbackUrl). They
+// need http.listen, a public base URL and a secret; unset, no callback URL
+// is sent and polling alone follows operations.
+type Callbacks struct {
+	// PublicBaseURL is how providers reach http.listen, e.g.
+	// https://opsworker.example.com. "" disables callbacks.
+	PublicBaseURL string `yaml:"public_base_url"`
+	// Secret keys the per-operation callback tokens (>= 16 characters,
+	// from the environment).
+	Secret string `yaml:"secret"`
+}
+
+// Default returns the configuration every file is applied over.
+func Default() Config {
+	return Config{
+		Log:   Log{Format: "json", Level: "info"},
+		Redis: Redis{EmbeddedAddr: "127.0.0.1:16379", KeyPrefix: "opsworker"},
+		Worker: Worker{
+			Concurrency:              10,
+			Queues:                   map[string]int{"default": 1},
+			ShutdownTimeout:          25 * time.Second,
+			TaskCheckInterval:        time.Second,
+			DelayedTaskCheckInterval: 5 * time.Second,
+		},
+		Operations: Operations{Queue: "default", Retention: 168 * time.Hour, LaunchMaxRetry: 10, TaskTimeout: 2 * time.Minute, RetryBackoffMax: 5 * time.Minute,
+			OnBusy: "wait", BusyRetry: 10 * time.Second, BusyWaitMax: time.Hour, LockTTL: 15 * time.Minute},
+		Polling: map[string]poller.Policy{
+			"cdn:purge":               {Initial: 2 * time.Second, Multiplier: 1.5, Max: 30 * time.Second, Jitter: 0.1, Deadline: 30 * time.Minute},
+			"server:install":          {Initial: 30 * time.Second, Multiplier: 1.5, Max: 2 * time.Minute, Jitter: 0.1, Deadline: 4 * time.Hour},
+			"server:rescue":           {Initial: 15 * time.Second, Multiplier: 1.5, Max: time.Minute, Jitter: 0.1, Deadline: time.Hour},
+			"instance:snapshot":       {Initial: 10 * time.Second, Multiplier: 1.5, Max: time.Minute, Jitter: 0.1, Deadline: 2 * time.Hour},
+			"vps:snapshot":            {Initial: 10 * time.Second, Multiplier: 1.5, Max: time.Minute, Jitter: 0.1, Deadline: 2 * time.Hour},
+			"asg:scale":               {Initial: 5 * time.Second, Multiplier: 1.5, Max: 30 * time.Second, Jitter: 0.1, Deadline: time.Hour},
+			"instance:resize":         {Initial: 5 * time.Second, Multiplier: 1.5, Max: 30 * time.Second, Jitter: 0.1, Deadline: time.Hour},
+			"cdn:invalidate":          {Initial: 5 * time.Second, Multiplier: 1.5, Max: 30 * time.Second, Jitter: 0.1, Deadline: 30 * time.Minute},
+			"cdn:distribution_ensure": {Initial: 5 * time.Second, Multiplier: 1.5, Max: 30 * time.Second, Jitter: 0.1, Deadline: time.Hour},
+		},
+		Providers: Providers{
+			UCDN: UCDN{
+				BaseURL:   "https://api.ucdn.com/v4",
+				Timeout:   30 * time.Second,
+				Simulator: Simulator{Addr: "127.0.0.1:0", WaitingFor: time.Second, RunningFor: time.Second},
+			},
+			Edgio: Simple{BaseURL: "https://api.edgecast.com", Timeout: 30 * time.Second, SimulatorDuration: time.Second},
+			IONOS: Simple{BaseURL: "https://cdn.de-fra.ionos.com", Timeout: 30 * time.Second, SimulatorDuration: time.Second},
+			Leaseweb: Leaseweb{
+				BaseURL:   "https://api.leaseweb.com",
+				Timeout:   30 * time.Second,
+				Simulator: LeasewebSimulator{Addr: "127.0.0.1:0", TaskDuration: time.Second, CloudStep: time.Second},
+			},
+		},
+		Webhooks: Webhooks{
+			Queue:   "default",
+			Timeout: 15 * time.Second,
+			RetrySchedule: []time.Duration{
+				5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour,
+			},
+			Jitter:    0.2,
+			Retention: 72 * time.Hour,
+		},
+	}
+}
+
+// Load reads the file at path; see Parse.
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := Parse(data, os.LookupEnv)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes YAML over Default, expands ${NAME} references with lookup
+// and validates the result. Every error names the key it concerns.
+func Parse(data []byte, lookup func(string) (string, bool)) (Config, error) {
+	cfg := Default()
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return Config{}, err
+	}
+	if len(root.Content) == 0 {
+		return cfg, cfg.Validate()
+	}
+	doc := root.Content[0]
+	if err := expandEnv(doc, "", lookup); err != nil {
+		return Config{}, err
+	}
+	if err := checkKeys(doc, reflect.TypeOf(cfg), ""); err != nil {
+		return Config{}, err
+	}
+	// Maps are replaced, not merged, when the file sets them: a file that
+	// lists queues lists all of them.
+	if hasKey(doc, "worker", "queues") {
+		cfg.Worker.Queues = nil
+	}
+	if err := doc.Decode(&cfg); err != nil {
+		return Config{}, err
+	}
+	return cfg, cfg.Validate()
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+func expandEnv(n *yaml.Node, path string, lookup func(string) (string, bool)) error {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if err := expandEnv(n.Content[i+1], join(path, n.Content[i].Value), lookup); err != nil {
+				return err
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if err := expandEnv(c, fmt.Sprintf("%s[%d]", path, i), lookup); err != nil {
+				return err
+			}
+		}
+	case yaml.ScalarNode:
+		if !envRef.MatchString(n.Value) {
+			return nil
+		}
+		var missing []string
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+			name := envRef.FindStringSubmatch(m)[1]
+			v, ok := lookup(name)
+			if !ok {
+				missing = append(missing, name)
+			}
+			return v
+		})
+		if len(missing) > 0 {
+			return fmt.Errorf("%s: environment variable %s is not set", path, strings.Join(missing, ", "))
+		}
+		// Let the expanded text resolve to its own type (a number for an
+		// int field); string fields accept any scalar.
+		n.Tag = ""
+		n.Style = 0
+	}
+	return nil
+}
+
+// checkKeys reports keys in the document that t does not define, by path.
+func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct:
+		fields := map[string]reflect.Type{}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name := strings.Split(f.Tag.Get("yaml"), ",")[0]
+			if name == "" || name == "-" {
+				continue
+			}
+			fields[name] = f.Type
+		}
+		var errs []error
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			ft, ok := fields[k]
+			if !ok {
+				errs = append(errs, fmt.Errorf("%s: unknown key (line %d)", join(path, k), n.Content[i].Line))
+				continue
+			}
+			if err := checkKeys(n.Content[i+1], ft, join(path, k)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Map:
+		var errs []error
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if err := checkKeys(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	case n.Kind == yaml.SequenceNode && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array):
+		var errs []error
+		for i, c := range n.Content {
+			if err := checkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	case n.Kind == yaml.SequenceNode && t.Kind() != reflect.Interface:
+		return fmt.Errorf("%s: expected a %s, got a list (line %d)", path, t.Kind(), n.Line)
+	case n.Kind == yaml.MappingNode && t.Kind() != reflect.Interface:
+		return fmt.Errorf("%s: expected a %s, got a mapping (line %d)", path, t.Kind(), n.Line)
+	case n.Kind == yaml.ScalarNode:
+		// Decode the value alone so a type error names its key.
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			msg := err.Error()
+			if i := strings.LastIndex(msg, "cannot unmarshal"); i >= 0 {
+				msg = msg[i:]
+			}
+			return fmt.Errorf("%s: %s (line %d)", path, msg, n.Line)
+		}
+	}
+	return nil
+}
+
+func hasKey(n *yaml.Node, keys ...string) bool {
+	for _, k := range keys {
+		if n.Kind != yaml.MappingNode {
+			return false
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+			}
+		}
+		if next == nil {
+			return false
+		}
+		n = next
+	}
+	return true
+}
+
+func join(path, k string) string {
+	if path == "" {
+		return k
+	}
+	return path + "." + k
+}
+
+// Validate checks every value and reports all problems, each naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	// name checks a list item's name: the pattern, and unique in seen.
+	name := func(key string, seen map[string]bool, n string) {
+		switch {
+		case !subNameRe.MatchString(n):
+			bad(key+".name", "required: 1-64 of a-z, 0-9, '-', '_'")
+		case seen[n]:
+			bad(key+".name", "%q is used twice", n)
+		}
+		seen[n] = true
+	}
+	switch c.Log.Format {
+	case "json", "console":
+	default:
+		bad("log.format", "must be json or console, got %q", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if c.Redis.Embedded {
+		host, _, err := net.SplitHostPort(c.Redis.EmbeddedAddr)
+		if err != nil {
+			bad("redis.embedded_addr", "must be host:port: %v", err)
+		} else if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			bad("redis.embedded_addr", "must be a loopback address, got %q", c.Redis.EmbeddedAddr)
+		}
+	} else if c.Redis.URL == "" {
+		bad("redis.url", "required when redis.embedded is false")
+	} else if scheme, _, _ := strings.Cut(c.Redis.URL, "://"); !slices.Contains([]string{"redis", "rediss", "redis-sentinel", "redis-cluster", "rediss-cluster"}, scheme) {
+		bad("redis.url", "must be a redis://, rediss://, redis-sentinel:// or redis-cluster:// URL")
+	}
+	if c.Redis.KeyPrefix == "" || strings.ContainsAny(c.Redis.KeyPrefix, "{} ") {
+		bad("redis.key_prefix", "must be non-empty without braces or spaces")
+	}
+	if c.Worker.Concurrency < 1 {
+		bad("worker.concurrency", "must be >= 1")
+	}
+	if len(c.Worker.Queues) == 0 {
+		bad("worker.queues", "at least one queue is required")
+	}
+	for _, q := range sortedKeys(c.Worker.Queues) {
+		if c.Worker.Queues[q] < 1 {
+			bad("worker.queues."+q, "weight must be >= 1")
+		}
+	}
+	if c.Worker.ShutdownTimeout <= 0 {
+		bad("worker.shutdown_timeout", "must be > 0")
+	}
+	if c.Worker.TaskCheckInterval <= 0 {
+		bad("worker.task_check_interval", "must be > 0")
+	}
+	if c.Worker.DelayedTaskCheckInterval <= 0 {
+		bad("worker.delayed_task_check_interval", "must be > 0")
+	}
+	if _, ok := c.Worker.Queues[c.Operations.Queue]; !ok {
+		bad("operations.queue", "%q is not in worker.queues", c.Operations.Queue)
+	}
+	if c.Operations.Retention <= 0 {
+		bad("operations.retention", "must be > 0")
+	}
+	if c.Operations.LaunchMaxRetry < 0 {
+		bad("operations.launch_max_retry", "must be >= 0")
+	}
+	if c.Operations.TaskTimeout <= 0 {
+		bad("operations.task_timeout", "must be > 0")
+	}
+	if c.Operations.RetryBackoffMax < time.Second {
+		bad("operations.retry_backoff_max", "must be >= 1s")
+	}
+	if c.Operations.OnBusy != "wait" && c.Operations.OnBusy != "fail" {
+		bad("operations.on_busy", "must be wait or fail, got %q", c.Operations.OnBusy)
+	}
+	if c.Operations.BusyRetry <= 0 {
+		bad("operations.busy_retry", "must be > 0")
+	}
+	if c.Operations.BusyWaitMax <= 0 {
+		bad("operations.busy_wait_max", "must be > 0")
+	}
+	if c.Operations.LockTTL <= 0 {
+		bad("operations.lock_ttl", "must be > 0")
+	}
+	for _, k := range sortedKeys(c.Polling) {
+		if c.Polling[k].Max >= c.Operations.LockTTL {
+			bad("polling."+k+".max", "must be below operations.lock_ttl (%s), or the server lock lapses between polls", c.Operations.LockTTL)
+		}
+	}
+	for _, k := range sortedKeys(c.Polling) {
+		if err := c.Polling[k].Validate(); err != nil {
+			bad("polling."+k+"."+strings.SplitN(err.Error(), ":", 2)[0], "%s", strings.TrimSpace(strings.SplitN(err.Error(), ":", 2)[1]))
+		}
+	}
+	u := c.Providers.UCDN
+	if u.Simulate {
+		if u.Simulator.WaitingFor < 0 || u.Simulator.RunningFor < 0 {
+			bad("providers.ucdn.simulator", "waiting_for and running_for must be >= 0")
+		}
+	} else if bu, err := url.Parse(u.BaseURL); err != nil || (bu.Scheme != "https" && bu.Scheme != "http") || bu.Host == "" {
+		bad("providers.ucdn.base_url", "must be an http(s) URL")
+	}
+	if u.Timeout <= 0 {
+		bad("providers.ucdn.timeout", "must be > 0")
+	}
+	if len(u.Accounts) == 0 {
+		bad("providers.ucdn.accounts", "at least one account is required")
+	}
+	for _, name := range sortedKeys(u.Accounts) {
+		a := u.Accounts[name]
+		key := "providers.ucdn.accounts." + name
+		if a.Token == "" && !u.Simulate {
+			bad(key+".token", "required (use ${ENV_VAR})")
+		}
+		if a.RateLimit < 0 {
+			bad(key+".rate_limit", "must be >= 0")
+		}
+		if a.Burst < 0 {
+			bad(key+".burst", "must be >= 0")
+		}
+	}
+	lw := c.Providers.Leaseweb
+	if !lw.Simulate && len(lw.Accounts) > 0 {
+		if bu, err := url.Parse(lw.BaseURL); err != nil || (bu.Scheme != "https" && bu.Scheme != "http") || bu.Host == "" {
+			bad("providers.leaseweb.base_url", "must be an http(s) URL")
+		}
+	}
+	if lw.Simulate && lw.Simulator.TaskDuration < 0 {
+		bad("providers.leaseweb.simulator.task_duration", "must be >= 0")
+	}
+	if lw.Timeout <= 0 {
+		bad("providers.leaseweb.timeout", "must be > 0")
+	}
+	for _, name := range sortedKeys(lw.Accounts) {
+		a := lw.Accounts[name]
+		key := "providers.leaseweb.accounts." + name
+		if a.Token == "" && !lw.Simulate {
+			bad(key+".token", "required: the API key (use ${ENV_VAR})")
+		}
+		if a.RateLimit < 0 {
+			bad(key+".rate_limit", "must be >= 0")
+		}
+	}
+	for _, sp := range []struct {
+		name string
+		cfg  Simple
+	}{{"edgio", c.Providers.Edgio}, {"ionos", c.Providers.IONOS}} {
+		key := "providers." + sp.name
+		if !sp.cfg.Simulate && len(sp.cfg.Accounts) > 0 {
+			if bu, err := url.Parse(sp.cfg.BaseURL); err != nil || (bu.Scheme != "https" && bu.Scheme != "http") || bu.Host == "" {
+				bad(key+".base_url", "must be an http(s) URL")
+			}
+		}
+		if sp.cfg.Timeout <= 0 {
+			bad(key+".timeout", "must be > 0")
+		}
+		if sp.cfg.SimulatorDuration < 0 {
+			bad(key+".simulator_duration", "must be >= 0")
+		}
+		for _, name := range sortedKeys(sp.cfg.Accounts) {
+			a := sp.cfg.Accounts[name]
+			if a.Token == "" && !sp.cfg.Simulate {
+				bad(key+".accounts."+name+".token", "required (use ${ENV_VAR})")
+			}
+			if sp.name == "edgio" && !regexp.MustCompile(`^[A-Za-z0-9]{1,16}$`).MatchString(a.AccountNumber) {
+				bad(key+".accounts."+name+".account_number", "required: the Edgio customer account number (letters and digits)")
+			}
+			if a.RateLimit < 0 {
+				bad(key+".accounts."+name+".rate_limit", "must be >= 0")
+			}
+		}
+	}
+	if _, ok := c.Worker.Queues[c.Webhooks.Queue]; !ok {
+		bad("webhooks.queue", "%q is not in worker.queues", c.Webhooks.Queue)
+	}
+	if c.Webhooks.Timeout <= 0 {
+		bad("webhooks.timeout", "must be > 0")
+	}
+	for i, d := range c.Webhooks.RetrySchedule {
+		if d < 0 {
+			bad(fmt.Sprintf("webhooks.retry_schedule[%d]", i), "must be >= 0")
+		}
+	}
+	if c.Webhooks.Jitter < 0 || c.Webhooks.Jitter >= 1 {
+		bad("webhooks.jitter", "must be in [0, 1)")
+	}
+	if c.Webhooks.Retention <= 0 {
+		bad("webhooks.retention", "must be > 0")
+	}
+	checkSecrets := func(key string, list []string) {
+		for i, v := range list {
+			if _, err := webhookverify.ParseSecret(v); err != nil {
+				bad(fmt.Sprintf("%s[%d]", key, i), "%v", err)
+			}
+		}
+	}
+	checkSecrets("webhooks.secrets", c.Webhooks.Secrets)
+	for _, a := range sortedKeys(c.Webhooks.AccountSecrets) {
+		checkSecrets("webhooks.account_secrets."+a, c.Webhooks.AccountSecrets[a])
+		if len(c.Webhooks.AccountSecrets[a]) == 0 {
+			bad("webhooks.account_secrets."+a, "at least one secret")
+		}
+	}
+	names := map[string]bool{}
+	for i, sub := range c.Webhooks.Subscriptions {
+		key := fmt.Sprintf("webhooks.subscriptions[%d]", i)
+		name(key, names, sub.Name)
+		if u, err := url.Parse(sub.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(key+".url", "must be an absolute http(s) URL")
+		}
+		checkSecrets(key+".secrets", sub.Secrets)
+		for j, e := range sub.Events {
+			if !validEvent(e) {
+				bad(fmt.Sprintf("%s.events[%d]", key, j), "unknown event %q (operation.running, operation.succeeded, operation.failed, operation.timed_out, operation.canceled)", e)
+			}
+		}
+	}
+	for i, cidr := range c.Webhooks.SSRF.AllowCIDRs {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			bad(fmt.Sprintf("webhooks.ssrf.allow_cidrs[%d]", i), "not a CIDR prefix: %q", cidr)
+		}
+	}
+	for i, h := range c.Webhooks.SSRF.AllowHosts {
+		if h == "" || strings.ContainsAny(h, "/: ") {
+			bad(fmt.Sprintf("webhooks.ssrf.allow_hosts[%d]", i), "must be a bare host name, got %q", h)
+		}
+	}
+	if cb := c.Webhooks.Callbacks; cb.PublicBaseURL != "" {
+		if u, err := url.Parse(cb.PublicBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+			bad("webhooks.callbacks.public_base_url", "must be an absolute http(s) URL without a query")
+		}
+		if len(cb.Secret) < 16 {
+			bad("webhooks.callbacks.secret", "required (>= 16 characters, use ${ENV_VAR}) when public_base_url is set")
+		}
+		if c.HTTP.Listen == "" {
+			bad("http.listen", "required when webhooks.callbacks.public_base_url is set")
+		}
+	}
+	if c.HTTP.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+			bad("http.listen", "must be host:port: %v", err)
+		}
+	}
+	tokNames := map[string]bool{}
+	for i, tk := range c.HTTP.Tokens {
+		key := fmt.Sprintf("http.tokens[%d]", i)
+		name(key, tokNames, tk.Name)
+		if len(tk.Token) < 16 {
+			bad(key+".token", "required: at least 16 characters (use ${ENV_VAR})")
+		}
+		if tk.Scope != "read" && tk.Scope != "write" {
+			bad(key+".scope", "must be read or write, got %q", tk.Scope)
+		}
+	}
+	schedNames := map[string]bool{}
+	for i, sc := range c.Schedules {
+		key := fmt.Sprintf("schedules[%d]", i)
+		if sc.Name != "" {
+			key += " (" + sc.Name + ")"
+		}
+		name(key, schedNames, sc.Name)
+		if _, err := ParseCron(sc.Spec, sc.Timezone); err != nil {
+			bad(key+".spec", "%v", err)
+		}
+		if sc.TaskType == "" {
+			bad(key+".task_type", "required")
+		}
+		if (sc.Params == nil) == (sc.FanOut == nil) {
+			bad(key+".params", "give params or fan_out (one operation per item), not both or neither")
+		} else if sc.FanOut != nil && len(sc.FanOut) == 0 {
+			bad(key+".fan_out", "at least one item")
+		}
+		switch sc.Misfire {
+		case "", "skip", "run_once":
+		default:
+			bad(key+".misfire", "must be skip or run_once, got %q", sc.Misfire)
+		}
+		switch sc.Overlap {
+		case "", "allow", "skip_if_running":
+		default:
+			bad(key+".overlap", "must be allow or skip_if_running, got %q", sc.Overlap)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var subNameRe = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+
+func validEvent(e string) bool {
+	switch e {
+	case "operation.running", "operation.succeeded", "operation.failed", "operation.timed_out", "operation.canceled":
+		return true
+	}
+	return false
+}
+
+// Policy returns the polling policy of kind, or an error naming the
+// missing key.
+func (c Config) Policy(kind string) (poller.Policy, error) {
+	p, ok := c.Polling[kind]
+	if !ok {
+		return poller.Policy{}, fmt.Errorf("polling.%s: no polling policy configured", kind)
+	}
+	return p, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,52 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/providers/ucdn/ucdnsim"
+)
+
+// The four public-cloud kinds through the worker on real Redis, against
+// the worker's in-process Leaseweb simulator; bad input per kind exits 2.
+func TestCloudKindsEndToEnd(t *testing.T) {
+	redisURL, _, cfg, _ := redisSetup(t, ucdnsim.Config{})
+	cfg = withSection(t, cfg, "providers", `  leaseweb:
+    simulate: true
+    simulator: {task_duration: 100ms, cloud_step: 100ms}
+    accounts:
+      default: {}
+`)
+	cfg = withSection(t, cfg, "polling", `  instance:snapshot: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
+  vps:snapshot: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
+  asg:scale: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
+  instance:resize: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
+`)
+	startWorker(t, cfg)
+	for _, tc := range []struct{ kind, params, want string }{
+		{"instance:snapshot", `{"instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1","name":"e2e"}`, `"state": "READY"`},
+		{"vps:snapshot", `{"vps_id":"999999999","name":"e2e"}`, `"state": "READY"`},
+		{"asg:scale", `{"asg_id":"fb769dab-3daa-47e4-89ed-06a4b6499176","desired_amount":3}`, `"instances": 3`},
+		{"instance:resize", `{"instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1","type":"lsw.m3.xlarge"}`, `"type": "lsw.m3.xlarge"`},
+	} {
+		r := cli(t, "--redis", redisURL, "submit", tc.kind, "--provider", "leaseweb", "--params", tc.params, "--wait", "--timeout", "60s", "--output", "json")
+		require.Equal(t, 0, r.code, "%s: %s", tc.kind, r.stderr)
+		assert.Equal(t, opstore.StateSucceeded, decodeOp(t, r.stdout).State, tc.kind)
+		assert.Contains(t, r.stdout, tc.want, tc.kind)
+	}
+	for _, tc := range []struct{ kind, params, field string }{
+		{"instance:snapshot", `{"name":"x"}`, "params.instance_id"},
+		{"vps:snapshot", `{"vps_id":"999999999"}`, "params.name"},
+		{"asg:scale", `{"asg_id":"fb769dab-3daa-47e4-89ed-06a4b6499176","cpu_threshold":0}`, "params.cpu_threshold"},
+		{"instance:resize", `{"instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1","type":"big"}`, "params.type"},
+		{"server:install", `{"server_id":"1","operating_system_id":"UBUNTU_22_04_64BIT","partitions":[{"filesystem":"ext4","mountpoint":"/","size":"*"},{"filesystem":"swap","size":1}]}`, "params.partitions[0].size"},
+		{"server:rescue", `{"server_id":"1","post_install_script":"echo"}`, "params.post_install_script"},
+	} {
+		r := cli(t, "--redis", redisURL, "submit", tc.kind, "--provider", "leaseweb", "--params", tc.params)
+		assert.Equal(t, 2, r.code, tc.kind)
+		assert.Contains(t, r.stderr, tc.field, tc.kind)
+	}
+}

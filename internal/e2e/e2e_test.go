@@ -1,0 +1,362 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/providers/ucdn/ucdnsim"
+	"github.com/opsworker/opsworker/internal/testutil"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "opsworker-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	for _, name := range []string{"worker", "enqueue"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "./cmd/"+name)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", name, err, out)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const simToken = "e2e-secret-token-0123456789abcdef"
+
+// syncBuffer collects a process's output safely.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+type workerProc struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan error
+}
+
+// startWorker runs the worker binary with the config text and waits until
+// it reports ready.
+func startWorker(t *testing.T, cfg string) *workerProc {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
+	cmd := exec.Command(filepath.Join(binDir, "worker"), "--config", path)
+	cmd.Env = append(os.Environ(), "E2E_UCDN_TOKEN="+simToken)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	w := &workerProc{cmd: cmd, out: out, done: make(chan error, 1)}
+	go func() { w.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-w.done
+		}
+		if t.Failed() {
+			t.Logf("worker output:\n%s", out.String())
+		}
+	})
+	testutil.WaitFor(t, 15*time.Second, "worker ready", func() bool {
+		select {
+		case err := <-w.done:
+			t.Fatalf("worker exited early: %v\n%s", err, out.String())
+		default:
+		}
+		return strings.Contains(out.String(), "worker ready")
+	})
+	return w
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func cli(t *testing.T, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "enqueue"), args...)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run enqueue: %v", err)
+	}
+	return result{code, so.String(), se.String()}
+}
+
+func decodeOp(t *testing.T, s string) opstore.Operation {
+	t.Helper()
+	var op opstore.Operation
+	require.NoError(t, json.Unmarshal([]byte(s), &op), s)
+	return op
+}
+
+// withSection inserts text (YAML lines indented under the key) at the top
+// of a config's top-level section, failing the test if the section is
+// missing, so a renamed key cannot silently leave a test on defaults.
+func withSection(t *testing.T, cfg, section, text string) string {
+	t.Helper()
+	head := section + ":\n"
+	i := 0
+	if !strings.HasPrefix(cfg, head) {
+		if i = strings.Index(cfg, "\n"+head); i < 0 {
+			t.Fatalf("config has no top-level %q section", section)
+		}
+		i++
+	}
+	i += len(head)
+	return cfg[:i] + text + cfg[i:]
+}
+
+// workerConfig is a worker config on redisURL with the UCDN client
+// pointed at the simulator at simURL; tests add sections with withSection.
+func workerConfig(redisURL, simURL string) string {
+	return fmt.Sprintf(`log: {format: json, level: debug}
+redis:
+  url: %s
+worker:
+  concurrency: 4
+  shutdown_timeout: 3s
+  task_check_interval: 50ms
+  delayed_task_check_interval: 100ms
+polling:
+  cdn:purge: {initial: 200ms, multiplier: 1.5, max: 1s, jitter: 0.1, deadline: 2m}
+providers:
+  ucdn:
+    base_url: %s/v4
+    timeout: 5s
+    accounts:
+      default:
+        token: ${E2E_UCDN_TOKEN}
+`, redisURL, simURL)
+}
+
+// redisSetup gives a flushed real-Redis DB, the simulator on a loopback
+// port and a worker config pointing at both.
+func redisSetup(t *testing.T, sim ucdnsim.Config) (redisURL string, s *ucdnsim.Server, cfg string, insp *asynq.Inspector) {
+	t.Helper()
+	rdb := testutil.Redis(t, testutil.DBCLI)
+	sim.Token = simToken
+	s = ucdnsim.New(sim)
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	t.Cleanup(s.ReleaseHangs)
+	redisURL = fmt.Sprintf("redis://%s/%d", testutil.RedisAddr(t), testutil.DBCLI)
+	cfg = workerConfig(redisURL, srv.URL)
+	return redisURL, s, cfg, asynq.NewInspectorFromRedisClient(rdb)
+}
+
+const params = `{"zone_name":"demo","zone_type":"objects","files":["/a.png","https://cdn.example.com/b.css"]}`
+
+func TestSubmitWaitSucceeds(t *testing.T) {
+	redisURL, sim, cfg, _ := redisSetup(t, ucdnsim.Config{WaitingFor: 300 * time.Millisecond, RunningFor: 300 * time.Millisecond})
+	w := startWorker(t, cfg)
+	start := time.Now()
+	r := cli(t, "--redis", redisURL, "submit", "cdn:purge", "--provider", "ucdn", "--params", params, "--wait", "--output", "json")
+	elapsed := time.Since(start)
+	require.Equal(t, 0, r.code, r.stderr)
+	op := decodeOp(t, r.stdout)
+	assert.Equal(t, opstore.StateSucceeded, op.State)
+	assert.Len(t, op.Handle, 32)
+	assert.Contains(t, r.stderr, "running")
+	assert.Contains(t, r.stderr, "succeeded")
+	assert.Equal(t, 1, sim.CountCalls("POST", "/purge/zone"))
+	t.Logf("submit → succeeded in %s (%d polls)", elapsed, op.Polls)
+
+	// status and list see it; text output too.
+	r = cli(t, "--redis", redisURL, "status", op.ID)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "state:")
+	assert.Contains(t, r.stdout, "succeeded")
+	r = cli(t, "--redis", redisURL, "list", "--state", "succeeded", "--output", "json")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, op.ID)
+
+	assert.NotContains(t, w.out.String(), simToken, "the API token never reaches the logs")
+}
+
+func TestFailedOperationExitsOne(t *testing.T) {
+	redisURL, _, cfg, _ := redisSetup(t, ucdnsim.Config{})
+	startWorker(t, cfg)
+	r := cli(t, "--redis", redisURL, "submit", "cdn:purge", "--provider", "ucdn", "--params",
+		`{"zone_name":"demo","zone_type":"objects","files":["/`+ucdnsim.FailMarker+`"]}`, "--wait", "--output", "json")
+	assert.Equal(t, 1, r.code, r.stderr)
+	assert.Equal(t, opstore.StateFailed, decodeOp(t, r.stdout).State)
+	assert.Contains(t, r.stderr, "ended failed")
+}
+
+func TestBadInputExitsTwoAndEnqueuesNothing(t *testing.T) {
+	redisURL, _, _, insp := redisSetup(t, ucdnsim.Config{})
+	tests := []struct {
+		name  string
+		args  []string
+		field string
+	}{
+		{"NoZoneName", []string{"submit", "cdn:purge", "--provider", "ucdn", "--params", `{"zone_type":"objects","files":["/a.png"]}`}, "zone_name"},
+		{"BadZoneType", []string{"submit", "cdn:purge", "--provider", "ucdn", "--params", `{"zone_name":"d","zone_type":"x","files":["/a.png"]}`}, "zone_type"},
+		{"UnknownTaskType", []string{"submit", "cdn:nuke", "--provider", "ucdn", "--params", params}, "task_type"},
+		{"NoProvider", []string{"submit", "cdn:purge", "--params", params}, "provider"},
+		{"NoParams", []string{"submit", "cdn:purge", "--provider", "ucdn"}, "params"},
+		{"BadJSON", []string{"submit", "cdn:purge", "--provider", "ucdn", "--params", `{"zone_name":`}, "params"},
+		{"BadCallback", []string{"submit", "cdn:purge", "--provider", "ucdn", "--params", params, "--callback", "not-a-url"}, "callback_url"},
+		{"BadOutput", []string{"--output", "yaml", "list"}, "--output"},
+		{"UnknownFlag", []string{"submit", "cdn:purge", "--provder", "ucdn"}, "provder"},
+		{"BadState", []string{"list", "--state", "done"}, "--state"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := cli(t, append([]string{"--redis", redisURL}, tc.args...)...)
+			assert.Equal(t, 2, r.code, r.stderr)
+			assert.Contains(t, r.stderr, tc.field)
+		})
+	}
+	queues, err := insp.Queues()
+	require.NoError(t, err)
+	assert.Empty(t, queues, "nothing was enqueued")
+}
+
+func TestNoRedisExitsThree(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close() // a port nobody listens on
+	for _, args := range [][]string{
+		{"submit", "cdn:purge", "--provider", "ucdn", "--params", params},
+		{"status", "x"},
+		{"list"},
+	} {
+		r := cli(t, append([]string{"--redis", "redis://" + addr + "/0"}, args...)...)
+		assert.Equal(t, 3, r.code, "%v: %s", args, r.stderr)
+		assert.Contains(t, r.stderr, "cannot reach Redis")
+	}
+}
+
+func TestIdempotencyKeyViaCLI(t *testing.T) {
+	redisURL, sim, cfg, _ := redisSetup(t, ucdnsim.Config{})
+	startWorker(t, cfg)
+	a := cli(t, "--redis", redisURL, "submit", "cdn:purge", "--provider", "ucdn", "--params", params, "--key", "release-9", "--wait", "--output", "json")
+	require.Equal(t, 0, a.code, a.stderr)
+	b := cli(t, "--redis", redisURL, "submit", "cdn:purge", "--provider", "ucdn", "--params", params, "--key", "release-9")
+	require.Equal(t, 0, b.code, b.stderr)
+	assert.Equal(t, decodeOp(t, a.stdout).ID, strings.TrimSpace(b.stdout))
+	assert.Contains(t, b.stderr, "nothing new was launched")
+	c := cli(t, "--redis", redisURL, "submit", "cdn:purge", "--provider", "ucdn", "--params", `{"zone_name":"demo","zone_type":"objects","files":["/x"]}`, "--key", "release-9")
+	assert.Equal(t, 2, c.code)
+	assert.Contains(t, c.stderr, "idempotency_key")
+	time.Sleep(300 * time.Millisecond) // give a wrongly enqueued launch a chance to show
+	assert.Equal(t, 1, sim.CountCalls("POST", "/purge/zone"))
+}
+
+// The worker is SIGKILLed after the purge was launched and before it
+// finished; a new worker finishes the operation without a second purge.
+func TestCrashAfterLaunch(t *testing.T) {
+	redisURL, sim, cfg, _ := redisSetup(t, ucdnsim.Config{WaitingFor: 2 * time.Second, RunningFor: 2 * time.Second})
+	w := startWorker(t, cfg)
+	r := cli(t, "--redis", redisURL, "submit", "cdn:purge", "--provider", "ucdn", "--params", params)
+	require.Equal(t, 0, r.code, r.stderr)
+	id := strings.TrimSpace(r.stdout)
+
+	testutil.WaitFor(t, 10*time.Second, "purge launched and running", func() bool {
+		st := cli(t, "--redis", redisURL, "status", id, "--output", "json")
+		return st.code == 0 && decodeOp(t, st.stdout).State == opstore.StateRunning
+	})
+	require.Equal(t, 1, sim.CountCalls("POST", "/purge/zone"))
+	require.NoError(t, w.cmd.Process.Signal(syscall.SIGKILL))
+	<-w.done
+	status, _ := sim.JobStatus(strings.TrimSpace(decodeOp(t, cli(t, "--redis", redisURL, "status", id, "--output", "json").stdout).Handle))
+	assert.NotEqual(t, "finished", status, "killed before the job completed")
+
+	startWorker(t, cfg)
+	r = cli(t, "--redis", redisURL, "wait", id, "--timeout", "90s", "--output", "json")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, opstore.StateSucceeded, decodeOp(t, r.stdout).State)
+	assert.Equal(t, 1, sim.CountCalls("POST", "/purge/zone"), "exactly one purge call")
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	_, _, cfg, _ := redisSetup(t, ucdnsim.Config{})
+	w := startWorker(t, cfg)
+	require.NoError(t, w.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-w.done:
+		require.NoError(t, err, "exit code 0")
+	case <-time.After(15 * time.Second):
+		t.Fatal("worker did not exit after SIGTERM")
+	}
+	assert.Contains(t, w.out.String(), "shutting down")
+	assert.Contains(t, w.out.String(), `"stopped"`)
+}
+
+// The embedded default: in-process Redis and simulator, nothing else.
+func TestEmbeddedDefaults(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	dev, err := os.ReadFile("../../config/dev.yaml")
+	require.NoError(t, err)
+	cfg := strings.Replace(string(dev), "embedded_addr: 127.0.0.1:16379", "embedded_addr: "+addr, 1)
+	require.NotEqual(t, string(dev), cfg)
+	w := startWorker(t, cfg)
+	assert.Contains(t, w.out.String(), "NOTHING IS PERSISTED")
+	start := time.Now()
+	r := cli(t, "--redis", "redis://"+addr+"/0", "submit", "cdn:purge", "--provider", "ucdn", "--params", `{"zone_name":"demo","zone_type":"objects","files":["/a.png"]}`, "--wait", "--output", "json")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, opstore.StateSucceeded, decodeOp(t, r.stdout).State)
+	t.Logf("embedded default: submit → succeeded in %s", time.Since(start))
+}
+
+func TestCheckConfig(t *testing.T) {
+	t.Parallel()
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("redis:\n  embeded: true\n"), 0o600))
+	out, err := exec.Command(filepath.Join(binDir, "worker"), "--config", bad).CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "redis.embeded: unknown key")
+	out, err = exec.Command(filepath.Join(binDir, "worker"), "--check-config", "--config", "../../config/dev.yaml").CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Contains(t, string(out), "config ok")
+}

@@ -1,0 +1,175 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/opsworker/opsworker/internal/providers/ucdn/ucdnsim"
+	"github.com/opsworker/opsworker/internal/testutil"
+)
+
+const (
+	roTok = "e2e-read-token-0123456789"
+	rwTok = "e2e-write-token-0123456789"
+)
+
+func startHTTPWorker(t *testing.T) string {
+	t.Helper()
+	_, _, cfg, _ := redisSetup(t, ucdnsim.Config{})
+	addr := freeAddr(t)
+	t.Setenv("E2E_RO", roTok)
+	t.Setenv("E2E_RW", rwTok)
+	cfg += fmt.Sprintf(`http:
+  listen: %s
+  tokens:
+    - {name: viewer, token: "${E2E_RO}", scope: read}
+    - {name: ci, token: "${E2E_RW}", scope: write}
+`, addr)
+	startWorker(t, cfg)
+	return "http://" + addr
+}
+
+func get(t *testing.T, url, auth string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func basic(tok string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte("ops:"+tok))
+}
+
+// The operator surface of a running worker: health, the API, metrics
+// and the queue UI behind the same tokens.
+func TestOperatorSurface(t *testing.T) {
+	base := startHTTPWorker(t)
+	code, _ := get(t, base+"/healthz", "")
+	assert.Equal(t, 200, code)
+	code, _ = get(t, base+"/readyz", "")
+	assert.Equal(t, 200, code)
+
+	body := `{"task_type":"cdn:purge","provider":"ucdn","params":{"zone_name":"demo","zone_type":"objects","files":["/a.png"]}}`
+	req, _ := http.NewRequest("POST", base+"/v1/operations", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+rwTok)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var op map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&op))
+	resp.Body.Close()
+	require.Equal(t, 202, resp.StatusCode)
+	testutil.WaitFor(t, 20*time.Second, "succeeded via the API", func() bool {
+		_, b := get(t, base+"/v1/operations/"+op["id"].(string), "Bearer "+roTok)
+		return strings.Contains(b, `"state":"succeeded"`)
+	})
+
+	_, metrics := get(t, base+"/metrics", "")
+	for _, want := range []string{
+		`opsworker_operations_finished_total{kind="cdn:purge",provider="ucdn",state="succeeded"} 1`,
+		`opsworker_operations_started_total{kind="cdn:purge",provider="ucdn"} 1`,
+		`opsworker_provider_calls_total{class="2xx",endpoint="purge",provider="ucdn"} 1`,
+		`opsworker_queue_tasks{queue="default",state="pending"}`,
+		`opsworker_operation_duration_seconds_bucket{kind="cdn:purge"`,
+		`opsworker_queue_scrape_ok 1`,
+	} {
+		assert.Contains(t, metrics, want)
+	}
+
+	code, _ = get(t, base+"/ui/", "")
+	assert.Equal(t, 401, code, "the UI needs a token")
+	code, page := get(t, base+"/ui/", basic(roTok))
+	assert.Equal(t, 200, code)
+	assert.Contains(t, page, "<html")
+	code, queues := get(t, base+"/ui/api/queues", basic(roTok))
+	assert.Equal(t, 200, code)
+	assert.Contains(t, queues, `"queue":"default"`)
+
+	pause := func(tok string) int {
+		req, _ := http.NewRequest("POST", base+"/ui/api/queues/default:pause", nil)
+		req.Header.Set("Authorization", basic(tok))
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.GreaterOrEqual(t, pause(roTok), 400, "read scope: a read-only UI")
+	assert.Less(t, pause(rwTok), 300, "write scope may act")
+	req, _ = http.NewRequest("POST", base+"/ui/api/queues/default:resume", nil)
+	req.Header.Set("Authorization", basic(rwTok))
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+}
+
+// A real browser loads the queue UI through the auth and sees the queue.
+// The screenshot is kept in test-artifacts/.
+func TestQueueUIInBrowser(t *testing.T) {
+	chromium, lookErr := exec.LookPath("chromium")
+	if lookErr != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("chromium is not installed (.ci/run installs Debian's chromium)")
+		}
+		t.Skip("chromium not installed: apt-get install chromium (make test-deps)")
+	}
+	base := startHTTPWorker(t)
+	// An operation, so the queue exists.
+	req, _ := http.NewRequest("POST", base+"/v1/operations", strings.NewReader(`{"task_type":"cdn:purge","provider":"ucdn","params":{"zone_name":"demo","zone_type":"objects","files":["/a.png"]}}`))
+	req.Header.Set("Authorization", "Bearer "+rwTok)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 202, resp.StatusCode)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	// A first start of a freshly installed Chromium (font caches) can be
+	// slow on a loaded machine: be generous, and say what the page showed.
+	ctx, cancel = context.WithTimeout(ctx, 150*time.Second)
+	defer cancel()
+	var text string
+	var shot []byte
+	err = chromedp.Run(ctx,
+		network.Enable(),
+		network.SetExtraHTTPHeaders(network.Headers{"Authorization": basic(roTok)}),
+		chromedp.Navigate(base+"/ui/"),
+		chromedp.WaitReady("body", chromedp.ByQuery),
+	)
+	require.NoError(t, err, "load the UI")
+	pollErr := chromedp.Run(ctx, chromedp.Poll(`document.body.innerText.includes("default")`, nil, chromedp.WithPollingTimeout(60*time.Second)))
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.Text("body", &text, chromedp.ByQuery),
+		chromedp.FullScreenshot(&shot, 100), // PNG
+	))
+	dir := filepath.Join("..", "..", "test-artifacts")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "queue-ui.png"), shot, 0o644))
+	t.Logf("screenshot: %s (%d bytes)", filepath.Join(dir, "queue-ui.png"), len(shot))
+	require.NoError(t, pollErr, "the queue never showed; the page said:\n%s", text)
+	assert.Contains(t, text, "default", "the queue is listed")
+}

@@ -1,0 +1,129 @@
+// Package metrics exposes the worker's Prometheus metrics: operations by
+// kind, provider and final state; operation durations and polls; provider
+// calls by provider, endpoint and status class with latencies; webhook
+// deliveries by outcome and attempt; and asynq queue sizes and latency,
+// read through the Inspector on each scrape.
+package metrics
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/opsworker/opsworker/internal/opstore"
+)
+
+// Metrics holds the collectors, registered on Registry. Safe for
+// concurrent use.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	started, finished *prometheus.CounterVec
+	duration, polls   *prometheus.HistogramVec
+	calls             *prometheus.CounterVec
+	callLatency       *prometheus.HistogramVec
+	webhooks          *prometheus.CounterVec
+}
+
+// New registers every metric, the Go and process collectors, and — when
+// insp is not nil — the queue collector.
+func New(insp *asynq.Inspector) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		started: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "opsworker_operations_started_total",
+			Help: "Operations that began launching, by kind and provider."}, []string{"kind", "provider"}),
+		finished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "opsworker_operations_finished_total",
+			Help: "Operations that ended, by kind, provider and final state."}, []string{"kind", "provider", "state"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "opsworker_operation_duration_seconds",
+			Help: "Time from submit to final state, by kind.", Buckets: []float64{1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 14400}}, []string{"kind"}),
+		polls: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "opsworker_operation_polls",
+			Help: "Status checks per finished operation, by kind.", Buckets: []float64{0, 1, 2, 3, 5, 10, 20, 50, 100}}, []string{"kind"}),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "opsworker_provider_calls_total",
+			Help: "Provider API calls by provider, endpoint and status class (2xx, 4xx, 5xx, none)."}, []string{"provider", "endpoint", "class"}),
+		callLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "opsworker_provider_call_duration_seconds",
+			Help: "Provider API call latency by provider and endpoint.", Buckets: prometheus.DefBuckets}, []string{"provider", "endpoint"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "opsworker_webhook_deliveries_total",
+			Help: "Webhook delivery attempts by outcome (delivered, retry, failed) and attempt number."}, []string{"outcome", "attempt"}),
+	}
+	reg.MustRegister(m.started, m.finished, m.duration, m.polls, m.calls, m.callLatency, m.webhooks,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if insp != nil {
+		reg.MustRegister(&queueCollector{insp: insp})
+	}
+	return m
+}
+
+// OperationStarted counts a launch's first attempt.
+func (m *Metrics) OperationStarted(op *opstore.Operation) {
+	m.started.WithLabelValues(op.Kind, op.Provider).Inc()
+}
+
+// OperationFinished counts a final state, its duration and polls.
+func (m *Metrics) OperationFinished(op *opstore.Operation) {
+	m.finished.WithLabelValues(op.Kind, op.Provider, string(op.State)).Inc()
+	end := op.UpdatedAt
+	if op.FinishedAt != nil {
+		end = *op.FinishedAt
+	}
+	m.duration.WithLabelValues(op.Kind).Observe(end.Sub(op.CreatedAt).Seconds())
+	m.polls.WithLabelValues(op.Kind).Observe(float64(op.Polls))
+}
+
+// WebhookAttempt counts one delivery attempt.
+func (m *Metrics) WebhookAttempt(outcome string, attempt int) {
+	a := strconv.Itoa(attempt)
+	if attempt > 8 {
+		a = "9+"
+	}
+	m.webhooks.WithLabelValues(outcome, a).Inc()
+}
+
+// ProviderCall is a providers.Observer.
+func (m *Metrics) ProviderCall(provider, op string, status int, d time.Duration) {
+	class := "none"
+	if status > 0 {
+		class = fmt.Sprintf("%dxx", status/100)
+	}
+	m.calls.WithLabelValues(provider, op, class).Inc()
+	m.callLatency.WithLabelValues(provider, op).Observe(d.Seconds())
+}
+
+// queueCollector reads asynq's queues on every scrape.
+type queueCollector struct{ insp *asynq.Inspector }
+
+var (
+	queueSize = prometheus.NewDesc("opsworker_queue_tasks", "Tasks in an asynq queue by state.", []string{"queue", "state"}, nil)
+	queueLat  = prometheus.NewDesc("opsworker_queue_latency_seconds", "Age of the oldest pending task of an asynq queue.", []string{"queue"}, nil)
+	queueUp   = prometheus.NewDesc("opsworker_queue_scrape_ok", "1 if asynq's queues could be read.", nil, nil)
+)
+
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- queueSize
+	ch <- queueLat
+	ch <- queueUp
+}
+
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	queues, err := c.insp.Queues()
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(queueUp, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(queueUp, prometheus.GaugeValue, 1)
+	for _, q := range queues {
+		info, err := c.insp.GetQueueInfo(q)
+		if err != nil {
+			continue
+		}
+		for state, n := range map[string]int{"pending": info.Pending, "active": info.Active, "scheduled": info.Scheduled,
+			"retry": info.Retry, "archived": info.Archived, "completed": info.Completed, "aggregating": info.Aggregating} {
+			ch <- prometheus.MustNewConstMetric(queueSize, prometheus.GaugeValue, float64(n), q, state)
+		}
+		ch <- prometheus.MustNewConstMetric(queueLat, prometheus.GaugeValue, info.Latency.Seconds(), q)
+	}
+}

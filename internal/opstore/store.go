@@ -1,0 +1,782 @@
+// Package opstore keeps operation records in Redis: one hash per
+// operation, an idempotency-key index and a time index for listing.
+//
+// Every key carries the hash tag {ops}, so all of them live in one Redis
+// Cluster slot and the Lua scripts that change several keys at once stay
+// valid on Cluster. State changes are compare-and-set: a change names the
+// states it may start from (and, for polls, the poll sequence number it
+// expects), so a duplicated or stale task cannot move a record backwards or
+// fork its poll chain.
+//
+// A Store is safe for concurrent use.
+package opstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// State is an operation's lifecycle state.
+type State string
+
+// The states, in order: queued → launching → running → one terminal state.
+const (
+	StateQueued    State = "queued"
+	StateLaunching State = "launching"
+	StateRunning   State = "running"
+	StateSucceeded State = "succeeded"
+	StateFailed    State = "failed"
+	StateCanceled  State = "canceled"
+	StateTimedOut  State = "timed_out"
+)
+
+// States lists every state.
+var States = []State{StateQueued, StateLaunching, StateRunning, StateSucceeded, StateFailed, StateCanceled, StateTimedOut}
+
+// Terminal reports whether s is a final state.
+func (s State) Terminal() bool {
+	switch s {
+	case StateSucceeded, StateFailed, StateCanceled, StateTimedOut:
+		return true
+	}
+	return false
+}
+
+// Valid reports whether s is a known state.
+func (s State) Valid() bool {
+	for _, v := range States {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Operation is the record of one infrastructure operation. It is what the
+// CLI, the status API and the webhooks show.
+type Operation struct {
+	ID             string          `json:"id"`
+	Kind           string          `json:"kind"`
+	Provider       string          `json:"provider"`
+	Account        string          `json:"account"`
+	Params         json.RawMessage `json:"params"`
+	CallbackURL    string          `json:"callback_url,omitempty"`
+	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	State          State           `json:"state"`
+	// Handle is the provider's id of the asynchronous job (UCDN job_id…).
+	Handle string `json:"handle,omitempty"`
+	// Attempts counts launch attempts.
+	Attempts int `json:"attempts"`
+	// Polls counts status checks at the provider.
+	Polls int `json:"polls"`
+	// Status is the provider's last reported status value.
+	Status     string          `json:"provider_status,omitempty"`
+	CreatedAt  time.Time       `json:"created_at"`
+	UpdatedAt  time.Time       `json:"updated_at"`
+	LaunchedAt *time.Time      `json:"launched_at,omitempty"`
+	FinishedAt *time.Time      `json:"finished_at,omitempty"`
+	DeadlineAt *time.Time      `json:"deadline_at,omitempty"`
+	LastError  string          `json:"last_error,omitempty"`
+	Result     json.RawMessage `json:"result,omitempty"`
+	// Progress is the provider's progress of a running job, if it reports
+	// one (e.g. {"percentage": 42, "task": "Install operating system"}).
+	Progress json.RawMessage `json:"progress,omitempty"`
+	// CancelRequested is set by `enqueue cancel`.
+	CancelRequested string `json:"cancel_requested,omitempty"`
+	// LaunchStartedAt is when the latest launch attempt began; a retry
+	// reconciles against the provider from this time on.
+	LaunchStartedAt *time.Time `json:"launch_started_at,omitempty"`
+
+	// PollSeq fences the poll chain: only the poll task carrying this
+	// sequence number (or the next one) may act.
+	PollSeq int `json:"-"`
+	// Fingerprint identifies the submitted request, to tell a retry of the
+	// same submit from a different request reusing its idempotency key.
+	Fingerprint string `json:"-"`
+	// Notified is set once the completion webhooks were enqueued.
+	Notified bool `json:"-"`
+}
+
+// Hash field names.
+const (
+	fID          = "id"
+	fKind        = "kind"
+	fProvider    = "provider"
+	fAccount     = "account"
+	fParams      = "params"
+	fCallback    = "callback_url"
+	fIdemKey     = "idempotency_key"
+	fFingerprint = "fingerprint"
+	fState       = "state"
+	fHandle      = "handle"
+	fAttempts    = "attempts"
+	fPolls       = "polls"
+	fStatus      = "provider_status"
+	fCreated     = "created_at"
+	fUpdated     = "updated_at"
+	fLaunched    = "launched_at"
+	fFinished    = "finished_at"
+	fDeadline    = "deadline_at"
+	fLastError   = "last_error"
+	fResult      = "result"
+	fPollSeq     = "poll_seq"
+	fNotified    = "notified"
+	fProgress    = "progress"
+	fCancel      = "cancel_requested"
+	fLaunchStart = "launch_started_at"
+)
+
+// Errors.
+var (
+	// ErrNotFound: no record with that id (never existed or expired).
+	ErrNotFound = errors.New("operation not found")
+	// ErrIdempotencyConflict: the key was used for a different request.
+	ErrIdempotencyConflict = errors.New("idempotency key already used for a different request")
+)
+
+// ConflictError says a compare-and-set change did not apply because the
+// record was not in the expected state or poll sequence.
+type ConflictError struct {
+	ID      string
+	State   State
+	PollSeq int
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("operation %s: concurrent change (state %s, poll_seq %d)", e.ID, e.State, e.PollSeq)
+}
+
+// Store reads and writes operation records.
+type Store struct {
+	rdb       redis.UniversalClient
+	prefix    string
+	retention time.Duration
+	now       func() time.Time
+}
+
+// New returns a store using keys under prefix; finished records are kept
+// for retention.
+func New(rdb redis.UniversalClient, prefix string, retention time.Duration) *Store {
+	return &Store{rdb: rdb, prefix: prefix, retention: retention, now: time.Now}
+}
+
+// WithClock replaces the store's clock (tests).
+func (s *Store) WithClock(now func() time.Time) *Store {
+	c := *s
+	c.now = now
+	return &c
+}
+
+func (s *Store) opKey(id string) string    { return s.prefix + ":{ops}:op:" + id }
+func (s *Store) idemKey(key string) string { return s.prefix + ":{ops}:idem:" + key }
+func (s *Store) indexKey() string          { return s.prefix + ":{ops}:index" }
+
+// createScript stores a new record unless its idempotency key is taken.
+// KEYS: op, idem, index. ARGV: use_idem, id, score, field, value, ...
+// Returns {1, id} when created, {0, existing_id} when the key was taken.
+var createScript = redis.NewScript(`
+if ARGV[1] == '1' then
+  local existing = redis.call('GET', KEYS[2])
+  if existing then return {0, existing} end
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0, ARGV[2]} end
+local fields = {}
+for i = 4, #ARGV do fields[#fields+1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
+if ARGV[1] == '1' then redis.call('SET', KEYS[2], ARGV[2]) end
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+return {1, ARGV[2]}
+`)
+
+// Create stores op (state queued) unless op.IdempotencyKey, or op.ID, is
+// already taken. It returns the stored record and whether it was created.
+// When the key is taken by a request with another fingerprint it returns
+// the existing record and ErrIdempotencyConflict.
+func (s *Store) Create(ctx context.Context, op *Operation) (*Operation, bool, error) {
+	now := s.now().UTC()
+	op.CreatedAt, op.UpdatedAt = now, now
+	if op.State == "" {
+		op.State = StateQueued
+	}
+	args := []any{"0", op.ID, now.UnixMilli()}
+	if op.IdempotencyKey != "" {
+		args[0] = "1"
+	}
+	for k, v := range toHash(op) {
+		args = append(args, k, v)
+	}
+	res, err := createScript.Run(ctx, s.rdb, []string{s.opKey(op.ID), s.idemKey(op.IdempotencyKey), s.indexKey()}, args...).Slice()
+	if err != nil {
+		return nil, false, fmt.Errorf("create operation: %w", err)
+	}
+	created := res[0].(int64) == 1
+	id := res[1].(string)
+	if created {
+		return op, true, nil
+	}
+	existing, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, false, err
+	}
+	if existing.Fingerprint != op.Fingerprint {
+		return existing, false, ErrIdempotencyConflict
+	}
+	return existing, false, nil
+}
+
+// Get loads one record.
+func (s *Store) Get(ctx context.Context, id string) (*Operation, error) {
+	m, err := s.rdb.HGetAll(ctx, s.opKey(id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("get operation %s: %w", id, err)
+	}
+	if len(m) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return fromHash(m)
+}
+
+// Delete removes a record that was never started (used when its task could
+// not be enqueued), with its idempotency key.
+func (s *Store) Delete(ctx context.Context, op *Operation) error {
+	pipe := s.rdb.TxPipeline()
+	pipe.Del(ctx, s.opKey(op.ID))
+	if op.IdempotencyKey != "" {
+		pipe.Del(ctx, s.idemKey(op.IdempotencyKey))
+	}
+	pipe.ZRem(ctx, s.indexKey(), op.ID)
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// Change is a compare-and-set update of one record.
+type Change struct {
+	// From lists the states the record may be in; empty means any
+	// non-terminal state.
+	From []State
+	// PollSeq, when > 0, requires the record's poll sequence to equal it.
+	PollSeq int
+	// To is the new state ("" keeps the state).
+	To State
+	// Set assigns fields; Incr adds to counters (attempts, polls, poll_seq).
+	Handle                  *string
+	Status                  *string
+	LastError               *string
+	Result                  json.RawMessage
+	LaunchedAt              *time.Time
+	DeadlineAt              *time.Time
+	SetPollSeq              *int
+	Notified                bool
+	IncrAttempts, IncrPolls int
+	// Params replaces the stored params (secrets removed after launch).
+	Params          json.RawMessage
+	Progress        json.RawMessage
+	CancelRequested *string
+	LaunchStartedAt *time.Time
+}
+
+// updateScript applies a Change atomically.
+// KEYS: op, idem. ARGV: from_csv, poll_seq, retention_ms, terminal, nset,
+// field, value..., nincr, field, n...
+// Returns {'ok'} or {'conflict', state, poll_seq} or {'missing'}.
+var updateScript = redis.NewScript(`
+local cur = redis.call('HMGET', KEYS[1], 'state', 'poll_seq')
+if not cur[1] then return {'missing'} end
+local state = cur[1]
+local seq = cur[2] or '0'
+local terminal = {succeeded=true, failed=true, canceled=true, timed_out=true}
+if ARGV[1] == '' then
+  if terminal[state] then return {'conflict', state, seq} end
+else
+  local ok = false
+  for s in string.gmatch(ARGV[1], '[^,]+') do if s == state then ok = true end end
+  if not ok then return {'conflict', state, seq} end
+end
+if ARGV[2] ~= '0' and ARGV[2] ~= seq then return {'conflict', state, seq} end
+local i = 6
+local nset = tonumber(ARGV[5])
+if nset > 0 then
+  local fields = {}
+  for j = 1, nset * 2 do fields[j] = ARGV[i + j - 1] end
+  redis.call('HSET', KEYS[1], unpack(fields))
+end
+i = i + nset * 2
+local nincr = tonumber(ARGV[i])
+for j = 1, nincr do
+  redis.call('HINCRBY', KEYS[1], ARGV[i + 2*j - 1], tonumber(ARGV[i + 2*j]))
+end
+if ARGV[4] == '1' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  local idem = redis.call('HGET', KEYS[1], 'idempotency_key')
+  if idem and idem ~= '' then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+end
+return {'ok'}
+`)
+
+// Update applies c to the record op (its ID and IdempotencyKey are used;
+// the rest is read from Redis). It returns a *ConflictError when the
+// record's state or poll sequence does not match, ErrNotFound when the
+// record is gone, and the updated record otherwise.
+func (s *Store) Update(ctx context.Context, op *Operation, c Change) (*Operation, error) {
+	id := op.ID
+	now := s.now().UTC()
+	from := make([]string, len(c.From))
+	for i, st := range c.From {
+		from[i] = string(st)
+	}
+	set := map[string]string{fUpdated: now.Format(time.RFC3339Nano)}
+	terminal := "0"
+	if c.To != "" {
+		set[fState] = string(c.To)
+		if c.To.Terminal() {
+			terminal = "1"
+			set[fFinished] = now.Format(time.RFC3339Nano)
+		}
+	}
+	if c.Handle != nil {
+		set[fHandle] = *c.Handle
+	}
+	if c.Status != nil {
+		set[fStatus] = *c.Status
+	}
+	if c.LastError != nil {
+		set[fLastError] = *c.LastError
+	}
+	if c.Result != nil {
+		set[fResult] = string(c.Result)
+	}
+	if c.LaunchedAt != nil {
+		set[fLaunched] = c.LaunchedAt.UTC().Format(time.RFC3339Nano)
+	}
+	if c.DeadlineAt != nil {
+		set[fDeadline] = c.DeadlineAt.UTC().Format(time.RFC3339Nano)
+	}
+	if c.SetPollSeq != nil {
+		set[fPollSeq] = strconv.Itoa(*c.SetPollSeq)
+	}
+	if c.Notified {
+		set[fNotified] = "1"
+	}
+	if c.Params != nil {
+		set[fParams] = string(c.Params)
+	}
+	if c.Progress != nil {
+		set[fProgress] = string(c.Progress)
+	}
+	if c.CancelRequested != nil {
+		set[fCancel] = *c.CancelRequested
+	}
+	if c.LaunchStartedAt != nil {
+		set[fLaunchStart] = c.LaunchStartedAt.UTC().Format(time.RFC3339Nano)
+	}
+	args := []any{strings.Join(from, ","), strconv.Itoa(c.PollSeq), s.retention.Milliseconds(), terminal, len(set)}
+	for k, v := range set {
+		args = append(args, k, v)
+	}
+	incr := map[string]int{}
+	if c.IncrAttempts != 0 {
+		incr[fAttempts] = c.IncrAttempts
+	}
+	if c.IncrPolls != 0 {
+		incr[fPolls] = c.IncrPolls
+	}
+	args = append(args, len(incr))
+	for k, v := range incr {
+		args = append(args, k, v)
+	}
+	res, err := updateScript.Run(ctx, s.rdb, []string{s.opKey(id), s.idemKey(op.IdempotencyKey)}, args...).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("update operation %s: %w", id, err)
+	}
+	switch res[0].(string) {
+	case "missing":
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	case "conflict":
+		seq, _ := strconv.Atoi(fmt.Sprint(res[2]))
+		return nil, &ConflictError{ID: id, State: State(fmt.Sprint(res[1])), PollSeq: seq}
+	}
+	return s.Get(ctx, id)
+}
+
+// Filter selects records for List.
+type Filter struct {
+	State    State
+	Kind     string
+	Provider string
+	// Limit is the maximum number returned (default 20).
+	Limit int
+	// After is a cursor from a previous page ("" starts at the newest).
+	After string
+}
+
+// List returns the newest records matching f, newest first. Index entries
+// of expired records are removed on the way.
+func (s *Store) List(ctx context.Context, f Filter) ([]*Operation, error) {
+	ops, _, err := s.ListPage(ctx, f)
+	return ops, err
+}
+
+// ListPage is List with pagination: next is the cursor of the following
+// page, "" after the last. Cursors are stable while new operations arrive.
+func (s *Store) ListPage(ctx context.Context, f Filter) ([]*Operation, string, error) {
+	if f.Limit <= 0 {
+		f.Limit = 20
+	}
+	max := "+inf"
+	var afterScore int64 = -1
+	afterID := ""
+	if f.After != "" {
+		sc, id, ok := strings.Cut(f.After, ":")
+		n, err := strconv.ParseInt(sc, 10, 64)
+		if !ok || err != nil || id == "" {
+			return nil, "", fmt.Errorf("%w: bad cursor", ErrBadCursor)
+		}
+		afterScore, afterID, max = n, id, sc
+	}
+	var out []*Operation
+	var lastScore int64
+	const page = 200
+	more := false
+	for offset := int64(0); ; offset += page {
+		zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, s.indexKey(), &redis.ZRangeBy{Max: max, Min: "-inf", Offset: offset, Count: page}).Result()
+		if err != nil {
+			return nil, "", fmt.Errorf("list operations: %w", err)
+		}
+		if len(zs) == 0 {
+			break
+		}
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.MapStringStringCmd, len(zs))
+		for i, z := range zs {
+			cmds[i] = pipe.HGetAll(ctx, s.opKey(z.Member.(string)))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, "", fmt.Errorf("list operations: %w", err)
+		}
+		var gone []any
+		for i, z := range zs {
+			id, score := z.Member.(string), int64(z.Score)
+			if afterScore >= 0 && score == afterScore && id >= afterID {
+				continue // on or before the cursor (same millisecond)
+			}
+			m := cmds[i].Val()
+			if len(m) == 0 {
+				gone = append(gone, id)
+				continue
+			}
+			op, err := fromHash(m)
+			if err != nil {
+				return nil, "", err
+			}
+			if (f.State == "" || op.State == f.State) && (f.Kind == "" || op.Kind == f.Kind) && (f.Provider == "" || op.Provider == f.Provider) {
+				if len(out) == f.Limit {
+					more = true
+					break
+				}
+				out = append(out, op)
+				lastScore = score
+			}
+		}
+		if len(gone) > 0 {
+			s.rdb.ZRem(ctx, s.indexKey(), gone...)
+			offset -= int64(len(gone))
+		}
+		if more || len(zs) < page {
+			break
+		}
+	}
+	next := ""
+	if more && len(out) > 0 {
+		next = fmt.Sprintf("%d:%s", lastScore, out[len(out)-1].ID)
+	}
+	return out, next, nil
+}
+
+// ErrBadCursor is a malformed pagination cursor.
+var ErrBadCursor = errors.New("invalid cursor")
+
+func toHash(op *Operation) map[string]string {
+	m := map[string]string{
+		fID:          op.ID,
+		fKind:        op.Kind,
+		fProvider:    op.Provider,
+		fAccount:     op.Account,
+		fParams:      string(op.Params),
+		fCallback:    op.CallbackURL,
+		fIdemKey:     op.IdempotencyKey,
+		fFingerprint: op.Fingerprint,
+		fState:       string(op.State),
+		fHandle:      op.Handle,
+		fAttempts:    strconv.Itoa(op.Attempts),
+		fPolls:       strconv.Itoa(op.Polls),
+		fCreated:     op.CreatedAt.Format(time.RFC3339Nano),
+		fUpdated:     op.UpdatedAt.Format(time.RFC3339Nano),
+		fPollSeq:     strconv.Itoa(op.PollSeq),
+	}
+	if op.Status != "" {
+		m[fStatus] = op.Status
+	}
+	if op.LastError != "" {
+		m[fLastError] = op.LastError
+	}
+	if op.Result != nil {
+		m[fResult] = string(op.Result)
+	}
+	return m
+}
+
+func fromHash(m map[string]string) (*Operation, error) {
+	op := &Operation{
+		ID:              m[fID],
+		Kind:            m[fKind],
+		Provider:        m[fProvider],
+		Account:         m[fAccount],
+		CallbackURL:     m[fCallback],
+		IdempotencyKey:  m[fIdemKey],
+		Fingerprint:     m[fFingerprint],
+		State:           State(m[fState]),
+		Handle:          m[fHandle],
+		Status:          m[fStatus],
+		LastError:       m[fLastError],
+		Notified:        m[fNotified] == "1",
+		CancelRequested: m[fCancel],
+	}
+	if v := m[fProgress]; v != "" {
+		op.Progress = json.RawMessage(v)
+	}
+	op.LaunchStartedAt = parseTime(m[fLaunchStart])
+	if v := m[fParams]; v != "" {
+		op.Params = json.RawMessage(v)
+	}
+	if v := m[fResult]; v != "" {
+		op.Result = json.RawMessage(v)
+	}
+	op.Attempts, _ = strconv.Atoi(m[fAttempts])
+	op.Polls, _ = strconv.Atoi(m[fPolls])
+	op.PollSeq, _ = strconv.Atoi(m[fPollSeq])
+	var err error
+	if op.CreatedAt, err = time.Parse(time.RFC3339Nano, m[fCreated]); err != nil {
+		return nil, fmt.Errorf("operation %s: bad created_at: %w", op.ID, err)
+	}
+	op.UpdatedAt, _ = time.Parse(time.RFC3339Nano, m[fUpdated])
+	op.LaunchedAt = parseTime(m[fLaunched])
+	op.FinishedAt = parseTime(m[fFinished])
+	op.DeadlineAt = parseTime(m[fDeadline])
+	return op, nil
+}
+
+func parseTime(v string) *time.Time {
+	if v == "" {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return nil
+	}
+	return &t
+}
+
+func (s *Store) disabledKey() string        { return s.prefix + ":{ops}:subs:disabled" }
+func (s *Store) goneKey(opID string) string { return s.prefix + ":{ops}:gone:" + opID }
+
+// DisableSubscription stops deliveries to the named subscription (after a
+// 410 Gone) until EnableSubscription.
+func (s *Store) DisableSubscription(ctx context.Context, name, reason string) error {
+	return s.rdb.HSet(ctx, s.disabledKey(), name, reason).Err()
+}
+
+// EnableSubscription re-enables a disabled subscription. It reports
+// whether it was disabled.
+func (s *Store) EnableSubscription(ctx context.Context, name string) (bool, error) {
+	n, err := s.rdb.HDel(ctx, s.disabledKey(), name).Result()
+	return n > 0, err
+}
+
+// DisabledSubscriptions returns the disabled subscriptions and why.
+func (s *Store) DisabledSubscriptions(ctx context.Context) (map[string]string, error) {
+	return s.rdb.HGetAll(ctx, s.disabledKey()).Result()
+}
+
+// MarkCallbackGone records that an operation's callback_url answered 410
+// Gone: no more events go there. The mark lives as long as a record.
+func (s *Store) MarkCallbackGone(ctx context.Context, opID string) error {
+	return s.rdb.Set(ctx, s.goneKey(opID), "1", s.retention+24*time.Hour).Err()
+}
+
+// CallbackGone reports whether MarkCallbackGone was called for opID.
+func (s *Store) CallbackGone(ctx context.Context, opID string) (bool, error) {
+	n, err := s.rdb.Exists(ctx, s.goneKey(opID)).Result()
+	return n > 0, err
+}
+
+// SecretParams are the param names whose values never leave the worker:
+// they are redacted wherever a record is shown (status, CLI, webhooks) and
+// removed from the stored record once the operation is launched.
+var SecretParams = []string{"password", "ssh_keys", "sshKeys", "post_install_script", "postInstallScript", "token", "secret", "api_key", "private_key"}
+
+// RedactParams replaces the values of SecretParams, at any depth, with
+// "REDACTED".
+func RedactParams(raw json.RawMessage) json.RawMessage {
+	var v any
+	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
+		return raw
+	}
+	var walk func(any) any
+	walk = func(x any) any {
+		switch t := x.(type) {
+		case map[string]any:
+			for k, val := range t {
+				if slices.Contains(SecretParams, k) {
+					t[k] = "REDACTED"
+				} else {
+					t[k] = walk(val)
+				}
+			}
+		case []any:
+			for i := range t {
+				t[i] = walk(t[i])
+			}
+		}
+		return x
+	}
+	b, err := json.Marshal(walk(v))
+	if err != nil {
+		return raw
+	}
+	return b
+}
+
+// CallbackOrigin returns the scheme and host of a callback URL: its user
+// info, path or query may carry a token, so that is all a record shows.
+func CallbackOrigin(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "REDACTED"
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// MarshalJSON renders the record with its secret params redacted and its
+// callback URL cut to CallbackOrigin, so no status output, CLI output or
+// webhook ever carries them. The stored record keeps both in full.
+func (o Operation) MarshalJSON() ([]byte, error) {
+	type plain Operation
+	p := plain(o)
+	p.Params = RedactParams(o.Params)
+	p.CallbackURL = CallbackOrigin(o.CallbackURL)
+	return json.Marshal(p)
+}
+
+func (s *Store) lockKey(resource string) string { return s.prefix + ":{ops}:lock:" + resource }
+
+// lockScript takes or refreshes a lock: it succeeds when the lock is free
+// or already held by ARGV[1]. Returns {1, owner} or {0, holder}.
+var lockScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return {0, cur} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return {1, ARGV[1]}
+`)
+
+var unlockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// AcquireLock takes the lock on resource for owner (an operation id) for
+// ttl, or refreshes it when owner already holds it. When another owner
+// holds it, it returns false and that owner.
+func (s *Store) AcquireLock(ctx context.Context, resource, owner string, ttl time.Duration) (bool, string, error) {
+	res, err := lockScript.Run(ctx, s.rdb, []string{s.lockKey(resource)}, owner, ttl.Milliseconds()).Slice()
+	if err != nil {
+		return false, "", fmt.Errorf("lock %s: %w", resource, err)
+	}
+	return res[0].(int64) == 1, fmt.Sprint(res[1]), nil
+}
+
+// ReleaseLock frees resource if owner holds it.
+func (s *Store) ReleaseLock(ctx context.Context, resource, owner string) error {
+	return unlockScript.Run(ctx, s.rdb, []string{s.lockKey(resource)}, owner).Err()
+}
+
+// LockHolder returns who holds resource ("" when free).
+func (s *Store) LockHolder(ctx context.Context, resource string) (string, error) {
+	v, err := s.rdb.Get(ctx, s.lockKey(resource)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return v, err
+}
+
+// GetMany loads several records in one round trip; missing ones are left
+// out.
+func (s *Store) GetMany(ctx context.Context, ids []string) ([]*Operation, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HGetAll(ctx, s.opKey(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	out := make([]*Operation, 0, len(ids))
+	for _, c := range cmds {
+		if m := c.Val(); len(m) > 0 {
+			if op, err := fromHash(m); err == nil {
+				out = append(out, op)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) slotsKey(resource string) string { return s.prefix + ":{ops}:slots:" + resource }
+
+// slotsScript takes n of limit slots for owner: fields are owners, values
+// "count:expiry_ms"; expired entries do not count. An owner that already
+// holds slots refreshes them.
+var slotsScript = redis.NewScript(`
+local now = tonumber(ARGV[4])
+local used = 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local n, exp = string.match(all[i+1], '(%d+):(%d+)')
+  if tonumber(exp) <= now then
+    redis.call('HDEL', KEYS[1], all[i])
+  elseif all[i] ~= ARGV[1] then
+    used = used + tonumber(n)
+  end
+end
+if used + tonumber(ARGV[2]) > tonumber(ARGV[3]) then return used end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. (now + tonumber(ARGV[5])))
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return -1
+`)
+
+// AcquireSlots takes n of the limit slots of resource for owner, for ttl
+// (or refreshes them). When too few are free it returns false and how
+// many are in use by others.
+func (s *Store) AcquireSlots(ctx context.Context, resource, owner string, n, limit int, ttl time.Duration) (bool, int, error) {
+	used, err := slotsScript.Run(ctx, s.rdb, []string{s.slotsKey(resource)}, owner, n, limit, s.now().UnixMilli(), ttl.Milliseconds()).Int()
+	if err != nil {
+		return false, 0, fmt.Errorf("slots %s: %w", resource, err)
+	}
+	return used < 0, used, nil
+}
+
+// ReleaseSlots frees owner's slots of resource.
+func (s *Store) ReleaseSlots(ctx context.Context, resource, owner string) error {
+	return s.rdb.HDel(ctx, s.slotsKey(resource), owner).Err()
+}

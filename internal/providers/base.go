@@ -1,0 +1,161 @@
+package providers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Base is what every provider client holds: the API root, the HTTP
+// client, the rate limiter and how credentials are sent. Provider clients
+// embed it and add typed methods. Safe for concurrent use once built.
+type Base struct {
+	provider  string
+	url       *url.URL
+	http      *http.Client
+	userAgent string
+	limiter   *rate.Limiter
+	now       func() time.Time
+	auth      func(http.Header)
+	check     func(resp *http.Response, body []byte, now time.Time) *Error
+	observe   Observer
+	reads     int
+}
+
+// WithReadRetries retries a GET that failed retryably (5xx, 429, network)
+// up to n more times, 200 ms apart doubling (or the Retry-After, up to
+// 2 s), inside the same call. Reads are idempotent, and a launch that
+// needs several of them (pre-flight, reconcile) would otherwise fail as
+// soon as any one of them does. Writes are never retried here.
+func WithReadRetries(n int) Option { return func(b *Base) { b.reads = n } }
+
+// Observer hears about every provider call: which, its HTTP status (0
+// when no answer came) and how long it took. Metrics implement it.
+type Observer func(provider, op string, status int, d time.Duration)
+
+// WithObserver reports every call to o.
+func WithObserver(o Observer) Option { return func(b *Base) { b.observe = o } }
+
+// Option configures a Base.
+type Option func(*Base)
+
+// WithHTTPClient sets the HTTP client (default: a 30 s timeout).
+func WithHTTPClient(h *http.Client) Option { return func(b *Base) { b.http = h } }
+
+// WithUserAgent sets the User-Agent header.
+func WithUserAgent(ua string) Option { return func(b *Base) { b.userAgent = ua } }
+
+// WithRateLimiter makes every call wait for l first; nil disables it.
+func WithRateLimiter(l *rate.Limiter) Option { return func(b *Base) { b.limiter = l } }
+
+// WithHeader sends the credential (or any header) on every call.
+func WithHeader(name, value string) Option {
+	return func(b *Base) {
+		prev := b.auth
+		b.auth = func(h http.Header) {
+			if prev != nil {
+				prev(h)
+			}
+			if value != "" {
+				h.Set(name, value)
+			}
+		}
+	}
+}
+
+// WithAuthorization sends "Authorization: <scheme><token>" on every
+// call (scheme includes its separator, e.g. "Bearer "); an empty token
+// sends nothing.
+func WithAuthorization(scheme, token string) Option {
+	if token == "" {
+		return func(*Base) {}
+	}
+	return WithHeader("Authorization", scheme+token)
+}
+
+// NewBase checks baseURL and applies opts. check decodes the provider's
+// error body into an *Error.
+func NewBase(provider, baseURL string, check func(*http.Response, []byte, time.Time) *Error, opts ...Option) (*Base, error) {
+	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%s: base url %q: must be an absolute http(s) URL", provider, baseURL)
+	}
+	b := &Base{provider: provider, url: u, http: &http.Client{Timeout: 30 * time.Second}, userAgent: "opsworker", now: time.Now, check: check}
+	for _, o := range opts {
+		o(b)
+	}
+	return b, nil
+}
+
+// Call makes one attempt of a JSON call: in (nil: no body) is marshalled,
+// a 2xx answer decoded into out. Errors are *Error (see Do).
+func (b *Base) Call(ctx context.Context, op, method, path string, q url.Values, in, out any) error {
+	u := *b.url
+	u.Path = b.url.Path + path
+	u.RawQuery = q.Encode()
+	h := http.Header{}
+	var body []byte
+	if in != nil {
+		data, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = data
+		h.Set("Content-Type", "application/json")
+	}
+	return b.CallRaw(ctx, op, method, &u, body, h, out)
+}
+
+// CallRaw sends body as is, with extra headers.
+func (b *Base) CallRaw(ctx context.Context, op, method string, u *url.URL, body []byte, h http.Header, out any) error {
+	h.Set("Accept", "application/json")
+	h.Set("User-Agent", b.userAgent)
+	if b.auth != nil {
+		b.auth(h)
+	}
+	for attempt := 0; ; attempt++ {
+		start := time.Now()
+		err := Do(ctx, b.http, b.limiter, Request{Provider: b.provider, Op: op, Method: method, URL: u, Body: body, Header: h},
+			func(resp *http.Response, data []byte) *Error { return b.check(resp, data, b.now()) }, out)
+		var pe *Error
+		if b.observe != nil {
+			status := http.StatusOK
+			if errors.As(err, &pe) {
+				status = pe.StatusCode
+			}
+			b.observe(b.provider, op, status, time.Since(start))
+		}
+		if err == nil || method != http.MethodGet || attempt >= b.reads || !errors.As(err, &pe) || !pe.Retryable() {
+			return err
+		}
+		wait := 200 * time.Millisecond << attempt
+		if pe.RetryAfter > 0 {
+			wait = pe.RetryAfter
+		}
+		if wait > 2*time.Second {
+			return err // a long Retry-After is the caller's to honour
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// URL returns the API root joined with path and query.
+func (b *Base) URL(path string, q url.Values) *url.URL {
+	u := *b.url
+	u.Path = b.url.Path + path
+	u.RawQuery = q.Encode()
+	return &u
+}

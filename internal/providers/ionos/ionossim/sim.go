@@ -1,0 +1,151 @@
+// Package ionossim simulates the IONOS CDN distributions API (seed 002):
+// ensure (PUT) and get, with metadata.state BUSY for Config.Duration
+// after a change and then AVAILABLE (or FAILED when the domain starts
+// with "fail-" or FailNext asked), Bearer auth, and the IONOS error body.
+// Faults and the call log come from simkit.
+package ionossim
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opsworker/opsworker/internal/providers/simkit"
+)
+
+// Config sets the simulator's behaviour.
+type Config struct {
+	// Token is the Bearer token required ("" accepts any).
+	Token    string
+	Duration time.Duration
+	Now      func() time.Time
+}
+
+type dist struct {
+	props   json.RawMessage
+	domain  string
+	changed time.Time
+	fail    bool
+	created time.Time
+}
+
+// Server is the simulator.
+type Server struct {
+	*simkit.Kit
+	cfg      Config
+	mu       sync.Mutex
+	dists    map[string]*dist
+	failNext int
+}
+
+// New returns a simulator.
+func New(cfg Config) *Server {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Server{Kit: simkit.New(cfg.Now), cfg: cfg, dists: map[string]*dist{}}
+}
+
+// FailNext makes the next n changes end FAILED.
+func (s *Server) FailNext(n int) { s.mu.Lock(); s.failNext += n; s.mu.Unlock() }
+
+var pathRe = regexp.MustCompile(`^/distributions/([0-9a-fA-F-]{36})$`)
+
+func ionosError(w http.ResponseWriter, status int, code, msg string) {
+	b, _ := json.Marshal(map[string]any{"httpStatus": status, "messages": []map[string]string{{"errorCode": code, "message": msg}}})
+	w.Header().Set("X-Request-Id", fmt.Sprintf("req-%d", time.Now().UnixNano()))
+	simkit.WriteRaw(w, status, string(b))
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.Kit.Serve(w, r, r.URL.Path, s.route)
+}
+
+func (s *Server) route(w *simkit.Recorder, r *http.Request, path string, body []byte) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || tok == "" || (s.cfg.Token != "" && tok != s.cfg.Token) {
+		ionosError(w, 401, "paas-auth-1", "Unauthorized")
+		return
+	}
+	m := pathRe.FindStringSubmatch(path)
+	if m == nil {
+		ionosError(w, 404, "paas-resource-1", "Resource not found")
+		return
+	}
+	id := m[1]
+	now := s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch r.Method {
+	case http.MethodPut:
+		var req struct {
+			Properties *struct {
+				Domain       string            `json:"domain"`
+				RoutingRules []json.RawMessage `json:"routingRules"`
+			} `json:"properties"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil || req.Properties == nil {
+			ionosError(w, 400, "paas-validation-1", "properties are required")
+			return
+		}
+		if req.Properties.Domain == "" {
+			ionosError(w, 400, "paas-validation-1", "properties.domain is required")
+			return
+		}
+		if len(req.Properties.RoutingRules) == 0 {
+			ionosError(w, 400, "paas-validation-1", "properties.routingRules must not be empty")
+			return
+		}
+		props, _ := json.Marshal(req.Properties)
+		d, ok := s.dists[id]
+		if !ok {
+			d = &dist{created: now}
+			s.dists[id] = d
+		}
+		d.props, d.domain, d.changed = props, req.Properties.Domain, now
+		d.fail = strings.HasPrefix(d.domain, "fail-")
+		if s.failNext > 0 {
+			s.failNext--
+			d.fail = true
+		}
+		writeDist(w, id, d, s.state(d, now))
+	case http.MethodGet:
+		d, ok := s.dists[id]
+		if !ok {
+			ionosError(w, 404, "paas-resource-1", "Distribution not found")
+			return
+		}
+		writeDist(w, id, d, s.state(d, now))
+	default:
+		ionosError(w, 405, "paas-method-1", "Method not allowed")
+	}
+}
+
+func (s *Server) state(d *dist, now time.Time) string {
+	switch {
+	case now.Before(d.changed.Add(s.cfg.Duration)):
+		return "BUSY"
+	case d.fail:
+		return "FAILED"
+	}
+	return "AVAILABLE"
+}
+
+func writeDist(w http.ResponseWriter, id string, d *dist, state string) {
+	msg := "In progress."
+	if state == "AVAILABLE" {
+		msg = "Ready."
+	} else if state == "FAILED" {
+		msg = "Provisioning the certificate failed."
+	}
+	b, _ := json.Marshal(map[string]any{"id": id, "type": "distribution", "href": "/distributions/" + id,
+		"metadata": map[string]any{"createdDate": d.created.UTC().Format(time.RFC3339), "lastModifiedDate": d.changed.UTC().Format(time.RFC3339),
+			"state": state, "message": msg, "publicEndpointIpv4": "127.0.0.1", "resourceURN": "ionos:cdn:de/fra:distribution/" + id},
+		"properties": d.props})
+	simkit.WriteRaw(w, 200, string(b))
+}

@@ -1,0 +1,401 @@
+package leasewebsim
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/opsworker/opsworker/internal/providers/simkit"
+)
+
+// The public cloud part: instances with a type and state, one snapshot
+// per instance or VPS, and auto scaling groups of the three types whose
+// instance count converges to desiredAmount. Every change takes
+// Config.CloudStep (0: done at the next read).
+
+// Machine is a simulated instance or VPS.
+type Machine struct {
+	ID, Type, State string
+	// Allowed are the types it may change to (instanceTypesUpdate).
+	Allowed []string
+}
+
+// Group is a simulated auto scaling group.
+type Group struct {
+	ID, Type                                 string
+	Desired, Min, Max, CPU, Warmup, Cooldown *int
+	StartsAt, EndsAt                         *string
+	Instances                                int
+}
+
+type cloudMachine struct {
+	Machine
+	vps        bool
+	snap       *cloudSnap
+	target     string
+	changeAt   time.Time
+	failResize bool
+}
+
+type cloudSnap struct {
+	id, name         string
+	created, readyAt time.Time
+	deleting         bool
+	gone             time.Time
+	fail             bool
+}
+
+type cloudGroup struct {
+	Group
+	from     int
+	changeAt time.Time
+	scaling  bool
+}
+
+// DefaultMachines and DefaultGroups seed a simulator that was given none
+// (ids from the seed's samples), so `make run` has something to work on.
+var (
+	DefaultMachines = []Machine{
+		{ID: "ace712e9-a166-47f1-9065-4af0f7e7fce1", Type: "lsw.m3.large", State: "RUNNING", Allowed: []string{"lsw.m3.xlarge", "lsw.m3.2xlarge", "lsw.m4.large"}},
+		{ID: "5d7f8262-d77f-4476-8da8-6a84f8f2ae8d", Type: "lsw.c3.large", State: "STOPPED", Allowed: []string{"lsw.c3.xlarge"}},
+	}
+	DefaultVPS    = []Machine{{ID: "999999999", Type: "vps.s1", State: "RUNNING"}}
+	DefaultGroups = []Group{
+		{ID: "fb769dab-3daa-47e4-89ed-06a4b6499176", Type: "MANUAL", Desired: ptr(2), Instances: 2},
+		{ID: "3b5b5e4a-5c0c-4c8f-9cf6-0d8a9b5ad2c1", Type: "CPU_BASED", Min: ptr(1), Max: ptr(4), CPU: ptr(70), Warmup: ptr(300), Cooldown: ptr(400), Instances: 1},
+		{ID: "7a4c2f10-1d2e-4f3a-8b9c-0e1f2a3b4c5d", Type: "SCHEDULED", Desired: ptr(3), StartsAt: sptr("2026-12-01T08:00:00Z"), EndsAt: sptr("2026-12-01T20:00:00Z"), Instances: 0},
+	}
+)
+
+func ptr(i int) *int        { return &i }
+func sptr(s string) *string { return &s }
+
+// AddMachine adds (or replaces) an instance; vps marks a VPS.
+func (s *Server) AddMachine(m Machine, vps bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initCloudLocked()
+	s.machines[m.ID] = &cloudMachine{Machine: m, vps: vps}
+}
+
+// AddGroup adds (or replaces) an auto scaling group.
+func (s *Server) AddGroup(g Group) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initCloudLocked()
+	s.groups[g.ID] = &cloudGroup{Group: g}
+}
+
+// FailNextSnapshots and FailNextResizes make the next n end failed.
+func (s *Server) FailNextSnapshots(n int) { s.mu.Lock(); s.failSnaps += n; s.mu.Unlock() }
+
+// FailNextResizes makes the next n type changes end with state FAILED.
+func (s *Server) FailNextResizes(n int) { s.mu.Lock(); s.failResizes += n; s.mu.Unlock() }
+
+func (s *Server) initCloudLocked() {
+	if s.machines != nil {
+		return
+	}
+	s.machines, s.groups = map[string]*cloudMachine{}, map[string]*cloudGroup{}
+	for _, m := range DefaultMachines {
+		s.machines[m.ID] = &cloudMachine{Machine: m}
+	}
+	for _, m := range DefaultVPS {
+		s.machines[m.ID] = &cloudMachine{Machine: m, vps: true}
+	}
+	for _, g := range DefaultGroups {
+		s.groups[g.ID] = &cloudGroup{Group: g}
+	}
+}
+
+var cloudPathRe = regexp.MustCompile(`^/publicCloud/v1/(instances|vps|autoScalingGroups)/([^/]+)(/.*)?$`)
+
+func (s *Server) cloudRoute(w *simkit.Recorder, r *http.Request, path string, body []byte) {
+	key := r.Header.Get("X-LSW-Auth")
+	if key == "" || (s.cfg.APIKey != "" && key != s.cfg.APIKey) {
+		lswError(w, http.StatusUnauthorized, "401", "You are not authorized to view this resource.")
+		return
+	}
+	m := cloudPathRe.FindStringSubmatch(path)
+	if m == nil {
+		lswError(w, 404, "404", "Resource not found")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initCloudLocked()
+	now := s.cfg.Now()
+	if m[1] == "autoScalingGroups" {
+		s.groupRoute(w, r, m[2], m[3], body, now)
+		return
+	}
+	mc, ok := s.machines[m[2]]
+	if !ok || mc.vps != (m[1] == "vps") {
+		lswError(w, 404, "404", "Resource not found")
+		return
+	}
+	s.settleMachine(mc, now)
+	rest := m[3]
+	switch {
+	case rest == "" && r.Method == http.MethodGet:
+		writeJSON(w, 200, machineJSON(mc))
+	case rest == "" && r.Method == http.MethodPut && !mc.vps:
+		var req struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(body, &req) != nil || req.Type == "" {
+			validationFailed(w, map[string]string{"type": "This value should not be blank."})
+			return
+		}
+		if !slices.Contains(mc.Allowed, req.Type) && req.Type != mc.Type {
+			validationFailed(w, map[string]string{"type": "The instance type " + req.Type + " is not available for this instance."})
+			return
+		}
+		if req.Type != mc.Type {
+			mc.target, mc.changeAt = req.Type, now.Add(2*s.cfg.CloudStep)
+			mc.State = "STOPPING"
+			if s.failResizes > 0 {
+				s.failResizes--
+				mc.failResize = true
+			}
+		}
+		writeJSON(w, 200, machineJSON(mc))
+	case rest == "/instanceTypesUpdate" && r.Method == http.MethodGet:
+		types := []map[string]any{}
+		for _, t := range mc.Allowed {
+			types = append(types, map[string]any{"name": t, "resources": map[string]any{}, "prices": map[string]any{}, "storageTypes": []string{"LOCAL", "CENTRAL"}})
+		}
+		writeJSON(w, 200, map[string]any{"instanceTypes": types, "_metadata": map[string]int{"totalCount": len(types), "limit": 50, "offset": 0}})
+	case rest == "/snapshots" && r.Method == http.MethodGet:
+		list := []map[string]any{}
+		if mc.snap != nil {
+			list = append(list, snapJSON(mc.snap, now))
+		}
+		writeJSON(w, 200, map[string]any{"snapshots": list, "_metadata": map[string]int{"totalCount": len(list), "limit": 50, "offset": 0}})
+	case rest == "/snapshots" && r.Method == http.MethodPost:
+		var req struct {
+			Name string `json:"name"`
+		}
+		if json.Unmarshal(body, &req) != nil || req.Name == "" {
+			validationFailed(w, map[string]string{"name": "This value should not be blank."})
+			return
+		}
+		what := map[bool]string{false: "instance", true: "VPS"}[mc.vps]
+		if mc.State != "RUNNING" {
+			lswError(w, 400, "400", fmt.Sprintf("The %s must be running before the execution.", what))
+			return
+		}
+		if mc.snap != nil {
+			lswError(w, 400, "400", fmt.Sprintf("Allowed only one snapshot per %s.", what))
+			return
+		}
+		sn := &cloudSnap{id: newUUID(), name: req.Name, created: now, readyAt: now.Add(3 * s.cfg.CloudStep)}
+		if s.failSnaps > 0 {
+			s.failSnaps--
+			sn.fail = true
+		}
+		mc.snap = sn
+		w.WriteHeader(http.StatusAccepted)
+	case strings.HasPrefix(rest, "/snapshots/"):
+		id := strings.TrimPrefix(rest, "/snapshots/")
+		if mc.snap == nil || mc.snap.id != id {
+			lswError(w, 404, "404", "Resource not found")
+			return
+		}
+		switch r.Method {
+		case http.MethodGet:
+			writeJSON(w, 200, snapJSON(mc.snap, now))
+		case http.MethodDelete:
+			if !mc.snap.deleting {
+				mc.snap.deleting, mc.snap.gone = true, now.Add(s.cfg.CloudStep)
+			}
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			lswError(w, 405, "405", "Method not allowed")
+		}
+	default:
+		lswError(w, 404, "404", "Resource not found")
+	}
+}
+
+// settleMachine applies the passage of time to a machine.
+func (s *Server) settleMachine(mc *cloudMachine, now time.Time) {
+	if mc.snap != nil && mc.snap.deleting && !now.Before(mc.snap.gone) {
+		mc.snap = nil
+	}
+	if mc.target != "" {
+		switch {
+		case !now.Before(mc.changeAt) && mc.failResize:
+			mc.State, mc.target, mc.failResize = "FAILED", "", false
+		case !now.Before(mc.changeAt):
+			mc.Type, mc.State, mc.target = mc.target, "RUNNING", ""
+		case !now.Before(mc.changeAt.Add(-s.cfg.CloudStep)):
+			mc.State = "STARTING"
+		}
+	}
+}
+
+func machineJSON(mc *cloudMachine) map[string]any {
+	product := "INSTANCE"
+	if mc.vps {
+		product = "VPS"
+	}
+	return map[string]any{"id": mc.ID, "type": mc.Type, "state": mc.State, "region": "eu-west-3", "reference": "sim", "productType": product}
+}
+
+func snapJSON(sn *cloudSnap, now time.Time) map[string]any {
+	state := "CREATING"
+	switch {
+	case sn.deleting:
+		state = "DESTROYING"
+	case !now.Before(sn.readyAt) && sn.fail:
+		state = "FAILED"
+	case !now.Before(sn.readyAt):
+		state = "READY"
+	}
+	return map[string]any{"id": sn.id, "displayName": sn.name, "state": state, "created": sn.created.UTC().Format("2006-01-02T15:04:05+0000")}
+}
+
+func validationFailed(w http.ResponseWriter, details map[string]string) {
+	b, _ := json.Marshal(map[string]any{"correlationId": newUUID(), "errorCode": "400", "errorMessage": "Validation Failed", "errorDetails": details})
+	simkit.WriteRaw(w, 400, string(b))
+}
+
+func (s *Server) groupRoute(w http.ResponseWriter, r *http.Request, id, rest string, body []byte, now time.Time) {
+	g, ok := s.groups[id]
+	if !ok {
+		lswError(w, 404, "404", "Resource not found")
+		return
+	}
+	s.settleGroup(g, now)
+	switch {
+	case rest == "" && r.Method == http.MethodGet:
+		writeJSON(w, 200, groupJSON(g))
+	case rest == "/instances" && r.Method == http.MethodGet:
+		list := []map[string]any{}
+		for i := 0; i < g.Instances; i++ {
+			list = append(list, map[string]any{"id": fmt.Sprintf("%s-i%d", g.ID[:8], i), "type": "lsw.m3.large", "state": "RUNNING"})
+		}
+		writeJSON(w, 200, map[string]any{"instances": list, "_metadata": map[string]int{"totalCount": len(list), "limit": 100, "offset": 0}})
+	case rest == "" && r.Method == http.MethodPut:
+		var req struct {
+			DesiredAmount, MinimumAmount, MaximumAmount, CPUThreshold, WarmupTime, CooldownTime *int
+			StartsAt, EndsAt                                                                    *string
+			Reference                                                                           *string
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			lswError(w, 400, "400", "The API could not interpret your request correctly.")
+			return
+		}
+		details := map[string]string{}
+		inRange := func(name string, v *int, lo, hi int) {
+			if v != nil && (*v < lo || *v > hi) {
+				details[name] = fmt.Sprintf("This value should be between %d and %d.", lo, hi)
+			}
+		}
+		if g.Type != "CPU_BASED" {
+			for name, v := range map[string]*int{"maximumAmount": req.MaximumAmount, "cpuThreshold": req.CPUThreshold, "warmupTime": req.WarmupTime, "cooldownTime": req.CooldownTime} {
+				if v != nil {
+					details[name] = "Only for CPU_BASED auto scaling groups."
+				}
+			}
+		}
+		if g.Type != "SCHEDULED" && (req.StartsAt != nil || req.EndsAt != nil) {
+			details["startsAt"] = "Only for SCHEDULED auto scaling groups."
+		}
+		if (req.StartsAt == nil) != (req.EndsAt == nil) {
+			details["endsAt"] = "startsAt and endsAt must be changed together."
+		}
+		inRange("desiredAmount", req.DesiredAmount, 1, 1000)
+		inRange("minimumAmount", req.MinimumAmount, 1, 1000)
+		inRange("cpuThreshold", req.CPUThreshold, 1, 100)
+		inRange("warmupTime", req.WarmupTime, 60, 900)
+		inRange("cooldownTime", req.CooldownTime, 300, 900)
+		if len(details) > 0 {
+			validationFailed(w, details)
+			return
+		}
+		set := func(dst **int, v *int) {
+			if v != nil {
+				*dst = v
+			}
+		}
+		set(&g.Desired, req.DesiredAmount)
+		set(&g.Min, req.MinimumAmount)
+		set(&g.Max, req.MaximumAmount)
+		set(&g.CPU, req.CPUThreshold)
+		set(&g.Warmup, req.WarmupTime)
+		set(&g.Cooldown, req.CooldownTime)
+		if req.StartsAt != nil {
+			g.StartsAt, g.EndsAt = req.StartsAt, req.EndsAt
+		}
+		g.from, g.changeAt, g.scaling = g.Instances, now, true
+		writeJSON(w, 200, groupJSON(g))
+	default:
+		lswError(w, 404, "404", "Resource not found")
+	}
+}
+
+// target is the instance count a group converges to.
+func (g *cloudGroup) target() int {
+	switch g.Type {
+	case "MANUAL":
+		return deref(g.Desired)
+	case "CPU_BASED":
+		return max(g.Instances, deref(g.Min))
+	}
+	return g.Instances // SCHEDULED: changes at startsAt, not simulated
+}
+
+func deref(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// settleGroup moves a scaling group's instance count one step per
+// CloudStep toward its target.
+func (s *Server) settleGroup(g *cloudGroup, now time.Time) {
+	if !g.scaling {
+		return
+	}
+	target := g.target()
+	steps := 1 << 20
+	if s.cfg.CloudStep > 0 {
+		steps = int(now.Sub(g.changeAt) / s.cfg.CloudStep)
+	}
+	diff := target - g.from
+	moved := min(steps, abs(diff))
+	if diff < 0 {
+		moved = -moved
+	}
+	g.Instances = g.from + moved
+	if g.Instances == target && steps >= 1 {
+		g.scaling = false
+	}
+}
+
+func abs(i int) int {
+	if i < 0 {
+		return -i
+	}
+	return i
+}
+
+func groupJSON(g *cloudGroup) map[string]any {
+	state := "ACTIVE"
+	if g.scaling {
+		state = "SCALING"
+		if g.Instances == g.target() {
+			state = "UPDATING"
+		}
+	}
+	return map[string]any{"id": g.ID, "type": g.Type, "state": state, "desiredAmount": g.Desired, "minimumAmount": g.Min,
+		"maximumAmount": g.Max, "cpuThreshold": g.CPU, "warmupTime": g.Warmup, "cooldownTime": g.Cooldown,
+		"startsAt": g.StartsAt, "endsAt": g.EndsAt, "region": "eu-west-3", "reference": "sim", "targetGroups": []any{}}
+}

@@ -1,0 +1,160 @@
+package leaseweb
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+)
+
+// PublicCloudService is the public cloud API: /publicCloud/v1 (instances,
+// VPS, snapshots, auto scaling groups; seed 001 ~433-6865).
+type PublicCloudService service
+
+// Instance is a public cloud instance or a VPS (the fields used here).
+type Instance struct {
+	ID     string `json:"id"`
+	Type   string `json:"type"`
+	State  string `json:"state"`
+	Region string `json:"region,omitempty"`
+	// Reference is the customer's label.
+	Reference string `json:"reference,omitempty"`
+}
+
+// Instance states (list filter enum, seed 001:546).
+const (
+	InstanceRunning  = "RUNNING"
+	InstanceStopped  = "STOPPED"
+	InstanceFailed   = "FAILED"
+	InstanceStarting = "STARTING"
+	InstanceStopping = "STOPPING"
+)
+
+// Snapshot of an instance or VPS (seed 001:4798-4889).
+type Snapshot struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName"`
+	State       string `json:"state"`
+	Created     string `json:"created"`
+}
+
+// InstanceType is one type an instance may change to.
+type InstanceType struct {
+	Name string `json:"name"`
+}
+
+// AutoScalingGroup (seed 001:4975-4991). Unused fields are null.
+type AutoScalingGroup struct {
+	ID            string  `json:"id"`
+	Type          string  `json:"type"`
+	State         string  `json:"state"`
+	DesiredAmount *int    `json:"desiredAmount"`
+	MinimumAmount *int    `json:"minimumAmount"`
+	MaximumAmount *int    `json:"maximumAmount"`
+	CPUThreshold  *int    `json:"cpuThreshold"`
+	WarmupTime    *int    `json:"warmupTime"`
+	CooldownTime  *int    `json:"cooldownTime"`
+	StartsAt      *string `json:"startsAt"`
+	EndsAt        *string `json:"endsAt"`
+	Reference     string  `json:"reference,omitempty"`
+	Region        string  `json:"region,omitempty"`
+}
+
+// ASG types and states (seed 001:4943, 5003).
+const (
+	ASGManual    = "MANUAL"
+	ASGScheduled = "SCHEDULED"
+	ASGCPUBased  = "CPU_BASED"
+)
+
+// UpdateAutoScalingGroupRequest changes a group; nil fields are left out.
+type UpdateAutoScalingGroupRequest struct {
+	DesiredAmount *int    `json:"desiredAmount,omitempty"`
+	MinimumAmount *int    `json:"minimumAmount,omitempty"`
+	MaximumAmount *int    `json:"maximumAmount,omitempty"`
+	CPUThreshold  *int    `json:"cpuThreshold,omitempty"`
+	WarmupTime    *int    `json:"warmupTime,omitempty"`
+	CooldownTime  *int    `json:"cooldownTime,omitempty"`
+	StartsAt      *string `json:"startsAt,omitempty"`
+	EndsAt        *string `json:"endsAt,omitempty"`
+}
+
+// Machine kinds whose snapshots this service handles.
+const (
+	MachineInstance = "instances"
+	MachineVPS      = "vps"
+)
+
+func machinePath(kind, id string) string { return "/publicCloud/v1/" + kind + "/" + url.PathEscape(id) }
+
+// GetMachine reads an instance (kind MachineInstance) or a VPS (MachineVPS).
+func (s *PublicCloudService) GetMachine(ctx context.Context, kind, id string) (*Instance, error) {
+	var in Instance
+	return &in, s.c.do(ctx, "get "+kind, http.MethodGet, machinePath(kind, id), nil, nil, &in)
+}
+
+// ListSnapshots lists a machine's snapshots: GET .../{id}/snapshots.
+func (s *PublicCloudService) ListSnapshots(ctx context.Context, kind, id string) ([]Snapshot, error) {
+	var out struct {
+		Snapshots []Snapshot `json:"snapshots"`
+	}
+	err := s.c.do(ctx, "list snapshots", http.MethodGet, machinePath(kind, id)+"/snapshots", url.Values{"limit": {"50"}}, nil, &out)
+	return out.Snapshots, err
+}
+
+// GetSnapshot reads one snapshot: GET .../{id}/snapshots/{snapshotId}.
+func (s *PublicCloudService) GetSnapshot(ctx context.Context, kind, id, snapshotID string) (*Snapshot, error) {
+	var snap Snapshot
+	return &snap, s.c.do(ctx, "get snapshot", http.MethodGet, machinePath(kind, id)+"/snapshots/"+url.PathEscape(snapshotID), nil, nil, &snap)
+}
+
+// CreateSnapshot asks for a snapshot named name: POST .../{id}/snapshots.
+// The answer has no documented body (PROVIDER_API_MAP §2.3.1): find the
+// snapshot by listing.
+func (s *PublicCloudService) CreateSnapshot(ctx context.Context, kind, id, name string) error {
+	return s.c.do(ctx, "create snapshot", http.MethodPost, machinePath(kind, id)+"/snapshots", nil, map[string]string{"name": name}, nil)
+}
+
+// DeleteSnapshot deletes a snapshot: DELETE .../{id}/snapshots/{snapshotId}.
+func (s *PublicCloudService) DeleteSnapshot(ctx context.Context, kind, id, snapshotID string) error {
+	return s.c.do(ctx, "delete snapshot", http.MethodDelete, machinePath(kind, id)+"/snapshots/"+url.PathEscape(snapshotID), nil, nil, nil)
+}
+
+// UpdateInstanceType changes an instance's type: PUT
+// /publicCloud/v1/instances/{id} with {"type": ...}.
+func (s *PublicCloudService) UpdateInstanceType(ctx context.Context, id, typ string) (*Instance, error) {
+	var in Instance
+	return &in, s.c.do(ctx, "update instance", http.MethodPut, machinePath(MachineInstance, id), nil, map[string]string{"type": typ}, &in)
+}
+
+// ListInstanceTypesUpdate lists the types an instance may change to:
+// GET /publicCloud/v1/instances/{id}/instanceTypesUpdate.
+func (s *PublicCloudService) ListInstanceTypesUpdate(ctx context.Context, id string) ([]InstanceType, error) {
+	var out struct {
+		InstanceTypes []InstanceType `json:"instanceTypes"`
+	}
+	err := s.c.do(ctx, "list instance types", http.MethodGet, machinePath(MachineInstance, id)+"/instanceTypesUpdate", url.Values{"limit": {"50"}}, nil, &out)
+	return out.InstanceTypes, err
+}
+
+func asgPath(id string) string { return "/publicCloud/v1/autoScalingGroups/" + url.PathEscape(id) }
+
+// GetAutoScalingGroup reads a group.
+func (s *PublicCloudService) GetAutoScalingGroup(ctx context.Context, id string) (*AutoScalingGroup, error) {
+	var g AutoScalingGroup
+	return &g, s.c.do(ctx, "get auto scaling group", http.MethodGet, asgPath(id), nil, nil, &g)
+}
+
+// UpdateAutoScalingGroup changes a group: PUT .../autoScalingGroups/{id}.
+func (s *PublicCloudService) UpdateAutoScalingGroup(ctx context.Context, id string, req *UpdateAutoScalingGroupRequest) (*AutoScalingGroup, error) {
+	var g AutoScalingGroup
+	return &g, s.c.do(ctx, "update auto scaling group", http.MethodPut, asgPath(id), nil, req, &g)
+}
+
+// ListAutoScalingGroupInstances lists a group's instances.
+func (s *PublicCloudService) ListAutoScalingGroupInstances(ctx context.Context, id string) ([]Instance, error) {
+	var out struct {
+		Instances []Instance `json:"instances"`
+	}
+	err := s.c.do(ctx, "list group instances", http.MethodGet, asgPath(id)+"/instances", url.Values{"limit": {"100"}}, nil, &out)
+	return out.Instances, err
+}

@@ -1,0 +1,105 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+
+	"github.com/opsworker/opsworker/internal/opstore"
+)
+
+// TypeCancel asks for an operation to be canceled (enqueue cancel).
+const TypeCancel = "op:cancel"
+
+// CancelPayload is the payload of op:cancel.
+type CancelPayload struct {
+	OperationID string `json:"operation_id"`
+	// Expire uses the provider's administrative expiry instead of a
+	// cancellation (Leaseweb: expireActiveJob leaves the server as it is;
+	// cancelActiveJob runs the job's on-fail flow, often a reboot).
+	Expire bool `json:"expire,omitempty"`
+}
+
+// Cancelable reports whether kind on provider can be canceled.
+func Cancelable(kind, provider string) bool {
+	s, err := LookupSpec(kind, provider)
+	return err == nil && s.Cancelable
+}
+
+// ProcessCancel cancels an operation: one not launched yet ends canceled
+// at once; a running one is canceled at the provider, and its next poll
+// (run now) records the canceled state.
+func (w *Worker) ProcessCancel(ctx context.Context, t *asynq.Task) error {
+	var p CancelPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.OperationID == "" {
+		return fmt.Errorf("decode %s: %w", TypeCancel, asynq.SkipRetry)
+	}
+	op, err := w.cfg.Store.Get(ctx, p.OperationID)
+	if errors.Is(err, opstore.ErrNotFound) {
+		return fmt.Errorf("cancel: %w: %w", err, asynq.SkipRetry)
+	}
+	if err != nil {
+		return err
+	}
+	if op.State.Terminal() {
+		return nil
+	}
+	exec, ok := w.cfg.Executors[ExecutorKey{op.Kind, op.Provider}]
+	canceler, can := exec.(Canceler)
+	if !ok || !can {
+		return fmt.Errorf("cancel %s: %s on %s cannot be canceled: %w", op.ID, op.Kind, op.Provider, asynq.SkipRetry)
+	}
+	how := "cancel"
+	if p.Expire {
+		how = "expire"
+	}
+	op, err = w.cfg.Store.Update(ctx, op, opstore.Change{CancelRequested: &how})
+	if err != nil {
+		var ce *opstore.ConflictError
+		if errors.As(err, &ce) {
+			return nil // it ended meanwhile
+		}
+		return err
+	}
+	switch op.State {
+	case opstore.StateQueued:
+		// Not launched: end it here; the launch task finds it canceled.
+		if _, err := w.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{opstore.StateQueued}, To: opstore.StateCanceled, LastError: strPtr("canceled before launch")}); err != nil {
+			var ce *opstore.ConflictError
+			if errors.As(err, &ce) {
+				return &waitError{Delay: time.Second, Err: errors.New("launch in progress")}
+			}
+			return err
+		}
+		cur, err := w.cfg.Store.Get(ctx, op.ID)
+		if err != nil {
+			return err
+		}
+		w.logState(cur)
+		return w.ensureNotified(ctx, cur)
+	case opstore.StateLaunching:
+		// The launch checks the flag before calling the provider; if the
+		// call is already out, cancel once the job is known.
+		return &waitError{Delay: time.Second, Err: errors.New("launch in progress")}
+	}
+	if err := canceler.Cancel(ctx, op, p.Expire); err != nil {
+		if IsPermanent(err) {
+			msg := "cancel failed: " + err.Error()
+			_, _ = w.cfg.Store.Update(ctx, op, opstore.Change{LastError: &msg})
+			return fmt.Errorf("cancel %s: %w: %w", op.ID, err, asynq.SkipRetry)
+		}
+		return fmt.Errorf("cancel %s: %w", op.ID, err)
+	}
+	w.opLogger(op).Info("canceled at the provider; polling now", zap.String("how", how))
+	if _, err := w.PollNow(ctx, op.Provider, op.ID); err != nil {
+		return err
+	}
+	return nil
+}
+
+func strPtr(s string) *string { return &s }

@@ -1,0 +1,138 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/providers/edgio"
+)
+
+// EdgioPurgeParams are the params of cdn:purge on edgio.
+type EdgioPurgeParams struct {
+	// MediaPath is one path/URL or a list; each is its own purge request
+	// (a trailing * purges a folder).
+	MediaPath StringList `json:"media_path"`
+	// MediaType is http_large (default), http_small, adn or flash.
+	MediaType string `json:"media_type,omitempty"`
+}
+
+func validateEdgioPurge(params json.RawMessage) error {
+	var p EdgioPurgeParams
+	if err := decodeParams(params, &p); err != nil {
+		return err
+	}
+	if len(p.MediaPath) > edgio.MaxOutstanding {
+		return invalid("params.media_path", "at most %d paths per operation (Edgio allows %d outstanding purges per account)", edgio.MaxOutstanding, edgio.MaxOutstanding)
+	}
+	if err := validateFiles(p.MediaPath); err != nil {
+		var ve *ValidationError
+		if errorsAs(err, &ve) {
+			ve.Field = strings.Replace(ve.Field, "params.files", "params.media_path", 1)
+		}
+		return err
+	}
+	if p.MediaType != "" {
+		if _, ok := edgio.MediaTypes[p.MediaType]; !ok {
+			keys := make([]string, 0, len(edgio.MediaTypes))
+			for k := range edgio.MediaTypes {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			return invalid("params.media_type", "must be one of %s, got %q", strings.Join(keys, ", "), p.MediaType)
+		}
+	}
+	return nil
+}
+
+// EdgioAccount is one Edgio account: its client and account number.
+type EdgioAccount struct {
+	Client        *edgio.Client
+	AccountNumber string
+}
+
+// EdgioPurge runs cdn:purge on Edgio: one PUT per media path, then GETs
+// until every one has a CompleteDate. An account has at most 50
+// outstanding purges: operations beyond wait for room (SlotUser).
+type EdgioPurge struct{ accounts map[string]EdgioAccount }
+
+// NewEdgioPurge returns the executor.
+func NewEdgioPurge(accounts map[string]EdgioAccount) *EdgioPurge {
+	return &EdgioPurge{accounts: accounts}
+}
+
+func (e *EdgioPurge) account(name string) (EdgioAccount, error) {
+	a, ok := e.accounts[name]
+	if !ok {
+		return a, Permanent(fmt.Errorf("account %q is not configured for provider edgio (providers.edgio.accounts)", name))
+	}
+	return a, nil
+}
+
+func edgioParams(op *opstore.Operation) EdgioPurgeParams {
+	var p EdgioPurgeParams
+	_ = json.Unmarshal(op.Params, &p)
+	if p.MediaType == "" {
+		p.MediaType = "http_large"
+	}
+	return p
+}
+
+// SlotKey is the account; Slots the number of paths; SlotLimit Edgio's 50.
+func (e *EdgioPurge) SlotKey(op *opstore.Operation) string { return "edgio:" + op.Account }
+
+// Slots is how many purge requests the operation makes.
+func (e *EdgioPurge) Slots(op *opstore.Operation) int { return len(edgioParams(op).MediaPath) }
+
+// SlotLimit is Edgio's outstanding limit.
+func (e *EdgioPurge) SlotLimit() int { return edgio.MaxOutstanding }
+
+// Launch submits one purge per path; the handle lists their ids.
+func (e *EdgioPurge) Launch(ctx context.Context, op *opstore.Operation, _ LaunchOptions) (string, error) {
+	p := edgioParams(op)
+	a, err := e.account(op.Account)
+	if err != nil {
+		return "", err
+	}
+	ids := make([]string, 0, len(p.MediaPath))
+	for _, path := range p.MediaPath {
+		pr, err := a.Client.CreatePurge(ctx, a.AccountNumber, &edgio.PurgeRequest{MediaPath: path, MediaType: edgio.MediaTypes[p.MediaType]})
+		if err != nil {
+			// Purges are harmless to repeat: a retry submits them all again.
+			return "", err
+		}
+		ids = append(ids, pr.ID)
+	}
+	return strings.Join(ids, ","), nil
+}
+
+// Poll reads every purge of the operation; done when all completed.
+func (e *EdgioPurge) Poll(ctx context.Context, op *opstore.Operation) (PollResult, error) {
+	a, err := e.account(op.Account)
+	if err != nil {
+		return PollResult{}, err
+	}
+	ids := strings.Split(op.Handle, ",")
+	done := 0
+	var purges []*edgio.Purge
+	for _, id := range ids {
+		pr, err := a.Client.GetPurge(ctx, a.AccountNumber, id)
+		if err != nil {
+			return PollResult{}, err
+		}
+		purges = append(purges, pr)
+		if pr.Done() {
+			done++
+		}
+	}
+	res := PollResult{Status: fmt.Sprintf("%d/%d complete", done, len(ids))}
+	res.Progress, _ = json.Marshal(map[string]any{"percentage": done * 100 / len(ids), "task": res.Status})
+	res.Result, _ = json.Marshal(map[string]any{"purges": purges})
+	if done == len(ids) {
+		res.Done, res.Succeeded = true, true
+	}
+	return res, nil
+}

@@ -1,0 +1,142 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/providers/leaseweb"
+)
+
+// TypeCDNInvalidate invalidates URLs on every PoP of a CDN.
+const TypeCDNInvalidate = "cdn:invalidate"
+
+// InvalidateParams are the params of cdn:invalidate on leaseweb.
+type InvalidateParams struct {
+	// Files are the URLs (or paths) to invalidate.
+	Files []string `json:"files"`
+}
+
+func validateInvalidate(params json.RawMessage) error {
+	var p InvalidateParams
+	if err := decodeParams(params, &p); err != nil {
+		return err
+	}
+	return validateFiles(p.Files)
+}
+
+// LeasewebInvalidate runs cdn:invalidate on Leaseweb CDN v2: POST
+// /cdn/v2/invalidations, then the action until FINISHED. It polls in
+// batches (see BatchPoll) when many are in flight.
+type LeasewebInvalidate struct{ clients lwClients }
+
+// NewLeasewebInvalidate returns the executor.
+func NewLeasewebInvalidate(clients map[string]*leaseweb.Client) *LeasewebInvalidate {
+	return &LeasewebInvalidate{clients: clients}
+}
+
+// Launch submits the invalidation; the handle is the action id.
+func (l *LeasewebInvalidate) Launch(ctx context.Context, op *opstore.Operation, _ LaunchOptions) (string, error) {
+	var p InvalidateParams
+	if err := decodeParams(op.Params, &p); err != nil {
+		return "", Permanent(err)
+	}
+	c, err := l.clients.get(op.Account)
+	if err != nil {
+		return "", err
+	}
+	a, err := c.CDN.Invalidate(ctx, p.Files)
+	if err != nil {
+		return "", err
+	}
+	if a.ID == "" {
+		return "", fmt.Errorf("leaseweb: invalidation answered without an action id")
+	}
+	return a.ID, nil
+}
+
+// Poll reads the action once.
+func (l *LeasewebInvalidate) Poll(ctx context.Context, op *opstore.Operation) (PollResult, error) {
+	c, err := l.clients.get(op.Account)
+	if err != nil {
+		return PollResult{}, err
+	}
+	a, err := c.CDN.GetAction(ctx, op.Handle)
+	if err != nil {
+		return PollResult{}, err
+	}
+	return actionResult(a), nil
+}
+
+// actionResult maps an action to a poll result. FINISHED with any URL not
+// SUCCESS fails, naming the URLs; an unknown status is never success.
+func actionResult(a *leaseweb.Action) PollResult {
+	res := PollResult{Status: a.Status}
+	var urls []leaseweb.URLStatus
+	invID := ""
+	if a.Resource != nil {
+		urls, invID = a.Resource.URLStatus, a.Resource.InvalidationID
+	}
+	res.Result, _ = json.Marshal(map[string]any{"action_id": a.ID, "invalidation_id": invID, "status": a.Status, "url_status": urls})
+	switch a.Status {
+	case leaseweb.ActionPending:
+	case leaseweb.ActionFinished:
+		res.Done = true
+		var failed []string
+		for _, u := range urls {
+			if u.Status != "SUCCESS" {
+				name := u.URL
+				if name == "" {
+					name = u.DistributionGroupID
+				}
+				failed = append(failed, fmt.Sprintf("%s (%s: %s)", name, u.Status, u.Message))
+			}
+		}
+		if len(failed) > 0 {
+			res.Error = "invalidation finished with failed URLs: " + strings.Join(failed, ", ")
+		} else {
+			res.Succeeded = true
+		}
+	default:
+		res.Unknown = true
+	}
+	return res
+}
+
+// BatchKey groups invalidations by account.
+func (l *LeasewebInvalidate) BatchKey(op *opstore.Operation) string {
+	return "leaseweb-cdn:" + op.Account
+}
+
+// PollBatch lists the account's INVALIDATION actions, newest first, in
+// pages of 500 until every handle is found or the list ends (at most 10
+// pages), and maps every handle it finds.
+func (l *LeasewebInvalidate) PollBatch(ctx context.Context, account string, handles []string) (map[string]PollResult, error) {
+	c, err := l.clients.get(account)
+	if err != nil {
+		return nil, err
+	}
+	want := make(map[string]bool, len(handles))
+	for _, h := range handles {
+		want[h] = true
+	}
+	out := map[string]PollResult{}
+	const page = 500
+	for offset := 0; offset < 10*page && len(out) < len(want); offset += page {
+		actions, total, err := c.CDN.ListActions(ctx, "INVALIDATION", page, offset)
+		if err != nil {
+			return nil, err
+		}
+		for i := range actions {
+			if want[actions[i].ID] {
+				out[actions[i].ID] = actionResult(&actions[i])
+			}
+		}
+		if len(actions) < page || offset+page >= total {
+			break
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,203 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/providers/ucdn"
+)
+
+// TypeCDNPurge removes cached files from a CDN.
+const TypeCDNPurge = "cdn:purge"
+
+// MaxPurgeFiles bounds the files of one purge operation. UCDN documents no
+// limit; this keeps one request body and one operation record small.
+const MaxPurgeFiles = 1000
+
+// UCDNPurgeParams are the params of cdn:purge on provider ucdn.
+type UCDNPurgeParams struct {
+	// ZoneName is an existing UCDN zone: 1-30 of a-z A-Z 0-9 - _ (seed
+	// 003:2059).
+	ZoneName string `json:"zone_name"`
+	// ZoneType is "objects" or "livestream".
+	ZoneType string `json:"zone_type"`
+	// Files are paths ("/dir/file.txt") or absolute http(s) URLs.
+	Files []string `json:"files"`
+}
+
+var zoneNameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,30}$`)
+
+// Validate checks the params as UCDN documents them.
+func (p *UCDNPurgeParams) Validate() error {
+	switch {
+	case p.ZoneName == "":
+		return invalid("params.zone_name", "required")
+	case !zoneNameRe.MatchString(p.ZoneName):
+		return invalid("params.zone_name", "must be 1-30 characters of a-z, A-Z, 0-9, '-', '_'")
+	case p.ZoneType == "":
+		return invalid("params.zone_type", "required (objects or livestream)")
+	case p.ZoneType != ucdn.ZoneTypeObjects && p.ZoneType != ucdn.ZoneTypeLivestream:
+		return invalid("params.zone_type", "must be objects or livestream, got %q", p.ZoneType)
+	}
+	return validateFiles(p.Files)
+}
+
+// validateFiles checks a purge's file list: 1..MaxPurgeFiles entries, each
+// a path starting with / or an absolute http(s) URL, no control
+// characters.
+func validateFiles(files []string) error {
+	switch {
+	case len(files) == 0:
+		return invalid("params.files", "at least one file is required")
+	case len(files) > MaxPurgeFiles:
+		return invalid("params.files", "at most %d files per operation, got %d", MaxPurgeFiles, len(files))
+	}
+	for i, f := range files {
+		field := fmt.Sprintf("params.files[%d]", i)
+		if len(f) > 2048 {
+			return invalid(field, "longer than 2048 characters")
+		}
+		if strings.ContainsFunc(f, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			// UCDN separates files with newlines: a control character
+			// would smuggle in another entry.
+			return invalid(field, "must not contain control characters or newlines")
+		}
+		if strings.HasPrefix(f, "/") {
+			continue
+		}
+		u, err := url.Parse(f)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return invalid(field, "must be a path starting with / or an absolute http(s) URL, got %q", f)
+		}
+	}
+	return nil
+}
+
+func validateUCDNPurge(params json.RawMessage) error {
+	var p UCDNPurgeParams
+	if err := decodeParams(params, &p); err != nil {
+		return err
+	}
+	return p.Validate()
+}
+
+// NewCDNPurgeTask returns a raw cdn:purge task for env, validated. It is
+// what another Go system would enqueue; opsworker's own client (Submitter)
+// also creates the operation record first.
+func NewCDNPurgeTask(env Envelope, opts ...asynq.Option) (*asynq.Task, error) {
+	env.Normalize()
+	if err := env.Validate(TypeCDNPurge); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(env)
+	if err != nil {
+		return nil, err
+	}
+	return asynq.NewTask(TypeCDNPurge, b, opts...), nil
+}
+
+// UCDNPurge runs cdn:purge on UCDN: POST /purge/zone, then GET
+// /purge/job/{job_id}/ until finished or failed.
+type UCDNPurge struct {
+	clients map[string]*ucdn.Client
+}
+
+// NewUCDNPurge returns the executor; clients maps account name to client.
+func NewUCDNPurge(clients map[string]*ucdn.Client) *UCDNPurge {
+	return &UCDNPurge{clients: clients}
+}
+
+func (u *UCDNPurge) client(account string) (*ucdn.Client, error) {
+	c, ok := u.clients[account]
+	if !ok {
+		return nil, Permanent(fmt.Errorf("account %q is not configured for provider ucdn (providers.ucdn.accounts)", account))
+	}
+	return c, nil
+}
+
+// Launch creates the purge job and returns its job_id. UCDN has no
+// callbacks, so opts.CallbackURL is unused.
+func (u *UCDNPurge) Launch(ctx context.Context, op *opstore.Operation, _ LaunchOptions) (string, error) {
+	var p UCDNPurgeParams
+	if err := decodeParams(op.Params, &p); err != nil {
+		return "", Permanent(err)
+	}
+	c, err := u.client(op.Account)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.Purge(ctx, &ucdn.PurgeRequest{ZoneName: p.ZoneName, ZoneType: p.ZoneType, Files: p.Files})
+	if err != nil {
+		return "", err
+	}
+	return resp.JobID, nil
+}
+
+// Poll reads the purge job once.
+func (u *UCDNPurge) Poll(ctx context.Context, op *opstore.Operation) (PollResult, error) {
+	c, err := u.client(op.Account)
+	if err != nil {
+		return PollResult{}, err
+	}
+	job, err := c.GetPurgeJob(ctx, op.Handle)
+	if err != nil {
+		return PollResult{}, err
+	}
+	return purgeResult(job), nil
+}
+
+func purgeResult(job *ucdn.PurgeJob) PollResult {
+	res := PollResult{Status: job.Status}
+	switch job.Status {
+	case ucdn.JobWaiting, ucdn.JobRunning:
+	case ucdn.JobFinished:
+		res.Done, res.Succeeded = true, true
+		res.Result, _ = json.Marshal(map[string]any{"job_id": job.JobID, "status": job.Status, "files": job.Files, "created_at": job.CreatedAt})
+	case ucdn.JobFailed:
+		res.Done = true
+		res.Error = fmt.Sprintf("ucdn purge job %s failed", job.JobID)
+		res.Result, _ = json.Marshal(map[string]any{"job_id": job.JobID, "status": job.Status, "files": job.Files, "created_at": job.CreatedAt})
+	default:
+		// Unknown values are never taken as success: keep polling until
+		// the deadline, and let the caller log the value.
+		res.Unknown = true
+	}
+	return res
+}
+
+// BatchKey groups UCDN purges by account.
+func (u *UCDNPurge) BatchKey(op *opstore.Operation) string { return "ucdn:" + op.Account }
+
+// PollBatch lists the account's latest purge jobs in two calls — the
+// default list (waiting, running, failed) and the finished ones, up to
+// 500 each — and maps every handle it finds.
+func (u *UCDNPurge) PollBatch(ctx context.Context, account string, handles []string) (map[string]PollResult, error) {
+	c, err := u.client(account)
+	if err != nil {
+		return nil, err
+	}
+	want := make(map[string]bool, len(handles))
+	for _, h := range handles {
+		want[h] = true
+	}
+	out := map[string]PollResult{}
+	for _, status := range []string{"", ucdn.JobFinished} {
+		jobs, err := c.ListPurgeJobs(ctx, status, 500)
+		if err != nil {
+			return nil, err
+		}
+		for i := range jobs {
+			if want[jobs[i].JobID] {
+				out[jobs[i].JobID] = purgeResult(&jobs[i])
+			}
+		}
+	}
+	return out, nil
+}

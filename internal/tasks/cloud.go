@@ -1,0 +1,499 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/providers/leaseweb"
+)
+
+// Public cloud kinds (Leaseweb publicCloud v1).
+const (
+	TypeInstanceSnapshot = "instance:snapshot"
+	TypeVPSSnapshot      = "vps:snapshot"
+	TypeASGScale         = "asg:scale"
+	TypeInstanceResize   = "instance:resize"
+)
+
+var (
+	uuidRe         = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	instanceTypeRe = regexp.MustCompile(`^lsw\.[a-z0-9]+\.[a-z0-9]+$`)
+)
+
+// SnapshotParams are the params of instance:snapshot (InstanceID) and
+// vps:snapshot (VPSID).
+type SnapshotParams struct {
+	InstanceID string `json:"instance_id,omitempty"`
+	VPSID      string `json:"vps_id,omitempty"`
+	// Name is the snapshot's display name; the snapshot is found by it.
+	Name string `json:"name"`
+	// ReplaceExisting deletes the machine's snapshot first (only one is
+	// allowed per machine) and waits for the deletion.
+	ReplaceExisting bool `json:"replace_existing,omitempty"`
+}
+
+func validateSnapshot(vps bool) func(json.RawMessage) error {
+	return func(params json.RawMessage) error {
+		var p SnapshotParams
+		if err := decodeParams(params, &p); err != nil {
+			return err
+		}
+		switch {
+		case vps && p.InstanceID != "":
+			return invalid("params.instance_id", "unknown field for vps:snapshot (use vps_id)")
+		case !vps && p.VPSID != "":
+			return invalid("params.vps_id", "unknown field for instance:snapshot (use instance_id)")
+		case vps && p.VPSID == "":
+			return invalid("params.vps_id", "required")
+		case vps && !serverIDRe.MatchString(p.VPSID):
+			return invalid("params.vps_id", "must be the numeric id of a VPS, got %q", p.VPSID)
+		case !vps && p.InstanceID == "":
+			return invalid("params.instance_id", "required")
+		case !vps && !uuidRe.MatchString(p.InstanceID):
+			return invalid("params.instance_id", "must be an instance UUID, got %q", p.InstanceID)
+		case p.Name == "":
+			return invalid("params.name", "required")
+		case len(p.Name) > 255 || strings.ContainsFunc(p.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+			return invalid("params.name", "must be 1-255 characters without control characters")
+		}
+		return nil
+	}
+}
+
+// ASGScaleParams are the params of asg:scale; give at least one change.
+type ASGScaleParams struct {
+	ASGID         string  `json:"asg_id"`
+	DesiredAmount *int    `json:"desired_amount,omitempty"`
+	MinimumAmount *int    `json:"minimum_amount,omitempty"`
+	MaximumAmount *int    `json:"maximum_amount,omitempty"`
+	CPUThreshold  *int    `json:"cpu_threshold,omitempty"`
+	WarmupTime    *int    `json:"warmup_time,omitempty"`
+	CooldownTime  *int    `json:"cooldown_time,omitempty"`
+	StartsAt      *string `json:"starts_at,omitempty"`
+	EndsAt        *string `json:"ends_at,omitempty"`
+}
+
+func (p *ASGScaleParams) validate() error {
+	if p.ASGID == "" {
+		return invalid("params.asg_id", "required")
+	}
+	if !uuidRe.MatchString(p.ASGID) {
+		return invalid("params.asg_id", "must be an auto scaling group UUID, got %q", p.ASGID)
+	}
+	if p.DesiredAmount == nil && p.MinimumAmount == nil && p.MaximumAmount == nil && p.CPUThreshold == nil &&
+		p.WarmupTime == nil && p.CooldownTime == nil && p.StartsAt == nil && p.EndsAt == nil {
+		return invalid("params", "give at least one of desired_amount, minimum_amount, maximum_amount, cpu_threshold, warmup_time, cooldown_time, starts_at/ends_at")
+	}
+	for _, r := range []struct {
+		field  string
+		v      *int
+		lo, hi int
+	}{
+		{"desired_amount", p.DesiredAmount, 1, 1000}, {"minimum_amount", p.MinimumAmount, 1, 1000}, {"maximum_amount", p.MaximumAmount, 1, 1000},
+		{"cpu_threshold", p.CPUThreshold, 1, 100}, {"warmup_time", p.WarmupTime, 60, 900}, {"cooldown_time", p.CooldownTime, 300, 900},
+	} {
+		if r.v != nil && (*r.v < r.lo || *r.v > r.hi) {
+			return invalid("params."+r.field, "must be %d..%d, got %d", r.lo, r.hi, *r.v)
+		}
+	}
+	if p.MinimumAmount != nil && p.MaximumAmount != nil && *p.MinimumAmount > *p.MaximumAmount {
+		return invalid("params.minimum_amount", "must not exceed maximum_amount")
+	}
+	if (p.StartsAt == nil) != (p.EndsAt == nil) {
+		return invalid("params.ends_at", "starts_at and ends_at change together")
+	}
+	if p.StartsAt != nil {
+		s, err1 := time.Parse(time.RFC3339, *p.StartsAt)
+		e, err2 := time.Parse(time.RFC3339, *p.EndsAt)
+		switch {
+		case err1 != nil:
+			return invalid("params.starts_at", "must be an RFC 3339 time (UTC), e.g. 2026-12-01T08:00:00Z")
+		case err2 != nil:
+			return invalid("params.ends_at", "must be an RFC 3339 time (UTC), e.g. 2026-12-01T20:00:00Z")
+		case !e.After(s):
+			return invalid("params.ends_at", "must be after starts_at")
+		}
+	}
+	return nil
+}
+
+func validateASGScale(params json.RawMessage) error {
+	var p ASGScaleParams
+	if err := decodeParams(params, &p); err != nil {
+		return err
+	}
+	return p.validate()
+}
+
+// ResizeParams are the params of instance:resize.
+type ResizeParams struct {
+	InstanceID string `json:"instance_id"`
+	Type       string `json:"type"`
+}
+
+func validateResize(params json.RawMessage) error {
+	var p ResizeParams
+	if err := decodeParams(params, &p); err != nil {
+		return err
+	}
+	switch {
+	case p.InstanceID == "":
+		return invalid("params.instance_id", "required")
+	case !uuidRe.MatchString(p.InstanceID):
+		return invalid("params.instance_id", "must be an instance UUID, got %q", p.InstanceID)
+	case p.Type == "":
+		return invalid("params.type", "required (e.g. lsw.m3.xlarge)")
+	case !instanceTypeRe.MatchString(p.Type):
+		return invalid("params.type", "must be a Leaseweb instance type such as lsw.m3.xlarge, got %q", p.Type)
+	}
+	return nil
+}
+
+type lwClients map[string]*leaseweb.Client
+
+func (c lwClients) get(account string) (*leaseweb.Client, error) {
+	cl, ok := c[account]
+	if !ok {
+		return nil, Permanent(fmt.Errorf("account %q is not configured for provider leaseweb (providers.leaseweb.accounts)", account))
+	}
+	return cl, nil
+}
+
+// LeasewebSnapshot runs instance:snapshot and vps:snapshot.
+type LeasewebSnapshot struct {
+	machine string // leaseweb.MachineInstance or MachineVPS
+	clients lwClients
+}
+
+// NewLeasewebSnapshot returns the executor for instances (vps false) or VPS.
+func NewLeasewebSnapshot(vps bool, clients map[string]*leaseweb.Client) *LeasewebSnapshot {
+	m := leaseweb.MachineInstance
+	if vps {
+		m = leaseweb.MachineVPS
+	}
+	return &LeasewebSnapshot{machine: m, clients: clients}
+}
+
+func (l *LeasewebSnapshot) params(op *opstore.Operation) (SnapshotParams, string) {
+	var p SnapshotParams
+	_ = json.Unmarshal(op.Params, &p)
+	if l.machine == leaseweb.MachineVPS {
+		return p, p.VPSID
+	}
+	return p, p.InstanceID
+}
+
+func (l *LeasewebSnapshot) what() string {
+	if l.machine == leaseweb.MachineVPS {
+		return "VPS"
+	}
+	return "instance"
+}
+
+// LockKey keeps one operation per machine (snapshot, resize) at a time.
+func (l *LeasewebSnapshot) LockKey(op *opstore.Operation) string {
+	_, id := l.params(op)
+	return "leaseweb:" + l.machine + ":" + id
+}
+
+// Launch checks the machine runs and has no snapshot (or replaces it, the
+// deletion awaited), asks for the snapshot, and finds it by name: the
+// create call has no documented answer body.
+func (l *LeasewebSnapshot) Launch(ctx context.Context, op *opstore.Operation, _ LaunchOptions) (string, error) {
+	p, id := l.params(op)
+	c, err := l.clients.get(op.Account)
+	if err != nil {
+		return "", err
+	}
+	m, err := c.PublicCloud.GetMachine(ctx, l.machine, id)
+	if err != nil {
+		return "", err
+	}
+	if m.State != leaseweb.InstanceRunning {
+		return "", Permanent(fmt.Errorf("%s %s is %s: a snapshot needs it RUNNING", l.what(), id, m.State))
+	}
+	snaps, err := c.PublicCloud.ListSnapshots(ctx, l.machine, id)
+	if err != nil {
+		return "", err
+	}
+	for _, s := range snaps {
+		if s.State == "DESTROYING" {
+			return "", Wait(2*time.Second, fmt.Errorf("old snapshot %s is being deleted", s.ID))
+		}
+		if !p.ReplaceExisting {
+			return "", Permanent(fmt.Errorf("%s %s already has snapshot %s (%q, %s) and only one is allowed: set replace_existing to replace it", l.what(), id, s.ID, s.DisplayName, s.State))
+		}
+		if err := c.PublicCloud.DeleteSnapshot(ctx, l.machine, id, s.ID); err != nil {
+			return "", err
+		}
+		return "", Wait(time.Second, fmt.Errorf("deleting old snapshot %s first", s.ID))
+	}
+	if err := c.PublicCloud.CreateSnapshot(ctx, l.machine, id, p.Name); err != nil {
+		return "", err
+	}
+	snaps, err = c.PublicCloud.ListSnapshots(ctx, l.machine, id)
+	if err != nil {
+		return "", err // the retry reconciles: it finds the snapshot by name
+	}
+	for _, s := range snaps {
+		if s.DisplayName == p.Name {
+			return s.ID, nil
+		}
+	}
+	return "", errors.New("snapshot created but not listed yet")
+}
+
+// Reconcile adopts the snapshot an interrupted launch created: same name,
+// created since the attempt began (minus clock skew).
+func (l *LeasewebSnapshot) Reconcile(ctx context.Context, op *opstore.Operation, since time.Time) (string, bool, error) {
+	p, id := l.params(op)
+	c, err := l.clients.get(op.Account)
+	if err != nil {
+		return "", false, err
+	}
+	snaps, err := c.PublicCloud.ListSnapshots(ctx, l.machine, id)
+	if err != nil {
+		return "", false, err
+	}
+	for _, s := range snaps {
+		created := leaseweb.ParseTime(s.Created)
+		if s.DisplayName == p.Name && s.State != "DESTROYING" && !created.Before(since.Add(-2*time.Minute)) {
+			return s.ID, true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// Poll reads the snapshot: READY succeeds; FAILED (or a snapshot gone)
+// fails; anything else is still in progress.
+func (l *LeasewebSnapshot) Poll(ctx context.Context, op *opstore.Operation) (PollResult, error) {
+	_, id := l.params(op)
+	c, err := l.clients.get(op.Account)
+	if err != nil {
+		return PollResult{}, err
+	}
+	s, err := c.PublicCloud.GetSnapshot(ctx, l.machine, id, op.Handle)
+	if err != nil {
+		return PollResult{}, err
+	}
+	res := PollResult{Status: s.State}
+	res.Result, _ = json.Marshal(map[string]any{"snapshot_id": s.ID, "name": s.DisplayName, "state": s.State, "created": s.Created})
+	switch s.State {
+	case "READY":
+		res.Done, res.Succeeded = true, true
+	case "FAILED", "DESTROYED", "DESTROYING":
+		res.Done, res.Error = true, fmt.Sprintf("snapshot %s of %s %s is %s", s.ID, l.what(), id, s.State)
+	case "CREATING":
+	default:
+		res.Unknown = true
+	}
+	return res, nil
+}
+
+// LeasewebASGScale runs asg:scale.
+type LeasewebASGScale struct{ clients lwClients }
+
+// NewLeasewebASGScale returns the executor.
+func NewLeasewebASGScale(clients map[string]*leaseweb.Client) *LeasewebASGScale {
+	return &LeasewebASGScale{clients: clients}
+}
+
+// LockKey keeps one change per group at a time.
+func (l *LeasewebASGScale) LockKey(op *opstore.Operation) string {
+	var p ASGScaleParams
+	_ = json.Unmarshal(op.Params, &p)
+	return "leaseweb:asg:" + p.ASGID
+}
+
+func amounts(g *leaseweb.AutoScalingGroup) map[string]any {
+	return map[string]any{"desired_amount": g.DesiredAmount, "minimum_amount": g.MinimumAmount, "maximum_amount": g.MaximumAmount,
+		"cpu_threshold": g.CPUThreshold, "warmup_time": g.WarmupTime, "cooldown_time": g.CooldownTime, "starts_at": g.StartsAt, "ends_at": g.EndsAt}
+}
+
+// Launch implements Executor; see LaunchWithResult.
+func (l *LeasewebASGScale) Launch(ctx context.Context, op *opstore.Operation, opts LaunchOptions) (string, error) {
+	h, _, err := l.LaunchWithResult(ctx, op, opts)
+	return h, err
+}
+
+// LaunchWithResult reads the group, checks the change against its type as
+// the seed documents, and updates it. The result keeps the amounts before.
+func (l *LeasewebASGScale) LaunchWithResult(ctx context.Context, op *opstore.Operation, _ LaunchOptions) (string, json.RawMessage, error) {
+	var p ASGScaleParams
+	if err := decodeParams(op.Params, &p); err != nil {
+		return "", nil, Permanent(err)
+	}
+	c, err := l.clients.get(op.Account)
+	if err != nil {
+		return "", nil, err
+	}
+	g, err := c.PublicCloud.GetAutoScalingGroup(ctx, p.ASGID)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := checkASGType(g.Type, &p); err != nil {
+		return "", nil, err
+	}
+	before := amounts(g)
+	req := &leaseweb.UpdateAutoScalingGroupRequest{DesiredAmount: p.DesiredAmount, MinimumAmount: p.MinimumAmount, MaximumAmount: p.MaximumAmount,
+		CPUThreshold: p.CPUThreshold, WarmupTime: p.WarmupTime, CooldownTime: p.CooldownTime, StartsAt: p.StartsAt, EndsAt: p.EndsAt}
+	if _, err := c.PublicCloud.UpdateAutoScalingGroup(ctx, p.ASGID, req); err != nil {
+		return "", nil, err
+	}
+	res, _ := json.Marshal(map[string]any{"group_type": g.Type, "before": before})
+	return p.ASGID, res, nil
+}
+
+// checkASGType applies the seed's per-type rules (seed 001:4943-4954,
+// 5106-5114): MANUAL and SCHEDULED groups scale by desired_amount;
+// maximum_amount, cpu_threshold, warmup_time and cooldown_time exist for
+// CPU_BASED groups only; starts_at/ends_at for SCHEDULED only.
+func checkASGType(typ string, p *ASGScaleParams) error {
+	cpuOnly := map[string]*int{"maximum_amount": p.MaximumAmount, "cpu_threshold": p.CPUThreshold, "warmup_time": p.WarmupTime, "cooldown_time": p.CooldownTime}
+	switch typ {
+	case leaseweb.ASGManual, leaseweb.ASGScheduled:
+		for _, f := range []string{"maximum_amount", "cpu_threshold", "warmup_time", "cooldown_time"} {
+			if cpuOnly[f] != nil {
+				return invalid("params."+f, "only for CPU_BASED groups; group %s is %s", p.ASGID, typ)
+			}
+		}
+		if p.DesiredAmount == nil && (typ == leaseweb.ASGManual || p.StartsAt == nil) {
+			return invalid("params.desired_amount", "required for %s groups", typ)
+		}
+		if typ == leaseweb.ASGManual && p.StartsAt != nil {
+			return invalid("params.starts_at", "only for SCHEDULED groups; group %s is MANUAL", p.ASGID)
+		}
+	case leaseweb.ASGCPUBased:
+		if p.DesiredAmount != nil {
+			return invalid("params.desired_amount", "a CPU_BASED group sets its own size: change minimum_amount/maximum_amount")
+		}
+		if p.StartsAt != nil {
+			return invalid("params.starts_at", "only for SCHEDULED groups; group %s is CPU_BASED", p.ASGID)
+		}
+	default:
+		return Permanent(fmt.Errorf("group %s has unknown type %q", p.ASGID, typ))
+	}
+	return nil
+}
+
+// Poll waits for the group to settle (ACTIVE) and, for MANUAL groups, for
+// its instance count to reach desired_amount.
+func (l *LeasewebASGScale) Poll(ctx context.Context, op *opstore.Operation) (PollResult, error) {
+	c, err := l.clients.get(op.Account)
+	if err != nil {
+		return PollResult{}, err
+	}
+	g, err := c.PublicCloud.GetAutoScalingGroup(ctx, op.Handle)
+	if err != nil {
+		return PollResult{}, err
+	}
+	var launched struct {
+		Before json.RawMessage `json:"before"`
+	}
+	_ = json.Unmarshal(op.Result, &launched)
+	res := PollResult{Status: g.State}
+	result := map[string]any{"group_id": g.ID, "group_type": g.Type, "state": g.State, "before": launched.Before, "after": amounts(g)}
+	switch g.State {
+	case "ACTIVE":
+		if g.Type == leaseweb.ASGManual && g.DesiredAmount != nil {
+			inst, err := c.PublicCloud.ListAutoScalingGroupInstances(ctx, g.ID)
+			if err != nil {
+				return PollResult{}, err
+			}
+			result["instances"] = len(inst)
+			if len(inst) != *g.DesiredAmount {
+				res.Progress, _ = json.Marshal(map[string]any{"percentage": 0, "task": fmt.Sprintf("%d of %d instances", len(inst), *g.DesiredAmount)})
+				break
+			}
+		}
+		res.Done, res.Succeeded = true, true
+	case "SCALING", "UPDATING", "CREATING", "CREATED":
+	case "DESTROYING", "DESTROYED":
+		res.Done, res.Error = true, fmt.Sprintf("auto scaling group %s is %s", g.ID, g.State)
+	default:
+		res.Unknown = true
+	}
+	res.Result, _ = json.Marshal(result)
+	return res, nil
+}
+
+// LeasewebResize runs instance:resize.
+type LeasewebResize struct{ clients lwClients }
+
+// NewLeasewebResize returns the executor.
+func NewLeasewebResize(clients map[string]*leaseweb.Client) *LeasewebResize {
+	return &LeasewebResize{clients: clients}
+}
+
+func resizeParams(op *opstore.Operation) ResizeParams {
+	var p ResizeParams
+	_ = json.Unmarshal(op.Params, &p)
+	return p
+}
+
+// LockKey shares the instance's lock with snapshots.
+func (l *LeasewebResize) LockKey(op *opstore.Operation) string {
+	return "leaseweb:" + leaseweb.MachineInstance + ":" + resizeParams(op).InstanceID
+}
+
+// Launch checks the target type is offered (instanceTypesUpdate) and
+// changes it, unless the instance already has it.
+func (l *LeasewebResize) Launch(ctx context.Context, op *opstore.Operation, _ LaunchOptions) (string, error) {
+	p := resizeParams(op)
+	c, err := l.clients.get(op.Account)
+	if err != nil {
+		return "", err
+	}
+	m, err := c.PublicCloud.GetMachine(ctx, leaseweb.MachineInstance, p.InstanceID)
+	if err != nil {
+		return "", err
+	}
+	if m.Type == p.Type {
+		return p.InstanceID, nil // already there (or a re-run after the change)
+	}
+	types, err := c.PublicCloud.ListInstanceTypesUpdate(ctx, p.InstanceID)
+	if err != nil {
+		return "", err
+	}
+	var allowed []string
+	for _, t := range types {
+		allowed = append(allowed, t.Name)
+	}
+	if !slices.Contains(allowed, p.Type) {
+		return "", &ValidationError{Field: "params.type", Message: fmt.Sprintf("%s is not offered for instance %s (type %s); allowed: %s", p.Type, p.InstanceID, m.Type, strings.Join(allowed, ", "))}
+	}
+	if _, err := c.PublicCloud.UpdateInstanceType(ctx, p.InstanceID, p.Type); err != nil {
+		return "", err
+	}
+	return p.InstanceID, nil
+}
+
+// Poll waits until the instance is stable (RUNNING or STOPPED) with the
+// target type; FAILED fails.
+func (l *LeasewebResize) Poll(ctx context.Context, op *opstore.Operation) (PollResult, error) {
+	p := resizeParams(op)
+	c, err := l.clients.get(op.Account)
+	if err != nil {
+		return PollResult{}, err
+	}
+	m, err := c.PublicCloud.GetMachine(ctx, leaseweb.MachineInstance, p.InstanceID)
+	if err != nil {
+		return PollResult{}, err
+	}
+	res := PollResult{Status: m.State}
+	res.Result, _ = json.Marshal(map[string]any{"instance_id": m.ID, "type": m.Type, "target_type": p.Type, "state": m.State})
+	switch {
+	case m.State == leaseweb.InstanceFailed:
+		res.Done, res.Error = true, fmt.Sprintf("instance %s is FAILED (type %s, target %s)", m.ID, m.Type, p.Type)
+	case (m.State == leaseweb.InstanceRunning || m.State == leaseweb.InstanceStopped) && m.Type == p.Type:
+		res.Done, res.Succeeded = true, true
+	}
+	return res, nil
+}

@@ -1,0 +1,138 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/providers"
+)
+
+// Executor runs one (kind, provider) pair against the provider API. It
+// makes one provider call per method; the handlers own retries.
+type Executor interface {
+	// Launch starts the operation and returns the provider's handle.
+	Launch(ctx context.Context, op *opstore.Operation, opts LaunchOptions) (handle string, err error)
+	// Poll checks the operation's status at the provider once.
+	Poll(ctx context.Context, op *opstore.Operation) (PollResult, error)
+}
+
+// LaunchOptions carries what the pipeline offers a launch.
+type LaunchOptions struct {
+	// CallbackURL is where the provider may report completion (Leaseweb's
+	// callbackUrl); "" when callbacks are not configured. A callback only
+	// triggers an early poll.
+	CallbackURL string
+}
+
+// PollResult is one status check.
+type PollResult struct {
+	// Status is the provider's status value, stored on the record.
+	Status string
+	// Done is true for a terminal status; Succeeded tells which outcome.
+	Done, Succeeded bool
+	// Unknown is true when the status value is not one the provider
+	// documents; it is treated as still running.
+	Unknown bool
+	// Result is stored on the record (and sent in the webhook).
+	Result json.RawMessage
+	// Error explains a failed outcome.
+	Error string
+	// Canceled marks a failed outcome that was a cancellation at the
+	// provider (it ends the operation canceled when one was requested).
+	Canceled bool
+	// Progress is stored on the record while running (shown by `enqueue
+	// wait`).
+	Progress json.RawMessage
+}
+
+// ResultLauncher is an Executor whose launch also yields a first result
+// (e.g. a group's amounts before the change), stored on the record.
+type ResultLauncher interface {
+	LaunchWithResult(ctx context.Context, op *opstore.Operation, opts LaunchOptions) (handle string, result json.RawMessage, err error)
+}
+
+// Wait asks the worker to run the launch again after d without counting
+// a failure: the provider is busy with a step the launch waits for (an
+// old snapshot being deleted).
+func Wait(d time.Duration, reason error) error { return &waitError{Delay: d, Err: reason} }
+
+// BatchPoller is an Executor whose provider lists many jobs in one call:
+// operations with the same BatchKey (provider and account) are polled
+// together (see poller.Batcher).
+type BatchPoller interface {
+	BatchKey(op *opstore.Operation) string
+	// PollBatch returns the results of the handles it found, by handle.
+	// A handle it does not return falls back to Poll.
+	PollBatch(ctx context.Context, account string, handles []string) (map[string]PollResult, error)
+}
+
+// SlotUser is an Executor whose provider caps outstanding work per
+// account (Edgio: 50 purge requests): an operation needs Slots(op) of
+// SlotLimit slots of SlotKey(op) from launch to its final state, and
+// waits (it never fails for it) while they are taken.
+type SlotUser interface {
+	SlotKey(op *opstore.Operation) string
+	Slots(op *opstore.Operation) int
+	SlotLimit() int
+}
+
+// Locker is an Executor whose operations need a resource to themselves
+// (a server): the worker holds LockKey across replicas from launch to the
+// final state.
+type Locker interface {
+	LockKey(op *opstore.Operation) string
+}
+
+// Preflighter checks the provider before a launch; it returns a
+// *BusyError when the resource is busy.
+type Preflighter interface {
+	Preflight(ctx context.Context, op *opstore.Operation) error
+}
+
+// Reconciler finds what an interrupted launch attempt (begun at since)
+// created at the provider, so the launch is adopted, never repeated.
+type Reconciler interface {
+	Reconcile(ctx context.Context, op *opstore.Operation, since time.Time) (handle string, found bool, err error)
+}
+
+// Canceler stops a running operation at the provider.
+type Canceler interface {
+	Cancel(ctx context.Context, op *opstore.Operation, expire bool) error
+}
+
+// BusyError says the resource an operation needs is taken.
+type BusyError struct {
+	Resource string
+	Holder   string
+}
+
+func (e *BusyError) Error() string { return e.Resource + " busy with " + e.Holder }
+
+// ExecutorKey selects an Executor.
+type ExecutorKey struct{ Kind, Provider string }
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as not worth retrying.
+func Permanent(err error) error { return &permanentError{err} }
+
+// IsPermanent reports whether err will fail again if retried: validation
+// errors, errors marked Permanent and non-retryable provider errors.
+func IsPermanent(err error) bool {
+	var pe *permanentError
+	var ve *ValidationError
+	if errors.As(err, &pe) || errors.As(err, &ve) {
+		return true
+	}
+	var perr *providers.Error
+	if errors.As(err, &perr) {
+		return !perr.Retryable()
+	}
+	return false
+}

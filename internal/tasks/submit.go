@@ -1,0 +1,131 @@
+package tasks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+
+	"github.com/opsworker/opsworker/internal/opstore"
+)
+
+// Enqueuer is the part of *asynq.Client the pipeline uses.
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// SubmitOptions are the asynq options of operation tasks.
+type SubmitOptions struct {
+	// Queue the launch task goes to. Default "default".
+	Queue string
+	// MaxRetry of the launch task. Default 1000: the worker's
+	// operations.launch_max_retry decides when a launch gives up; this is
+	// only asynq's outer bound.
+	MaxRetry int
+	// Timeout of one launch attempt. Default 2m.
+	Timeout time.Duration
+}
+
+func (o SubmitOptions) withDefaults() SubmitOptions {
+	if o.Queue == "" {
+		o.Queue = "default"
+	}
+	if o.MaxRetry == 0 {
+		o.MaxRetry = 1000
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 2 * time.Minute
+	}
+	return o
+}
+
+// Submitter creates operations: it validates the envelope, stores the
+// record (honouring the idempotency key) and enqueues the kind's task.
+// The CLI and (later) the HTTP API both use it. Safe for concurrent use.
+type Submitter struct {
+	store *opstore.Store
+	q     Enqueuer
+	opts  SubmitOptions
+}
+
+// NewSubmitter returns a Submitter.
+func NewSubmitter(store *opstore.Store, q Enqueuer, opts SubmitOptions) *Submitter {
+	return &Submitter{store: store, q: q, opts: opts.withDefaults()}
+}
+
+// LaunchTaskID is the asynq TaskID of an operation's launch task.
+func LaunchTaskID(opID string) string { return "op:" + opID }
+
+// Submit validates env for kind and creates the operation. created is false
+// when the idempotency key already named an operation; that operation is
+// returned and nothing new is launched. Errors: *ValidationError (bad
+// input, nothing stored), opstore.ErrIdempotencyConflict (the key belongs
+// to a different request), or a Redis/enqueue error.
+func (s *Submitter) Submit(ctx context.Context, kind string, env Envelope) (op *opstore.Operation, created bool, err error) {
+	env.Normalize()
+	env.OperationID = ""
+	if err := env.Validate(kind); err != nil {
+		return nil, false, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, false, err
+	}
+	rec := &opstore.Operation{
+		ID:             id.String(),
+		Kind:           kind,
+		Provider:       env.Provider,
+		Account:        env.Account,
+		Params:         compactJSON(env.Params),
+		CallbackURL:    env.CallbackURL,
+		IdempotencyKey: env.IdempotencyKey,
+		Fingerprint:    env.Fingerprint(kind),
+		State:          opstore.StateQueued,
+	}
+	op, created, err = s.store.Create(ctx, rec)
+	if err != nil {
+		return op, false, err
+	}
+	if !created && op.State != opstore.StateQueued {
+		return op, false, nil
+	}
+	// New, or queued by an earlier submit that may have died before its
+	// enqueue: (re-)enqueue. The TaskID makes a second enqueue a no-op.
+	// The task names the operation; the params (secrets included) stay
+	// in the record, out of asynq's task data and its UI.
+	env.OperationID = op.ID
+	env.Params = nil
+	payload, err := json.Marshal(env)
+	if err != nil {
+		return nil, false, err
+	}
+	task := asynq.NewTask(kind, payload)
+	_, err = s.q.EnqueueContext(ctx, task,
+		asynq.TaskID(LaunchTaskID(op.ID)),
+		asynq.Queue(s.opts.Queue),
+		asynq.MaxRetry(s.opts.MaxRetry),
+		asynq.Timeout(s.opts.Timeout),
+	)
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		if created {
+			// Leave nothing half-done: without its task the record would
+			// sit in queued forever.
+			_ = s.store.Delete(context.WithoutCancel(ctx), op)
+		}
+		return nil, false, fmt.Errorf("enqueue %s: %w", kind, err)
+	}
+	return op, created, nil
+}
+
+func compactJSON(raw json.RawMessage) json.RawMessage {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return raw
+	}
+	return buf.Bytes()
+}

@@ -1,0 +1,377 @@
+package tasks
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+
+	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/webhooks"
+	"github.com/opsworker/opsworker/webhookverify"
+)
+
+// Sender delivers one signed event once (*webhooks.Sender).
+type Sender interface {
+	Send(ctx context.Context, target, id string, body []byte, secrets []webhookverify.Secret) error
+}
+
+// DefaultWebhookSchedule is the wait before each retry after the first,
+// immediate attempt, close to Svix's schedule.
+var DefaultWebhookSchedule = []time.Duration{
+	5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour,
+}
+
+// WebhookConfig configures event delivery.
+type WebhookConfig struct {
+	// Queue receives webhook tasks. Default "default".
+	Queue string
+	// Timeout bounds one attempt. Default 15s.
+	Timeout time.Duration
+	// Schedule is the wait before each retry; len(Schedule) retries.
+	// Default DefaultWebhookSchedule.
+	Schedule []time.Duration
+	// Jitter spreads each wait by ±Jitter×wait.
+	Jitter float64
+	// Retention keeps finished deliveries listable. Default 72h.
+	Retention time.Duration
+	// Secrets sign deliveries to callback URLs and to subscriptions
+	// without their own; AccountSecrets replace them per account for
+	// callback URLs.
+	Secrets        []webhookverify.Secret
+	AccountSecrets map[string][]webhookverify.Secret
+	Subscriptions  []Subscription
+}
+
+func (c WebhookConfig) withDefaults() WebhookConfig {
+	if c.Queue == "" {
+		c.Queue = "default"
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 15 * time.Second
+	}
+	if c.Schedule == nil {
+		c.Schedule = DefaultWebhookSchedule
+	}
+	if c.Retention == 0 {
+		c.Retention = 72 * time.Hour
+	}
+	return c
+}
+
+// Subscription is a configured destination for the events of every
+// matching operation.
+type Subscription struct {
+	Name string
+	URL  string
+	// Secrets sign its deliveries; nil means WebhookConfig.Secrets.
+	Secrets []webhookverify.Secret
+	// Events, Kinds and Providers filter; empty means all.
+	Events, Kinds, Providers []string
+}
+
+func (s Subscription) matches(op *opstore.Operation, event string) bool {
+	return (len(s.Events) == 0 || slices.Contains(s.Events, event)) &&
+		(len(s.Kinds) == 0 || slices.Contains(s.Kinds, op.Kind)) &&
+		(len(s.Providers) == 0 || slices.Contains(s.Providers, op.Provider))
+}
+
+// DestinationCallback is the destination id of an operation's callback_url.
+const DestinationCallback = "callback"
+
+const destCallback = DestinationCallback
+
+// SubscriptionDestination is the destination id of a subscription.
+func SubscriptionDestination(name string) string { return "sub:" + name }
+
+func destSub(name string) string { return SubscriptionDestination(name) }
+
+// DeliveryTaskID is the asynq TaskID of the first attempt series of one
+// event to one destination.
+func DeliveryTaskID(opID, event, destination string) string {
+	return "op:" + opID + ":wh:" + event + ":" + shortHash(destination)
+}
+
+// EventType maps a terminal state to its webhook event type.
+func EventType(s opstore.State) string {
+	switch s {
+	case opstore.StateSucceeded:
+		return webhooks.EventSucceeded
+	case opstore.StateTimedOut:
+		return webhooks.EventTimedOut
+	case opstore.StateCanceled:
+		return webhooks.EventCanceled
+	}
+	return webhooks.EventFailed
+}
+
+// EventID is the stable webhook-id of one event of one operation.
+func EventID(opID, event string) string { return "evt_" + opID + "_" + event[len("operation."):] }
+
+// WebhookPayload is the payload of webhook:deliver: one event to one
+// destination. It holds no secret: the worker looks the signing secrets up
+// by Destination when it sends.
+type WebhookPayload struct {
+	OperationID string `json:"operation_id"`
+	Account     string `json:"account"`
+	EventID     string `json:"event_id"`
+	EventType   string `json:"event_type"`
+	// Destination is "callback" or "sub:<name>".
+	Destination string `json:"destination"`
+	URL         string `json:"url"`
+	// Body is the exact JSON sent, built once so every retry is identical.
+	Body json.RawMessage `json:"body"`
+}
+
+// eventBody builds the JSON body of one event of op: the record, whose
+// MarshalJSON redacts secret params and cuts the callback URL to its
+// origin (subscriptions see the event too).
+func eventBody(op *opstore.Operation, event string, ts time.Time) ([]byte, error) {
+	data, err := json.Marshal(op)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(webhooks.Event{ID: EventID(op.ID, event), Type: event, Timestamp: ts.UTC(), Data: data})
+}
+
+// enqueueEvent enqueues one delivery task per destination of event: the
+// operation's callback_url and every matching, enabled subscription. Each
+// destination is its own task, so a failing endpoint never delays
+// another. TaskIDs are deterministic (and retained), so enqueueing the
+// same event again is a no-op. replay != "" starts a new series.
+func (w *Worker) enqueueEvent(ctx context.Context, op *opstore.Operation, event, replay string) error {
+	return w.enqueueEventTo(ctx, op, event, replay, "")
+}
+
+func (w *Worker) enqueueEventTo(ctx context.Context, op *opstore.Operation, event, replay, onlyURL string) error {
+	ts := w.cfg.Now()
+	switch {
+	case event == webhooks.EventRunning && op.LaunchedAt != nil:
+		ts = *op.LaunchedAt
+	case event != webhooks.EventRunning && op.FinishedAt != nil:
+		ts = *op.FinishedAt
+	}
+	body, err := eventBody(op, event, ts)
+	if err != nil {
+		return err
+	}
+	type dest struct{ id, url string }
+	var dests []dest
+	if op.CallbackURL != "" {
+		gone, err := w.cfg.Store.CallbackGone(ctx, op.ID)
+		if err != nil {
+			return err
+		}
+		if !gone {
+			dests = append(dests, dest{destCallback, op.CallbackURL})
+		}
+	}
+	if len(w.cfg.Webhooks.Subscriptions) > 0 {
+		disabled, err := w.cfg.Store.DisabledSubscriptions(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range w.cfg.Webhooks.Subscriptions {
+			if _, off := disabled[s.Name]; !off && s.matches(op, event) {
+				dests = append(dests, dest{destSub(s.Name), s.URL})
+			}
+		}
+	}
+	for _, d := range dests {
+		if onlyURL != "" && d.url != onlyURL {
+			continue
+		}
+		payload, _ := json.Marshal(WebhookPayload{
+			OperationID: op.ID, Account: op.Account, EventID: EventID(op.ID, event), EventType: event,
+			Destination: d.id, URL: d.url, Body: body,
+		})
+		id := DeliveryTaskID(op.ID, event, d.id)
+		if replay != "" {
+			id += ":replay:" + replay
+		}
+		_, err := w.cfg.Enqueuer.EnqueueContext(ctx, asynq.NewTask(TypeWebhookDeliver, payload),
+			asynq.TaskID(id),
+			asynq.Queue(w.cfg.Webhooks.Queue),
+			asynq.MaxRetry(len(w.cfg.Webhooks.Schedule)),
+			asynq.Timeout(w.cfg.Webhooks.Timeout+5*time.Second),
+			asynq.Retention(w.cfg.Webhooks.Retention),
+		)
+		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return fmt.Errorf("enqueue %s of %s: %w", event, op.ID, err)
+		}
+	}
+	return nil
+}
+
+func shortHash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:6])
+}
+
+// ensureNotified enqueues the terminal event of a finished operation and
+// marks the record notified, so a re-run does not enqueue it again.
+func (w *Worker) ensureNotified(ctx context.Context, op *opstore.Operation) error {
+	if op.Notified || !op.State.Terminal() {
+		return nil
+	}
+	if err := w.enqueueEvent(ctx, op, EventType(op.State), ""); err != nil {
+		return err
+	}
+	_, err := w.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{op.State}, Notified: true})
+	var ce *opstore.ConflictError
+	if err != nil && !errors.As(err, &ce) && !errors.Is(err, opstore.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// secretsFor returns the signing secrets of a destination, and false when
+// the destination no longer exists in the config.
+func (w *Worker) secretsFor(p WebhookPayload) ([]webhookverify.Secret, bool) {
+	if p.Destination == destCallback {
+		if s, ok := w.cfg.Webhooks.AccountSecrets[p.Account]; ok {
+			return s, true
+		}
+		return w.cfg.Webhooks.Secrets, true
+	}
+	for _, s := range w.cfg.Webhooks.Subscriptions {
+		if destSub(s.Name) == p.Destination {
+			if s.Secrets != nil {
+				return s.Secrets, true
+			}
+			return w.cfg.Webhooks.Secrets, true
+		}
+	}
+	return nil, false
+}
+
+// ProcessWebhook delivers one event to one destination, once per attempt.
+// Retryable failures return an error so asynq retries on the schedule
+// (RetryDelay); permanent ones are archived at once, with the reason.
+// 410 Gone stops deliveries to that destination: the operation's
+// callback_url gets nothing more, a subscription is disabled until
+// `enqueue webhooks enable`.
+func (w *Worker) ProcessWebhook(ctx context.Context, t *asynq.Task) error {
+	var p WebhookPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.URL == "" || len(p.Body) == 0 || p.EventID == "" {
+		return fmt.Errorf("decode %s: payload needs url, event_id and body: %w", TypeWebhookDeliver, asynq.SkipRetry)
+	}
+	log := w.log.With(zap.String("operation_id", p.OperationID), zap.String("event", p.EventType), zap.String("destination", p.Destination))
+	secrets, ok := w.secretsFor(p)
+	if !ok {
+		return fmt.Errorf("deliver %s: destination %s is no longer configured: %w", p.EventID, p.Destination, asynq.SkipRetry)
+	}
+	if p.Destination != destCallback {
+		disabled, err := w.cfg.Store.DisabledSubscriptions(ctx)
+		if err != nil {
+			return err
+		}
+		if reason, off := disabled[p.Destination[len("sub:"):]]; off {
+			return fmt.Errorf("deliver %s: subscription disabled (%s); `enqueue webhooks enable` re-enables it: %w", p.EventID, reason, asynq.SkipRetry)
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, w.cfg.Webhooks.Timeout)
+	defer cancel()
+	n, _ := asynq.GetRetryCount(ctx)
+	err := w.cfg.Sender.Send(sctx, p.URL, p.EventID, p.Body, secrets)
+	if w.cfg.Observer != nil {
+		outcome := "delivered"
+		var de *webhooks.DeliveryError
+		switch {
+		case err == nil:
+		case errors.As(err, &de) && !de.Retryable, n >= len(w.cfg.Webhooks.Schedule):
+			outcome = "failed"
+		default:
+			outcome = "retry"
+		}
+		w.cfg.Observer.WebhookAttempt(outcome, n+1)
+	}
+	if err == nil {
+		log.Info("webhook delivered", zap.String("event_id", p.EventID), zap.Int("attempt", n+1))
+		return nil
+	}
+	var de *webhooks.DeliveryError
+	if errors.As(err, &de) && de.Gone {
+		if p.Destination == destCallback {
+			err = errors.Join(err, w.cfg.Store.MarkCallbackGone(ctx, p.OperationID))
+		} else {
+			name := p.Destination[len("sub:"):]
+			err = errors.Join(err, w.cfg.Store.DisableSubscription(ctx, name, "410 Gone at "+w.cfg.Now().UTC().Format(time.RFC3339)))
+		}
+		log.Warn("receiver answered 410 Gone: no more deliveries to this destination")
+		return fmt.Errorf("deliver %s: %w: %w", p.EventID, err, asynq.SkipRetry)
+	}
+	if errors.As(err, &de) && !de.Retryable {
+		return fmt.Errorf("deliver %s: %w: %w", p.EventID, err, asynq.SkipRetry)
+	}
+	return fmt.Errorf("deliver %s (attempt %d of %d): %w", p.EventID, n+1, len(w.cfg.Webhooks.Schedule)+1, err)
+}
+
+// ReplayPayload is the payload of webhook:replay.
+type ReplayPayload struct {
+	OperationID string `json:"operation_id"`
+	// Destination limits the replay to the destination with this URL.
+	Destination string `json:"destination,omitempty"`
+	// Nonce makes each replay a new attempt series.
+	Nonce string `json:"nonce"`
+}
+
+// ProcessReplay re-sends every event the operation has produced so far
+// (running, and its final one) to its destinations, as a new attempt
+// series with the same webhook-ids.
+func (w *Worker) ProcessReplay(ctx context.Context, t *asynq.Task) error {
+	var p ReplayPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.OperationID == "" || p.Nonce == "" {
+		return fmt.Errorf("decode %s: %w", TypeWebhookReplay, asynq.SkipRetry)
+	}
+	op, err := w.cfg.Store.Get(ctx, p.OperationID)
+	if errors.Is(err, opstore.ErrNotFound) {
+		return fmt.Errorf("replay: %w: %w", err, asynq.SkipRetry)
+	}
+	if err != nil {
+		return err
+	}
+	var events []string
+	if op.Handle != "" {
+		events = append(events, webhooks.EventRunning)
+	}
+	if op.State.Terminal() {
+		events = append(events, EventType(op.State))
+	}
+	for _, ev := range events {
+		if err := w.enqueueEventTo(ctx, op, ev, p.Nonce, p.Destination); err != nil {
+			return err
+		}
+	}
+	w.log.Info("webhooks replayed", zap.String("operation_id", op.ID), zap.Strings("events", events))
+	return nil
+}
+
+// RetryDelay is the asynq RetryDelayFunc; n is how often the task was
+// retried before this failure (0 after the first attempt). A provider's or
+// receiver's Retry-After wins; webhook deliveries follow the configured
+// schedule; launches back off exponentially from 1 s to 5 min. Waits get
+// jitter (webhooks: the configured fraction; launches ±20%).
+func (w *Worker) RetryDelay(n int, err error, t *asynq.Task) time.Duration {
+	var we *waitError
+	if errors.As(err, &we) {
+		return we.Delay
+	}
+	if d, ok := retryAfter(err); ok {
+		return d
+	}
+	if t != nil && t.Type() == TypeWebhookDeliver && len(w.cfg.Webhooks.Schedule) > 0 {
+		i := min(max(n, 0), len(w.cfg.Webhooks.Schedule)-1)
+		d := w.cfg.Webhooks.Schedule[i]
+		return time.Duration(float64(d) * (1 + w.cfg.Webhooks.Jitter*(2*w.cfg.Rand()-1)))
+	}
+	return launchBackoff(n, rand.Float64, w.cfg.RetryBackoffMax)
+}

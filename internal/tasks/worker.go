@@ -1,0 +1,867 @@
+package tasks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+
+	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/poller"
+	"github.com/opsworker/opsworker/internal/providers"
+	"github.com/opsworker/opsworker/internal/webhooks"
+)
+
+// Config wires a Worker.
+type Config struct {
+	Store     *opstore.Store
+	Enqueuer  Enqueuer
+	Inspector TaskRunner
+	Executors map[ExecutorKey]Executor
+	// Policies maps kind to its polling policy. Every kind with an
+	// executor needs one.
+	Policies map[string]poller.Policy
+	// Queue receives poll tasks.
+	Queue string
+	// TaskTimeout bounds one poll task.
+	TaskTimeout time.Duration
+	// Webhooks configures event delivery.
+	Webhooks WebhookConfig
+	Sender   Sender
+	// Observer hears about operations and webhook attempts (metrics);
+	// nil: none.
+	Observer Observer
+	// Batcher enables batch polling for executors that support it (nil:
+	// every operation polls alone). BatchMax bounds one batch (default
+	// 5000).
+	Batcher  *poller.Batcher
+	BatchMax int
+	// LaunchMaxRetry is how often a launch that failed retryably is
+	// retried before the operation fails (operations.launch_max_retry).
+	// Default 10.
+	LaunchMaxRetry int
+	// RetryBackoffMax caps the wait between launch retries (1 s doubling).
+	// Default 5m.
+	RetryBackoffMax time.Duration
+	// LockTTL is how long a resource lock lives without a refresh (every
+	// poll refreshes it). Default 15m.
+	LockTTL time.Duration
+	// OnBusy is OnBusyWait (default) or OnBusyFail: what a launch does
+	// when its resource (server) is taken.
+	OnBusy string
+	// BusyRetry is how often a waiting launch looks again (default 10s);
+	// BusyWaitMax how long it waits in all (default 1h).
+	BusyRetry, BusyWaitMax time.Duration
+	// CallbackBaseURL and CallbackSecret, when both set, give launches a
+	// provider callback URL (webhooks.CallbackURL).
+	CallbackBaseURL string
+	CallbackSecret  []byte
+	Logger          *zap.Logger
+	// Now and Rand are the clock and jitter source (defaults: time.Now,
+	// math/rand/v2).
+	Now  func() time.Time
+	Rand func() float64
+}
+
+// Observer hears about state changes and webhook attempts.
+type Observer interface {
+	OperationStarted(op *opstore.Operation)
+	OperationFinished(op *opstore.Operation)
+	WebhookAttempt(outcome string, attempt int)
+}
+
+// On-busy policies.
+const (
+	OnBusyWait = "wait"
+	OnBusyFail = "fail"
+)
+
+// TaskRunner is the part of *asynq.Inspector used to run a scheduled poll
+// at once.
+type TaskRunner interface {
+	RunTask(queue, id string) error
+}
+
+// Worker holds the handlers of every task type. It is safe for concurrent
+// use; all state lives in Redis.
+type Worker struct {
+	cfg Config
+	log *zap.Logger
+}
+
+// NewWorker validates cfg and returns a Worker.
+func NewWorker(cfg Config) (*Worker, error) {
+	if cfg.Store == nil || cfg.Enqueuer == nil || cfg.Sender == nil {
+		return nil, errors.New("tasks: Store, Enqueuer and Sender are required")
+	}
+	cfg.Webhooks = cfg.Webhooks.withDefaults()
+	for k := range cfg.Executors {
+		if _, ok := cfg.Policies[k.Kind]; !ok {
+			return nil, fmt.Errorf("polling.%s: no polling policy configured", k.Kind)
+		}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Float64
+	}
+	if cfg.Queue == "" {
+		cfg.Queue = "default"
+	}
+	if cfg.TaskTimeout == 0 {
+		cfg.TaskTimeout = 2 * time.Minute
+	}
+	if cfg.LaunchMaxRetry == 0 {
+		cfg.LaunchMaxRetry = 10
+	}
+	if cfg.RetryBackoffMax == 0 {
+		cfg.RetryBackoffMax = 5 * time.Minute
+	}
+	if cfg.BatchMax == 0 {
+		cfg.BatchMax = 5000
+	}
+	if cfg.LockTTL == 0 {
+		cfg.LockTTL = 15 * time.Minute
+	}
+	if cfg.OnBusy == "" {
+		cfg.OnBusy = OnBusyWait
+	}
+	if cfg.BusyRetry == 0 {
+		cfg.BusyRetry = 10 * time.Second
+	}
+	if cfg.BusyWaitMax == 0 {
+		cfg.BusyWaitMax = time.Hour
+	}
+	return &Worker{cfg: cfg, log: cfg.Logger}, nil
+}
+
+// Handler returns the asynq handler for every task type. Known types are
+// routed through an asynq.ServeMux; an unknown type fails without retry
+// (asynq's mux would retry it MaxRetry times) and is archived with the
+// reason.
+func (w *Worker) Handler() asynq.Handler {
+	mux := asynq.NewServeMux()
+	known := map[string]bool{}
+	for _, k := range Kinds() {
+		mux.HandleFunc(k, w.ProcessLaunch)
+		known[k] = true
+	}
+	mux.HandleFunc(TypePoll, w.ProcessPoll)
+	mux.HandleFunc(TypeWebhookDeliver, w.ProcessWebhook)
+	mux.HandleFunc(TypeWebhookReplay, w.ProcessReplay)
+	mux.HandleFunc(TypeCancel, w.ProcessCancel)
+	known[TypePoll], known[TypeWebhookDeliver], known[TypeWebhookReplay], known[TypeCancel] = true, true, true, true
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		if !known[t.Type()] {
+			return fmt.Errorf("unknown task type %q (known: %v): %w", t.Type(), Kinds(), asynq.SkipRetry)
+		}
+		return mux.ProcessTask(ctx, t)
+	})
+}
+
+func (w *Worker) opLogger(op *opstore.Operation) *zap.Logger {
+	return w.log.With(
+		zap.String("operation_id", op.ID),
+		zap.String("kind", op.Kind),
+		zap.String("provider", op.Provider),
+		zap.String("account", op.Account),
+	)
+}
+
+// logState writes the one line every state change gets.
+func (w *Worker) logState(op *opstore.Operation, fields ...zap.Field) {
+	f := []zap.Field{
+		zap.String("state", string(op.State)),
+		zap.Int("attempt", op.Attempts),
+		zap.Int("polls", op.Polls),
+		zap.Duration("duration", op.UpdatedAt.Sub(op.CreatedAt)),
+	}
+	if op.Handle != "" {
+		f = append(f, zap.String("handle", op.Handle))
+	}
+	if op.LastError != "" && op.State != opstore.StateSucceeded {
+		f = append(f, zap.String("error", op.LastError))
+	}
+	w.opLogger(op).Info("operation "+string(op.State), append(f, fields...)...)
+}
+
+// ProcessLaunch handles an operation kind's task: it makes sure the
+// operation record exists, launches at the provider unless a handle is
+// already saved, and starts the poll chain. Running it twice is harmless.
+func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
+	kind := t.Type()
+	env, decErr := DecodeEnvelope(t.Payload())
+	if decErr != nil {
+		// A payload we cannot read: fail the record if one is named, and
+		// archive the task with the reason.
+		var peek struct {
+			OperationID string `json:"operation_id"`
+		}
+		if json.Unmarshal(t.Payload(), &peek) == nil && peek.OperationID != "" {
+			if op, err := w.cfg.Store.Get(ctx, peek.OperationID); err == nil {
+				if err := w.finish(ctx, op, opstore.StateFailed, nil, "", decErr.Error(), 0, 0); err != nil {
+					return err
+				}
+			}
+		}
+		return fmt.Errorf("decode %s: %v: %w", kind, decErr, asynq.SkipRetry)
+	}
+	env.Normalize()
+
+	op, err := w.ensureRecord(ctx, kind, env)
+	if err != nil {
+		if IsPermanent(err) {
+			return fmt.Errorf("%s: %w: %w", kind, err, asynq.SkipRetry)
+		}
+		return err
+	}
+	if env.OperationID != "" && hasParams(env.Params) && env.Fingerprint(kind) != op.Fingerprint {
+		// A task naming an operation must not change what it does.
+		return fmt.Errorf("%s: payload does not match operation %s (params, account or callback differ): %w", kind, op.ID, asynq.SkipRetry)
+	}
+
+	switch op.State {
+	case opstore.StateSucceeded, opstore.StateFailed, opstore.StateCanceled, opstore.StateTimedOut:
+		return w.ensureNotified(ctx, op)
+	case opstore.StateRunning:
+		// Launched before (this task is a re-delivery): never call the
+		// provider again; make sure the poll chain and its event exist.
+		if err := w.ensurePoll(ctx, op); err != nil {
+			return err
+		}
+		return w.enqueueEvent(ctx, op, webhooks.EventRunning, "")
+	}
+
+	// About to launch: the record's params are what counts (opsworker's
+	// own client leaves them out of the task, secrets included).
+	check := Envelope{Provider: op.Provider, Account: op.Account, Params: op.Params, CallbackURL: op.CallbackURL}
+	if validErr := check.Validate(kind); validErr != nil {
+		if err := w.finish(ctx, op, opstore.StateFailed, nil, "", "invalid input: "+validErr.Error(), 0, 0); err != nil {
+			return err
+		}
+		return fmt.Errorf("%s %s: %w: %w", kind, op.ID, validErr, asynq.SkipRetry)
+	}
+
+	exec, ok := w.cfg.Executors[ExecutorKey{op.Kind, op.Provider}]
+	if !ok {
+		if err := w.finish(ctx, op, opstore.StateFailed, nil, "", fmt.Sprintf("provider %s is not configured on this worker for %s", op.Provider, op.Kind), 0, 0); err != nil {
+			return err
+		}
+		return fmt.Errorf("%s %s: provider %s not configured: %w", kind, op.ID, op.Provider, asynq.SkipRetry)
+	}
+
+	// One operation per resource (server) across every replica.
+	if lk, ok := exec.(Locker); ok {
+		key := lk.LockKey(op)
+		got, holder, err := w.cfg.Store.AcquireLock(ctx, key, op.ID, w.cfg.LockTTL)
+		if err != nil {
+			return err
+		}
+		if !got {
+			return w.busy(ctx, op, &BusyError{Resource: key, Holder: "operation " + holder})
+		}
+	}
+
+	// A provider-wide cap on outstanding work (Edgio): wait for room.
+	if su, ok := exec.(SlotUser); ok {
+		got, used, err := w.cfg.Store.AcquireSlots(ctx, su.SlotKey(op), op.ID, su.Slots(op), su.SlotLimit(), w.cfg.LockTTL)
+		if err != nil {
+			return err
+		}
+		if !got {
+			msg := fmt.Sprintf("waiting: %s has %d of %d outstanding requests in use; this operation needs %d", su.SlotKey(op), used, su.SlotLimit(), su.Slots(op))
+			_, _ = w.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{op.State}, LastError: &msg})
+			return &waitError{Delay: w.cfg.BusyRetry, Err: errors.New(msg)}
+		}
+	}
+
+	// A previous attempt began a launch and did not record its outcome:
+	// the provider may have accepted it. Adopt what it created, if
+	// anything, instead of launching again.
+	var handle string
+	var launchResult json.RawMessage
+	if rc, ok := exec.(Reconciler); ok && op.State == opstore.StateLaunching && op.LaunchStartedAt != nil {
+		h, found, err := rc.Reconcile(ctx, op, *op.LaunchStartedAt)
+		if err != nil {
+			return w.launchFailed(ctx, op, err)
+		}
+		if found {
+			handle = h
+			w.opLogger(op).Warn("adopted the job an interrupted launch created; not launching again", zap.String("handle", h))
+		}
+	}
+
+	if handle == "" {
+		if pf, ok := exec.(Preflighter); ok {
+			if err := pf.Preflight(ctx, op); err != nil {
+				var be *BusyError
+				if errors.As(err, &be) {
+					return w.busy(ctx, op, be)
+				}
+				return w.launchFailed(ctx, op, err)
+			}
+		}
+		now := w.cfg.Now()
+		op, err = w.cfg.Store.Update(ctx, op, opstore.Change{
+			From:            []opstore.State{opstore.StateQueued, opstore.StateLaunching},
+			To:              opstore.StateLaunching,
+			IncrAttempts:    1,
+			LaunchStartedAt: &now,
+		})
+		if err != nil {
+			return w.onConflict(ctx, op, err)
+		}
+		if op.Attempts == 1 {
+			w.logState(op)
+			if w.cfg.Observer != nil {
+				w.cfg.Observer.OperationStarted(op)
+			}
+		}
+		if op.CancelRequested != "" {
+			return w.finish(ctx, op, opstore.StateCanceled, nil, "", "canceled before launch", 0, 0)
+		}
+		if rl, ok := exec.(ResultLauncher); ok {
+			handle, launchResult, err = rl.LaunchWithResult(ctx, op, w.launchOptions(op))
+		} else {
+			handle, err = exec.Launch(ctx, op, w.launchOptions(op))
+		}
+		if err != nil {
+			return w.launchFailed(ctx, op, err)
+		}
+	}
+
+	policy := w.cfg.Policies[op.Kind]
+	now := w.cfg.Now()
+	deadline := now.Add(policy.Deadline)
+	seq := 1
+	empty := ""
+	op, err = w.cfg.Store.Update(ctx, op, opstore.Change{
+		From:       []opstore.State{opstore.StateLaunching},
+		To:         opstore.StateRunning,
+		Handle:     &handle,
+		LaunchedAt: &now,
+		DeadlineAt: &deadline,
+		SetPollSeq: &seq,
+		LastError:  &empty,
+		// Secrets were needed for the launch only.
+		Params: scrubSecrets(op.Params),
+		Result: launchResult,
+	})
+	if err != nil {
+		// Saving the handle failed (Redis gone): asynq retries, and the
+		// retry reconciles against the provider before anything else.
+		return w.onConflict(ctx, op, err)
+	}
+	w.logState(op)
+	if bp, ok := exec.(BatchPoller); ok && w.cfg.Batcher != nil {
+		if err := w.cfg.Batcher.Add(ctx, bp.BatchKey(op), op.ID); err != nil {
+			w.opLogger(op).Warn("join batch polling (it polls alone)", zap.Error(err))
+		}
+	}
+	if err := w.ensurePoll(ctx, op); err != nil {
+		return err
+	}
+	return w.enqueueEvent(ctx, op, webhooks.EventRunning, "")
+}
+
+// poll checks op at its provider: alone, or, for a BatchPoller, through
+// the batch of its (provider, account): the batch leader lists every
+// member's job in one call and settles the finished ones; a member the
+// last batch saw running needs no call of its own.
+func (w *Worker) poll(ctx context.Context, exec Executor, op *opstore.Operation) (PollResult, error) {
+	bp, ok := exec.(BatchPoller)
+	if !ok || w.cfg.Batcher == nil {
+		return exec.Poll(ctx, op)
+	}
+	key := bp.BatchKey(op)
+	interval := w.cfg.Policies[op.Kind].Initial
+	lead, err := w.cfg.Batcher.TryLead(ctx, key, interval)
+	if err != nil {
+		return exec.Poll(ctx, op)
+	}
+	if !lead {
+		if st, seen, err := w.cfg.Batcher.SeenRunning(ctx, key, op.ID); err == nil && seen {
+			return PollResult{Status: st}, nil
+		}
+		return exec.Poll(ctx, op)
+	}
+	ids, err := w.cfg.Batcher.Members(ctx, key, w.cfg.BatchMax)
+	if err != nil {
+		return exec.Poll(ctx, op)
+	}
+	members, err := w.cfg.Store.GetMany(ctx, ids)
+	if err != nil {
+		return exec.Poll(ctx, op)
+	}
+	byHandle := map[string]*opstore.Operation{}
+	handles := make([]string, 0, len(members))
+	live := map[string]bool{}
+	for _, m := range members {
+		live[m.ID] = true
+		if m.State == opstore.StateRunning && m.Handle != "" {
+			byHandle[m.Handle] = m
+			handles = append(handles, m.Handle)
+		}
+	}
+	for _, id := range ids {
+		if !live[id] {
+			_ = w.cfg.Batcher.Remove(ctx, key, id) // expired record
+		}
+	}
+	if len(handles) < minBatch {
+		// A list call costs as much as a few single GETs: not worth it.
+		return exec.Poll(ctx, op)
+	}
+	results, err := bp.PollBatch(ctx, op.Account, handles)
+	if err != nil {
+		w.opLogger(op).Warn("batch poll failed; polling alone", zap.Error(err))
+		return exec.Poll(ctx, op)
+	}
+	running := map[string]string{}
+	var mine *PollResult
+	settled := 0
+	for h, r := range results {
+		m := byHandle[h]
+		switch {
+		case m == nil:
+		case m.ID == op.ID:
+			r := r
+			mine = &r
+			if !r.Done {
+				running[m.ID] = r.Status
+			}
+		case r.Done:
+			if err := w.finish(ctx, m, w.outcome(m, r), r.Result, r.Status, r.Error, 0, 1, r.Progress); err == nil {
+				settled++
+			}
+		default:
+			running[m.ID] = r.Status
+		}
+	}
+	_ = w.cfg.Batcher.Seen(ctx, key, running, 2*interval)
+	w.log.Debug("batch poll", zap.String("batch", key), zap.Int("members", len(handles)), zap.Int("found", len(results)), zap.Int("settled", settled))
+	if mine != nil {
+		return *mine, nil
+	}
+	return exec.Poll(ctx, op)
+}
+
+// minBatch is the smallest batch worth a list call.
+const minBatch = 3
+
+// outcome is the final state a done poll result means for op.
+func (w *Worker) outcome(op *opstore.Operation, r PollResult) opstore.State {
+	switch {
+	case r.Canceled && op.CancelRequested != "":
+		return opstore.StateCanceled
+	case r.Succeeded:
+		return opstore.StateSucceeded
+	}
+	return opstore.StateFailed
+}
+
+// scrubSecrets removes secret params from a launched operation's record.
+func scrubSecrets(params json.RawMessage) json.RawMessage {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(params, &m) != nil {
+		return nil
+	}
+	changed := false
+	for _, k := range opstore.SecretParams {
+		if _, ok := m[k]; ok {
+			m[k] = json.RawMessage(`"REMOVED"`)
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// waitError asks asynq to run the task again after Delay without counting
+// a failure (see Worker.IsFailure).
+type waitError struct {
+	Delay time.Duration
+	Err   error
+}
+
+func (e *waitError) Error() string { return "waiting: " + e.Err.Error() }
+func (e *waitError) Unwrap() error { return e.Err }
+
+// IsFailure is the asynq IsFailure func: waiting for a busy resource does
+// not use up a retry.
+func (w *Worker) IsFailure(err error) bool {
+	var we *waitError
+	return !errors.As(err, &we)
+}
+
+// busy handles a taken resource per the on_busy policy: fail now, or wait
+// (re-run later without using a retry) up to BusyWaitMax.
+func (w *Worker) busy(ctx context.Context, op *opstore.Operation, be *BusyError) error {
+	if w.cfg.OnBusy == OnBusyFail || w.cfg.Now().Sub(op.CreatedAt) > w.cfg.BusyWaitMax {
+		msg := be.Error()
+		if w.cfg.OnBusy != OnBusyFail {
+			msg = fmt.Sprintf("%s for more than %s", msg, w.cfg.BusyWaitMax)
+		}
+		if err := w.finish(ctx, op, opstore.StateFailed, nil, "", msg, 0, 0); err != nil {
+			return err
+		}
+		return fmt.Errorf("%s: %w: %w", op.ID, be, asynq.SkipRetry)
+	}
+	msg := "waiting: " + be.Error()
+	if _, err := w.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{op.State}, LastError: &msg}); err != nil {
+		var ce *opstore.ConflictError
+		if !errors.As(err, &ce) {
+			return err
+		}
+	}
+	return &waitError{Delay: w.cfg.BusyRetry, Err: be}
+}
+
+func (w *Worker) launchOptions(op *opstore.Operation) LaunchOptions {
+	var o LaunchOptions
+	if w.cfg.CallbackBaseURL != "" && len(w.cfg.CallbackSecret) > 0 {
+		o.CallbackURL = webhooks.CallbackURL(w.cfg.CallbackBaseURL, w.cfg.CallbackSecret, op.Provider, op.ID)
+	}
+	return o
+}
+
+// PollNow runs the operation's scheduled poll at once (a provider callback
+// arrived). It reports false when the operation does not exist or belongs
+// to another provider. Nothing else changes: the poll reads the
+// provider's status as usual.
+func (w *Worker) PollNow(ctx context.Context, provider, operationID string) (bool, error) {
+	op, err := w.cfg.Store.Get(ctx, operationID)
+	if errors.Is(err, opstore.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if op.Provider != provider {
+		return false, nil
+	}
+	if op.State != opstore.StateRunning || w.cfg.Inspector == nil {
+		return true, nil
+	}
+	// Already pending or running, or just finished: nothing to hurry.
+	_ = w.cfg.Inspector.RunTask(w.cfg.Queue, PollTaskID(op.ID, op.PollSeq))
+	return true, nil
+}
+
+// ensureRecord loads the operation named by env, or creates it for a raw
+// task enqueued by another system.
+func (w *Worker) ensureRecord(ctx context.Context, kind string, env Envelope) (*opstore.Operation, error) {
+	if env.OperationID != "" {
+		op, err := w.cfg.Store.Get(ctx, env.OperationID)
+		if err == nil {
+			if op.Kind != kind {
+				return nil, Permanent(fmt.Errorf("operation %s is a %s, not a %s", op.ID, op.Kind, kind))
+			}
+			return op, nil
+		}
+		if !errors.Is(err, opstore.ErrNotFound) {
+			return nil, err
+		}
+		if _, perr := uuid.Parse(env.OperationID); perr != nil {
+			return nil, Permanent(fmt.Errorf("operation_id %q is not a UUID", env.OperationID))
+		}
+	}
+	id := env.OperationID
+	idemKey := env.IdempotencyKey
+	if id == "" {
+		u, err := uuid.NewV7()
+		if err != nil {
+			return nil, err
+		}
+		id = u.String()
+		if taskID, ok := asynq.GetTaskID(ctx); idemKey == "" && ok && taskID != "" {
+			// A re-delivery of the same raw task must find the same record.
+			idemKey = "asynq-task:" + taskID
+		}
+	}
+	op, _, err := w.cfg.Store.Create(ctx, &opstore.Operation{
+		ID:             id,
+		Kind:           kind,
+		Provider:       env.Provider,
+		Account:        env.Account,
+		Params:         compactJSON(env.Params),
+		CallbackURL:    env.CallbackURL,
+		IdempotencyKey: idemKey,
+		Fingerprint:    env.Fingerprint(kind),
+	})
+	if errors.Is(err, opstore.ErrIdempotencyConflict) {
+		return nil, Permanent(fmt.Errorf("idempotency_key %q already names operation %s with a different request", idemKey, op.ID))
+	}
+	return op, err
+}
+
+// isLastAttempt reports whether a failed launch must give up: asynq's
+// own bound for this task or the worker's LaunchMaxRetry, whichever is
+// lower, is used up.
+func (w *Worker) isLastAttempt(ctx context.Context) bool {
+	n, ok1 := asynq.GetRetryCount(ctx)
+	max, ok2 := asynq.GetMaxRetry(ctx)
+	return ok1 && ok2 && (n >= max || n >= w.cfg.LaunchMaxRetry)
+}
+
+func (w *Worker) launchFailed(ctx context.Context, op *opstore.Operation, err error) error {
+	var we *waitError
+	if errors.As(err, &we) {
+		msg := we.Error()
+		_, _ = w.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{op.State}, LastError: &msg})
+		return err
+	}
+	if ctx.Err() != nil {
+		// Shutdown or task timeout: asynq re-queues the task.
+		return fmt.Errorf("launch %s: %w", op.ID, err)
+	}
+	if IsPermanent(err) {
+		if ferr := w.finish(ctx, op, opstore.StateFailed, nil, "", err.Error(), 0, 0); ferr != nil {
+			return ferr
+		}
+		return fmt.Errorf("launch %s: %w: %w", op.ID, err, asynq.SkipRetry)
+	}
+	if w.isLastAttempt(ctx) {
+		if ferr := w.finish(ctx, op, opstore.StateFailed, nil, "", fmt.Sprintf("gave up after %d attempts: %v", op.Attempts, err), 0, 0); ferr != nil {
+			return ferr
+		}
+		return fmt.Errorf("launch %s: %w: %w", op.ID, err, asynq.SkipRetry)
+	}
+	msg := err.Error()
+	if _, uerr := w.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{opstore.StateLaunching}, LastError: &msg}); uerr != nil {
+		w.opLogger(op).Warn("record launch error", zap.Error(uerr))
+	}
+	return fmt.Errorf("launch %s: %w", op.ID, err)
+}
+
+// onConflict decides what a failed compare-and-set means: another task
+// moved the record on, so do what its new state needs, or nothing.
+func (w *Worker) onConflict(ctx context.Context, op *opstore.Operation, err error) error {
+	var ce *opstore.ConflictError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	cur, gerr := w.cfg.Store.Get(ctx, op.ID)
+	if gerr != nil {
+		return gerr
+	}
+	switch {
+	case cur.State.Terminal():
+		return w.ensureNotified(ctx, cur)
+	case cur.State == opstore.StateRunning:
+		return w.ensurePoll(ctx, cur)
+	}
+	return nil
+}
+
+// PollPayload is the payload of op:poll.
+type PollPayload struct {
+	OperationID string `json:"operation_id"`
+	// Seq is this poll's place in the chain; the record's poll_seq fences it.
+	Seq int `json:"seq"`
+}
+
+// PollTaskID is the deterministic TaskID of poll number seq.
+func PollTaskID(opID string, seq int) string { return fmt.Sprintf("op:%s:poll:%d", opID, seq) }
+
+// ensurePoll enqueues the poll the record expects next (op.PollSeq). If it
+// exists already, the TaskID conflict makes this a no-op.
+func (w *Worker) ensurePoll(ctx context.Context, op *opstore.Operation) error {
+	policy := w.cfg.Policies[op.Kind]
+	delay := policy.Next(op.PollSeq, w.cfg.Rand)
+	return w.enqueuePoll(ctx, op, op.PollSeq, w.clampToDeadline(op, delay))
+}
+
+func (w *Worker) enqueuePoll(ctx context.Context, op *opstore.Operation, seq int, delay time.Duration) error {
+	b, _ := json.Marshal(PollPayload{OperationID: op.ID, Seq: seq})
+	_, err := w.cfg.Enqueuer.EnqueueContext(ctx, asynq.NewTask(TypePoll, b),
+		asynq.TaskID(PollTaskID(op.ID, seq)),
+		asynq.Queue(w.cfg.Queue),
+		asynq.ProcessIn(delay),
+		asynq.Timeout(w.cfg.TaskTimeout),
+		asynq.MaxRetry(10),
+	)
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue poll %d of %s: %w", seq, op.ID, err)
+	}
+	return nil
+}
+
+// clampToDeadline shortens delay so the poll after the deadline runs right
+// at it (and ends the operation timed_out) instead of a full backoff later.
+func (w *Worker) clampToDeadline(op *opstore.Operation, delay time.Duration) time.Duration {
+	if op.DeadlineAt == nil {
+		return delay
+	}
+	left := op.DeadlineAt.Sub(w.cfg.Now())
+	if left < delay {
+		if left < 0 {
+			return 0
+		}
+		return left
+	}
+	return delay
+}
+
+// ProcessPoll checks one operation's status once. Not done: it schedules
+// the next poll and returns nil ("not ready" is never a failure). Done or
+// past the deadline: it records the outcome and enqueues the webhook.
+func (w *Worker) ProcessPoll(ctx context.Context, t *asynq.Task) error {
+	var p PollPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.OperationID == "" || p.Seq < 1 {
+		return fmt.Errorf("decode %s: payload must be {\"operation_id\", \"seq\" >= 1}: %w", TypePoll, asynq.SkipRetry)
+	}
+	op, err := w.cfg.Store.Get(ctx, p.OperationID)
+	if errors.Is(err, opstore.ErrNotFound) {
+		w.log.Warn("poll for unknown or expired operation", zap.String("operation_id", p.OperationID))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log := w.opLogger(op).With(zap.Int("attempt", p.Seq))
+	switch {
+	case op.State.Terminal():
+		return w.ensureNotified(ctx, op)
+	case op.State != opstore.StateRunning:
+		return nil
+	case p.Seq < op.PollSeq || p.Seq > op.PollSeq+1:
+		log.Debug("stale poll dropped", zap.Int("poll_seq", op.PollSeq))
+		return nil
+	case p.Seq == op.PollSeq+1:
+		// The previous poll enqueued us but died before recording it.
+		seq := p.Seq
+		if op, err = w.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{opstore.StateRunning}, PollSeq: p.Seq - 1, SetPollSeq: &seq}); err != nil {
+			var ce *opstore.ConflictError
+			if errors.As(err, &ce) {
+				return nil
+			}
+			return err
+		}
+	}
+
+	now := w.cfg.Now()
+	if op.DeadlineAt != nil && !now.Before(*op.DeadlineAt) {
+		return w.finish(ctx, op, opstore.StateTimedOut, nil, "", fmt.Sprintf("no final status from %s within the deadline (%s)", op.Provider, w.cfg.Policies[op.Kind].Deadline), p.Seq, 0)
+	}
+	exec, ok := w.cfg.Executors[ExecutorKey{op.Kind, op.Provider}]
+	if !ok {
+		return fmt.Errorf("poll %s: provider %s is not configured on this worker", op.ID, op.Provider)
+	}
+	if su, ok := exec.(SlotUser); ok {
+		_, _, _ = w.cfg.Store.AcquireSlots(ctx, su.SlotKey(op), op.ID, su.Slots(op), su.SlotLimit()+su.Slots(op), w.cfg.LockTTL) // refresh
+	}
+	if lk, ok := exec.(Locker); ok {
+		if got, holder, err := w.cfg.Store.AcquireLock(ctx, lk.LockKey(op), op.ID, w.cfg.LockTTL); err == nil && !got {
+			log.Error("resource lock lost to another operation (were all workers down longer than the lock TTL?)", zap.String("holder", holder))
+		}
+	}
+	res, pollErr := w.poll(ctx, exec, op)
+	var retryAfter time.Duration
+	lastErr := ""
+	if err := pollErr; err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("poll %s: %w", op.ID, err)
+		}
+		if IsPermanent(err) {
+			return w.finish(ctx, op, opstore.StateFailed, nil, "", err.Error(), p.Seq, 1)
+		}
+		var perr *providers.Error
+		if errors.As(err, &perr) && perr.RetryAfter > 0 {
+			retryAfter = honour(perr.RetryAfter)
+		}
+		lastErr = err.Error()
+		log.Warn("poll failed, will poll again", zap.Error(err))
+	} else if res.Done {
+		state := w.outcome(op, res)
+		return w.finish(ctx, op, state, res.Result, res.Status, res.Error, p.Seq, 1, res.Progress)
+	} else if res.Unknown {
+		log.Warn("unknown provider status, treated as running", zap.String("status", res.Status))
+	}
+
+	// Not done: schedule the next poll first, then advance the fence. A
+	// crash between the two leaves the next poll able to adopt the chain.
+	policy := w.cfg.Policies[op.Kind]
+	delay := w.clampToDeadline(op, policy.Delay(p.Seq+1, retryAfter, w.cfg.Rand))
+	if err := w.enqueuePoll(ctx, op, p.Seq+1, delay); err != nil {
+		return err
+	}
+	next := p.Seq + 1
+	change := opstore.Change{From: []opstore.State{opstore.StateRunning}, PollSeq: p.Seq, SetPollSeq: &next, IncrPolls: 1, LastError: &lastErr}
+	if pollErr == nil {
+		change.Status = &res.Status
+		change.Progress = res.Progress
+	}
+	if _, err := w.cfg.Store.Update(ctx, op, change); err != nil {
+		var ce *opstore.ConflictError
+		if errors.As(err, &ce) {
+			return nil
+		}
+		return err
+	}
+	log.Debug("not done yet", zap.String("status", res.Status), zap.Duration("delay", delay))
+	return nil
+}
+
+// finish moves op to a terminal state (if it is not in one already) and
+// enqueues its webhook. pollSeq > 0 fences the change to that poll. It
+// returns an error only when the outcome could not be recorded (Redis
+// unreachable): the caller must then fail its task so asynq runs it again.
+func (w *Worker) finish(ctx context.Context, op *opstore.Operation, state opstore.State, result json.RawMessage, status, errMsg string, pollSeq, incrPolls int, progress ...json.RawMessage) error {
+	c := opstore.Change{To: state, PollSeq: pollSeq, Result: result, IncrPolls: incrPolls, LastError: &errMsg}
+	if len(progress) > 0 {
+		c.Progress = progress[0]
+	}
+	if status != "" {
+		c.Status = &status
+	}
+	done, err := w.cfg.Store.Update(ctx, op, c)
+	if err != nil {
+		var ce *opstore.ConflictError
+		if errors.As(err, &ce) || errors.Is(err, opstore.ErrNotFound) {
+			// Someone else finished (or moved) it; make sure its webhook goes.
+			if cur, gerr := w.cfg.Store.Get(ctx, op.ID); gerr == nil && cur.State.Terminal() {
+				return w.ensureNotified(ctx, cur)
+			}
+			return nil
+		}
+		return fmt.Errorf("record %s of %s: %w", state, op.ID, err)
+	}
+	w.logState(done)
+	if w.cfg.Observer != nil {
+		w.cfg.Observer.OperationFinished(done)
+	}
+	if exec, ok := w.cfg.Executors[ExecutorKey{op.Kind, op.Provider}]; ok {
+		if bp, ok := exec.(BatchPoller); ok && w.cfg.Batcher != nil {
+			_ = w.cfg.Batcher.Remove(ctx, bp.BatchKey(done), done.ID)
+		}
+		if su, ok := exec.(SlotUser); ok {
+			_ = w.cfg.Store.ReleaseSlots(ctx, su.SlotKey(done), done.ID)
+		}
+		if lk, ok := exec.(Locker); ok {
+			if err := w.cfg.Store.ReleaseLock(ctx, lk.LockKey(done), done.ID); err != nil {
+				w.opLogger(done).Warn("release resource lock (it expires by itself)", zap.Error(err))
+			}
+		}
+	}
+	return w.ensureNotified(ctx, done)
+}
+
+func hasParams(p json.RawMessage) bool {
+	t := bytes.TrimSpace(p)
+	return len(t) > 0 && string(t) != "null"
+}

@@ -1,0 +1,233 @@
+// Package webhooks delivers completion events to the systems that asked
+// for an operation. A Sender makes one HTTP attempt and classifies the
+// result; the webhook:deliver task (internal/tasks) owns the retries.
+//
+// Deliveries are signed in the Standard Webhooks v1 format (see package
+// webhookverify) and pass an SSRF guard that is enforced at connect time.
+package webhooks
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"code.dny.dev/ssrf"
+
+	"github.com/opsworker/opsworker/internal/providers"
+	"github.com/opsworker/opsworker/webhookverify"
+)
+
+// Event types.
+const (
+	EventRunning   = "operation.running"
+	EventSucceeded = "operation.succeeded"
+	EventFailed    = "operation.failed"
+	EventTimedOut  = "operation.timed_out"
+	EventCanceled  = "operation.canceled"
+)
+
+// Event is the JSON body POSTed to a receiver.
+type Event struct {
+	// ID is stable for one event: the same on every retry (webhook-id).
+	ID string `json:"id"`
+	// Type is one of the Event* constants.
+	Type string `json:"type"`
+	// Timestamp is when the event happened (the operation finished).
+	Timestamp time.Time `json:"timestamp"`
+	// Data is the operation record.
+	Data json.RawMessage `json:"data"`
+}
+
+// maxResponseBody bounds how much of a receiver's answer is read.
+const maxResponseBody = 64 << 10
+
+// SenderConfig configures a Sender.
+type SenderConfig struct {
+	// Timeout bounds one attempt, connection to last byte.
+	Timeout time.Duration
+	// UserAgent names opsworker and its version.
+	UserAgent string
+	// AllowCIDRs opens these prefixes to deliveries despite the SSRF guard
+	// (e.g. 127.0.0.0/8 for a local receiver).
+	AllowCIDRs []netip.Prefix
+	// AllowHosts are host names delivered to without the guard. The
+	// operator vouches for what they resolve to.
+	AllowHosts []string
+}
+
+// Sender POSTs signed events. By default it refuses to connect to
+// loopback, private (RFC 1918, fc00::/7), link-local (169.254.0.0/16,
+// including cloud metadata), CGNAT, multicast and unspecified addresses.
+// The check runs at connect time, after DNS resolution, so a name that
+// resolves (or re-resolves) to such an address is refused too. It never
+// follows redirects and ignores proxy environment variables. Safe for
+// concurrent use.
+type Sender struct {
+	guarded    *http.Client
+	open       *http.Client
+	allowHosts map[string]bool
+	userAgent  string
+	now        func() time.Time
+}
+
+// NewSender returns a Sender.
+func NewSender(cfg SenderConfig) *Sender {
+	var v4, v6 []netip.Prefix
+	for _, p := range cfg.AllowCIDRs {
+		if p.Addr().Is4() {
+			v4 = append(v4, p)
+		} else {
+			v6 = append(v6, p)
+		}
+	}
+	guard := ssrf.New(ssrf.WithAnyPort(), ssrf.WithAllowedV4Prefixes(v4...), ssrf.WithAllowedV6Prefixes(v6...))
+	client := func(control func(string, string, syscall.RawConn) error) *http.Client {
+		dialer := &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second, Control: control}
+		return &http.Client{
+			Timeout: cfg.Timeout,
+			Transport: &http.Transport{
+				Proxy:                 nil, // a proxy would dial for us, past the guard
+				DialContext:           dialer.DialContext,
+				ForceAttemptHTTP2:     true,
+				MaxIdleConns:          256,
+				MaxIdleConnsPerHost:   32,
+				IdleConnTimeout:       90 * time.Second,
+				TLSHandshakeTimeout:   10 * time.Second,
+				ExpectContinueTimeout: time.Second,
+			},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	hosts := map[string]bool{}
+	for _, h := range cfg.AllowHosts {
+		hosts[strings.ToLower(h)] = true
+	}
+	ua := cfg.UserAgent
+	if ua == "" {
+		ua = "opsworker"
+	}
+	return &Sender{guarded: client(guard.Safe), open: client(nil), allowHosts: hosts, userAgent: ua, now: time.Now}
+}
+
+// DeliveryError is a failed delivery attempt.
+type DeliveryError struct {
+	// StatusCode is the receiver's answer, 0 when none arrived.
+	StatusCode int
+	// Retryable is whether a later attempt may succeed.
+	Retryable bool
+	// Gone is true for 410: the receiver wants no more deliveries.
+	Gone bool
+	// Refused is true when the SSRF guard refused the destination.
+	Refused bool
+	// RetryAfter is the receiver's requested pause (429/503), 0 if none.
+	RetryAfter time.Duration
+	// Host is the receiver's host (the URL's path and query may carry
+	// tokens and are never shown).
+	Host string
+	Err  error
+}
+
+func (e *DeliveryError) Error() string {
+	s := "webhook to " + e.Host
+	if e.StatusCode != 0 {
+		s += fmt.Sprintf(": http %d", e.StatusCode)
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *DeliveryError) Unwrap() error { return e.Err }
+
+// Classify maps a receiver's status to a decision: 2xx delivered; 408,
+// 429 and 5xx retryable; everything else (3xx included: redirects are not
+// followed) permanent.
+func Classify(status int) (delivered, retryable bool) {
+	switch {
+	case status >= 200 && status <= 299:
+		return true, false
+	case status == http.StatusRequestTimeout, status == http.StatusTooManyRequests, status >= 500:
+		return false, true
+	}
+	return false, false
+}
+
+// Send POSTs body to target once, signed with secrets (none: unsigned).
+// id is the event's stable id; the timestamp and signatures are made
+// fresh for this attempt.
+func (s *Sender) Send(ctx context.Context, target, id string, body []byte, secrets []webhookverify.Secret) error {
+	u, err := url.Parse(target)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return &DeliveryError{Host: "(invalid url)", Err: errors.New("destination must be an absolute http(s) URL")}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return &DeliveryError{Host: u.Host, Err: errors.New("cannot build request")}
+	}
+	now := s.now()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", s.userAgent)
+	req.Header.Set(webhookverify.HeaderID, id)
+	req.Header.Set(webhookverify.HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+	if len(secrets) > 0 {
+		req.Header.Set(webhookverify.HeaderSignature, webhookverify.Sign(id, now, body, secrets...))
+	}
+	client := s.guarded
+	if s.allowHosts[strings.ToLower(u.Hostname())] {
+		client = s.open
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		cause := err
+		if errors.As(err, &ue) {
+			cause = ue.Err // drop the URL: it may carry a token
+		}
+		de := &DeliveryError{Host: u.Host, Err: cause, Retryable: true}
+		switch {
+		case errors.Is(err, ssrf.ErrProhibitedIP), errors.Is(err, ssrf.ErrProhibitedNetwork), errors.Is(err, ssrf.ErrProhibitedPort), errors.Is(err, ssrf.ErrInvalidHostPort):
+			de.Retryable, de.Refused = false, true
+			de.Err = fmt.Errorf("refused by the SSRF guard (allow it with webhooks.ssrf.allow_cidrs or allow_hosts): %w", cause)
+		case errors.Is(err, context.Canceled):
+			de.Retryable = false
+		case isTLSError(err):
+			de.Retryable = false
+		}
+		return de
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBody))
+	delivered, retryable := Classify(resp.StatusCode)
+	if delivered {
+		return nil
+	}
+	e := &DeliveryError{Host: u.Host, StatusCode: resp.StatusCode, Retryable: retryable, Gone: resp.StatusCode == http.StatusGone}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		e.RetryAfter = providers.ParseRetryAfter(resp.Header.Get("Retry-After"), s.now())
+	}
+	return e
+}
+
+// isTLSError reports certificate and handshake failures: a receiver's TLS
+// setup does not fix itself between retries.
+func isTLSError(err error) bool {
+	var certErr *tls.CertificateVerificationError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var recordErr tls.RecordHeaderError
+	return errors.As(err, &certErr) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr) || errors.As(err, &recordErr)
+}
