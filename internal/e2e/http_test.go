@@ -140,17 +140,29 @@ func TestQueueUIInBrowser(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, 202, resp.StatusCode)
+	profile, err := os.MkdirTemp("", "opsworker-chromium-")
+	require.NoError(t, err)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
+		chromedp.UserDataDir(profile))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+	// Stop the browser, wait for its process, then remove the profile.
+	// Chromium's helper processes may still be writing to it for a moment
+	// after the main process exits, so the removal is retried; t.TempDir's
+	// single RemoveAll fails the test on that race.
+	defer func() {
+		cancelBrowser()
+		cancelAlloc()
+		removeProfile(t, profile)
+	}()
+	ctx := bctx
 	// A first start of a freshly installed Chromium (font caches) can be
 	// slow on a loaded machine: be generous, and say what the page showed.
-	ctx, cancel = context.WithTimeout(ctx, 150*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 150*time.Second)
 	defer cancel()
 	var text string
 	var shot []byte
@@ -172,4 +184,18 @@ func TestQueueUIInBrowser(t *testing.T) {
 	t.Logf("screenshot: %s (%d bytes)", filepath.Join(dir, "queue-ui.png"), len(shot))
 	require.NoError(t, pollErr, "the queue never showed; the page said:\n%s", text)
 	assert.Contains(t, text, "default", "the queue is listed")
+}
+
+// removeProfile removes a browser profile directory, retrying while the
+// browser's last helper processes finish writing to it.
+func removeProfile(t *testing.T, dir string) {
+	t.Helper()
+	var err error
+	for i := 0; i < 50; i++ {
+		if err = os.RemoveAll(dir); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("browser profile %s left behind: %v", dir, err)
 }
