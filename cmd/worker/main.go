@@ -180,19 +180,20 @@ func run(ctx context.Context, args []string) error {
 	if err := srv.Start(w.Handler()); err != nil {
 		return fmt.Errorf("start asynq server: %w", err)
 	}
-	queues := make([]string, 0, len(cfg.Worker.Queues))
-	for q := range cfg.Worker.Queues {
-		queues = append(queues, q)
-	}
-	sort.Strings(queues)
-	log.Info("worker ready", zap.Strings("queues", queues), zap.Int("concurrency", cfg.Worker.Concurrency), zap.Strings("kinds", tasks.Kinds()))
-
 	sub := tasks.NewSubmitter(store, client, tasks.SubmitOptions{Queue: cfg.Operations.Queue, Timeout: cfg.Operations.TaskTimeout})
 	stopHTTP, err := startHTTP(cfg, httpDeps{worker: w, store: store, sub: sub, client: client, rdb: rdb, srv: srv, mx: mx, connOpt: connOpt}, log)
 	if err != nil {
 		srv.Shutdown()
 		return err
 	}
+	// "worker ready" means every listener is up: scripts and probes wait
+	// for this line before they talk to the HTTP API.
+	queues := make([]string, 0, len(cfg.Worker.Queues))
+	for q := range cfg.Worker.Queues {
+		queues = append(queues, q)
+	}
+	sort.Strings(queues)
+	log.Info("worker ready", zap.Strings("queues", queues), zap.Int("concurrency", cfg.Worker.Concurrency), zap.Strings("kinds", tasks.Kinds()))
 
 	schedCtx, stopSched := context.WithCancel(ctx)
 	schedDone := make(chan struct{})
