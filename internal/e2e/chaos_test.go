@@ -338,10 +338,10 @@ func TestChaosRedisOutage(t *testing.T) {
 	r := newChaosRig(t, 150*time.Millisecond)
 	url := "redis://" + addr + "/0"
 	cfg := strings.Replace(r.cfg, r.redisURL, url, 1)
+	// Two workers, each with its own HTTP listener; /readyz is asked of the first.
 	httpAddr := freeAddr(t)
-	cfg += fmt.Sprintf("http:\n  listen: %s\n", httpAddr)
-	startWorker(t, cfg)
-	startWorker(t, cfg)
+	startWorker(t, cfg+fmt.Sprintf("http:\n  listen: %s\n", httpAddr))
+	startWorker(t, cfg+fmt.Sprintf("http:\n  listen: %s\n", freeAddr(t)))
 	r.redisURL = url
 	r.store = opstore.New(redis.NewClient(&redis.Options{Addr: addr}), "opsworker", time.Hour)
 	ops := r.mix(chaosOps() / 2)
