@@ -206,15 +206,48 @@ func run(ctx context.Context, args []string) error {
 		_ = s.Run(schedCtx)
 	}()
 
+	pruneDone := make(chan struct{})
+	go func() {
+		defer close(pruneDone)
+		pruneIndex(schedCtx, store, indexPruneEvery, log)
+	}()
+
 	<-ctx.Done()
 	stopSched()
 	<-schedDone
+	<-pruneDone
 	stopHTTP()
 	log.Info("shutting down: no new tasks; in-flight tasks get the shutdown timeout, the rest are re-queued",
 		zap.Duration("shutdown_timeout", cfg.Worker.ShutdownTimeout))
 	srv.Shutdown()
 	log.Info("stopped")
 	return nil
+}
+
+// indexPruneEvery is how often each worker removes the list index's entries
+// of expired operation records (see opstore.Store.PruneIndex).
+const indexPruneEvery = 10 * time.Minute
+
+// pruneIndex runs store.PruneIndex every interval until ctx ends. Every
+// replica runs it; the work is idempotent and cheap when there is nothing
+// to remove.
+func pruneIndex(ctx context.Context, store *opstore.Store, every time.Duration, log *zap.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := store.PruneIndex(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("pruning the operation index failed; retried next round", zap.Error(err))
+		case n > 0:
+			log.Info("pruned the operation index", zap.Int("expired_entries", n))
+		}
+	}
 }
 
 func newLogger(c config.Log) (*zap.Logger, error) {

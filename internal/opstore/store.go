@@ -501,6 +501,52 @@ func (s *Store) ListPage(ctx context.Context, f Filter) ([]*Operation, string, e
 	return out, next, nil
 }
 
+// PruneIndex removes the list index's entries whose records have expired,
+// and returns how many it removed. Only entries created more than the
+// retention ago are looked at: a record expires no sooner than retention
+// after it finished, so younger entries are all live. Entries of records
+// still running (an install of many hours) are kept. Safe to run from every
+// replica at once.
+func (s *Store) PruneIndex(ctx context.Context) (int, error) {
+	max := strconv.FormatInt(s.now().Add(-s.retention).UnixMilli(), 10)
+	const page = 500
+	removed := 0
+	for offset := int64(0); ; {
+		ids, err := s.rdb.ZRangeByScore(ctx, s.indexKey(), &redis.ZRangeBy{Min: "-inf", Max: max, Offset: offset, Count: page}).Result()
+		if err != nil {
+			return removed, fmt.Errorf("prune index: %w", err)
+		}
+		if len(ids) == 0 {
+			return removed, nil
+		}
+		pipe := s.rdb.Pipeline()
+		exists := make([]*redis.IntCmd, len(ids))
+		for i, id := range ids {
+			exists[i] = pipe.Exists(ctx, s.opKey(id))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return removed, fmt.Errorf("prune index: %w", err)
+		}
+		var gone []any
+		for i, id := range ids {
+			if exists[i].Val() == 0 {
+				gone = append(gone, id)
+			}
+		}
+		if len(gone) > 0 {
+			if err := s.rdb.ZRem(ctx, s.indexKey(), gone...).Err(); err != nil {
+				return removed, fmt.Errorf("prune index: %w", err)
+			}
+			removed += len(gone)
+		}
+		// Live entries stay in the range; step over them.
+		offset += int64(len(ids) - len(gone))
+		if len(ids) < page {
+			return removed, nil
+		}
+	}
+}
+
 // ErrBadCursor is a malformed pagination cursor.
 var ErrBadCursor = errors.New("invalid cursor")
 

@@ -254,3 +254,37 @@ func TestOperationMarshalJSONRedacts(t *testing.T) {
 	assert.Equal(t, map[string]any{"server_id": "1", "nested": map[string]any{"password": "REDACTED"}, "ssh_keys": "REDACTED"}, got["params"])
 	assert.Equal(t, "https://u:pw@hooks.example.com/t0k?token=abc", op.CallbackURL, "the record itself is untouched")
 }
+
+func TestPruneIndexRemovesOnlyExpiredEntries(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient, _ func(string) time.Duration) {
+		ctx := t.Context()
+		clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		s := opstore.New(rdb, "t", time.Hour).WithClock(func() time.Time { return clock })
+		// 1,200 old operations (more than one page): every third still
+		// running, the others expired.
+		for i := 0; i < 1200; i++ {
+			_, _, err := s.Create(ctx, newOp(fmt.Sprintf("old%04d", i), ""))
+			require.NoError(t, err)
+			if i%3 != 0 {
+				require.NoError(t, rdb.Del(ctx, fmt.Sprintf("t:{ops}:op:old%04d", i)).Err())
+			}
+		}
+		clock = clock.Add(2 * time.Hour)
+		// A young entry whose record is gone (deleted by hand) is not
+		// looked at: records cannot expire that young.
+		_, _, err := s.Create(ctx, newOp("young", ""))
+		require.NoError(t, err)
+		require.NoError(t, rdb.Del(ctx, "t:{ops}:op:young").Err())
+
+		n, err := s.PruneIndex(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, 800, n)
+		assert.Equal(t, int64(401), rdb.ZCard(ctx, "t:{ops}:index").Val(), "400 running + the young entry")
+		assert.Equal(t, float64(0), rdb.ZScore(ctx, "t:{ops}:index", "old0001").Val())
+		assert.NotZero(t, rdb.ZScore(ctx, "t:{ops}:index", "old0000").Val(), "a running operation keeps its entry")
+
+		n, err = s.PruneIndex(ctx)
+		require.NoError(t, err)
+		assert.Zero(t, n, "nothing left to prune")
+	})
+}
