@@ -90,8 +90,9 @@ func main() {
 	}
 
 	if *inflight > 0 {
-		perOp, rss := stateScale(ctx, rdb, *inflight)
+		perOp, rss, parts := stateScale(ctx, rdb, *inflight)
 		add(fmt.Sprintf("%d operations in flight", *inflight), fmt.Sprintf("%.0f B Redis/op", perOp), fmt.Sprintf("process RSS %s (worker + simulators + %d submitted)", rss, *inflight))
+		add("  of which, sampled", parts, "MEMORY USAGE of one key of each kind; Redis hash-max-listpack-value "+redisConfig(ctx, rdb, "hash-max-listpack-value"))
 	}
 
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
@@ -365,7 +366,7 @@ func idleLatency(ctx context.Context, rdb *redis.Client, tuned bool) (string, st
 
 // stateScale: n operations in flight (the provider never finishes them):
 // Redis memory per operation and this process's RSS.
-func stateScale(ctx context.Context, rdb *redis.Client, n int) (float64, string) {
+func stateScale(ctx context.Context, rdb *redis.Client, n int) (float64, string, string) {
 	rdb.FlushDB(ctx)
 	before := usedMemory(ctx, rdb)
 	r := newRig(rdb, 30*time.Second, true)
@@ -393,7 +394,39 @@ func stateScale(ctx context.Context, rdb *redis.Client, n int) (float64, string)
 	}
 	time.Sleep(500 * time.Millisecond)
 	after := usedMemory(ctx, rdb)
-	return float64(after-before) / float64(n), rss()
+	return float64(after-before) / float64(n), rss(), keyBreakdown(ctx, rdb, ids[len(ids)/2])
+}
+
+// keyBreakdown reports the memory and encoding of the operation record of
+// id and of one pending asynq task: where the bytes per operation go.
+func keyBreakdown(ctx context.Context, rdb *redis.Client, id string) string {
+	var parts []string
+	describe := func(label, key string) {
+		if key == "" {
+			return
+		}
+		mem := rdb.MemoryUsage(ctx, key).Val()
+		parts = append(parts, fmt.Sprintf("%s %d B (%s)", label, mem, rdb.ObjectEncoding(ctx, key).Val()))
+	}
+	opKeys, _ := rdb.Keys(ctx, "*:op:"+id).Result()
+	if len(opKeys) == 1 {
+		describe("op record", opKeys[0])
+	}
+	var task string
+	iter := rdb.Scan(ctx, 0, "asynq:{*}:t:*", 1000).Iterator()
+	if iter.Next(ctx) {
+		task = iter.Val()
+	}
+	describe("asynq task", task)
+	return strings.Join(parts, ", ")
+}
+
+func redisConfig(ctx context.Context, rdb *redis.Client, name string) string {
+	v, err := rdb.ConfigGet(ctx, name).Result()
+	if err != nil || v[name] == "" {
+		return "unknown"
+	}
+	return v[name]
 }
 
 func usedMemory(ctx context.Context, rdb *redis.Client) int64 {
