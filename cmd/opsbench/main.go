@@ -61,12 +61,14 @@ func main() {
 	var rows []row
 	add := func(name, value, note string) { rows = append(rows, row{name, value, note}) }
 
-	raw := ceiling(ctx, rdb, *n, *c)
+	raw, rawCmds := ceiling(ctx, rdb, *n, *c)
 	add("asynq ceiling (no-op handler)", fmt.Sprintf("%.0f tasks/s", raw), fmt.Sprintf("%d tasks, concurrency %d", *n, *c))
+	add("  Redis commands per no-op task (incl. in scripts)", fmt.Sprintf("%.1f", rawCmds.total), rawCmds.top)
 
 	for _, kind := range []string{tasks.TypeCDNPurge, tasks.TypeCDNInvalidate} {
-		ops, perOp := pipeline(ctx, rdb, kind, *n, *c)
+		ops, perOp, cmds := pipeline(ctx, rdb, kind, *n, *c)
 		add("pipeline "+kind, fmt.Sprintf("%.0f ops/s", ops), fmt.Sprintf("%.2f tasks/op; ratio %.2f (ops/s × tasks/op ÷ ceiling; target ≥ 0.7)", perOp, ops*perOp/raw))
+		add("  Redis commands per operation (incl. in scripts)", fmt.Sprintf("%.1f", cmds.total), cmds.top)
 	}
 
 	for _, viaHTTP := range []bool{false, true} {
@@ -124,8 +126,9 @@ func server(rdb *redis.Client, c int, tick time.Duration, h asynq.Handler, w *ta
 }
 
 // ceiling: raw asynq throughput, a no-op handler, same Redis and concurrency.
-func ceiling(ctx context.Context, rdb *redis.Client, n, c int) float64 {
+func ceiling(ctx context.Context, rdb *redis.Client, n, c int) (float64, cmdDelta) {
 	rdb.FlushDB(ctx)
+	before := commandStats(ctx, rdb)
 	var done atomic.Int64
 	fin := make(chan struct{})
 	srv := server(rdb, c, 10*time.Millisecond, asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
@@ -143,7 +146,8 @@ func ceiling(ctx context.Context, rdb *redis.Client, n, c int) float64 {
 		}
 	}
 	<-fin
-	return float64(n) / time.Since(start).Seconds()
+	rate := float64(n) / time.Since(start).Seconds()
+	return rate, commandStats(ctx, rdb).sub(before, n)
 }
 
 type rig struct {
@@ -221,8 +225,9 @@ func (r *rig) envelope(kind string, i int) tasks.Envelope {
 }
 
 // pipeline: submit → launch → poll → succeeded → webhook delivered.
-func pipeline(ctx context.Context, rdb *redis.Client, kind string, n, c int) (opsPerSec, tasksPerOp float64) {
+func pipeline(ctx context.Context, rdb *redis.Client, kind string, n, c int) (opsPerSec, tasksPerOp float64, cmds cmdDelta) {
 	rdb.FlushDB(ctx)
+	before := commandStats(ctx, rdb)
 	r := newRig(rdb, 10*time.Millisecond, false)
 	defer r.close()
 	srv := server(rdb, c, 10*time.Millisecond, r.worker.Handler(), r.worker)
@@ -239,12 +244,62 @@ func pipeline(ctx context.Context, rdb *redis.Client, kind string, n, c int) (op
 		time.Sleep(5 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
+	cmds = commandStats(ctx, rdb).sub(before, n)
 	time.Sleep(100 * time.Millisecond)
 	info, err := insp.GetQueueInfo("default")
 	if err != nil {
 		panic(err)
 	}
-	return float64(n) / elapsed.Seconds(), float64(info.Processed) / float64(n)
+	return float64(n) / elapsed.Seconds(), float64(info.Processed) / float64(n), cmds
+}
+
+// commandStats reads Redis's per-command call counts (INFO commandstats).
+// They are server-wide: the bench assumes nothing else uses this Redis.
+type commandCounts map[string]int64
+
+func commandStats(ctx context.Context, rdb *redis.Client) commandCounts {
+	info, _ := rdb.Info(ctx, "commandstats").Result()
+	out := commandCounts{}
+	for _, line := range strings.Split(info, "\r\n") {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":calls=")
+		if !ok || !strings.HasPrefix(line, "cmdstat_") {
+			continue
+		}
+		calls, _, _ := strings.Cut(rest, ",")
+		n, _ := strconv.ParseInt(calls, 10, 64)
+		out[name] = n
+	}
+	return out
+}
+
+// cmdDelta is Redis commands per unit of work between two readings.
+type cmdDelta struct {
+	total float64
+	top   string
+}
+
+func (after commandCounts) sub(before commandCounts, per int) cmdDelta {
+	type kv struct {
+		name string
+		n    int64
+	}
+	var all []kv
+	var total int64
+	for name, n := range after {
+		if name == "info" {
+			continue // the readings themselves
+		}
+		if d := n - before[name]; d > 0 {
+			all = append(all, kv{name, d})
+			total += d
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].n > all[j].n })
+	var parts []string
+	for i := 0; i < len(all) && i < 5; i++ {
+		parts = append(parts, fmt.Sprintf("%s %.1f", all[i].name, float64(all[i].n)/float64(per)))
+	}
+	return cmdDelta{total: float64(total) / float64(per), top: strings.Join(parts, ", ")}
 }
 
 func percentiles(d []time.Duration) (time.Duration, time.Duration) {
