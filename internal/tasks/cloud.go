@@ -351,6 +351,52 @@ func (l *LeasewebASGScale) LaunchWithResult(ctx context.Context, op *opstore.Ope
 	return p.ASGID, res, nil
 }
 
+// Reconcile adopts the change an interrupted launch made: when the group
+// already holds every value the operation asks for, the earlier PUT took
+// effect and is not sent again. The operation's result then has no
+// "before" amounts, which only the lost attempt read.
+func (l *LeasewebASGScale) Reconcile(ctx context.Context, op *opstore.Operation, _ time.Time) (string, bool, error) {
+	var p ASGScaleParams
+	if err := decodeParams(op.Params, &p); err != nil {
+		return "", false, Permanent(err)
+	}
+	c, err := l.clients.get(op.Account)
+	if err != nil {
+		return "", false, err
+	}
+	g, err := c.PublicCloud.GetAutoScalingGroup(ctx, p.ASGID)
+	if err != nil {
+		return "", false, err
+	}
+	if !asgHolds(g, &p) {
+		return "", false, nil
+	}
+	return p.ASGID, true, nil
+}
+
+// asgHolds reports whether g already has every value p sets.
+func asgHolds(g *leaseweb.AutoScalingGroup, p *ASGScaleParams) bool {
+	sameInt := func(want, have *int) bool { return want == nil || (have != nil && *have == *want) }
+	sameTime := func(want, have *string) bool {
+		if want == nil {
+			return true
+		}
+		if have == nil {
+			return false
+		}
+		w, err1 := time.Parse(time.RFC3339, *want)
+		h, err2 := time.Parse(time.RFC3339, *have)
+		if err1 != nil || err2 != nil {
+			return *want == *have
+		}
+		return w.Equal(h)
+	}
+	return sameInt(p.DesiredAmount, g.DesiredAmount) && sameInt(p.MinimumAmount, g.MinimumAmount) &&
+		sameInt(p.MaximumAmount, g.MaximumAmount) && sameInt(p.CPUThreshold, g.CPUThreshold) &&
+		sameInt(p.WarmupTime, g.WarmupTime) && sameInt(p.CooldownTime, g.CooldownTime) &&
+		sameTime(p.StartsAt, g.StartsAt) && sameTime(p.EndsAt, g.EndsAt)
+}
+
 // checkASGType applies the seed's per-type rules (seed 001:4943-4954,
 // 5106-5114): MANUAL and SCHEDULED groups scale by desired_amount;
 // maximum_amount, cpu_threshold, warmup_time and cooldown_time exist for
@@ -473,6 +519,30 @@ func (l *LeasewebResize) Launch(ctx context.Context, op *opstore.Operation, _ La
 		return "", err
 	}
 	return p.InstanceID, nil
+}
+
+// Reconcile adopts the type change an interrupted launch made: the
+// instance already has the target type, or is between stable states
+// (STOPPING, STARTING, ...), which after our own PUT means the change is
+// under way. Sending the PUT again would restart it, or be refused.
+// The instance's lock (shared with snapshots) keeps other operations of
+// ours off it meanwhile; a change begun outside opsworker in that window
+// would be adopted, and the poll then waits for the target type until the
+// deadline.
+func (l *LeasewebResize) Reconcile(ctx context.Context, op *opstore.Operation, _ time.Time) (string, bool, error) {
+	p := resizeParams(op)
+	c, err := l.clients.get(op.Account)
+	if err != nil {
+		return "", false, err
+	}
+	m, err := c.PublicCloud.GetMachine(ctx, leaseweb.MachineInstance, p.InstanceID)
+	if err != nil {
+		return "", false, err
+	}
+	if m.Type == p.Type || (m.State != leaseweb.InstanceRunning && m.State != leaseweb.InstanceStopped) {
+		return p.InstanceID, true, nil
+	}
+	return "", false, nil
 }
 
 // Poll waits until the instance is stable (RUNNING or STOPPED) with the

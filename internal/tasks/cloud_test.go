@@ -2,6 +2,7 @@ package tasks_test
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/providers/leaseweb"
 	"github.com/opsworker/opsworker/internal/providers/leaseweb/leasewebsim"
+	"github.com/opsworker/opsworker/internal/providers/simkit"
 	"github.com/opsworker/opsworker/internal/tasks"
 )
 
@@ -208,4 +210,61 @@ func TestResize(t *testing.T) {
 	failing := b.submit(t, tasks.TypeInstanceResize, `{"instance_id":"`+instRunning+`","type":"lsw.m4.large"}`)
 	require.NoError(t, b.run(t, tasks.LaunchTaskID(failing.ID)))
 	assert.Equal(t, opstore.StateFailed, b.runPolls(t, failing.ID, 6).State)
+}
+
+// A lost answer to the group update: the retry sees the group already
+// holds the asked values and adopts the change, never sending it again.
+func TestInterruptedASGScaleIsAdopted(t *testing.T) {
+	t.Parallel()
+	b := setupCloud(t)
+	put := "/publicCloud/v1/autoScalingGroups/" + asgManual
+	b.lw.Inject(simkit.Fault{Kind: simkit.FaultAfterEffect, Method: "PUT", PathPrefix: put})
+	op := b.submit(t, tasks.TypeASGScale, `{"asg_id":"`+asgManual+`","desired_amount":5}`)
+	task := b.task(t, tasks.LaunchTaskID(op.ID))
+	err := b.worker.Handler().ProcessTask(t.Context(), task)
+	require.Error(t, err, "the answer was lost")
+	assert.False(t, errors.Is(err, asynq.SkipRetry))
+	require.Equal(t, opstore.StateLaunching, b.op(t, op.ID).State)
+
+	require.NoError(t, b.worker.Handler().ProcessTask(t.Context(), task))
+	assert.Equal(t, 1, b.lw.CountCalls("PUT", put), "adopted, not sent again")
+	op = b.runPolls(t, op.ID, 8)
+	require.Equal(t, opstore.StateSucceeded, op.State, op.LastError)
+	assert.Contains(t, string(op.Result), `"instances":5`)
+}
+
+// A retry whose earlier attempt never reached the provider sends the change.
+func TestASGScaleRetryWithoutEffectUpdates(t *testing.T) {
+	t.Parallel()
+	b := setupCloud(t)
+	put := "/publicCloud/v1/autoScalingGroups/" + asgManual
+	b.lw.Inject(simkit.Fault{Kind: simkit.FaultStatus, Status: 503, Method: "PUT", PathPrefix: put})
+	op := b.submit(t, tasks.TypeASGScale, `{"asg_id":"`+asgManual+`","desired_amount":3}`)
+	task := b.task(t, tasks.LaunchTaskID(op.ID))
+	require.Error(t, b.worker.Handler().ProcessTask(t.Context(), task))
+	require.Zero(t, b.lw.CountCalls("PUT", put), "the 503 changed nothing")
+	require.NoError(t, b.worker.Handler().ProcessTask(t.Context(), task))
+	assert.Equal(t, 1, b.lw.CountCalls("PUT", put), "the retry sent the change")
+	op = b.runPolls(t, op.ID, 8)
+	require.Equal(t, opstore.StateSucceeded, op.State, op.LastError)
+	assert.Contains(t, string(op.Result), `"instances":3`)
+}
+
+// A lost answer to the type change: the instance is mid-change, and the
+// retry adopts it instead of restarting the change.
+func TestInterruptedResizeIsAdopted(t *testing.T) {
+	t.Parallel()
+	b := setupCloud(t)
+	put := "/publicCloud/v1/instances/" + instRunning
+	b.lw.Inject(simkit.Fault{Kind: simkit.FaultAfterEffect, Method: "PUT", PathPrefix: put})
+	op := b.submit(t, tasks.TypeInstanceResize, `{"instance_id":"`+instRunning+`","type":"lsw.m3.xlarge"}`)
+	task := b.task(t, tasks.LaunchTaskID(op.ID))
+	require.Error(t, b.worker.Handler().ProcessTask(t.Context(), task), "the answer was lost")
+	require.Equal(t, opstore.StateLaunching, b.op(t, op.ID).State)
+
+	require.NoError(t, b.worker.Handler().ProcessTask(t.Context(), task))
+	assert.Equal(t, 1, b.lw.CountCalls("PUT", put), "adopted, not sent again")
+	op = b.runPolls(t, op.ID, 6)
+	require.Equal(t, opstore.StateSucceeded, op.State, op.LastError)
+	assert.Contains(t, string(op.Result), `"type":"lsw.m3.xlarge"`)
 }
