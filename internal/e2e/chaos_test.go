@@ -95,6 +95,8 @@ func newChaosRig(t *testing.T, step time.Duration) *chaosRig {
 	cfg = withSection(t, cfg, "polling", `  server:install: {initial: 200ms, multiplier: 1.5, max: 1s, jitter: 0.1, deadline: 10m}
   server:rescue: {initial: 200ms, multiplier: 1.5, max: 1s, jitter: 0.1, deadline: 10m}
   instance:snapshot: {initial: 200ms, multiplier: 1.5, max: 1s, jitter: 0.1, deadline: 10m}
+  asg:scale: {initial: 200ms, multiplier: 1.5, max: 1s, jitter: 0.1, deadline: 10m}
+  instance:resize: {initial: 200ms, multiplier: 1.5, max: 1s, jitter: 0.1, deadline: 10m}
 `)
 	cfg += fmt.Sprintf(`operations:
   busy_retry: 1s
@@ -118,14 +120,15 @@ type chaosOp struct {
 	id                          string
 }
 
-// mix builds n operations across the kinds: purge, install, rescue and
-// snapshot, each install/rescue on its own server and snapshot on its own
-// instance (added to the simulator).
+// mix builds n operations across the kinds: purge, install, rescue,
+// snapshot, auto scaling group scale and resize, each install/rescue on its
+// own server and each cloud operation on its own instance or group (added
+// to the simulator).
 func (r *chaosRig) mix(n int) []*chaosOp {
 	var ops []*chaosOp
 	for i := 0; i < n; i++ {
 		var o *chaosOp
-		switch i % 4 {
+		switch i % 6 {
 		case 0:
 			o = &chaosOp{kind: "cdn:purge", provider: "ucdn", params: fmt.Sprintf(`{"zone_name":"demo","zone_type":"objects","files":["/c%d.png"]}`, i)}
 		case 1:
@@ -136,6 +139,15 @@ func (r *chaosRig) mix(n int) []*chaosOp {
 			id := uuid.NewString()
 			r.lw.AddMachine(leasewebsim.Machine{ID: id, Type: "lsw.m3.large", State: "RUNNING"}, false)
 			o = &chaosOp{kind: "instance:snapshot", provider: "leaseweb", params: fmt.Sprintf(`{"instance_id":%q,"name":"chaos-%d"}`, id, i)}
+		case 4:
+			id := uuid.NewString()
+			one := 1
+			r.lw.AddGroup(leasewebsim.Group{ID: id, Type: "MANUAL", Desired: &one, Instances: 1})
+			o = &chaosOp{kind: "asg:scale", provider: "leaseweb", params: fmt.Sprintf(`{"asg_id":%q,"desired_amount":3}`, id)}
+		case 5:
+			id := uuid.NewString()
+			r.lw.AddMachine(leasewebsim.Machine{ID: id, Type: "lsw.m3.large", State: "RUNNING", Allowed: []string{"lsw.m3.xlarge"}}, false)
+			o = &chaosOp{kind: "instance:resize", provider: "leaseweb", params: fmt.Sprintf(`{"instance_id":%q,"type":"lsw.m3.xlarge"}`, id)}
 		}
 		o.key = fmt.Sprintf("chaos-%d", i)
 		ops = append(ops, o)
@@ -200,6 +212,18 @@ func (r *chaosRig) check(t *testing.T, ops []*chaosOp, final map[string]*opstore
 			}
 			_ = json.Unmarshal([]byte(o.params), &p)
 			assert.Equal(t, 1, r.lw.CountCalls("POST", "/publicCloud/v1/instances/"+p.InstanceID+"/snapshots"), "one snapshot of %s", p.InstanceID)
+		case "asg:scale":
+			var p struct {
+				ASGID string `json:"asg_id"`
+			}
+			_ = json.Unmarshal([]byte(o.params), &p)
+			assert.Equal(t, 1, r.lw.CountCalls("PUT", "/publicCloud/v1/autoScalingGroups/"+p.ASGID), "one update of group %s", p.ASGID)
+		case "instance:resize":
+			var p struct {
+				InstanceID string `json:"instance_id"`
+			}
+			_ = json.Unmarshal([]byte(o.params), &p)
+			assert.Equal(t, 1, r.lw.CountCalls("PUT", "/publicCloud/v1/instances/"+p.InstanceID), "one type change of %s", p.InstanceID)
 		}
 	}
 	want := map[string]bool{}
@@ -352,7 +376,11 @@ func TestChaosRedisOutage(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "not ready while Redis is paused")
-	r.check(t, ops, r.waitTerminal(t, ops, 3*time.Minute))
+	// A task whose completion could not be written during the pause stays
+	// active in asynq until its lease (30 s) has expired and asynq's
+	// recoverer, which runs once a minute, retries it: up to about 2
+	// minutes for those operations.
+	r.check(t, ops, r.waitTerminal(t, ops, 4*time.Minute))
 	resp, err = http.Get("http://" + httpAddr + "/readyz")
 	require.NoError(t, err)
 	resp.Body.Close()
