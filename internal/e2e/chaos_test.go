@@ -80,7 +80,7 @@ type chaosRig struct {
 
 func newChaosRig(t *testing.T, step time.Duration) *chaosRig {
 	redisURL, us, cfg, insp := redisSetup(t, ucdnsim.Config{WaitingFor: step, RunningFor: step})
-	lw := leasewebsim.New(leasewebsim.Config{APIKey: lwKey, TaskDuration: step, CloudStep: step})
+	lw := leasewebsim.New(leasewebsim.Config{APIKey: lwKey, TaskDuration: step, CloudStep: step, CDNDuration: step})
 	t.Cleanup(lw.Close)
 	srv := httptest.NewServer(lw)
 	t.Cleanup(srv.Close)
@@ -97,6 +97,8 @@ func newChaosRig(t *testing.T, step time.Duration) *chaosRig {
   instance:snapshot: {initial: 200ms, multiplier: 1.5, max: 1s, jitter: 0.1, deadline: 10m}
   asg:scale: {initial: 200ms, multiplier: 1.5, max: 1s, jitter: 0.1, deadline: 10m}
   instance:resize: {initial: 200ms, multiplier: 1.5, max: 1s, jitter: 0.1, deadline: 10m}
+  vps:snapshot: {initial: 200ms, multiplier: 1.5, max: 1s, jitter: 0.1, deadline: 10m}
+  cdn:invalidate: {initial: 200ms, multiplier: 1.5, max: 1s, jitter: 0.1, deadline: 10m}
 `)
 	cfg += fmt.Sprintf(`operations:
   busy_retry: 1s
@@ -121,14 +123,15 @@ type chaosOp struct {
 }
 
 // mix builds n operations across the kinds: purge, install, rescue,
-// snapshot, auto scaling group scale and resize, each install/rescue on its
-// own server and each cloud operation on its own instance or group (added
-// to the simulator).
+// instance and VPS snapshots, auto scaling group scale, resize and
+// Leaseweb CDN invalidation, each install/rescue on its own server and
+// each cloud operation on its own instance, VPS or group (added to the
+// simulator).
 func (r *chaosRig) mix(n int) []*chaosOp {
 	var ops []*chaosOp
 	for i := 0; i < n; i++ {
 		var o *chaosOp
-		switch i % 6 {
+		switch i % 8 {
 		case 0:
 			o = &chaosOp{kind: "cdn:purge", provider: "ucdn", params: fmt.Sprintf(`{"zone_name":"demo","zone_type":"objects","files":["/c%d.png"]}`, i)}
 		case 1:
@@ -148,6 +151,12 @@ func (r *chaosRig) mix(n int) []*chaosOp {
 			id := uuid.NewString()
 			r.lw.AddMachine(leasewebsim.Machine{ID: id, Type: "lsw.m3.large", State: "RUNNING", Allowed: []string{"lsw.m3.xlarge"}}, false)
 			o = &chaosOp{kind: "instance:resize", provider: "leaseweb", params: fmt.Sprintf(`{"instance_id":%q,"type":"lsw.m3.xlarge"}`, id)}
+		case 6:
+			id := fmt.Sprint(30000000 + i)
+			r.lw.AddMachine(leasewebsim.Machine{ID: id, Type: "vps.s1", State: "RUNNING"}, true)
+			o = &chaosOp{kind: "vps:snapshot", provider: "leaseweb", params: fmt.Sprintf(`{"vps_id":%q,"name":"chaos-%d"}`, id, i)}
+		case 7:
+			o = &chaosOp{kind: "cdn:invalidate", provider: "leaseweb", params: fmt.Sprintf(`{"files":["https://cdn.example.com/c%d.png"]}`, i)}
 		}
 		o.key = fmt.Sprintf("chaos-%d", i)
 		ops = append(ops, o)
@@ -212,6 +221,12 @@ func (r *chaosRig) check(t *testing.T, ops []*chaosOp, final map[string]*opstore
 			}
 			_ = json.Unmarshal([]byte(o.params), &p)
 			assert.Equal(t, 1, r.lw.CountCalls("POST", "/publicCloud/v1/instances/"+p.InstanceID+"/snapshots"), "one snapshot of %s", p.InstanceID)
+		case "vps:snapshot":
+			var p struct {
+				VPSID string `json:"vps_id"`
+			}
+			_ = json.Unmarshal([]byte(o.params), &p)
+			assert.Equal(t, 1, r.lw.CountCalls("POST", "/publicCloud/v1/vps/"+p.VPSID+"/snapshots"), "one snapshot of VPS %s", p.VPSID)
 		case "asg:scale":
 			var p struct {
 				ASGID string `json:"asg_id"`
