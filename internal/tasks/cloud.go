@@ -317,44 +317,50 @@ func amounts(g *leaseweb.AutoScalingGroup) map[string]any {
 		"cpu_threshold": g.CPUThreshold, "warmup_time": g.WarmupTime, "cooldown_time": g.CooldownTime, "starts_at": g.StartsAt, "ends_at": g.EndsAt}
 }
 
-// Launch implements Executor; see LaunchWithResult.
-func (l *LeasewebASGScale) Launch(ctx context.Context, op *opstore.Operation, opts LaunchOptions) (string, error) {
-	h, _, err := l.LaunchWithResult(ctx, op, opts)
-	return h, err
-}
-
-// LaunchWithResult reads the group, checks the change against its type as
-// the seed documents, and updates it. The result keeps the amounts before.
-func (l *LeasewebASGScale) LaunchWithResult(ctx context.Context, op *opstore.Operation, _ LaunchOptions) (string, json.RawMessage, error) {
+// PreflightResult reads the group and checks the change against its type
+// as the seed documents. It returns the group's type and amounts before
+// the change, which the result keeps.
+func (l *LeasewebASGScale) PreflightResult(ctx context.Context, op *opstore.Operation) (json.RawMessage, error) {
 	var p ASGScaleParams
 	if err := decodeParams(op.Params, &p); err != nil {
-		return "", nil, Permanent(err)
+		return nil, Permanent(err)
 	}
 	c, err := l.clients.get(op.Account)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	g, err := c.PublicCloud.GetAutoScalingGroup(ctx, p.ASGID)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	if err := checkASGType(g.Type, &p); err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	before := amounts(g)
+	return json.Marshal(map[string]any{"group_type": g.Type, "before": amounts(g)})
+}
+
+// Launch updates the group (PreflightResult has checked the change).
+func (l *LeasewebASGScale) Launch(ctx context.Context, op *opstore.Operation, _ LaunchOptions) (string, error) {
+	var p ASGScaleParams
+	if err := decodeParams(op.Params, &p); err != nil {
+		return "", Permanent(err)
+	}
+	c, err := l.clients.get(op.Account)
+	if err != nil {
+		return "", err
+	}
 	req := &leaseweb.UpdateAutoScalingGroupRequest{DesiredAmount: p.DesiredAmount, MinimumAmount: p.MinimumAmount, MaximumAmount: p.MaximumAmount,
 		CPUThreshold: p.CPUThreshold, WarmupTime: p.WarmupTime, CooldownTime: p.CooldownTime, StartsAt: p.StartsAt, EndsAt: p.EndsAt}
 	if _, err := c.PublicCloud.UpdateAutoScalingGroup(ctx, p.ASGID, req); err != nil {
-		return "", nil, err
+		return "", err
 	}
-	res, _ := json.Marshal(map[string]any{"group_type": g.Type, "before": before})
-	return p.ASGID, res, nil
+	return p.ASGID, nil
 }
 
 // Reconcile adopts the change an interrupted launch made: when the group
 // already holds every value the operation asks for, the earlier PUT took
-// effect and is not sent again. The operation's result then has no
-// "before" amounts, which only the lost attempt read.
+// effect and is not sent again. The "before" amounts were saved with that
+// attempt (PreflightResult).
 func (l *LeasewebASGScale) Reconcile(ctx context.Context, op *opstore.Operation, _ time.Time) (string, bool, error) {
 	var p ASGScaleParams
 	if err := decodeParams(op.Params, &p); err != nil {

@@ -230,7 +230,14 @@ func TestInterruptedASGScaleIsAdopted(t *testing.T) {
 	assert.Equal(t, 1, b.lw.CountCalls("PUT", put), "adopted, not sent again")
 	op = b.runPolls(t, op.ID, 8)
 	require.Equal(t, opstore.StateSucceeded, op.State, op.LastError)
-	assert.Contains(t, string(op.Result), `"instances":5`)
+	var res struct {
+		Before, After map[string]any
+		Instances     int
+	}
+	require.NoError(t, json.Unmarshal(op.Result, &res))
+	assert.Equal(t, float64(2), res.Before["desired_amount"], "the amounts read before the lost attempt")
+	assert.Equal(t, float64(5), res.After["desired_amount"])
+	assert.Equal(t, 5, res.Instances)
 }
 
 // A retry whose earlier attempt never reached the provider sends the change.

@@ -48,10 +48,13 @@ type PollResult struct {
 	Progress json.RawMessage
 }
 
-// ResultLauncher is an Executor whose launch also yields a first result
-// (e.g. a group's amounts before the change), stored on the record.
-type ResultLauncher interface {
-	LaunchWithResult(ctx context.Context, op *opstore.Operation, opts LaunchOptions) (handle string, result json.RawMessage, err error)
+// ResultPreflighter is a Preflighter whose checks also read what the
+// operation's result reports from before the change (an auto scaling
+// group's amounts). The worker stores it on the record with the launch
+// attempt, before the launch call, so a retry that adopts an interrupted
+// launch still has it. An executor implements this or Preflighter.
+type ResultPreflighter interface {
+	PreflightResult(ctx context.Context, op *opstore.Operation) (json.RawMessage, error)
 }
 
 // Wait asks the worker to run the launch again after d without counting

@@ -290,7 +290,6 @@ func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
 	// the provider may have accepted it. Adopt what it created, if
 	// anything, instead of launching again.
 	var handle string
-	var launchResult json.RawMessage
 	if rc, ok := exec.(Reconciler); ok && op.State == opstore.StateLaunching && op.LaunchStartedAt != nil {
 		h, found, err := rc.Reconcile(ctx, op, *op.LaunchStartedAt)
 		if err != nil {
@@ -303,21 +302,30 @@ func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
 	}
 
 	if handle == "" {
-		if pf, ok := exec.(Preflighter); ok {
-			if err := pf.Preflight(ctx, op); err != nil {
-				var be *BusyError
-				if errors.As(err, &be) {
-					return w.busy(ctx, op, be)
-				}
-				return w.launchFailed(ctx, op, err)
+		var before json.RawMessage
+		var pfErr error
+		switch pf := exec.(type) {
+		case ResultPreflighter:
+			before, pfErr = pf.PreflightResult(ctx, op)
+		case Preflighter:
+			pfErr = pf.Preflight(ctx, op)
+		}
+		if pfErr != nil {
+			var be *BusyError
+			if errors.As(pfErr, &be) {
+				return w.busy(ctx, op, be)
 			}
+			return w.launchFailed(ctx, op, pfErr)
 		}
 		now := w.cfg.Now()
+		// The state before the change is saved with the attempt, before
+		// the launch call, so a retry that adopts this launch keeps it.
 		op, err = w.cfg.Store.Update(ctx, op, opstore.Change{
 			From:            []opstore.State{opstore.StateQueued, opstore.StateLaunching},
 			To:              opstore.StateLaunching,
 			IncrAttempts:    1,
 			LaunchStartedAt: &now,
+			Result:          before,
 		})
 		if err != nil {
 			return w.onConflict(ctx, op, err)
@@ -331,11 +339,7 @@ func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
 		if op.CancelRequested != "" {
 			return w.finish(ctx, op, opstore.StateCanceled, nil, "", "canceled before launch", 0, 0)
 		}
-		if rl, ok := exec.(ResultLauncher); ok {
-			handle, launchResult, err = rl.LaunchWithResult(ctx, op, w.launchOptions(op))
-		} else {
-			handle, err = exec.Launch(ctx, op, w.launchOptions(op))
-		}
+		handle, err = exec.Launch(ctx, op, w.launchOptions(op))
 		if err != nil {
 			return w.launchFailed(ctx, op, err)
 		}
@@ -356,7 +360,6 @@ func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
 		LastError:  &empty,
 		// Secrets were needed for the launch only.
 		Params: scrubSecrets(op.Params),
-		Result: launchResult,
 	})
 	if err != nil {
 		// Saving the handle failed (Redis gone): asynq retries, and the
