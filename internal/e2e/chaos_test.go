@@ -207,37 +207,25 @@ func (r *chaosRig) check(t *testing.T, ops []*chaosOp, final map[string]*opstore
 		if !assert.Equal(t, opstore.StateSucceeded, op.State, "%s %s: %s", o.kind, o.id, op.LastError) {
 			continue
 		}
+		// Every non-idempotent kind: the provider accepted its launch once.
+		var p struct {
+			ServerID   string `json:"server_id"`
+			InstanceID string `json:"instance_id"`
+			VPSID      string `json:"vps_id"`
+			ASGID      string `json:"asg_id"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(o.params), &p))
 		switch o.kind {
 		case "server:install", "server:rescue":
-			var p struct {
-				ServerID string `json:"server_id"`
-			}
-			_ = json.Unmarshal([]byte(o.params), &p)
 			typ := map[string]string{"server:install": "install", "server:rescue": "rescueMode"}[o.kind]
 			assert.Equal(t, 1, r.lw.Launches(p.ServerID, typ), "%s on server %s launched once", o.kind, p.ServerID)
 		case "instance:snapshot":
-			var p struct {
-				InstanceID string `json:"instance_id"`
-			}
-			_ = json.Unmarshal([]byte(o.params), &p)
 			assert.Equal(t, 1, r.lw.CountCalls("POST", "/publicCloud/v1/instances/"+p.InstanceID+"/snapshots"), "one snapshot of %s", p.InstanceID)
 		case "vps:snapshot":
-			var p struct {
-				VPSID string `json:"vps_id"`
-			}
-			_ = json.Unmarshal([]byte(o.params), &p)
 			assert.Equal(t, 1, r.lw.CountCalls("POST", "/publicCloud/v1/vps/"+p.VPSID+"/snapshots"), "one snapshot of VPS %s", p.VPSID)
 		case "asg:scale":
-			var p struct {
-				ASGID string `json:"asg_id"`
-			}
-			_ = json.Unmarshal([]byte(o.params), &p)
 			assert.Equal(t, 1, r.lw.CountCalls("PUT", "/publicCloud/v1/autoScalingGroups/"+p.ASGID), "one update of group %s", p.ASGID)
 		case "instance:resize":
-			var p struct {
-				InstanceID string `json:"instance_id"`
-			}
-			_ = json.Unmarshal([]byte(o.params), &p)
 			assert.Equal(t, 1, r.lw.CountCalls("PUT", "/publicCloud/v1/instances/"+p.InstanceID), "one type change of %s", p.InstanceID)
 		}
 	}

@@ -317,15 +317,24 @@ func amounts(g *leaseweb.AutoScalingGroup) map[string]any {
 		"cpu_threshold": g.CPUThreshold, "warmup_time": g.WarmupTime, "cooldown_time": g.CooldownTime, "starts_at": g.StartsAt, "ends_at": g.EndsAt}
 }
 
+// request decodes the operation's params and picks its account's client.
+func (l *LeasewebASGScale) request(op *opstore.Operation) (*ASGScaleParams, *leaseweb.Client, error) {
+	var p ASGScaleParams
+	if err := decodeParams(op.Params, &p); err != nil {
+		return nil, nil, Permanent(err)
+	}
+	c, err := l.clients.get(op.Account)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &p, c, nil
+}
+
 // PreflightResult reads the group and checks the change against its type
 // as the seed documents. It returns the group's type and amounts before
 // the change, which the result keeps.
 func (l *LeasewebASGScale) PreflightResult(ctx context.Context, op *opstore.Operation) (json.RawMessage, error) {
-	var p ASGScaleParams
-	if err := decodeParams(op.Params, &p); err != nil {
-		return nil, Permanent(err)
-	}
-	c, err := l.clients.get(op.Account)
+	p, c, err := l.request(op)
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +342,7 @@ func (l *LeasewebASGScale) PreflightResult(ctx context.Context, op *opstore.Oper
 	if err != nil {
 		return nil, err
 	}
-	if err := checkASGType(g.Type, &p); err != nil {
+	if err := checkASGType(g.Type, p); err != nil {
 		return nil, err
 	}
 	return json.Marshal(map[string]any{"group_type": g.Type, "before": amounts(g)})
@@ -341,11 +350,7 @@ func (l *LeasewebASGScale) PreflightResult(ctx context.Context, op *opstore.Oper
 
 // Launch updates the group (PreflightResult has checked the change).
 func (l *LeasewebASGScale) Launch(ctx context.Context, op *opstore.Operation, _ LaunchOptions) (string, error) {
-	var p ASGScaleParams
-	if err := decodeParams(op.Params, &p); err != nil {
-		return "", Permanent(err)
-	}
-	c, err := l.clients.get(op.Account)
+	p, c, err := l.request(op)
 	if err != nil {
 		return "", err
 	}
@@ -362,11 +367,7 @@ func (l *LeasewebASGScale) Launch(ctx context.Context, op *opstore.Operation, _ 
 // effect and is not sent again. The "before" amounts were saved with that
 // attempt (PreflightResult).
 func (l *LeasewebASGScale) Reconcile(ctx context.Context, op *opstore.Operation, _ time.Time) (string, bool, error) {
-	var p ASGScaleParams
-	if err := decodeParams(op.Params, &p); err != nil {
-		return "", false, Permanent(err)
-	}
-	c, err := l.clients.get(op.Account)
+	p, c, err := l.request(op)
 	if err != nil {
 		return "", false, err
 	}
@@ -374,7 +375,7 @@ func (l *LeasewebASGScale) Reconcile(ctx context.Context, op *opstore.Operation,
 	if err != nil {
 		return "", false, err
 	}
-	if !asgHolds(g, &p) {
+	if !asgHolds(g, p) {
 		return "", false, nil
 	}
 	return p.ASGID, true, nil
