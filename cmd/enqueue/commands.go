@@ -359,7 +359,7 @@ func (g *globals) printOp(op *opstore.Operation) error {
 	row("deadline_at", ts(op.DeadlineAt))
 	row("idempotency_key", op.IdempotencyKey)
 	row("callback_url", opstore.CallbackOrigin(op.CallbackURL))
-	row("params", string(opstore.RedactParams(op.Params)))
+	row("params", string(op.RedactedParams()))
 	row("result", string(op.Result))
 	row("last_error", op.LastError)
 	return tw.Flush()

@@ -21,8 +21,9 @@ func TestPrintOpRedactsSecrets(t *testing.T) {
 		var out bytes.Buffer
 		g := &globals{output: format, stdout: &out}
 		op := &opstore.Operation{ID: "x", Kind: "server:install", State: opstore.StateQueued,
-			CallbackURL: "https://user:pw-Secret@hooks.example.com/x/tok-Secret?token=q-Secret",
-			Params:      []byte(`{"server_id":"1","password":"Hunter2-Secret","ssh_keys":["ssh-ed25519 AAAA k"]}`)}
+			CallbackURL:  "https://user:pw-Secret@hooks.example.com/x/tok-Secret?token=q-Secret",
+			Params:       []byte(`{"server_id":"1","password":"Hunter2-Secret","ssh_keys":["ssh-ed25519 AAAA k"]}`),
+			SecretParams: []string{"password", "ssh_keys", "post_install_script"}}
 		assert.NoError(t, g.printOp(op))
 		assert.NotContains(t, out.String(), "Hunter2-Secret", format)
 		assert.NotContains(t, out.String(), "AAAA", format)

@@ -86,9 +86,14 @@ func newWebhooksListCmd(g *globals, queue *string) *cobra.Command {
 					if json.Unmarshal(ti.Payload, &p) != nil || (opID != "" && p.OperationID != opID) {
 						continue
 					}
-					host := ""
-					if u, err := url.Parse(p.URL); err == nil {
+					host := p.Host
+					if u, err := url.Parse(host); err == nil && u.Host != "" {
 						host = u.Host
+					}
+					if p.LegacyURL != "" {
+						if u, err := url.Parse(p.LegacyURL); err == nil {
+							host = u.Host
+						}
 					}
 					d := delivery{
 						TaskID: ti.ID, OperationID: p.OperationID, Event: p.EventType, EventID: p.EventID,
@@ -163,7 +168,11 @@ func newWebhooksReplayCmd(g *globals, queue *string) *cobra.Command {
 				return fail(exitBadInput, "operation %s has no events yet (state %s)", op.ID, op.State)
 			}
 			nonce := uuid.NewString()
-			b, _ := json.Marshal(tasks.ReplayPayload{OperationID: op.ID, Destination: dest, Nonce: nonce})
+			rp := tasks.ReplayPayload{OperationID: op.ID, Nonce: nonce}
+			if dest != "" {
+				rp.DestinationSHA256 = tasks.DestinationHash(dest)
+			}
+			b, _ := json.Marshal(rp)
 			client := asynq.NewClientFromRedisClient(rdb)
 			if _, err := client.EnqueueContext(cmd.Context(), asynq.NewTask(tasks.TypeWebhookReplay, b), asynq.Queue(*queue), asynq.MaxRetry(5)); err != nil {
 				return fail(exitNoRedis, "enqueue replay: %v", err)

@@ -144,6 +144,7 @@ func run(ctx context.Context, args []string) error {
 		BusyWaitMax:     cfg.Operations.BusyWaitMax,
 		CallbackBaseURL: cfg.Webhooks.Callbacks.PublicBaseURL,
 		CallbackSecret:  []byte(cfg.Webhooks.Callbacks.Secret),
+		Credentials:     credentials(cfg),
 		Logger:          log,
 	})
 	if err != nil {
@@ -566,8 +567,12 @@ func startHTTP(cfg config.Config, d httpDeps, log *zap.Logger) (func(), error) {
 	a := api.New(api.Config{Store: d.store, Submitter: d.sub, Enqueuer: d.client, Queue: cfg.Operations.Queue, Tokens: tokens, Logger: log.Named("api")})
 	a.Register(mux)
 	if ui := cfg.HTTP.UI; ui == nil || *ui {
-		ro := asynqmon.New(asynqmon.Options{RootPath: "/ui", RedisConnOpt: d.connOpt, ReadOnly: true})
-		rw := asynqmon.New(asynqmon.Options{RootPath: "/ui", RedisConnOpt: d.connOpt})
+		// Payloads are shown through tasks.FormatPayload: nothing a raw
+		// task from another system carries (params, a callback URL) is
+		// shown in clear.
+		pf := asynqmon.PayloadFormatterFunc(tasks.FormatPayload)
+		ro := asynqmon.New(asynqmon.Options{RootPath: "/ui", RedisConnOpt: d.connOpt, ReadOnly: true, PayloadFormatter: pf})
+		rw := asynqmon.New(asynqmon.Options{RootPath: "/ui", RedisConnOpt: d.connOpt, PayloadFormatter: pf})
 		mux.Handle("/ui/", a.Require(api.ScopeRead, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if t, _ := api.TokenFrom(r.Context()); t.Scope == api.ScopeWrite {
 				rw.ServeHTTP(w, r)
@@ -595,6 +600,23 @@ func startHTTP(cfg config.Config, d httpDeps, log *zap.Logger) (func(), error) {
 		defer cancel()
 		_ = hs.Shutdown(ctx)
 	}, nil
+}
+
+// credentials returns the secrets of each provider account, which the
+// worker redacts from any provider message it stores, logs or sends.
+func credentials(cfg config.Config) func(provider, account string) []string {
+	byProvider := map[string]map[string]config.Account{
+		ucdn.Provider:     cfg.Providers.UCDN.Accounts,
+		leaseweb.Provider: cfg.Providers.Leaseweb.Accounts,
+		edgio.Provider:    cfg.Providers.Edgio.Accounts,
+		ionos.Provider:    cfg.Providers.IONOS.Accounts,
+	}
+	return func(provider, account string) []string {
+		if a, ok := byProvider[provider][account]; ok && a.Token != "" {
+			return []string{a.Token}
+		}
+		return nil
+	}
 }
 
 // batcher returns the batch-polling coordinator unless

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -104,6 +103,13 @@ type Operation struct {
 	Fingerprint string `json:"-"`
 	// Notified is set once the completion webhooks were enqueued.
 	Notified bool `json:"-"`
+	// SecretParams are the top-level params keys whose values are secret
+	// (from the kind's params type): redacted in every rendering, removed
+	// from the stored record at launch and in every final state.
+	SecretParams []string `json:"-"`
+	// legacySecrets is true for a record written before SecretParams
+	// existed: its params are not shown at all.
+	legacySecrets bool
 }
 
 // Hash field names.
@@ -133,6 +139,7 @@ const (
 	fProgress    = "progress"
 	fCancel      = "cancel_requested"
 	fLaunchStart = "launch_started_at"
+	fSecrets     = "secret_params"
 )
 
 // Errors.
@@ -366,6 +373,10 @@ func (s *Store) Update(ctx context.Context, op *Operation, c Change) (*Operation
 	if c.Notified {
 		set[fNotified] = "1"
 	}
+	if c.Params == nil && terminal == "1" && len(op.SecretParams) > 0 {
+		// Every final state, whatever the path to it, drops the secrets.
+		c.Params = RemoveSecrets(op.Params, op.SecretParams)
+	}
 	if c.Params != nil {
 		set[fParams] = string(c.Params)
 	}
@@ -567,6 +578,7 @@ func toHash(op *Operation) map[string]string {
 		fCreated:     op.CreatedAt.Format(time.RFC3339Nano),
 		fUpdated:     op.UpdatedAt.Format(time.RFC3339Nano),
 		fPollSeq:     strconv.Itoa(op.PollSeq),
+		fSecrets:     encodeKeys(op.SecretParams),
 	}
 	if op.Status != "" {
 		m[fStatus] = op.Status
@@ -599,6 +611,9 @@ func fromHash(m map[string]string) (*Operation, error) {
 	if v := m[fProgress]; v != "" {
 		op.Progress = json.RawMessage(v)
 	}
+	var known bool
+	op.SecretParams, known = decodeKeys(m[fSecrets])
+	op.legacySecrets = !known
 	op.LaunchStartedAt = parseTime(m[fLaunchStart])
 	if v := m[fParams]; v != "" {
 		op.Params = json.RawMessage(v)
@@ -664,43 +679,6 @@ func (s *Store) CallbackGone(ctx context.Context, opID string) (bool, error) {
 	return n > 0, err
 }
 
-// SecretParams are the param names whose values never leave the worker:
-// they are redacted wherever a record is shown (status, CLI, webhooks) and
-// removed from the stored record once the operation is launched.
-var SecretParams = []string{"password", "ssh_keys", "sshKeys", "post_install_script", "postInstallScript", "token", "secret", "api_key", "private_key"}
-
-// RedactParams replaces the values of SecretParams, at any depth, with
-// "REDACTED".
-func RedactParams(raw json.RawMessage) json.RawMessage {
-	var v any
-	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
-		return raw
-	}
-	var walk func(any) any
-	walk = func(x any) any {
-		switch t := x.(type) {
-		case map[string]any:
-			for k, val := range t {
-				if slices.Contains(SecretParams, k) {
-					t[k] = "REDACTED"
-				} else {
-					t[k] = walk(val)
-				}
-			}
-		case []any:
-			for i := range t {
-				t[i] = walk(t[i])
-			}
-		}
-		return x
-	}
-	b, err := json.Marshal(walk(v))
-	if err != nil {
-		return raw
-	}
-	return b
-}
-
 // CallbackOrigin returns the scheme and host of a callback URL: its user
 // info, path or query may carry a token, so that is all a record shows.
 func CallbackOrigin(s string) string {
@@ -712,17 +690,6 @@ func CallbackOrigin(s string) string {
 		return "REDACTED"
 	}
 	return u.Scheme + "://" + u.Host
-}
-
-// MarshalJSON renders the record with its secret params redacted and its
-// callback URL cut to CallbackOrigin, so no status output, CLI output or
-// webhook ever carries them. The stored record keeps both in full.
-func (o Operation) MarshalJSON() ([]byte, error) {
-	type plain Operation
-	p := plain(o)
-	p.Params = RedactParams(o.Params)
-	p.CallbackURL = CallbackOrigin(o.CallbackURL)
-	return json.Marshal(p)
 }
 
 func (s *Store) lockKey(resource string) string { return s.prefix + ":{ops}:lock:" + resource }

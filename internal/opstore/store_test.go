@@ -245,14 +245,47 @@ func TestCallbackOrigin(t *testing.T) {
 // path, query or user info; the stored record keeps them.
 func TestOperationMarshalJSONRedacts(t *testing.T) {
 	op := opstore.Operation{ID: "x", CallbackURL: "https://u:pw@hooks.example.com/t0k?token=abc",
-		Params: json.RawMessage(`{"server_id":"1","nested":{"password":"pw1"},"ssh_keys":["k"]}`)}
+		Params:       json.RawMessage(`{"server_id":"1","password":"pw1","ssh_keys":["k"]}`),
+		SecretParams: []string{"password", "ssh_keys", "post_install_script"}}
 	b, err := json.Marshal(op)
 	require.NoError(t, err)
 	var got map[string]any
 	require.NoError(t, json.Unmarshal(b, &got))
 	assert.Equal(t, "https://hooks.example.com", got["callback_url"])
-	assert.Equal(t, map[string]any{"server_id": "1", "nested": map[string]any{"password": "REDACTED"}, "ssh_keys": "REDACTED"}, got["params"])
+	assert.Equal(t, map[string]any{"server_id": "1", "password": "REDACTED", "ssh_keys": "REDACTED"}, got["params"])
 	assert.Equal(t, "https://u:pw@hooks.example.com/t0k?token=abc", op.CallbackURL, "the record itself is untouched")
+}
+
+// The secret keys are stored with the record; every final state removes
+// their values, whatever path leads there. A record written before the
+// keys were stored shows no params at all.
+func TestSecretParamsStoredAndRemovedAtTheEnd(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient, _ func(string) time.Duration) {
+		ctx := t.Context()
+		s := opstore.New(rdb, "t", time.Hour)
+		op, _, err := s.Create(ctx, &opstore.Operation{ID: "sec", Kind: "server:install", Provider: "leaseweb",
+			Params: json.RawMessage(`{"server_id":"1","password":"pw-Secret1"}`), SecretParams: []string{"password"}})
+		require.NoError(t, err)
+		got, err := s.Get(ctx, op.ID)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"password"}, got.SecretParams)
+		b, _ := json.Marshal(got)
+		assert.NotContains(t, string(b), "pw-Secret1")
+
+		_, err = s.Update(ctx, got, opstore.Change{To: opstore.StateFailed})
+		require.NoError(t, err)
+		raw, err := rdb.HGet(ctx, "t:{ops}:op:sec", "params").Result()
+		require.NoError(t, err)
+		assert.JSONEq(t, `{"server_id":"1","password":"REMOVED"}`, raw)
+
+		require.NoError(t, rdb.HSet(ctx, "t:{ops}:op:legacy", "id", "legacy", "kind", "server:install", "state", "queued",
+			"created_at", time.Now().UTC().Format(time.RFC3339Nano), "params", `{"password":"pw-Secret2"}`).Err())
+		legacy, err := s.Get(ctx, "legacy")
+		require.NoError(t, err)
+		b, _ = json.Marshal(legacy)
+		assert.NotContains(t, string(b), "pw-Secret2")
+		assert.Contains(t, string(b), `"params":"REDACTED"`)
+	})
 }
 
 func TestPruneIndexRemovesOnlyExpiredEntries(t *testing.T) {

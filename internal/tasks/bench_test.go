@@ -54,12 +54,22 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 	}
 	b.Cleanup(srv.Shutdown)
 	body, _ := json.Marshal(webhooks.Event{ID: "evt", Type: webhooks.EventSucceeded, Timestamp: time.Now(), Data: json.RawMessage(`{"id":"x","kind":"cdn:purge","state":"succeeded"}`)})
+	// Each delivery reads its URL and body from its operation's record.
+	store := opstore.New(rdb, "bench", time.Hour)
+	for i := 0; i < b.N; i++ {
+		if _, _, err := store.Create(b.Context(), &opstore.Operation{ID: fmt.Sprint(i), Kind: tasks.TypeCDNPurge, Provider: "ucdn", CallbackURL: recv.URL + "/hook"}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := store.SaveEvent(b.Context(), fmt.Sprint(i), webhooks.EventSucceeded, body); err != nil {
+			b.Fatal(err)
+		}
+	}
 
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
 		p, _ := json.Marshal(tasks.WebhookPayload{OperationID: fmt.Sprint(i), EventID: fmt.Sprint("evt_", i), EventType: webhooks.EventSucceeded,
-			Destination: tasks.DestinationCallback, URL: recv.URL + "/hook", Body: body})
+			Destination: tasks.DestinationCallback})
 		if _, err := client.Enqueue(asynq.NewTask(tasks.TypeWebhookDeliver, p), asynq.MaxRetry(0)); err != nil {
 			b.Fatal(err)
 		}

@@ -9,6 +9,11 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // DefaultAccount is the account used when the envelope names none.
@@ -33,6 +38,9 @@ type Envelope struct {
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
 }
 
+// MaxCallbackURLLen bounds callback_url.
+const MaxCallbackURLLen = 2048
+
 // ValidationError is bad input; Field names it as the user wrote it
 // (e.g. "params.zone_name").
 type ValidationError struct {
@@ -52,16 +60,24 @@ var (
 )
 
 // DecodeEnvelope decodes a task payload strictly: unknown fields (a typo
-// such as "callbackUrl") are errors, not silently ignored.
+// such as "callbackUrl", or "Params" for "params") are errors, not
+// silently ignored or matched case-insensitively; so are duplicate keys,
+// invalid UTF-8 and trailing data.
 func DecodeEnvelope(payload []byte) (Envelope, error) {
 	var env Envelope
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&env); err != nil {
-		return Envelope{}, fmt.Errorf("malformed payload: %w", err)
-	}
-	if dec.More() {
-		return Envelope{}, errors.New("malformed payload: trailing data after JSON object")
+	if err := jsonv2.Unmarshal(payload, &env, jsonv2.RejectUnknownMembers(true)); err != nil {
+		var se *jsonv2.SemanticError
+		if errors.As(err, &se) && errors.Is(se.Err, jsonv2.ErrUnknownName) {
+			return Envelope{}, fmt.Errorf("malformed payload: unknown field %q", se.JSONPointer.LastToken())
+		}
+		if errors.As(err, &se) && se.JSONPointer != "" {
+			return Envelope{}, fmt.Errorf("malformed payload: %s: invalid value", strings.TrimPrefix(string(se.JSONPointer), "/"))
+		}
+		var syn *jsontext.SyntacticError
+		if errors.As(err, &syn) {
+			return Envelope{}, fmt.Errorf("malformed payload: %s at byte %d", syntaxReason(syn.Err), syn.ByteOffset)
+		}
+		return Envelope{}, errors.New("malformed payload: not a JSON object")
 	}
 	return env, nil
 }
@@ -83,11 +99,8 @@ func (e *Envelope) Validate(kind string) error {
 	if !accountRe.MatchString(e.Account) {
 		return invalid("account", "must be 1-64 letters, digits, '_', '.', '-'")
 	}
-	if e.CallbackURL != "" {
-		u, err := url.Parse(e.CallbackURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return invalid("callback_url", "must be an absolute http or https URL")
-		}
+	if err := validCallbackURL(e.CallbackURL); err != nil {
+		return err
 	}
 	if e.IdempotencyKey != "" && !idemKeyRe.MatchString(e.IdempotencyKey) {
 		return invalid("idempotency_key", "must be 1-200 printable ASCII characters without spaces")
@@ -98,12 +111,36 @@ func (e *Envelope) Validate(kind string) error {
 	return spec.Validate(e.Params)
 }
 
+// validCallbackURL checks a callback_url ("" is none).
+func validCallbackURL(cb string) error {
+	if cb == "" {
+		return nil
+	}
+	if len(cb) > MaxCallbackURLLen {
+		return invalid("callback_url", "longer than %d bytes", MaxCallbackURLLen)
+	}
+	if !utf8.ValidString(cb) {
+		return invalid("callback_url", "not valid UTF-8")
+	}
+	u, err := url.Parse(cb)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return invalid("callback_url", "must be an absolute http or https URL")
+	}
+	return nil
+}
+
 // Fingerprint identifies the request (kind, provider, account, params,
 // callback) independent of JSON formatting and key order.
 func (e *Envelope) Fingerprint(kind string) string {
+	raw := e.Params
+	if spec, err := LookupSpec(kind, e.Provider); err == nil {
+		if c, err := spec.canonicalParams(raw); err == nil {
+			raw = c
+		}
+	}
 	var params any
-	canon := []byte(e.Params)
-	dec := json.NewDecoder(bytes.NewReader(e.Params))
+	canon := []byte(raw)
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if dec.Decode(&params) == nil {
 		canon, _ = json.Marshal(params) // map keys come out sorted
@@ -116,27 +153,21 @@ func (e *Envelope) Fingerprint(kind string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// decodeParams decodes params strictly into v, naming unknown or mistyped
-// fields as params.<name>.
-func decodeParams(params json.RawMessage, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(params))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) && ute.Field != "" {
-			return invalid("params."+ute.Field, "must be a %s", ute.Type.String())
-		}
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			return invalid("params", "not valid JSON: %v", err)
-		}
-		if msg := err.Error(); len(msg) > len(`json: unknown field "`) && msg[:len(`json: unknown field "`)] == `json: unknown field "` {
-			field := msg[len(`json: unknown field "`) : len(msg)-1]
-			return invalid("params."+field, "unknown field")
-		}
-		return invalid("params", "%v", err)
+// prepare validates the envelope for kind and returns its params encoded
+// again from the kind's params type, and the kind's secret params keys.
+func (e *Envelope) prepare(kind string) (json.RawMessage, []string, error) {
+	if err := e.Validate(kind); err != nil {
+		return nil, nil, err
 	}
-	return nil
+	spec, err := LookupSpec(kind, e.Provider)
+	if err != nil {
+		return nil, nil, err
+	}
+	params, err := spec.canonicalParams(e.Params)
+	if err != nil {
+		return nil, nil, err
+	}
+	return params, spec.SecretParams(), nil
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }

@@ -22,6 +22,10 @@ const (
 type Spec struct {
 	Kind     string
 	Provider string
+	// Params returns a pointer to a new zero value of the kind's params
+	// type: its json tags are the only keys accepted, exactly as spelled,
+	// and its fields tagged `secret:"true"` are the secret params.
+	Params func() any
 	// Validate checks params and returns a *ValidationError.
 	Validate func(params json.RawMessage) error
 	// Cancelable says `enqueue cancel` can stop it at the provider.
@@ -31,18 +35,20 @@ type Spec struct {
 // Specs lists every supported (kind, provider) pair.
 func Specs() []Spec {
 	return []Spec{
-		{Kind: TypeCDNPurge, Provider: "ucdn", Validate: validateUCDNPurge},
-		{Kind: TypeServerInstall, Provider: "leaseweb", Validate: validateServerInstall, Cancelable: true},
-		{Kind: TypeServerRescue, Provider: "leaseweb", Validate: validateServerRescue, Cancelable: true},
-		{Kind: TypeCDNInvalidate, Provider: "leaseweb", Validate: validateInvalidate},
-		{Kind: TypeCDNPurge, Provider: "edgio", Validate: validateEdgioPurge},
-		{Kind: TypeCDNDistributionEnsure, Provider: "ionos", Validate: validateDistribution},
-		{Kind: TypeInstanceSnapshot, Provider: "leaseweb", Validate: validateSnapshot(false)},
-		{Kind: TypeVPSSnapshot, Provider: "leaseweb", Validate: validateSnapshot(true)},
-		{Kind: TypeASGScale, Provider: "leaseweb", Validate: validateASGScale},
-		{Kind: TypeInstanceResize, Provider: "leaseweb", Validate: validateResize},
+		{Kind: TypeCDNPurge, Provider: "ucdn", Params: newParams[UCDNPurgeParams], Validate: validateUCDNPurge},
+		{Kind: TypeServerInstall, Provider: "leaseweb", Params: newParams[ServerInstallParams], Validate: validateServerInstall, Cancelable: true},
+		{Kind: TypeServerRescue, Provider: "leaseweb", Params: newParams[ServerRescueParams], Validate: validateServerRescue, Cancelable: true},
+		{Kind: TypeCDNInvalidate, Provider: "leaseweb", Params: newParams[InvalidateParams], Validate: validateInvalidate},
+		{Kind: TypeCDNPurge, Provider: "edgio", Params: newParams[EdgioPurgeParams], Validate: validateEdgioPurge},
+		{Kind: TypeCDNDistributionEnsure, Provider: "ionos", Params: newParams[DistributionParams], Validate: validateDistribution},
+		{Kind: TypeInstanceSnapshot, Provider: "leaseweb", Params: newParams[SnapshotParams], Validate: validateSnapshot(false)},
+		{Kind: TypeVPSSnapshot, Provider: "leaseweb", Params: newParams[SnapshotParams], Validate: validateSnapshot(true)},
+		{Kind: TypeASGScale, Provider: "leaseweb", Params: newParams[ASGScaleParams], Validate: validateASGScale},
+		{Kind: TypeInstanceResize, Provider: "leaseweb", Params: newParams[ResizeParams], Validate: validateResize},
 	}
 }
+
+func newParams[T any]() any { return new(T) }
 
 // Kinds lists the supported operation kinds (task types).
 func Kinds() []string {

@@ -94,10 +94,10 @@ type ServerInstallParams struct {
 	Hostname          string           `json:"hostname,omitempty"`
 	Partitions        []PartitionParam `json:"partitions,omitempty"`
 	RAID              *RAIDParam       `json:"raid,omitempty"`
-	SSHKeys           StringList       `json:"ssh_keys,omitempty"`
-	Password          string           `json:"password,omitempty"`
+	SSHKeys           StringList       `json:"ssh_keys,omitempty" secret:"true"`
+	Password          string           `json:"password,omitempty" secret:"true"`
 	// PostInstallScript is plain text; the client base64-encodes it.
-	PostInstallScript string `json:"post_install_script,omitempty"`
+	PostInstallScript string `json:"post_install_script,omitempty" secret:"true"`
 	Timezone          string `json:"timezone,omitempty"`
 	PowerCycle        *bool  `json:"power_cycle,omitempty"`
 }
@@ -106,10 +106,10 @@ type ServerInstallParams struct {
 type ServerRescueParams struct {
 	ServerID      string     `json:"server_id"`
 	RescueImageID string     `json:"rescue_image_id,omitempty"`
-	SSHKeys       StringList `json:"ssh_keys,omitempty"`
-	Password      string     `json:"password,omitempty"`
+	SSHKeys       StringList `json:"ssh_keys,omitempty" secret:"true"`
+	Password      string     `json:"password,omitempty" secret:"true"`
 	// PostInstallScript is plain text starting with a shebang.
-	PostInstallScript string `json:"post_install_script,omitempty"`
+	PostInstallScript string `json:"post_install_script,omitempty" secret:"true"`
 	PowerCycle        *bool  `json:"power_cycle,omitempty"`
 }
 

@@ -69,9 +69,11 @@ func LaunchTaskID(opID string) string { return "op:" + opID }
 func (s *Submitter) Submit(ctx context.Context, kind string, env Envelope) (op *opstore.Operation, created bool, err error) {
 	env.Normalize()
 	env.OperationID = ""
-	if err := env.Validate(kind); err != nil {
+	params, secrets, err := env.prepare(kind)
+	if err != nil {
 		return nil, false, err
 	}
+	env.Params = params
 	id, err := uuid.NewV7()
 	if err != nil {
 		return nil, false, err
@@ -81,7 +83,8 @@ func (s *Submitter) Submit(ctx context.Context, kind string, env Envelope) (op *
 		Kind:           kind,
 		Provider:       env.Provider,
 		Account:        env.Account,
-		Params:         compactJSON(env.Params),
+		Params:         params,
+		SecretParams:   secrets,
 		CallbackURL:    env.CallbackURL,
 		IdempotencyKey: env.IdempotencyKey,
 		Fingerprint:    env.Fingerprint(kind),
@@ -96,11 +99,10 @@ func (s *Submitter) Submit(ctx context.Context, kind string, env Envelope) (op *
 	}
 	// New, or queued by an earlier submit that may have died before its
 	// enqueue: (re-)enqueue. The TaskID makes a second enqueue a no-op.
-	// The task names the operation; the params (secrets included) stay
-	// in the record, out of asynq's task data and its UI.
-	env.OperationID = op.ID
-	env.Params = nil
-	payload, err := json.Marshal(env)
+	// The task names the operation and nothing else: the params (secrets
+	// included) and the callback URL (it may carry a token) stay in the
+	// record, out of asynq's task data and its UI.
+	payload, err := json.Marshal(map[string]string{"operation_id": op.ID})
 	if err != nil {
 		return nil, false, err
 	}

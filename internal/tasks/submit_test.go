@@ -86,7 +86,8 @@ func TestSubmitAcceptsPathsAndURLs(t *testing.T) {
 	env, err := tasks.DecodeEnvelope(task.Payload())
 	require.NoError(t, err)
 	assert.Equal(t, op.ID, env.OperationID)
-	assert.JSONEq(t, "null", string(env.Params))
+	assert.Empty(t, env.Params)
+	assert.JSONEq(t, `{"operation_id":"`+op.ID+`"}`, string(task.Payload()), "the task names the operation only: no params, no callback URL")
 }
 
 func TestSubmitIdempotencyKey(t *testing.T) {

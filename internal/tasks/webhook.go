@@ -117,8 +117,10 @@ func EventType(s opstore.State) string {
 func EventID(opID, event string) string { return "evt_" + opID + "_" + event[len("operation."):] }
 
 // WebhookPayload is the payload of webhook:deliver: one event to one
-// destination. It holds no secret: the worker looks the signing secrets up
-// by Destination when it sends.
+// destination. It holds no secret and nothing a reader of the queue could
+// use: no URL (a callback URL may carry a token), no body. The worker
+// reads the URL from the record (callback) or the config (subscription),
+// the event body from the record, and the signing secrets from the config.
 type WebhookPayload struct {
 	OperationID string `json:"operation_id"`
 	Account     string `json:"account"`
@@ -126,9 +128,13 @@ type WebhookPayload struct {
 	EventType   string `json:"event_type"`
 	// Destination is "callback" or "sub:<name>".
 	Destination string `json:"destination"`
-	URL         string `json:"url"`
-	// Body is the exact JSON sent, built once so every retry is identical.
-	Body json.RawMessage `json:"body"`
+	// Host is the destination's scheme and host, for display.
+	Host string `json:"host,omitempty"`
+
+	// LegacyURL and LegacyBody are how earlier versions queued a
+	// delivery; such a task is still delivered as queued.
+	LegacyURL  string          `json:"url,omitempty"`
+	LegacyBody json.RawMessage `json:"body,omitempty"`
 }
 
 // eventBody builds the JSON body of one event of op: the record, whose
@@ -148,21 +154,10 @@ func eventBody(op *opstore.Operation, event string, ts time.Time) ([]byte, error
 // another. TaskIDs are deterministic (and retained), so enqueueing the
 // same event again is a no-op. replay != "" starts a new series.
 func (w *Worker) enqueueEvent(ctx context.Context, op *opstore.Operation, event, replay string) error {
-	return w.enqueueEventTo(ctx, op, event, replay, "")
+	return w.enqueueEventTo(ctx, op, event, replay, nil)
 }
 
-func (w *Worker) enqueueEventTo(ctx context.Context, op *opstore.Operation, event, replay, onlyURL string) error {
-	ts := w.cfg.Now()
-	switch {
-	case event == webhooks.EventRunning && op.LaunchedAt != nil:
-		ts = *op.LaunchedAt
-	case event != webhooks.EventRunning && op.FinishedAt != nil:
-		ts = *op.FinishedAt
-	}
-	body, err := eventBody(op, event, ts)
-	if err != nil {
-		return err
-	}
+func (w *Worker) enqueueEventTo(ctx context.Context, op *opstore.Operation, event, replay string, only func(destination, url string) bool) error {
 	type dest struct{ id, url string }
 	var dests []dest
 	if op.CallbackURL != "" {
@@ -185,13 +180,32 @@ func (w *Worker) enqueueEventTo(ctx context.Context, op *opstore.Operation, even
 			}
 		}
 	}
+	if only != nil {
+		dests = slices.DeleteFunc(dests, func(d dest) bool { return !only(d.id, d.url) })
+	}
+	if len(dests) == 0 {
+		return nil
+	}
+	ts := w.cfg.Now()
+	switch {
+	case event == webhooks.EventRunning && op.LaunchedAt != nil:
+		ts = *op.LaunchedAt
+	case event != webhooks.EventRunning && op.FinishedAt != nil:
+		ts = *op.FinishedAt
+	}
+	body, err := eventBody(op, event, ts)
+	if err != nil {
+		return err
+	}
+	// The body is built once and kept on the record: every attempt and
+	// every replay sends the same bytes.
+	if _, err := w.cfg.Store.SaveEvent(ctx, op.ID, event, body); err != nil {
+		return err
+	}
 	for _, d := range dests {
-		if onlyURL != "" && d.url != onlyURL {
-			continue
-		}
 		payload, _ := json.Marshal(WebhookPayload{
 			OperationID: op.ID, Account: op.Account, EventID: EventID(op.ID, event), EventType: event,
-			Destination: d.id, URL: d.url, Body: body,
+			Destination: d.id, Host: opstore.CallbackOrigin(d.url),
 		})
 		id := DeliveryTaskID(op.ID, event, d.id)
 		if replay != "" {
@@ -233,24 +247,24 @@ func (w *Worker) ensureNotified(ctx context.Context, op *opstore.Operation) erro
 	return nil
 }
 
-// secretsFor returns the signing secrets of a destination, and false when
-// the destination no longer exists in the config.
-func (w *Worker) secretsFor(p WebhookPayload) ([]webhookverify.Secret, bool) {
+// destination returns the URL and signing secrets of a delivery's
+// destination, and false when it no longer exists in the config.
+func (w *Worker) destination(p WebhookPayload, callbackURL string) (string, []webhookverify.Secret, bool) {
 	if p.Destination == destCallback {
 		if s, ok := w.cfg.Webhooks.AccountSecrets[p.Account]; ok {
-			return s, true
+			return callbackURL, s, true
 		}
-		return w.cfg.Webhooks.Secrets, true
+		return callbackURL, w.cfg.Webhooks.Secrets, true
 	}
 	for _, s := range w.cfg.Webhooks.Subscriptions {
 		if destSub(s.Name) == p.Destination {
 			if s.Secrets != nil {
-				return s.Secrets, true
+				return s.URL, s.Secrets, true
 			}
-			return w.cfg.Webhooks.Secrets, true
+			return s.URL, w.cfg.Webhooks.Secrets, true
 		}
 	}
-	return nil, false
+	return "", nil, false
 }
 
 // ProcessWebhook delivers one event to one destination, once per attempt.
@@ -261,13 +275,34 @@ func (w *Worker) secretsFor(p WebhookPayload) ([]webhookverify.Secret, bool) {
 // `enqueue webhooks enable`.
 func (w *Worker) ProcessWebhook(ctx context.Context, t *asynq.Task) error {
 	var p WebhookPayload
-	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.URL == "" || len(p.Body) == 0 || p.EventID == "" {
-		return fmt.Errorf("decode %s: payload needs url, event_id and body: %w", TypeWebhookDeliver, asynq.SkipRetry)
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.OperationID == "" || p.EventID == "" || p.Destination == "" ||
+		(p.EventType == "" && p.LegacyURL == "") {
+		return fmt.Errorf("decode %s: payload needs operation_id, event_id, event_type and destination: %w", TypeWebhookDeliver, asynq.SkipRetry)
 	}
 	log := w.log.With(zap.String("operation_id", p.OperationID), zap.String("event", p.EventType), zap.String("destination", p.Destination))
-	secrets, ok := w.secretsFor(p)
+	target, body := p.LegacyURL, []byte(p.LegacyBody)
+	if target == "" || len(body) == 0 {
+		d, err := w.cfg.Store.EventDelivery(ctx, p.OperationID, p.EventType)
+		if errors.Is(err, opstore.ErrNotFound) {
+			return fmt.Errorf("deliver %s: the operation record expired (operations.retention): %w", p.EventID, asynq.SkipRetry)
+		}
+		if err != nil {
+			return err
+		}
+		if len(d.Body) == 0 {
+			return fmt.Errorf("deliver %s: no stored body for %s: %w", p.EventID, p.EventType, asynq.SkipRetry)
+		}
+		target, body = d.CallbackURL, d.Body
+	}
+	url, secrets, ok := w.destination(p, target)
 	if !ok {
 		return fmt.Errorf("deliver %s: destination %s is no longer configured: %w", p.EventID, p.Destination, asynq.SkipRetry)
+	}
+	if p.LegacyURL != "" {
+		url = p.LegacyURL
+	}
+	if url == "" {
+		return fmt.Errorf("deliver %s: the operation has no callback_url: %w", p.EventID, asynq.SkipRetry)
 	}
 	if p.Destination != destCallback {
 		disabled, err := w.cfg.Store.DisabledSubscriptions(ctx)
@@ -281,7 +316,7 @@ func (w *Worker) ProcessWebhook(ctx context.Context, t *asynq.Task) error {
 	sctx, cancel := context.WithTimeout(ctx, w.cfg.Webhooks.Timeout)
 	defer cancel()
 	n, _ := asynq.GetRetryCount(ctx)
-	err := w.cfg.Sender.Send(sctx, p.URL, p.EventID, p.Body, secrets)
+	err := w.cfg.Sender.Send(sctx, url, p.EventID, body, secrets)
 	if w.cfg.Observer != nil {
 		outcome := "delivered"
 		var de *webhooks.DeliveryError
@@ -318,10 +353,19 @@ func (w *Worker) ProcessWebhook(ctx context.Context, t *asynq.Task) error {
 // ReplayPayload is the payload of webhook:replay.
 type ReplayPayload struct {
 	OperationID string `json:"operation_id"`
-	// Destination limits the replay to the destination with this URL.
-	Destination string `json:"destination,omitempty"`
+	// DestinationSHA256 limits the replay to the destination whose URL has
+	// this SHA-256 (hex; see DestinationHash): the URL itself may carry a
+	// token, so the task does not.
+	DestinationSHA256 string `json:"destination_sha256,omitempty"`
 	// Nonce makes each replay a new attempt series.
 	Nonce string `json:"nonce"`
+}
+
+// DestinationHash is the SHA-256 (hex) of a destination URL, as
+// ReplayPayload.DestinationSHA256 names it.
+func DestinationHash(url string) string {
+	h := sha256.Sum256([]byte(url))
+	return hex.EncodeToString(h[:])
 }
 
 // ProcessReplay re-sends every event the operation has produced so far
@@ -347,7 +391,11 @@ func (w *Worker) ProcessReplay(ctx context.Context, t *asynq.Task) error {
 		events = append(events, EventType(op.State))
 	}
 	for _, ev := range events {
-		if err := w.enqueueEventTo(ctx, op, ev, p.Nonce, p.Destination); err != nil {
+		var only func(string, string) bool
+		if p.DestinationSHA256 != "" {
+			only = func(_, url string) bool { return DestinationHash(url) == p.DestinationSHA256 }
+		}
+		if err := w.enqueueEventTo(ctx, op, ev, p.Nonce, only); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -63,7 +64,11 @@ type Config struct {
 	// provider callback URL (webhooks.CallbackURL).
 	CallbackBaseURL string
 	CallbackSecret  []byte
-	Logger          *zap.Logger
+	// Credentials returns the secrets of a provider account (its API
+	// token): a provider's error text that echoes one is redacted before
+	// it is stored, logged or sent. nil: none.
+	Credentials func(provider, account string) []string
+	Logger      *zap.Logger
 	// Now and Rand are the clock and jitter source (defaults: time.Now,
 	// math/rand/v2).
 	Now  func() time.Time
@@ -203,28 +208,27 @@ func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
 	kind := t.Type()
 	env, decErr := DecodeEnvelope(t.Payload())
 	if decErr != nil {
-		// A payload we cannot read: fail the record if one is named, and
-		// archive the task with the reason.
-		var peek struct {
-			OperationID string `json:"operation_id"`
-		}
-		if json.Unmarshal(t.Payload(), &peek) == nil && peek.OperationID != "" {
-			if op, err := w.cfg.Store.Get(ctx, peek.OperationID); err == nil {
-				if err := w.finish(ctx, op, opstore.StateFailed, nil, "", decErr.Error(), 0, 0); err != nil {
-					return err
-				}
-			}
-		}
+		// A payload we cannot read proves nothing about the operation it
+		// names: change no record, lock or slot; archive the task with the
+		// reason.
 		return fmt.Errorf("decode %s: %v: %w", kind, decErr, asynq.SkipRetry)
 	}
 	env.Normalize()
 
-	op, err := w.ensureRecord(ctx, kind, env)
+	op, inputErr, err := w.ensureRecord(ctx, kind, env)
 	if err != nil {
 		if IsPermanent(err) {
 			return fmt.Errorf("%s: %w: %w", kind, err, asynq.SkipRetry)
 		}
 		return err
+	}
+	if inputErr != nil && !op.State.Terminal() {
+		// A raw task with input we refuse: the record (kept without the
+		// params) says why.
+		if err := w.finish(ctx, op, opstore.StateFailed, nil, "", "invalid input: "+inputErr.Error(), 0, 0); err != nil {
+			return err
+		}
+		return fmt.Errorf("%s %s: %w: %w", kind, op.ID, inputErr, asynq.SkipRetry)
 	}
 	if env.OperationID != "" && hasParams(env.Params) && env.Fingerprint(kind) != op.Fingerprint {
 		// A task naming an operation must not change what it does.
@@ -359,7 +363,7 @@ func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
 		SetPollSeq: &seq,
 		LastError:  &empty,
 		// Secrets were needed for the launch only.
-		Params: scrubSecrets(op.Params),
+		Params: opstore.RemoveSecrets(op.Params, w.secretKeys(op)),
 	})
 	if err != nil {
 		// Saving the handle failed (Redis gone): asynq retries, and the
@@ -428,7 +432,7 @@ func (w *Worker) poll(ctx context.Context, exec Executor, op *opstore.Operation)
 	}
 	results, err := bp.PollBatch(ctx, op.Account, handles)
 	if err != nil {
-		w.opLogger(op).Warn("batch poll failed; polling alone", zap.Error(err))
+		w.opLogger(op).Warn("batch poll failed; polling alone", zap.Error(redactError(err, w.secretsOf(op))))
 		return exec.Poll(ctx, op)
 	}
 	running := map[string]string{}
@@ -474,24 +478,32 @@ func (w *Worker) outcome(op *opstore.Operation, r PollResult) opstore.State {
 	return opstore.StateFailed
 }
 
-// scrubSecrets removes secret params from a launched operation's record.
-func scrubSecrets(params json.RawMessage) json.RawMessage {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(params, &m) != nil {
-		return nil
-	}
-	changed := false
-	for _, k := range opstore.SecretParams {
-		if _, ok := m[k]; ok {
-			m[k] = json.RawMessage(`"REMOVED"`)
-			changed = true
+// secretKeys are op's secret params keys: from its kind's params type,
+// and those the record names.
+func (w *Worker) secretKeys(op *opstore.Operation) []string {
+	keys := slices.Clone(op.SecretParams)
+	if spec, err := LookupSpec(op.Kind, op.Provider); err == nil {
+		for _, k := range spec.SecretParams() {
+			if !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
 		}
 	}
-	if !changed {
-		return nil
+	return keys
+}
+
+// secretsOf returns what must never appear in op's errors, logs and
+// webhooks: its secret params' values and its account's credentials.
+func (w *Worker) secretsOf(op *opstore.Operation) []string {
+	out := secretValues(op.Params, w.secretKeys(op))
+	if w.cfg.Credentials != nil {
+		for _, c := range w.cfg.Credentials(op.Provider, op.Account) {
+			if c != "" {
+				out = append(out, secretForms(c)...)
+			}
+		}
 	}
-	b, _ := json.Marshal(m)
-	return b
+	return out
 }
 
 // waitError asks asynq to run the task again after Delay without counting
@@ -566,21 +578,23 @@ func (w *Worker) PollNow(ctx context.Context, provider, operationID string) (boo
 }
 
 // ensureRecord loads the operation named by env, or creates it for a raw
-// task enqueued by another system.
-func (w *Worker) ensureRecord(ctx context.Context, kind string, env Envelope) (*opstore.Operation, error) {
+// task enqueued by another system. A raw task whose input is refused still
+// gets a record, without its params (secrets could hide under a key
+// spelled otherwise), and inputErr says why.
+func (w *Worker) ensureRecord(ctx context.Context, kind string, env Envelope) (op *opstore.Operation, inputErr error, err error) {
 	if env.OperationID != "" {
 		op, err := w.cfg.Store.Get(ctx, env.OperationID)
 		if err == nil {
 			if op.Kind != kind {
-				return nil, Permanent(fmt.Errorf("operation %s is a %s, not a %s", op.ID, op.Kind, kind))
+				return nil, nil, Permanent(fmt.Errorf("operation %s is a %s, not a %s", op.ID, op.Kind, kind))
 			}
-			return op, nil
+			return op, nil, nil
 		}
 		if !errors.Is(err, opstore.ErrNotFound) {
-			return nil, err
+			return nil, nil, err
 		}
 		if _, perr := uuid.Parse(env.OperationID); perr != nil {
-			return nil, Permanent(fmt.Errorf("operation_id %q is not a UUID", env.OperationID))
+			return nil, nil, Permanent(fmt.Errorf("operation_id %q is not a UUID", env.OperationID))
 		}
 	}
 	id := env.OperationID
@@ -588,7 +602,7 @@ func (w *Worker) ensureRecord(ctx context.Context, kind string, env Envelope) (*
 	if id == "" {
 		u, err := uuid.NewV7()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		id = u.String()
 		if taskID, ok := asynq.GetTaskID(ctx); idemKey == "" && ok && taskID != "" {
@@ -596,20 +610,26 @@ func (w *Worker) ensureRecord(ctx context.Context, kind string, env Envelope) (*
 			idemKey = "asynq-task:" + taskID
 		}
 	}
-	op, _, err := w.cfg.Store.Create(ctx, &opstore.Operation{
+	rec := &opstore.Operation{
 		ID:             id,
 		Kind:           kind,
 		Provider:       env.Provider,
 		Account:        env.Account,
-		Params:         compactJSON(env.Params),
-		CallbackURL:    env.CallbackURL,
 		IdempotencyKey: idemKey,
 		Fingerprint:    env.Fingerprint(kind),
-	})
-	if errors.Is(err, opstore.ErrIdempotencyConflict) {
-		return nil, Permanent(fmt.Errorf("idempotency_key %q already names operation %s with a different request", idemKey, op.ID))
 	}
-	return op, err
+	params, secrets, inputErr := env.prepare(kind)
+	if inputErr == nil {
+		rec.Params, rec.SecretParams, rec.CallbackURL = params, secrets, env.CallbackURL
+	} else if validCallbackURL(env.CallbackURL) == nil {
+		// The callback still hears about the refusal.
+		rec.CallbackURL = env.CallbackURL
+	}
+	op, _, err = w.cfg.Store.Create(ctx, rec)
+	if errors.Is(err, opstore.ErrIdempotencyConflict) {
+		return nil, nil, Permanent(fmt.Errorf("idempotency_key %q already names operation %s with a different request", idemKey, op.ID))
+	}
+	return op, inputErr, err
 }
 
 // isLastAttempt reports whether a failed launch must give up: asynq's
@@ -622,6 +642,7 @@ func (w *Worker) isLastAttempt(ctx context.Context) bool {
 }
 
 func (w *Worker) launchFailed(ctx context.Context, op *opstore.Operation, err error) error {
+	err = redactError(err, w.secretsOf(op))
 	var we *waitError
 	if errors.As(err, &we) {
 		msg := we.Error()
@@ -774,6 +795,11 @@ func (w *Worker) ProcessPoll(ctx context.Context, t *asynq.Task) error {
 		}
 	}
 	res, pollErr := w.poll(ctx, exec, op)
+	if pollErr != nil || res.Error != "" {
+		secrets := w.secretsOf(op)
+		pollErr = redactError(pollErr, secrets)
+		res.Error = redactText(res.Error, secrets)
+	}
 	var retryAfter time.Duration
 	lastErr := ""
 	if err := pollErr; err != nil {
@@ -825,6 +851,7 @@ func (w *Worker) ProcessPoll(ctx context.Context, t *asynq.Task) error {
 // returns an error only when the outcome could not be recorded (Redis
 // unreachable): the caller must then fail its task so asynq runs it again.
 func (w *Worker) finish(ctx context.Context, op *opstore.Operation, state opstore.State, result json.RawMessage, status, errMsg string, pollSeq, incrPolls int, progress ...json.RawMessage) error {
+	errMsg = redactText(errMsg, w.secretsOf(op))
 	c := opstore.Change{To: state, PollSeq: pollSeq, Result: result, IncrPolls: incrPolls, LastError: &errMsg}
 	if len(progress) > 0 {
 		c.Progress = progress[0]

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -384,8 +385,7 @@ func TestWebhookDeliveryClassification(t *testing.T) {
 				}
 				w.WriteHeader(tc.status)
 			})
-			payload, _ := json.Marshal(tasks.WebhookPayload{OperationID: "o", EventID: "evt_o", Destination: tasks.DestinationCallback, URL: srv.srv.URL + "/hook?token=s3cret", Body: json.RawMessage(`{}`)})
-			task := asynq.NewTask(tasks.TypeWebhookDeliver, payload)
+			task := asynq.NewTask(tasks.TypeWebhookDeliver, deliveryPayload(t, b, srv.srv.URL+"/hook?token=s3cret"))
 			err := b.worker.Handler().ProcessTask(t.Context(), task)
 			if !tc.wantErr {
 				assert.NoError(t, err)
@@ -405,11 +405,43 @@ func TestWebhookDeliveryClassification(t *testing.T) {
 	t.Run("ConnectionRefused", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, ucdnsim.Config{})
-		payload, _ := json.Marshal(tasks.WebhookPayload{OperationID: "o", EventID: "e", Destination: tasks.DestinationCallback, URL: "http://127.0.0.1:1/hook", Body: json.RawMessage(`{}`)})
-		err := b.worker.Handler().ProcessTask(context.Background(), asynq.NewTask(tasks.TypeWebhookDeliver, payload))
+		err := b.worker.Handler().ProcessTask(context.Background(), asynq.NewTask(tasks.TypeWebhookDeliver, deliveryPayload(t, b, "http://127.0.0.1:1/hook")))
 		require.Error(t, err)
 		assert.NotErrorIs(t, err, asynq.SkipRetry)
 	})
+	t.Run("QueuedByEarlierVersion", func(t *testing.T) {
+		// A delivery queued with its URL and body in the task is still
+		// delivered as queued.
+		t.Parallel()
+		b := setup(t, ucdnsim.Config{})
+		srv := newReceiver(t)
+		payload := []byte(`{"operation_id":"o","account":"default","event_id":"evt_o","event_type":"operation.succeeded","destination":"callback","url":"` + srv.srv.URL + `/hook","body":{"id":"evt_o"}}`)
+		require.NoError(t, b.worker.Handler().ProcessTask(t.Context(), asynq.NewTask(tasks.TypeWebhookDeliver, payload)))
+		require.Len(t, srv.hooks(), 1)
+		assert.JSONEq(t, `{"id":"evt_o"}`, string(srv.hooks()[0].Raw))
+	})
+	t.Run("RecordExpired", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, ucdnsim.Config{})
+		payload, _ := json.Marshal(tasks.WebhookPayload{OperationID: "gone", EventID: "evt_gone", EventType: webhooks.EventSucceeded, Destination: tasks.DestinationCallback})
+		err := b.worker.Handler().ProcessTask(t.Context(), asynq.NewTask(tasks.TypeWebhookDeliver, payload))
+		require.ErrorIs(t, err, asynq.SkipRetry)
+		assert.Contains(t, err.Error(), "expired")
+	})
+}
+
+// deliveryPayload stores a finished operation with callback URL cb and its
+// succeeded event, and returns the payload of that event's delivery.
+func deliveryPayload(t *testing.T, b *bundle, cb string) []byte {
+	t.Helper()
+	op, _, err := b.store.Create(t.Context(), &opstore.Operation{ID: uuid.NewString(), Kind: tasks.TypeCDNPurge, Provider: "ucdn", Account: "default", CallbackURL: cb, Params: json.RawMessage(goodParams)})
+	require.NoError(t, err)
+	_, err = b.store.SaveEvent(t.Context(), op.ID, webhooks.EventSucceeded, []byte(`{}`))
+	require.NoError(t, err)
+	payload, err := json.Marshal(tasks.WebhookPayload{OperationID: op.ID, Account: "default", EventID: tasks.EventID(op.ID, webhooks.EventSucceeded),
+		EventType: webhooks.EventSucceeded, Destination: tasks.DestinationCallback, Host: opstore.CallbackOrigin(cb)})
+	require.NoError(t, err)
+	return payload
 }
 
 func TestRetryDelaySchedule(t *testing.T) {

@@ -1,0 +1,153 @@
+package opstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redaction markers: what a rendering shows instead of a secret param, and
+// what the stored record keeps once the secret is no longer needed.
+const (
+	Redacted = "REDACTED"
+	Removed  = "REMOVED"
+)
+
+func encodeKeys(keys []string) string {
+	if len(keys) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(keys)
+	return string(b)
+}
+
+// decodeKeys reads the secret_params field; ok is false when the record
+// has none (written by an earlier version).
+func decodeKeys(v string) (keys []string, ok bool) {
+	if v == "" {
+		return nil, false
+	}
+	if json.Unmarshal([]byte(v), &keys) != nil {
+		return nil, false
+	}
+	return keys, true
+}
+
+// replaceKeys returns params with the values of keys (top level) replaced
+// by the JSON string with, or params itself when none is present. Params
+// that are not a JSON object are replaced whole.
+func replaceKeys(params json.RawMessage, keys []string, with string) json.RawMessage {
+	if len(params) == 0 || len(keys) == 0 {
+		return params
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(params, &m) != nil {
+		b, _ := json.Marshal(with)
+		return b
+	}
+	changed := false
+	marker, _ := json.Marshal(with)
+	for _, k := range keys {
+		if _, ok := m[k]; ok {
+			m[k] = marker
+			changed = true
+		}
+	}
+	if !changed {
+		return params
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return marker
+	}
+	return b
+}
+
+// RemoveSecrets returns params with the secret keys' values replaced by
+// "REMOVED", for storing once the launch no longer needs them; nil when
+// params hold none of them (nothing to change).
+func RemoveSecrets(params json.RawMessage, keys []string) json.RawMessage {
+	out := replaceKeys(params, keys, Removed)
+	if len(out) == len(params) && string(out) == string(params) {
+		return nil
+	}
+	return out
+}
+
+// RedactedParams returns the params as every rendering shows them: secret
+// values replaced by "REDACTED". A record written before secret keys were
+// recorded shows no params at all.
+func (o *Operation) RedactedParams() json.RawMessage {
+	if len(o.Params) == 0 {
+		return o.Params
+	}
+	if o.legacySecrets {
+		return json.RawMessage(`"` + Redacted + `"`)
+	}
+	return replaceKeys(o.Params, o.SecretParams, Redacted)
+}
+
+// MarshalJSON renders the record with its secret params redacted and its
+// callback URL cut to CallbackOrigin, so no status output, CLI output or
+// webhook ever carries them. The stored record keeps both until the
+// secrets are removed (launch, final state).
+func (o Operation) MarshalJSON() ([]byte, error) {
+	type plain Operation
+	p := plain(o)
+	p.Params = o.RedactedParams()
+	p.CallbackURL = CallbackOrigin(o.CallbackURL)
+	return json.Marshal(p)
+}
+
+func eventField(event string) string { return "event:" + event }
+
+// saveEventScript stores an event body on its record unless one is there
+// already, and returns the stored one. KEYS: op. ARGV: field, body.
+var saveEventScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('HGET', KEYS[1], ARGV[1])
+`)
+
+// SaveEvent keeps the body of one webhook event on the operation's record,
+// built once, so every attempt and every replay sends the same bytes while
+// no queue task carries them. When a body is stored already, that one is
+// returned and body is ignored.
+func (s *Store) SaveEvent(ctx context.Context, opID, event string, body []byte) ([]byte, error) {
+	v, err := saveEventScript.Run(ctx, s.rdb, []string{s.opKey(opID)}, eventField(event), body).Text()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, opID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("save event %s of %s: %w", event, opID, err)
+	}
+	return []byte(v), nil
+}
+
+// Delivery is what a webhook delivery reads from the record.
+type Delivery struct {
+	// Body is the stored event body (nil when none was saved).
+	Body []byte
+	// CallbackURL is the operation's callback_url, in full.
+	CallbackURL string
+}
+
+// EventDelivery reads an event's stored body and the callback URL.
+func (s *Store) EventDelivery(ctx context.Context, opID, event string) (Delivery, error) {
+	vals, err := s.rdb.HMGet(ctx, s.opKey(opID), fID, eventField(event), fCallback).Result()
+	if err != nil {
+		return Delivery{}, fmt.Errorf("read event %s of %s: %w", event, opID, err)
+	}
+	if vals[0] == nil {
+		return Delivery{}, fmt.Errorf("%w: %s", ErrNotFound, opID)
+	}
+	var d Delivery
+	if b, ok := vals[1].(string); ok {
+		d.Body = []byte(b)
+	}
+	d.CallbackURL, _ = vals[2].(string)
+	return d, nil
+}

@@ -1,0 +1,89 @@
+package tasks
+
+import (
+	"encoding/json"
+	"slices"
+
+	"github.com/opsworker/opsworker/internal/opstore"
+)
+
+// hiddenPayload is what FormatPayload shows for a payload it cannot show
+// safely.
+const hiddenPayload = `"(payload not shown)"`
+
+// FormatPayload renders a task payload for the queue UI (asynqmon's
+// PayloadFormatter) with nothing a reader should not see. opsworker's own
+// tasks carry no secret, but raw tasks from other systems may: their
+// params are shown re-encoded from the kind's type with the secret params
+// replaced by "REDACTED" (params that do not decode are not shown at
+// all), a callback URL is cut to its origin, and fields the worker does
+// not know are left out.
+func FormatPayload(taskType string, payload []byte) string {
+	var out any
+	switch {
+	case slices.Contains(Kinds(), taskType):
+		out = formatEnvelope(taskType, payload)
+	case taskType == TypeWebhookDeliver:
+		var p WebhookPayload
+		if json.Unmarshal(payload, &p) != nil {
+			return hiddenPayload
+		}
+		if p.LegacyURL != "" {
+			p.Host = opstore.CallbackOrigin(p.LegacyURL)
+		}
+		p.LegacyURL, p.LegacyBody = "", nil
+		out = p
+	case taskType == TypePoll:
+		var p PollPayload
+		if json.Unmarshal(payload, &p) != nil {
+			return hiddenPayload
+		}
+		out = p
+	case taskType == TypeCancel:
+		var p CancelPayload
+		if json.Unmarshal(payload, &p) != nil {
+			return hiddenPayload
+		}
+		out = p
+	case taskType == TypeWebhookReplay:
+		var p ReplayPayload
+		if json.Unmarshal(payload, &p) != nil {
+			return hiddenPayload
+		}
+		out = p
+	default:
+		return hiddenPayload
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return hiddenPayload
+	}
+	return string(b)
+}
+
+// formatEnvelope is FormatPayload for an operation kind's task.
+func formatEnvelope(kind string, payload []byte) any {
+	env, err := DecodeEnvelope(payload)
+	if err != nil {
+		return "(payload not shown: " + err.Error() + ")"
+	}
+	shown := struct {
+		OperationID    string          `json:"operation_id,omitempty"`
+		Provider       string          `json:"provider,omitempty"`
+		Account        string          `json:"account,omitempty"`
+		Params         json.RawMessage `json:"params,omitempty"`
+		CallbackURL    string          `json:"callback_url,omitempty"`
+		IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	}{OperationID: env.OperationID, Provider: env.Provider, Account: env.Account,
+		CallbackURL: opstore.CallbackOrigin(env.CallbackURL), IdempotencyKey: env.IdempotencyKey}
+	if hasParams(env.Params) {
+		shown.Params = json.RawMessage(`"` + opstore.Redacted + `"`)
+		if spec, err := LookupSpec(kind, env.Provider); err == nil {
+			if canon, err := spec.canonicalParams(env.Params); err == nil {
+				op := opstore.Operation{Params: canon, SecretParams: spec.SecretParams()}
+				shown.Params = op.RedactedParams()
+			}
+		}
+	}
+	return shown
+}

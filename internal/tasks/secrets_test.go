@@ -1,0 +1,343 @@
+package tasks_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/providers/leaseweb/leasewebsim"
+	"github.com/opsworker/opsworker/internal/providers/simkit"
+	"github.com/opsworker/opsworker/internal/providers/ucdn/ucdnsim"
+	"github.com/opsworker/opsworker/internal/tasks"
+	"github.com/opsworker/opsworker/internal/testutil"
+	"github.com/opsworker/opsworker/internal/webhooks"
+)
+
+const (
+	installSecret = "Sup3r-S3cret-Pw"
+	installScript = "#!/bin/sh\necho installed"
+	installKey    = "AAAAC3NzaC1lZDI1NTE5AAAAIKey"
+)
+
+// installWith returns installParams with key renamed to as.
+func installWith(t *testing.T, key, as string) string {
+	t.Helper()
+	var m map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal([]byte(installParams), &m))
+	v, ok := m[key]
+	require.True(t, ok, key)
+	delete(m, key)
+	b, err := json.Marshal(m)
+	require.NoError(t, err)
+	// Keep the spelling exactly (json.Marshal of a map would not change it,
+	// but build the member by hand to be sure of the bytes).
+	return strings.TrimSuffix(string(b), "}") + `,"` + as + `":` + string(v) + "}"
+}
+
+// requireNoSecretInRecord checks every field of the stored hash.
+func requireNoSecretInRecord(t *testing.T, b *serverBundle, id string, secrets ...string) {
+	t.Helper()
+	h, err := b.rdb.HGetAll(context.Background(), "ow:{ops}:op:"+id).Result()
+	require.NoError(t, err)
+	require.NotEmpty(t, h)
+	for f, v := range h {
+		for _, s := range secrets {
+			assert.NotContains(t, v, s, "record field %s", f)
+		}
+	}
+}
+
+func TestParamKeysMatchExactly(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour})
+	for _, tc := range []struct{ key, as string }{
+		{"password", "PASSWORD"},
+		{"password", "Password"},
+		{"password", "paſſword"},
+		{"ssh_keys", "SSH_KEYS"},
+		{"post_install_script", "Post_Install_Script"},
+		{"server_id", "Server_ID"},
+		{"raid", "RAID"},
+	} {
+		t.Run(tc.as, func(t *testing.T) {
+			_, _, err := b.sub.Submit(t.Context(), tasks.TypeServerInstall, tasks.Envelope{Provider: "leaseweb", Params: json.RawMessage(installWith(t, tc.key, tc.as))})
+			var ve *tasks.ValidationError
+			require.ErrorAs(t, err, &ve)
+			assert.Equal(t, "params."+tc.as, ve.Field)
+			assert.Equal(t, "unknown field", ve.Message)
+		})
+	}
+	t.Run("Nested", func(t *testing.T) {
+		p := strings.Replace(installParams, `"numberOfDisks"`, `"NumberOfDisks"`, 1)
+		_, _, err := b.sub.Submit(t.Context(), tasks.TypeServerInstall, tasks.Envelope{Provider: "leaseweb", Params: json.RawMessage(p)})
+		var ve *tasks.ValidationError
+		require.ErrorAs(t, err, &ve)
+		assert.Equal(t, "params.raid.NumberOfDisks", ve.Field)
+	})
+	t.Run("DuplicateKey", func(t *testing.T) {
+		p := strings.Replace(installParams, `"password":"Sup3r-S3cret-Pw"`, `"password":"Sup3r-S3cret-Pw","password":"0ther-S3cret-Pw"`, 1)
+		_, _, err := b.sub.Submit(t.Context(), tasks.TypeServerInstall, tasks.Envelope{Provider: "leaseweb", Params: json.RawMessage(p)})
+		var ve *tasks.ValidationError
+		require.ErrorAs(t, err, &ve)
+		assert.Equal(t, "params.password", ve.Field)
+		assert.NotContains(t, err.Error(), "S3cret")
+	})
+	t.Run("Purge", func(t *testing.T) {
+		_, _, err := b.sub.Submit(t.Context(), tasks.TypeCDNPurge, purgeEnv(`{"Zone_Name":"demo","zone_type":"objects","files":["/a"]}`))
+		var ve *tasks.ValidationError
+		require.ErrorAs(t, err, &ve)
+		assert.Equal(t, "params.Zone_Name", ve.Field)
+	})
+	assert.Zero(t, b.lw.Launches("12345", "install"))
+}
+
+func TestStoredParamsAreReencoded(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour})
+	// ssh_keys as a newline-separated string, keys in another order,
+	// extra whitespace: the record keeps the typed value's encoding.
+	params := `{ "ssh_keys" : "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey user@host\n",
+	  "operating_system_id":"UBUNTU_22_04_64BIT", "server_id":"12345", "password":"Sup3r-S3cret-Pw" }`
+	op := b.submit(t, tasks.TypeServerInstall, params)
+	raw, err := b.rdb.HGet(t.Context(), "ow:{ops}:op:"+op.ID, "params").Result()
+	require.NoError(t, err)
+	assert.Equal(t, `{"server_id":"12345","operating_system_id":"UBUNTU_22_04_64BIT","ssh_keys":["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey user@host"],"password":"Sup3r-S3cret-Pw"}`, raw)
+
+	shown, err := json.Marshal(op)
+	require.NoError(t, err)
+	assert.NotContains(t, string(shown), installSecret)
+	assert.NotContains(t, string(shown), installKey)
+	assert.Contains(t, string(shown), `"password":"REDACTED"`)
+}
+
+func TestRawTaskWithMisspelledSecretLeavesNoSecret(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour})
+	for _, as := range []string{"PASSWORD", "paſſword"} {
+		payload := fmt.Sprintf(`{"provider":"leaseweb","params":%s}`, installWith(t, "password", as))
+		err := b.worker.Handler().ProcessTask(t.Context(), asynq.NewTask(tasks.TypeServerInstall, []byte(payload)))
+		require.ErrorIs(t, err, asynq.SkipRetry)
+		assert.Contains(t, err.Error(), "params."+as+": unknown field")
+		assert.NotContains(t, err.Error(), installSecret)
+	}
+	ops, err := b.store.List(t.Context(), opstore.Filter{})
+	require.NoError(t, err)
+	require.Len(t, ops, 2, "the records show what happened")
+	for _, op := range ops {
+		assert.Equal(t, opstore.StateFailed, op.State)
+		assert.Contains(t, op.LastError, "unknown field")
+		requireNoSecretInRecord(t, b, op.ID, installSecret, installKey, "echo installed")
+	}
+	assert.Zero(t, b.lw.Launches("12345", "install"))
+}
+
+func TestSecretsScrubbedWhenNeverLaunched(t *testing.T) {
+	t.Parallel()
+	t.Run("UnknownAccount", func(t *testing.T) {
+		b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour})
+		op := b.submit(t, tasks.TypeServerInstall, installParams, func(e *tasks.Envelope) { e.Account = "nosuch" })
+		require.ErrorIs(t, b.run(t, tasks.LaunchTaskID(op.ID)), asynq.SkipRetry)
+		assert.Equal(t, opstore.StateFailed, b.op(t, op.ID).State)
+		requireNoSecretInRecord(t, b, op.ID, installSecret, installKey, "echo installed")
+	})
+	t.Run("ProviderNotConfigured", func(t *testing.T) {
+		b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour}, func(c *tasks.Config) {
+			delete(c.Executors, tasks.ExecutorKey{Kind: tasks.TypeServerInstall, Provider: "leaseweb"})
+		})
+		op := b.submit(t, tasks.TypeServerInstall, installParams)
+		require.ErrorIs(t, b.run(t, tasks.LaunchTaskID(op.ID)), asynq.SkipRetry)
+		assert.Equal(t, opstore.StateFailed, b.op(t, op.ID).State)
+		requireNoSecretInRecord(t, b, op.ID, installSecret, installKey, "echo installed")
+	})
+	t.Run("CanceledBeforeLaunch", func(t *testing.T) {
+		b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour})
+		op := b.submit(t, tasks.TypeServerInstall, installParams)
+		cancel, _ := json.Marshal(tasks.CancelPayload{OperationID: op.ID})
+		require.NoError(t, b.worker.Handler().ProcessTask(t.Context(), asynq.NewTask(tasks.TypeCancel, cancel)))
+		assert.Equal(t, opstore.StateCanceled, b.op(t, op.ID).State)
+		requireNoSecretInRecord(t, b, op.ID, installSecret, installKey, "echo installed")
+	})
+	t.Run("BusyServerFails", func(t *testing.T) {
+		b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour}, func(c *tasks.Config) { c.OnBusy = tasks.OnBusyFail })
+		first := b.submit(t, tasks.TypeServerInstall, installParams)
+		require.NoError(t, b.run(t, tasks.LaunchTaskID(first.ID)))
+		second := b.submit(t, tasks.TypeServerInstall, strings.Replace(installParams, "web01", "web02", 1))
+		require.ErrorIs(t, b.run(t, tasks.LaunchTaskID(second.ID)), asynq.SkipRetry)
+		assert.Equal(t, opstore.StateFailed, b.op(t, second.ID).State)
+		requireNoSecretInRecord(t, b, second.ID, installSecret, installKey, "echo installed")
+	})
+}
+
+func TestProviderErrorEchoingSecretsIsScrubbed(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour}, func(c *tasks.Config) {
+		c.Credentials = func(provider, account string) []string {
+			if provider == "leaseweb" && account == "default" {
+				return []string{"lsw-key"}
+			}
+			return nil
+		}
+	})
+	hooks := newReceiver(t)
+	encScript := base64.StdEncoding.EncodeToString([]byte(installScript))
+	b.lw.Inject(simkit.Fault{Kind: simkit.FaultStatus, Method: "POST", PathPrefix: "/servers/12345/install", Status: 400,
+		Body: `{"errorCode":"400","errorMessage":"Validation Failed: password Sup3r-S3cret-Pw rejected for key lsw-key; script ` + encScript + `; key ssh-ed25519 ` + installKey + `"}`})
+	op := b.submit(t, tasks.TypeServerInstall, installParams, func(e *tasks.Envelope) { e.CallbackURL = hooks.srv.URL })
+	err := b.run(t, tasks.LaunchTaskID(op.ID))
+	require.ErrorIs(t, err, asynq.SkipRetry)
+	secrets := []string{installSecret, "lsw-key", encScript, installKey}
+	for _, s := range secrets {
+		assert.NotContains(t, err.Error(), s, "the task error asynq stores and shows")
+	}
+	op = b.op(t, op.ID)
+	assert.Equal(t, opstore.StateFailed, op.State)
+	assert.Contains(t, op.LastError, "Validation Failed: password [REDACTED] rejected for key [REDACTED]")
+	requireNoSecretInRecord(t, b, op.ID, secrets...)
+	require.NoError(t, b.run(t, tasks.DeliveryTaskID(op.ID, webhooks.EventFailed, tasks.DestinationCallback)))
+	require.Len(t, hooks.hooks(), 1)
+	for _, s := range secrets {
+		assert.NotContains(t, string(hooks.hooks()[0].Raw), s)
+	}
+	for _, e := range b.logs.All() {
+		line, _ := json.Marshal(e.ContextMap())
+		for _, s := range secrets {
+			assert.NotContains(t, e.Message+string(line), s)
+		}
+	}
+}
+
+func TestMalformedTaskNamingRunningOperationChangesNothing(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour})
+	op := b.submit(t, tasks.TypeServerInstall, installParams)
+	require.NoError(t, b.run(t, tasks.LaunchTaskID(op.ID)))
+	require.Equal(t, opstore.StateRunning, b.op(t, op.ID).State)
+	for _, typ := range []string{tasks.TypeServerInstall, tasks.TypeServerRescue, tasks.TypeCDNPurge} {
+		for _, payload := range []string{
+			`{"operation_id":"` + op.ID + `","bogus":1}`,
+			`{"operation_id":"` + op.ID + `","params":`,
+			`{"operation_id":"` + op.ID + `","provider":7}`,
+		} {
+			err := b.worker.Handler().ProcessTask(t.Context(), asynq.NewTask(typ, []byte(payload)))
+			require.ErrorIs(t, err, asynq.SkipRetry, "%s %s", typ, payload)
+		}
+	}
+	got := b.op(t, op.ID)
+	assert.Equal(t, opstore.StateRunning, got.State, got.LastError)
+	assert.Empty(t, got.LastError)
+	holder, err := b.store.LockHolder(t.Context(), "leaseweb:server:12345")
+	require.NoError(t, err)
+	assert.Equal(t, op.ID, holder, "the server lock is kept")
+}
+
+func TestAsynqPayloadsCarryNoSecrets(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour}, func(c *tasks.Config) {
+		c.Webhooks.Subscriptions = []tasks.Subscription{{Name: "audit", URL: "http://127.0.0.1:1/hooks?token=sub-T0ken"}}
+	})
+	hooks := newReceiver(t)
+	callback := strings.Replace(hooks.srv.URL, "http://", "http://user:cb-Pa55@", 1) + "/hook/cb-path-T0ken?sig=cb-query-T0ken"
+	op := b.submit(t, tasks.TypeServerInstall, installParams, func(e *tasks.Envelope) { e.CallbackURL = callback })
+	secrets := []string{installSecret, installKey, "echo installed", "cb-Pa55", "cb-path-T0ken", "cb-query-T0ken", "sub-T0ken"}
+	check := func(what string, payload []byte) {
+		t.Helper()
+		for _, s := range secrets {
+			assert.NotContains(t, string(payload), s, what)
+		}
+	}
+	check("launch task", b.task(t, tasks.LaunchTaskID(op.ID)).Payload())
+	require.NoError(t, b.run(t, tasks.LaunchTaskID(op.ID)))
+	finishAll(b)
+	require.NoError(t, b.run(t, tasks.PollTaskID(op.ID, 1)))
+	require.Equal(t, opstore.StateSucceeded, b.op(t, op.ID).State)
+
+	var deliveries []string
+	for _, ev := range []string{webhooks.EventRunning, webhooks.EventSucceeded} {
+		for _, dest := range []string{tasks.DestinationCallback, tasks.SubscriptionDestination("audit")} {
+			id := tasks.DeliveryTaskID(op.ID, ev, dest)
+			check("delivery task "+id, b.task(t, id).Payload())
+			deliveries = append(deliveries, id)
+		}
+	}
+	// The deliveries still reach the full callback URL, with the same body
+	// on every attempt.
+	require.NoError(t, b.run(t, deliveries[2]))
+	require.Len(t, hooks.hooks(), 1)
+	got := hooks.hooks()[0]
+	assert.Equal(t, tasks.EventID(op.ID, webhooks.EventSucceeded), got.ID)
+	check("webhook body", got.Raw)
+	require.NoError(t, b.run(t, deliveries[0]))
+	require.Len(t, hooks.hooks(), 2)
+
+	// The queue UI's payload formatter hides what raw tasks from other
+	// systems may carry.
+	raw := []byte(`{"provider":"leaseweb","callback_url":"` + callback + `","params":` + installParams + `}`)
+	shown := tasks.FormatPayload(tasks.TypeServerInstall, raw)
+	check("formatted raw task", []byte(shown))
+	assert.Contains(t, shown, `"password":"REDACTED"`)
+	assert.Contains(t, shown, `"server_id":"12345"`)
+	for _, p := range []string{
+		`{"provider":"leaseweb","params":` + installWith(t, "password", "PASSWORD") + `}`,
+		`{"provider":"nosuch","callback_url":"` + callback + `","params":` + installParams + `}`,
+		`not json ` + installSecret,
+	} {
+		check("formatted "+p, []byte(tasks.FormatPayload(tasks.TypeServerInstall, []byte(p))))
+	}
+	old := []byte(`{"operation_id":"x","account":"default","event_id":"e","event_type":"operation.succeeded","destination":"callback","url":"` + callback + `","body":{"data":{"params":{"password":"` + installSecret + `"}}}}`)
+	check("formatted old delivery task", []byte(tasks.FormatPayload(tasks.TypeWebhookDeliver, old)))
+}
+
+// On real Redis with a real asynq server: a malformed raw task naming a
+// running operation is archived with its reason and the operation goes on;
+// a raw task with a misspelled secret key leaves a failed record without
+// the secret.
+func TestLiveRawTasksThatMustNotTouchOperations(t *testing.T) {
+	b := startLive(t, ucdnsim.Config{WaitingFor: time.Hour})
+	op, _, err := b.sub.Submit(t.Context(), tasks.TypeCDNPurge, purgeEnv(goodParams))
+	require.NoError(t, err)
+	testutil.WaitFor(t, 10*time.Second, "running", func() bool {
+		got, err := b.store.Get(context.Background(), op.ID)
+		return err == nil && got.State == opstore.StateRunning
+	})
+	_, err = b.client.Enqueue(asynq.NewTask(tasks.TypeCDNPurge, []byte(`{"operation_id":"`+op.ID+`","bogus":1}`)), asynq.TaskID("bogus"))
+	require.NoError(t, err)
+	_, err = b.client.Enqueue(asynq.NewTask(tasks.TypeCDNPurge, []byte(`{"provider":"ucdn","params":{"zone_name":"z","zone_type":"objects","files":["/a"],"Token":"raw-S3cret-T0ken"}}`)), asynq.TaskID("misspelled"))
+	require.NoError(t, err)
+
+	testutil.WaitFor(t, 10*time.Second, "both archived", func() bool {
+		archived, _ := b.insp.ListArchivedTasks("default")
+		return len(archived) == 2
+	})
+	archived, err := b.insp.ListArchivedTasks("default")
+	require.NoError(t, err)
+	reasons := map[string]string{}
+	for _, a := range archived {
+		reasons[a.ID] = a.LastErr
+		assert.Zero(t, a.Retried)
+	}
+	assert.Contains(t, reasons["bogus"], `unknown field "bogus"`)
+	assert.Contains(t, reasons["misspelled"], "params.Token: unknown field")
+	assert.NotContains(t, reasons["misspelled"], "raw-S3cret-T0ken")
+
+	got, err := b.store.Get(t.Context(), op.ID)
+	require.NoError(t, err)
+	assert.Equal(t, opstore.StateRunning, got.State, "the running operation is untouched")
+	assert.Empty(t, got.LastError)
+
+	ops, err := b.store.List(t.Context(), opstore.Filter{State: opstore.StateFailed})
+	require.NoError(t, err)
+	require.Len(t, ops, 1)
+	shown, _ := json.Marshal(ops[0])
+	assert.NotContains(t, string(shown), "raw-S3cret-T0ken")
+	assert.Contains(t, ops[0].LastError, "params.Token: unknown field")
+	assert.Equal(t, 1, b.sim.CountCalls("POST", "/purge/zone"))
+}
