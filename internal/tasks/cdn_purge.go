@@ -49,6 +49,13 @@ func (p *UCDNPurgeParams) Validate() error {
 	return validateFiles(p.Files)
 }
 
+// isControlOrBreak reports a control character (C0, DEL, C1, which holds
+// U+0085 NEXT LINE) or a Unicode line or paragraph separator: anything a
+// reader of a line-based list could take for the end of a line.
+func isControlOrBreak(r rune) bool {
+	return r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == '\u2028' || r == '\u2029'
+}
+
 // validateFiles checks a purge's file list: 1..MaxPurgeFiles entries, each
 // a path starting with / or an absolute http(s) URL, no control
 // characters.
@@ -64,7 +71,7 @@ func validateFiles(files []string) error {
 		if len(f) > 2048 {
 			return invalid(field, "longer than 2048 characters")
 		}
-		if strings.ContainsFunc(f, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		if strings.ContainsFunc(f, isControlOrBreak) {
 			// UCDN separates files with newlines: a control character
 			// would smuggle in another entry.
 			return invalid(field, "must not contain control characters or newlines")

@@ -63,7 +63,7 @@ func (k *StringList) UnmarshalJSON(b []byte) error {
 func validateSSHKeys(k StringList, field string) error {
 	for i, key := range k {
 		key = strings.TrimSpace(key)
-		if strings.ContainsAny(key, "\r\n") || !(strings.HasPrefix(key, "ssh-") || strings.HasPrefix(key, "ecdsa-sha2-") || strings.HasPrefix(key, "sk-")) || len(strings.Fields(key)) < 2 {
+		if strings.ContainsFunc(key, isControlOrBreak) || !(strings.HasPrefix(key, "ssh-") || strings.HasPrefix(key, "ecdsa-sha2-") || strings.HasPrefix(key, "sk-")) || len(strings.Fields(key)) < 2 {
 			return invalid(fmt.Sprintf("%s[%d]", field, i), "must be one OpenSSH public key (ssh-ed25519 AAAA..., ssh-rsa ..., ecdsa-sha2-...)")
 		}
 	}
@@ -127,7 +127,7 @@ func validPassword(p string) error {
 	if p == "" {
 		return nil
 	}
-	if len(p) < 8 || len(p) > 128 || strings.ContainsAny(p, "\r\n") {
+	if len(p) < 8 || len(p) > 128 || strings.ContainsFunc(p, isControlOrBreak) {
 		return invalid("params.password", "must be 8-128 characters on one line (the value is never shown)")
 	}
 	return nil

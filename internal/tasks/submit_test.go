@@ -52,6 +52,12 @@ func TestSubmitValidation(t *testing.T) {
 		{"RelativeFile", tasks.TypeCDNPurge, purgeEnv(`{"zone_name":"z","zone_type":"objects","files":["/ok","a.png"]}`), "params.files[1]"},
 		{"FTPFile", tasks.TypeCDNPurge, purgeEnv(`{"zone_name":"z","zone_type":"objects","files":["ftp://h/a"]}`), "params.files[0]"},
 		{"NewlineInFile", tasks.TypeCDNPurge, purgeEnv(`{"zone_name":"z","zone_type":"objects","files":["/a\n/b"]}`), "params.files[0]"},
+		{"NextLineInFile", tasks.TypeCDNPurge, purgeEnv(`{"zone_name":"z","zone_type":"objects","files":["/a\u0085/b"]}`), "params.files[0]"},
+		{"LineSeparatorInFile", tasks.TypeCDNPurge, purgeEnv(`{"zone_name":"z","zone_type":"objects","files":["/ok","/a\u2028/b"]}`), "params.files[1]"},
+		{"ParagraphSeparatorInFile", tasks.TypeCDNPurge, purgeEnv(`{"zone_name":"z","zone_type":"objects","files":["/a\u2029"]}`), "params.files[0]"},
+		{"CallbackTooLong", tasks.TypeCDNPurge, tasks.Envelope{Provider: "ucdn", CallbackURL: "https://h.example.com/" + strings.Repeat("a", 2048), Params: json.RawMessage(goodParams)}, "callback_url"},
+		{"CallbackNotUTF8", tasks.TypeCDNPurge, tasks.Envelope{Provider: "ucdn", CallbackURL: "https://h.example.com/\xff", Params: json.RawMessage(goodParams)}, "callback_url"},
+		{"ParamsNotUTF8", tasks.TypeCDNPurge, purgeEnv("{\"zone_name\":\"z\xff\",\"zone_type\":\"objects\",\"files\":[\"/a\"]}"), "params.zone_name"},
 		{"HugeFile", tasks.TypeCDNPurge, purgeEnv(`{"zone_name":"z","zone_type":"objects","files":["/` + strings.Repeat("a", 2048) + `"]}`), "params.files[0]"},
 	}
 	for _, tc := range tests {
