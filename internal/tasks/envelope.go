@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
-	"strings"
 	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -71,10 +70,13 @@ func DecodeEnvelope(payload []byte) (Envelope, error) {
 			return Envelope{}, fmt.Errorf("malformed payload: unknown field %q", se.JSONPointer.LastToken())
 		}
 		if errors.As(err, &se) && se.JSONPointer != "" {
-			return Envelope{}, fmt.Errorf("malformed payload: %s: invalid value", strings.TrimPrefix(string(se.JSONPointer), "/"))
+			return Envelope{}, fmt.Errorf("malformed payload: %s: invalid value", pointerField("", se.JSONPointer))
 		}
 		var syn *jsontext.SyntacticError
 		if errors.As(err, &syn) {
+			if f := pointerField("", syn.JSONPointer); f != "" {
+				return Envelope{}, fmt.Errorf("malformed payload: %s: %s", f, syntaxReason(syn.Err))
+			}
 			return Envelope{}, fmt.Errorf("malformed payload: %s at byte %d", syntaxReason(syn.Err), syn.ByteOffset)
 		}
 		return Envelope{}, errors.New("malformed payload: not a JSON object")

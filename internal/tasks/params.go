@@ -82,9 +82,13 @@ func syntaxReason(err error) string {
 
 // paramsField turns a JSON pointer (/raid/level, /files/2) into the
 // field name the API reports (params.raid.level, params.files[2]).
-func paramsField(p jsontext.Pointer) string {
+func paramsField(p jsontext.Pointer) string { return pointerField("params", p) }
+
+// pointerField turns a JSON pointer into a field name under root ("" for
+// none).
+func pointerField(root string, p jsontext.Pointer) string {
 	var b strings.Builder
-	b.WriteString("params")
+	b.WriteString(root)
 	for tok := range p.Tokens() {
 		if _, err := strconv.ParseUint(tok, 10, 32); err == nil {
 			b.WriteString("[" + tok + "]")
@@ -93,7 +97,10 @@ func paramsField(p jsontext.Pointer) string {
 		if !utf8.ValidString(tok) {
 			tok = strings.ToValidUTF8(tok, "\uFFFD")
 		}
-		b.WriteString("." + tok)
+		if b.Len() > 0 {
+			b.WriteString(".")
+		}
+		b.WriteString(tok)
 	}
 	return b.String()
 }
