@@ -482,7 +482,7 @@ func expandEnv(n *yaml.Node, path string, lookup func(string) (string, bool)) er
 		// int field); string fields accept any scalar. An empty value
 		// stays an empty string: as a plain scalar it would be null, which
 		// drops out of a list (an empty secret would leave none) and
-		// silently zeroes a number.
+		// silently leaves a number at its default.
 		n.Tag = ""
 		if n.Value == "" {
 			n.Tag = "!!str"

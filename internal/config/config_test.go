@@ -143,6 +143,12 @@ func TestEnvExpansionTypesAndSecrets(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 7, cfg.Worker.Concurrency)
 	assert.Equal(t, "a: b # not a comment", cfg.Providers.UCDN.Accounts["default"].Token)
+
+	// An empty variable is an empty string, not null (which would keep the
+	// default concurrency without a word).
+	_, err = config.Parse([]byte(y), env(map[string]string{"CONC": "", "TOK": "t"}))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "worker.concurrency: expected a whole number, got a string (line 4)")
 }
 
 func TestQueuesReplaceDefault(t *testing.T) {
