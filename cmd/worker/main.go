@@ -11,11 +11,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"syscall"
 	"time"
@@ -88,15 +90,16 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	p, err := prepare(cfg)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", source, err)
+	}
 	if *checkOnly {
 		fmt.Println("config ok:", source)
 		return nil
 	}
-	specs, err := schedule.Parse(cfg.Schedules)
-	if err != nil {
-		return fmt.Errorf("config %s: %w", source, err)
-	}
-	log, err := newLogger(cfg.Log)
+	specs := p.specs
+	log, err := p.logConfig.Build()
 	if err != nil {
 		return err
 	}
@@ -120,7 +123,7 @@ func run(ctx context.Context, args []string) error {
 	store := opstore.New(rdb, cfg.Redis.KeyPrefix, cfg.Operations.Retention)
 	client := asynq.NewClientFromRedisClient(rdb)
 	defer client.Close()
-	whCfg, sender, err := buildWebhooks(cfg, log)
+	whCfg, sender, err := buildWebhooks(p, log)
 	if err != nil {
 		return err
 	}
@@ -251,7 +254,80 @@ func pruneIndex(ctx context.Context, store *opstore.Store, every time.Duration, 
 	}
 }
 
-func newLogger(c config.Log) (*zap.Logger, error) {
+// plan is a config that passed every check start-up makes before it
+// touches the network, with what those checks produced.
+type plan struct {
+	logConfig zap.Config
+	specs     []*schedule.Spec
+	// webhooks has every configured secret parsed; Secrets is empty when
+	// webhooks.secrets is.
+	webhooks tasks.WebhookConfig
+	// allowCIDRs and allowHosts open the SSRF guard.
+	allowCIDRs []netip.Prefix
+	allowHosts []string
+}
+
+// prepare runs every check the worker makes at start-up that needs no
+// network, and returns what they produce for run to use. Start-up and
+// --check-config both call it, so --check-config refuses exactly the
+// configs start-up refuses, with the same message. Besides config.Validate
+// (every key; loading ran it already), it checks log.level, every
+// schedule (spec, kind, provider, params, callback_url), redis.url, the
+// webhook secrets and SSRF prefixes, the provider clients of every
+// account and a polling policy for every kind served.
+//
+// Deliberately not done by --check-config, because each needs the network
+// or the machine the worker runs on:
+//   - connecting to Redis (a wrong host or password shows at start);
+//   - starting the embedded Redis or a provider simulator, and binding
+//     http.listen (an address in use shows at start);
+//   - calling a provider API (a wrong token shows on the first operation).
+func prepare(cfg config.Config) (*plan, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	var errs []error
+	p := &plan{}
+	var err error
+	if p.logConfig, err = loggerConfig(cfg.Log); err != nil {
+		errs = append(errs, err)
+	}
+	if p.specs, err = schedule.Parse(cfg.Schedules); err != nil {
+		errs = append(errs, err)
+	}
+	if !cfg.Redis.Embedded {
+		if err := redisconn.Check(cfg.Redis.URL); err != nil {
+			errs = append(errs, fmt.Errorf("redis.url: %w", err))
+		}
+	}
+	if p.webhooks, p.allowCIDRs, err = webhookSettings(cfg.Webhooks); err != nil {
+		errs = append(errs, err)
+	}
+	p.allowHosts = cfg.Webhooks.SSRF.AllowHosts
+	// The clients are built as start-up builds them; a simulated
+	// provider's URL is only known once its simulator listens, and is a
+	// loopback http URL like this one.
+	execs, err := buildExecutors(cfg, configuredBases(cfg.Providers, "http://127.0.0.1"), nil)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	kinds := map[string]bool{}
+	for k := range execs {
+		kinds[k.Kind] = true
+	}
+	for _, k := range slices.Sorted(maps.Keys(kinds)) {
+		if _, err := cfg.Policy(k); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return p, nil
+}
+
+// loggerConfig is the zap configuration of log.
+func loggerConfig(c config.Log) (zap.Config, error) {
 	var zc zap.Config
 	if c.Format == "console" {
 		zc = zap.NewDevelopmentConfig()
@@ -264,10 +340,10 @@ func newLogger(c config.Log) (*zap.Logger, error) {
 	}
 	lvl, err := zapcore.ParseLevel(c.Level)
 	if err != nil {
-		return nil, fmt.Errorf("log.level: %w", err)
+		return zap.Config{}, fmt.Errorf("log.level: %w", err)
 	}
 	zc.Level = zap.NewAtomicLevelAt(lvl)
-	return zc.Build()
+	return zc, nil
 }
 
 // asynqLevel maps log.level to asynq's; asynq's debug lines ("All queues
@@ -323,59 +399,117 @@ func openRedis(ctx context.Context, c config.Redis, log *zap.Logger) (redis.Univ
 	return conn.Client, conn.Opt, func() { _ = conn.Client.Close() }, nil
 }
 
-// buildProviders creates one client per configured account (and the
-// simulators when asked) and returns the executors of every kind.
+// buildProviders starts the simulators asked for and returns the
+// executors of every kind, with one client per configured account.
 func buildProviders(ctx context.Context, cfg config.Config, log *zap.Logger, observe providers.Observer) (map[tasks.ExecutorKey]tasks.Executor, func(), error) {
+	bases, closeAll, err := startSimulators(ctx, cfg.Providers, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	execs, err := buildExecutors(cfg, bases, observe)
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	return execs, closeAll, nil
+}
+
+// providerBases are the API roots the clients call.
+type providerBases struct{ ucdn, leaseweb, edgio, ionos string }
+
+// configuredBases returns each provider's base_url, and simBase for the
+// simulated ones.
+func configuredBases(p config.Providers, simBase string) providerBases {
+	pick := func(simulate bool, base string) string {
+		if simulate {
+			return simBase
+		}
+		return base
+	}
+	return providerBases{
+		ucdn:     pick(p.UCDN.Simulate, p.UCDN.BaseURL),
+		leaseweb: pick(p.Leaseweb.Simulate, p.Leaseweb.BaseURL),
+		edgio:    pick(p.Edgio.Simulate, p.Edgio.BaseURL),
+		ionos:    pick(p.IONOS.Simulate, p.IONOS.BaseURL),
+	}
+}
+
+// startSimulators starts the simulator of every simulated provider that
+// is served and returns the API roots, the simulators' for those.
+func startSimulators(ctx context.Context, p config.Providers, log *zap.Logger) (providerBases, func(), error) {
+	bases := configuredBases(p, "")
 	var closers []func()
 	closeAll := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
 	}
-	u := cfg.Providers.UCDN
-	base := u.BaseURL
-	if u.Simulate {
+	if u := p.UCDN; u.Simulate {
 		sctx, cancel := context.WithCancel(ctx)
 		sim := ucdnsim.New(ucdnsim.Config{WaitingFor: u.Simulator.WaitingFor, RunningFor: u.Simulator.RunningFor})
 		url, errc, err := sim.ListenAndServe(sctx, u.Simulator.Addr)
 		if err != nil {
 			cancel()
-			return nil, nil, fmt.Errorf("providers.ucdn.simulator.addr: %w", err)
+			return bases, nil, fmt.Errorf("providers.ucdn.simulator.addr: %w", err)
 		}
 		closers = append(closers, func() { cancel(); <-errc })
-		base = url
+		bases.ucdn = url
 		log.Warn("UCDN SIMULATOR: cdn:purge on ucdn goes to the in-process simulator, not the real API", zap.String("url", url))
 	}
+	if lw := p.Leaseweb; len(lw.Accounts) > 0 && lw.Simulate {
+		sim := leasewebsim.New(leasewebsim.Config{TaskDuration: lw.Simulator.TaskDuration, CloudStep: lw.Simulator.CloudStep, CDNDuration: lw.Simulator.CloudStep})
+		url, stop, err := serveSim(sim, lw.Simulator.Addr)
+		if err != nil {
+			sim.Close()
+			closeAll()
+			return bases, nil, fmt.Errorf("providers.leaseweb.simulator.addr: %w", err)
+		}
+		closers = append(closers, func() { sim.Close(); stop() })
+		bases.leaseweb = url
+		log.Warn("LEASEWEB SIMULATOR: server:install and server:rescue go to the in-process simulator, not the real API", zap.String("url", url))
+	}
+	if eg := p.Edgio; len(eg.Accounts) > 0 && eg.Simulate {
+		url, stop, err := serveSim(edgiosim.New(edgiosim.Config{Duration: eg.SimulatorDuration}), "127.0.0.1:0")
+		if err != nil {
+			closeAll()
+			return bases, nil, err
+		}
+		closers = append(closers, stop)
+		bases.edgio = url
+		log.Warn("EDGIO SIMULATOR: cdn:purge on edgio goes to the in-process simulator", zap.String("url", url))
+	}
+	if io := p.IONOS; len(io.Accounts) > 0 && io.Simulate {
+		url, stop, err := serveSim(ionossim.New(ionossim.Config{Duration: io.SimulatorDuration}), "127.0.0.1:0")
+		if err != nil {
+			closeAll()
+			return bases, nil, err
+		}
+		closers = append(closers, stop)
+		bases.ionos = url
+		log.Warn("IONOS SIMULATOR: cdn:distribution_ensure goes to the in-process simulator", zap.String("url", url))
+	}
+	return bases, closeAll, nil
+}
+
+// buildExecutors creates one client per configured account, calling the
+// API at bases, and returns the executors of every kind. It starts
+// nothing: prepare runs it to check the clients can be built.
+func buildExecutors(cfg config.Config, bases providerBases, observe providers.Observer) (map[tasks.ExecutorKey]tasks.Executor, error) {
+	u := cfg.Providers.UCDN
 	clients, err := buildClients("ucdn", u.Accounts, u.Simulate, u.Timeout, observe, ucdn.WithToken,
-		func(o ...providers.Option) (*ucdn.Client, error) { return ucdn.New(base, o...) })
+		func(o ...providers.Option) (*ucdn.Client, error) { return ucdn.New(bases.ucdn, o...) })
 	if err != nil {
-		closeAll()
-		return nil, nil, err
+		return nil, err
 	}
 	execs := map[tasks.ExecutorKey]tasks.Executor{
 		{Kind: tasks.TypeCDNPurge, Provider: ucdn.Provider}: tasks.NewUCDNPurge(clients),
 	}
 
-	lw := cfg.Providers.Leaseweb
-	if len(lw.Accounts) > 0 {
-		lwBase := lw.BaseURL
-		if lw.Simulate {
-			sim := leasewebsim.New(leasewebsim.Config{TaskDuration: lw.Simulator.TaskDuration, CloudStep: lw.Simulator.CloudStep, CDNDuration: lw.Simulator.CloudStep})
-			url, stop, err := serveSim(sim, lw.Simulator.Addr)
-			if err != nil {
-				sim.Close()
-				closeAll()
-				return nil, nil, fmt.Errorf("providers.leaseweb.simulator.addr: %w", err)
-			}
-			closers = append(closers, func() { sim.Close(); stop() })
-			lwBase = url
-			log.Warn("LEASEWEB SIMULATOR: server:install and server:rescue go to the in-process simulator, not the real API", zap.String("url", lwBase))
-		}
+	if lw := cfg.Providers.Leaseweb; len(lw.Accounts) > 0 {
 		lwClients, err := buildClients("leaseweb", lw.Accounts, lw.Simulate, lw.Timeout, observe, leaseweb.WithAPIKey,
-			func(o ...providers.Option) (*leaseweb.Client, error) { return leaseweb.New(lwBase, o...) })
+			func(o ...providers.Option) (*leaseweb.Client, error) { return leaseweb.New(bases.leaseweb, o...) })
 		if err != nil {
-			closeAll()
-			return nil, nil, err
+			return nil, err
 		}
 		execs[tasks.ExecutorKey{Kind: tasks.TypeServerInstall, Provider: leaseweb.Provider}] = tasks.NewLeasewebServerJob(tasks.TypeServerInstall, lwClients)
 		execs[tasks.ExecutorKey{Kind: tasks.TypeServerRescue, Provider: leaseweb.Provider}] = tasks.NewLeasewebServerJob(tasks.TypeServerRescue, lwClients)
@@ -387,22 +521,10 @@ func buildProviders(ctx context.Context, cfg config.Config, log *zap.Logger, obs
 	}
 
 	if eg := cfg.Providers.Edgio; len(eg.Accounts) > 0 {
-		base := eg.BaseURL
-		if eg.Simulate {
-			url, stop, err := serveSim(edgiosim.New(edgiosim.Config{Duration: eg.SimulatorDuration}), "127.0.0.1:0")
-			if err != nil {
-				closeAll()
-				return nil, nil, err
-			}
-			closers = append(closers, stop)
-			base = url
-			log.Warn("EDGIO SIMULATOR: cdn:purge on edgio goes to the in-process simulator", zap.String("url", url))
-		}
 		egClients, err := buildClients("edgio", eg.Accounts, eg.Simulate, eg.Timeout, observe, edgio.WithToken,
-			func(o ...providers.Option) (*edgio.Client, error) { return edgio.New(base, o...) })
+			func(o ...providers.Option) (*edgio.Client, error) { return edgio.New(bases.edgio, o...) })
 		if err != nil {
-			closeAll()
-			return nil, nil, err
+			return nil, err
 		}
 		accounts := map[string]tasks.EdgioAccount{}
 		for name, c := range egClients {
@@ -412,26 +534,14 @@ func buildProviders(ctx context.Context, cfg config.Config, log *zap.Logger, obs
 	}
 
 	if io := cfg.Providers.IONOS; len(io.Accounts) > 0 {
-		base := io.BaseURL
-		if io.Simulate {
-			url, stop, err := serveSim(ionossim.New(ionossim.Config{Duration: io.SimulatorDuration}), "127.0.0.1:0")
-			if err != nil {
-				closeAll()
-				return nil, nil, err
-			}
-			closers = append(closers, stop)
-			base = url
-			log.Warn("IONOS SIMULATOR: cdn:distribution_ensure goes to the in-process simulator", zap.String("url", url))
-		}
 		clients, err := buildClients("ionos", io.Accounts, io.Simulate, io.Timeout, observe, ionos.WithToken,
-			func(o ...providers.Option) (*ionos.Client, error) { return ionos.New(base, o...) })
+			func(o ...providers.Option) (*ionos.Client, error) { return ionos.New(bases.ionos, o...) })
 		if err != nil {
-			closeAll()
-			return nil, nil, err
+			return nil, err
 		}
 		execs[tasks.ExecutorKey{Kind: tasks.TypeCDNDistributionEnsure, Provider: ionos.Provider}] = tasks.NewIONOSDistribution(clients)
 	}
-	return execs, closeAll, nil
+	return execs, nil
 }
 
 // buildClients makes one client per configured account: its credential
@@ -440,7 +550,8 @@ func buildProviders(ctx context.Context, cfg config.Config, log *zap.Logger, obs
 func buildClients[C any](provider string, accounts map[string]config.Account, simulate bool, timeout time.Duration, observe providers.Observer,
 	auth func(string) providers.Option, newClient func(...providers.Option) (C, error)) (map[string]C, error) {
 	out := make(map[string]C, len(accounts))
-	for name, acc := range accounts {
+	for _, name := range slices.Sorted(maps.Keys(accounts)) {
+		acc := accounts[name]
 		token := acc.Token
 		if simulate && token == "" {
 			token = "simulated"
@@ -471,23 +582,22 @@ func serveSim(h http.Handler, addr string) (string, func(), error) {
 	return "http://" + ln.Addr().String(), func() { _ = hs.Close() }, nil
 }
 
-// buildWebhooks turns the webhooks config into the worker's delivery
-// settings and sender. Without configured secrets it makes a random one
-// for this process and says so.
-func buildWebhooks(cfg config.Config, log *zap.Logger) (tasks.WebhookConfig, *webhooks.Sender, error) {
-	wc := cfg.Webhooks
-	parse := func(list []string) []webhookverify.Secret {
+// webhookSettings parses the webhooks section into the worker's delivery
+// settings (every signing secret parsed; Secrets is empty when
+// webhooks.secrets is) and the SSRF guard's allowed prefixes.
+func webhookSettings(wc config.Webhooks) (tasks.WebhookConfig, []netip.Prefix, error) {
+	var errs []error
+	parse := func(key string, list []string) []webhookverify.Secret {
 		var out []webhookverify.Secret
-		for _, v := range list {
-			s, _ := webhookverify.ParseSecret(v) // validated with the config
+		for i, v := range list {
+			s, err := webhookverify.ParseSecret(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s[%d]: %w", key, i, err))
+				continue
+			}
 			out = append(out, s)
 		}
 		return out
-	}
-	secrets := parse(wc.Secrets)
-	if len(secrets) == 0 {
-		secrets = []webhookverify.Secret{webhookverify.NewSecret()}
-		log.Warn("webhooks.secrets is empty: deliveries are signed with a random secret made at start-up, which receivers cannot know. Set webhooks.secrets (whsec_..., from the environment) for real use.")
 	}
 	out := tasks.WebhookConfig{
 		Queue:          wc.Queue,
@@ -495,31 +605,47 @@ func buildWebhooks(cfg config.Config, log *zap.Logger) (tasks.WebhookConfig, *we
 		Schedule:       wc.RetrySchedule,
 		Jitter:         wc.Jitter,
 		Retention:      wc.Retention,
-		Secrets:        secrets,
+		Secrets:        parse("webhooks.secrets", wc.Secrets),
 		AccountSecrets: map[string][]webhookverify.Secret{},
 	}
-	for a, list := range wc.AccountSecrets {
-		out.AccountSecrets[a] = parse(list)
+	for _, a := range slices.Sorted(maps.Keys(wc.AccountSecrets)) {
+		out.AccountSecrets[a] = parse("webhooks.account_secrets."+a, wc.AccountSecrets[a])
 	}
-	for _, sub := range wc.Subscriptions {
+	for i, sub := range wc.Subscriptions {
 		out.Subscriptions = append(out.Subscriptions, tasks.Subscription{
-			Name: sub.Name, URL: sub.URL, Secrets: parse(sub.Secrets),
+			Name: sub.Name, URL: sub.URL, Secrets: parse(fmt.Sprintf("webhooks.subscriptions[%d].secrets", i), sub.Secrets),
 			Events: sub.Events, Kinds: sub.Kinds, Providers: sub.Providers,
 		})
 	}
 	var cidrs []netip.Prefix
-	for _, c := range wc.SSRF.AllowCIDRs {
-		p, _ := netip.ParsePrefix(c) // validated with the config
+	for i, c := range wc.SSRF.AllowCIDRs {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("webhooks.ssrf.allow_cidrs[%d]: not a CIDR prefix such as 10.20.0.0/16", i))
+			continue
+		}
 		cidrs = append(cidrs, p)
 	}
-	if len(cidrs) > 0 || len(wc.SSRF.AllowHosts) > 0 {
-		log.Info("webhook SSRF guard opened for", zap.Strings("allow_cidrs", wc.SSRF.AllowCIDRs), zap.Strings("allow_hosts", wc.SSRF.AllowHosts))
+	return out, cidrs, errors.Join(errs...)
+}
+
+// buildWebhooks returns the worker's delivery settings and sender for a
+// prepared config. Without configured secrets it makes a random one for
+// this process and says so.
+func buildWebhooks(p *plan, log *zap.Logger) (tasks.WebhookConfig, *webhooks.Sender, error) {
+	out := p.webhooks
+	if len(out.Secrets) == 0 {
+		out.Secrets = []webhookverify.Secret{webhookverify.NewSecret()}
+		log.Warn("webhooks.secrets is empty: deliveries are signed with a random secret made at start-up, which receivers cannot know. Set webhooks.secrets (whsec_..., from the environment) for real use.")
+	}
+	if len(p.allowCIDRs) > 0 || len(p.allowHosts) > 0 {
+		log.Info("webhook SSRF guard opened for", zap.Stringers("allow_cidrs", p.allowCIDRs), zap.Strings("allow_hosts", p.allowHosts))
 	}
 	sender := webhooks.NewSender(webhooks.SenderConfig{
-		Timeout:    wc.Timeout,
+		Timeout:    out.Timeout,
 		UserAgent:  "opsworker/" + version,
-		AllowCIDRs: cidrs,
-		AllowHosts: wc.SSRF.AllowHosts,
+		AllowCIDRs: p.allowCIDRs,
+		AllowHosts: p.allowHosts,
 	})
 	return out, sender, nil
 }

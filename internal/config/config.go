@@ -4,7 +4,13 @@
 // is an error that names the key by its full path (e.g.
 // "providers.ucdn.accounts.default.token"). Secrets are never written in
 // the file: a string value may reference an environment variable as
-// ${NAME}, and a referenced variable that is unset is an error.
+// ${NAME}, and a referenced variable that is unset is an error. The
+// variable's value is used without its surrounding whitespace, so the
+// trailing newline of a secret file does not become part of a token.
+//
+// Errors never quote a value that may be a secret (tokens, secrets, URLs
+// that may carry credentials, values of the wrong type), so a secret in
+// the wrong place is not printed either; they name the key instead.
 package config
 
 import (
@@ -16,14 +22,15 @@ import (
 	"os"
 	"reflect"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/opsworker/opsworker/internal/poller"
+	"github.com/opsworker/opsworker/internal/redisconn"
 	"github.com/opsworker/opsworker/webhookverify"
 )
 
@@ -432,7 +439,9 @@ func Parse(data []byte, lookup func(string) (string, bool)) (Config, error) {
 		cfg.Worker.Queues = nil
 	}
 	if err := doc.Decode(&cfg); err != nil {
-		return Config{}, err
+		// checkKeys has seen every value; yaml's own message would quote
+		// the start of the offending one.
+		return Config{}, errors.New("the document does not decode into the configuration")
 	}
 	return cfg, cfg.Validate()
 }
@@ -464,14 +473,20 @@ func expandEnv(n *yaml.Node, path string, lookup func(string) (string, bool)) er
 			if !ok {
 				missing = append(missing, name)
 			}
-			return v
+			return strings.TrimSpace(v)
 		})
 		if len(missing) > 0 {
 			return fmt.Errorf("%s: environment variable %s is not set", path, strings.Join(missing, ", "))
 		}
 		// Let the expanded text resolve to its own type (a number for an
-		// int field); string fields accept any scalar.
+		// int field); string fields accept any scalar. An empty value
+		// stays an empty string: as a plain scalar it would be null, which
+		// drops out of a list (an empty secret would leave none) and
+		// silently leaves a number at its default.
 		n.Tag = ""
+		if n.Value == "" {
+			n.Tag = "!!str"
+		}
 		n.Style = 0
 	}
 	return nil
@@ -527,16 +542,55 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 	case n.Kind == yaml.MappingNode && t.Kind() != reflect.Interface:
 		return fmt.Errorf("%s: expected a %s, got a mapping (line %d)", path, t.Kind(), n.Line)
 	case n.Kind == yaml.ScalarNode:
-		// Decode the value alone so a type error names its key.
+		// Decode the value alone so a type error names its key. yaml's
+		// message quotes the value, which may be a secret in the wrong
+		// place: say what was expected instead.
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
-			msg := err.Error()
-			if i := strings.LastIndex(msg, "cannot unmarshal"); i >= 0 {
-				msg = msg[i:]
-			}
-			return fmt.Errorf("%s: %s (line %d)", path, msg, n.Line)
+			return fmt.Errorf("%s: expected %s, got %s (line %d)", path, typeName(t), tagName(n.ShortTag()), n.Line)
 		}
 	}
 	return nil
+}
+
+// typeName describes a Go type as a config value.
+func typeName(t reflect.Type) string {
+	if t == reflect.TypeOf(time.Duration(0)) {
+		return "a duration such as 30s or 5m"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a mapping"
+	}
+	return "a " + t.Kind().String()
+}
+
+// tagName describes a YAML scalar's resolved tag.
+func tagName(tag string) string {
+	switch tag {
+	case "!!str":
+		return "a string"
+	case "!!int":
+		return "a whole number"
+	case "!!float":
+		return "a number"
+	case "!!bool":
+		return "a boolean"
+	case "!!null":
+		return "nothing"
+	case "!!timestamp":
+		return "a timestamp"
+	}
+	return "a value of another type"
 }
 
 func hasKey(n *yaml.Node, keys ...string) bool {
@@ -571,15 +625,23 @@ func (c Config) Validate() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	// name checks a list item's name: the pattern, and unique in seen.
-	name := func(key string, seen map[string]bool, n string) {
+	// name checks a list item's name: the pattern, and unique in seen
+	// (which maps each name to the key of its first use).
+	name := func(key string, seen map[string]string, n string) {
 		switch {
 		case !subNameRe.MatchString(n):
 			bad(key+".name", "required: 1-64 of a-z, 0-9, '-', '_'")
-		case seen[n]:
-			bad(key+".name", "%q is used twice", n)
+		case seen[n] != "":
+			bad(key+".name", "used twice (also %s.name)", seen[n])
+		default:
+			seen[n] = key
 		}
-		seen[n] = true
+	}
+	// token checks a credential sent in an HTTP header.
+	token := func(key, v string) {
+		if strings.ContainsFunc(v, unicode.IsControl) {
+			bad(key, "must not contain control characters (a line break inside the value?)")
+		}
 	}
 	switch c.Log.Format {
 	case "json", "console":
@@ -600,8 +662,9 @@ func (c Config) Validate() error {
 		}
 	} else if c.Redis.URL == "" {
 		bad("redis.url", "required when redis.embedded is false")
-	} else if scheme, _, _ := strings.Cut(c.Redis.URL, "://"); !slices.Contains([]string{"redis", "rediss", "redis-sentinel", "redis-cluster", "rediss-cluster"}, scheme) {
-		bad("redis.url", "must be a redis://, rediss://, redis-sentinel:// or redis-cluster:// URL")
+	} else if err := redisconn.Check(c.Redis.URL); err != nil {
+		// The error names the part of the URL at fault, never its text.
+		bad("redis.url", "%v", err)
 	}
 	if c.Redis.KeyPrefix == "" || strings.ContainsAny(c.Redis.KeyPrefix, "{} ") {
 		bad("redis.key_prefix", "must be non-empty without braces or spaces")
@@ -683,6 +746,7 @@ func (c Config) Validate() error {
 		if a.Token == "" && !u.Simulate {
 			bad(key+".token", "required (use ${ENV_VAR})")
 		}
+		token(key+".token", a.Token)
 		if a.RateLimit < 0 {
 			bad(key+".rate_limit", "must be >= 0")
 		}
@@ -708,6 +772,7 @@ func (c Config) Validate() error {
 		if a.Token == "" && !lw.Simulate {
 			bad(key+".token", "required: the API key (use ${ENV_VAR})")
 		}
+		token(key+".token", a.Token)
 		if a.RateLimit < 0 {
 			bad(key+".rate_limit", "must be >= 0")
 		}
@@ -733,6 +798,7 @@ func (c Config) Validate() error {
 			if a.Token == "" && !sp.cfg.Simulate {
 				bad(key+".accounts."+name+".token", "required (use ${ENV_VAR})")
 			}
+			token(key+".accounts."+name+".token", a.Token)
 			if sp.name == "edgio" && !regexp.MustCompile(`^[A-Za-z0-9]{1,16}$`).MatchString(a.AccountNumber) {
 				bad(key+".accounts."+name+".account_number", "required: the Edgio customer account number (letters and digits)")
 			}
@@ -772,7 +838,7 @@ func (c Config) Validate() error {
 			bad("webhooks.account_secrets."+a, "at least one secret")
 		}
 	}
-	names := map[string]bool{}
+	names := map[string]string{}
 	for i, sub := range c.Webhooks.Subscriptions {
 		key := fmt.Sprintf("webhooks.subscriptions[%d]", i)
 		name(key, names, sub.Name)
@@ -788,12 +854,12 @@ func (c Config) Validate() error {
 	}
 	for i, cidr := range c.Webhooks.SSRF.AllowCIDRs {
 		if _, err := netip.ParsePrefix(cidr); err != nil {
-			bad(fmt.Sprintf("webhooks.ssrf.allow_cidrs[%d]", i), "not a CIDR prefix: %q", cidr)
+			bad(fmt.Sprintf("webhooks.ssrf.allow_cidrs[%d]", i), "not a CIDR prefix such as 10.20.0.0/16")
 		}
 	}
 	for i, h := range c.Webhooks.SSRF.AllowHosts {
 		if h == "" || strings.ContainsAny(h, "/: ") {
-			bad(fmt.Sprintf("webhooks.ssrf.allow_hosts[%d]", i), "must be a bare host name, got %q", h)
+			bad(fmt.Sprintf("webhooks.ssrf.allow_hosts[%d]", i), "must be a bare host name (no scheme, port, path or credentials)")
 		}
 	}
 	if cb := c.Webhooks.Callbacks; cb.PublicBaseURL != "" {
@@ -812,18 +878,20 @@ func (c Config) Validate() error {
 			bad("http.listen", "must be host:port: %v", err)
 		}
 	}
-	tokNames := map[string]bool{}
+	tokNames := map[string]string{}
 	for i, tk := range c.HTTP.Tokens {
 		key := fmt.Sprintf("http.tokens[%d]", i)
 		name(key, tokNames, tk.Name)
 		if len(tk.Token) < 16 {
 			bad(key+".token", "required: at least 16 characters (use ${ENV_VAR})")
 		}
+		token(key+".token", tk.Token)
 		if tk.Scope != "read" && tk.Scope != "write" {
-			bad(key+".scope", "must be read or write, got %q", tk.Scope)
+			// Not quoted: a token pasted one line too low would be printed.
+			bad(key+".scope", "must be read or write")
 		}
 	}
-	schedNames := map[string]bool{}
+	schedNames := map[string]string{}
 	for i, sc := range c.Schedules {
 		key := fmt.Sprintf("schedules[%d]", i)
 		if sc.Name != "" {

@@ -2,6 +2,8 @@ package config_test
 
 import (
 	"encoding/base64"
+	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
@@ -102,7 +104,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"UnknownKeyInMapValue", base + "polling:\n  cdn:purge:\n    inital: 1s\n", "polling.cdn:purge.inital: unknown key"},
 		{"UnknownAccountKey", "providers:\n  ucdn:\n    accounts:\n      default:\n        tokn: x\n", "providers.ucdn.accounts.default.tokn: unknown key"},
 		{"MissingRedisURL", "providers:\n  ucdn:\n    simulate: true\n    accounts:\n      default: {}\n", "redis.url: required"},
-		{"BadRedisScheme", "redis:\n  url: http://x\nproviders:\n  ucdn:\n    simulate: true\n    accounts:\n      default: {}\n", "redis.url: must be a redis://"},
+		{"BadRedisScheme", "redis:\n  url: http://x\nproviders:\n  ucdn:\n    simulate: true\n    accounts:\n      default: {}\n", "redis.url: scheme: use one of redis, rediss, redis-sentinel, redis-cluster"},
 		{"EmbeddedNotLoopback", "redis:\n  embedded: true\n  embedded_addr: 0.0.0.0:16379\n", "redis.embedded_addr: must be a loopback"},
 		{"NoAccounts", "redis:\n  embedded: true\nproviders:\n  ucdn:\n    simulate: true\n", "providers.ucdn.accounts: at least one"},
 		{"TokenRequired", "redis:\n  embedded: true\nproviders:\n  ucdn:\n    accounts:\n      main: {}\n", "providers.ucdn.accounts.main.token: required"},
@@ -117,7 +119,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"BadWebhookSecret", base + "webhooks:\n  secrets: [nope]\n", "webhooks.secrets[0]: webhook secret"},
 		{"UnknownSubscriptionKey", base + "webhooks:\n  subscriptions:\n    - name: a\n      url: https://x\n      filter: y\n", "webhooks.subscriptions[0].filter: unknown key"},
 		{"SubscriptionNoURL", base + "webhooks:\n  subscriptions:\n    - name: a\n", "webhooks.subscriptions[0].url: must be"},
-		{"SubscriptionDupName", base + "webhooks:\n  subscriptions:\n    - {name: a, url: https://x}\n    - {name: a, url: https://y}\n", "webhooks.subscriptions[1].name: \"a\" is used twice"},
+		{"SubscriptionDupName", base + "webhooks:\n  subscriptions:\n    - {name: a, url: https://x}\n    - {name: a, url: https://y}\n", "webhooks.subscriptions[1].name: used twice (also webhooks.subscriptions[0].name)"},
 		{"SubscriptionBadEvent", base + "webhooks:\n  subscriptions:\n    - {name: a, url: https://x, events: [operation.done]}\n", "webhooks.subscriptions[0].events[0]: unknown event"},
 		{"BadCIDR", base + "webhooks:\n  ssrf:\n    allow_cidrs: [10.0.0.0]\n", "webhooks.ssrf.allow_cidrs[0]: not a CIDR"},
 		{"BadScheduleEntry", base + "webhooks:\n  retry_schedule: [5s, later]\n", "webhooks.retry_schedule[1]"},
@@ -141,6 +143,12 @@ func TestEnvExpansionTypesAndSecrets(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 7, cfg.Worker.Concurrency)
 	assert.Equal(t, "a: b # not a comment", cfg.Providers.UCDN.Accounts["default"].Token)
+
+	// An empty variable is an empty string, not null (which would keep the
+	// default concurrency without a word).
+	_, err = config.Parse([]byte(y), env(map[string]string{"CONC": "", "TOK": "t"}))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "worker.concurrency: expected a whole number, got a string (line 4)")
 }
 
 func TestQueuesReplaceDefault(t *testing.T) {
@@ -149,4 +157,132 @@ func TestQueuesReplaceDefault(t *testing.T) {
 	cfg, err := config.Parse([]byte(y), env(nil))
 	require.NoError(t, err)
 	assert.Equal(t, map[string]int{"ops": 3, "hooks": 1}, cfg.Worker.Queues)
+}
+
+// noSecret fails when msg contains any 6-character piece of secret.
+func noSecret(t *testing.T, msg, secret string) {
+	t.Helper()
+	for i := 0; i+6 <= len(secret); i++ {
+		require.NotContains(t, msg, secret[i:i+6], "the error shows part of the secret %q", secret)
+	}
+}
+
+// A secret, in its field or pasted into the wrong one, never appears in a
+// config error; the error still names the field.
+func TestErrorsDoNotEchoSecrets(t *testing.T) {
+	t.Parallel()
+	const secret = "Zq9vKx3WmT7pLr2Yh8Nd"
+	redis := "redis:\n  url: %s\nproviders:\n  ucdn:\n    simulate: true\n    accounts:\n      default: {}\n"
+	base := "redis:\n  embedded: true\nproviders:\n  ucdn:\n    simulate: true\n    accounts:\n      default: {}\n"
+	tests := []struct {
+		name string
+		yaml string
+		want string
+	}{
+		{"RedisURLBadPort", fmt.Sprintf(redis, "redis://:${SECRET}@127.0.0.1:notaport/0"), "redis.url: "},
+		{"RedisURLBadPortUser", fmt.Sprintf(redis, "redis://admin:${SECRET}@127.0.0.1:99999/0"), "redis.url: "},
+		{"RedisURLPasswordWithSlash", fmt.Sprintf(redis, "redis://:ab/${SECRET}@127.0.0.1:6379/0"), "redis.url: "},
+		{"RedisURLPasswordWithQuery", fmt.Sprintf(redis, "redis://u:1234?${SECRET}@127.0.0.1:6379"), "redis.url: "},
+		{"RedisURLPasswordWithHash", fmt.Sprintf(redis, "'redis://:ab#${SECRET}@127.0.0.1:6379'"), "redis.url: "},
+		{"RedisURLNoAt", fmt.Sprintf(redis, "redis://:${SECRET}:127.0.0.1:6379"), "redis.url: "},
+		{"RedisURLBadEscape", fmt.Sprintf(redis, "redis://:%zz${SECRET}@127.0.0.1:6379"), "redis.url: "},
+		{"RedisURLBadDB", fmt.Sprintf(redis, "redis://:${SECRET}@127.0.0.1:6379/x${SECRET}"), "redis.url: "},
+		{"RedisURLBadScheme", fmt.Sprintf(redis, "${SECRET}://127.0.0.1:6379"), "redis.url: "},
+		{"RedisURLNoScheme", fmt.Sprintf(redis, "${SECRET}"), "redis.url: "},
+		{"SentinelBadPort", fmt.Sprintf(redis, "redis-sentinel://:${SECRET}@s1:26379,s2:x/0?master=m"), "redis.url: "},
+		{"ClusterBadHost", fmt.Sprintf(redis, "redis-cluster://:${SECRET}@n1:7000,:7001"), "redis.url: "},
+		{"TokenInScope", base + "http:\n  tokens:\n    - {name: ci, token: api-token-0123456789, scope: \"${SECRET}\"}\n", "http.tokens[0].scope: "},
+		{"TokenTooShort", base + "http:\n  tokens:\n    - {name: ci, token: \"${SHORT}\", scope: read}\n", "http.tokens[0].token: "},
+		{"TokensScalar", base + "http:\n  tokens: ${SECRET}\n", "http.tokens: "},
+		{"WebhookSecretsScalar", base + "webhooks:\n  secrets: ${SECRET}\n", "webhooks.secrets: "},
+		{"WebhookSecretBad", base + "webhooks:\n  secrets: [\"whsec_${SECRET}!\"]\n", "webhooks.secrets[0]: "},
+		{"AccountSecretsScalar", base + "webhooks:\n  account_secrets:\n    acme: ${SECRET}\n", "webhooks.account_secrets.acme: "},
+		{"SubscriptionSecretsScalar", base + "webhooks:\n  subscriptions:\n    - {name: a, url: https://x.example, secrets: \"${SECRET}\"}\n", "webhooks.subscriptions[0].secrets: "},
+		{"SubscriptionURLCredentials", base + "webhooks:\n  subscriptions:\n    - {name: a, url: \"ftp://u:${SECRET}@x.example/h\"}\n", "webhooks.subscriptions[0].url: "},
+		{"AccountScalar", "redis:\n  embedded: true\nproviders:\n  ucdn:\n    accounts:\n      default: ${SECRET}\n", "providers.ucdn.accounts.default: "},
+		{"AccountTokenList", "redis:\n  embedded: true\nproviders:\n  ucdn:\n    accounts:\n      default: {token: [\"${SECRET}\"]}\n", "providers.ucdn.accounts.default.token: "},
+		{"TokenInRateLimit", "redis:\n  embedded: true\nproviders:\n  ucdn:\n    accounts:\n      default: {token: t, rate_limit: \"${SECRET}\"}\n", "providers.ucdn.accounts.default.rate_limit: "},
+		{"TokenInConcurrency", base + "worker:\n  concurrency: ${SECRET}\n", "worker.concurrency: "},
+		{"BaseURLCredentials", "redis:\n  embedded: true\nproviders:\n  ucdn:\n    base_url: \"ftp://u:${SECRET}@api.example\"\n    accounts:\n      default: {token: t}\n", "providers.ucdn.base_url: "},
+		{"LeasewebBaseURLCredentials", base + "  leaseweb:\n    base_url: \"https://u:${SECRET}@\"\n    accounts:\n      default: {token: t}\n", "providers.leaseweb.base_url: "},
+		{"CallbackSecretShort", base + "http:\n  listen: 127.0.0.1:0\nwebhooks:\n  callbacks:\n    public_base_url: https://ow.example.com\n    secret: \"${SHORT}\"\n", "webhooks.callbacks.secret: "},
+		{"CallbackBaseURLCredentials", base + "http:\n  listen: 127.0.0.1:0\nwebhooks:\n  callbacks:\n    public_base_url: \"https://u:${SECRET}@ow.example.com/?q\"\n    secret: 0123456789abcdef\n", "webhooks.callbacks.public_base_url: "},
+		{"AllowHostURL", base + "webhooks:\n  ssrf:\n    allow_hosts: [\"https://u:${SECRET}@hooks.example.com\"]\n", "webhooks.ssrf.allow_hosts[0]: "},
+		{"AllowCIDRURL", base + "webhooks:\n  ssrf:\n    allow_cidrs: [\"https://u:${SECRET}@10.0.0.0/8\"]\n", "webhooks.ssrf.allow_cidrs[0]: "},
+		{"CallbackSecretList", base + "webhooks:\n  callbacks:\n    secret: [\"${SECRET}\"]\n", "webhooks.callbacks.secret: "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Parse([]byte(tc.yaml), env(map[string]string{"SECRET": secret, "SHORT": secret[:9]}))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			noSecret(t, err.Error(), secret)
+		})
+	}
+}
+
+// @every intervals under a second (robfig/cron rounds them up to 1s) and
+// fractions of a second (it truncates them) are refused, naming the
+// schedule.
+func TestEveryIntervalAtLeastOneSecond(t *testing.T) {
+	t.Parallel()
+	y := "redis:\n  embedded: true\nproviders:\n  ucdn:\n    simulate: true\n    accounts:\n      default: {}\n" +
+		"schedules:\n  - {name: ok, spec: '@every 1s', task_type: cdn:purge, params: {}}\n  - {name: hourly, spec: '@hourly', task_type: cdn:purge, params: {}}\n" +
+		"  - {name: nightly-purge, spec: '%s', task_type: cdn:purge, params: {}}\n"
+	for spec, want := range map[string]string{
+		"@every 500ms":  "schedules[2] (nightly-purge).spec: @every 500ms: interval must be at least 1s",
+		"@every 0s":     "schedules[2] (nightly-purge).spec: @every 0s: interval must be at least 1s",
+		"@every -5m":    "schedules[2] (nightly-purge).spec: @every -5m: interval must be at least 1s",
+		"@every 1500ms": "schedules[2] (nightly-purge).spec: @every 1500ms: interval must be a whole number of seconds",
+	} {
+		_, err := config.Parse([]byte(fmt.Sprintf(y, spec)), env(nil))
+		require.Error(t, err, spec)
+		assert.Equal(t, want, err.Error())
+	}
+	for _, spec := range []string{"@every 1s", "@every 90s", "@every 1h30m"} {
+		_, err := config.Parse([]byte(fmt.Sprintf(y, spec)), env(nil))
+		require.NoError(t, err, spec)
+	}
+}
+
+// Values read from the environment lose surrounding whitespace (a secret
+// file's trailing newline); a token that is empty once trimmed is refused;
+// a token with a control character inside cannot be sent in a header and
+// is refused too.
+func TestEnvValuesAreTrimmed(t *testing.T) {
+	t.Parallel()
+	whsec := "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	y := "redis:\n  url: ${REDIS_URL}\nproviders:\n  ucdn:\n    accounts:\n      default: {token: \"${UCDN_TOKEN}\"}\n" +
+		"  leaseweb:\n    accounts:\n      default: {token: \"${LSW_KEY}\"}\n" +
+		"http:\n  listen: 127.0.0.1:0\n  tokens:\n    - {name: ci, token: \"${API_TOKEN}\", scope: write}\n" +
+		"webhooks:\n  secrets: [\"${WHSEC}\"]\n  account_secrets:\n    acme: [\"${WHSEC}\"]\n  callbacks:\n    public_base_url: https://ow.example.com\n    secret: \"${CB_SECRET}\"\n"
+	vars := map[string]string{"REDIS_URL": "redis://:pw@127.0.0.1:6379/2\n", "UCDN_TOKEN": "ucdn-token\n", "LSW_KEY": "\tlsw-key \r\n",
+		"API_TOKEN": "api-token-0123456789\n", "WHSEC": whsec + "\n", "CB_SECRET": " callback-secret-0123456789\n"}
+	cfg, err := config.Parse([]byte(y), env(vars))
+	require.NoError(t, err)
+	assert.Equal(t, "redis://:pw@127.0.0.1:6379/2", cfg.Redis.URL)
+	assert.Equal(t, "ucdn-token", cfg.Providers.UCDN.Accounts["default"].Token)
+	assert.Equal(t, "lsw-key", cfg.Providers.Leaseweb.Accounts["default"].Token)
+	assert.Equal(t, "api-token-0123456789", cfg.HTTP.Tokens[0].Token)
+	assert.Equal(t, []string{whsec}, cfg.Webhooks.Secrets)
+	assert.Equal(t, []string{whsec}, cfg.Webhooks.AccountSecrets["acme"])
+	assert.Equal(t, "callback-secret-0123456789", cfg.Webhooks.Callbacks.Secret)
+
+	for name, tc := range map[string]struct{ key, value, want string }{
+		"BlankAPIToken":        {"API_TOKEN", strings.Repeat(" ", 16) + "\n", "http.tokens[0].token: required"},
+		"BlankProviderToken":   {"UCDN_TOKEN", " \n", "providers.ucdn.accounts.default.token: required"},
+		"BlankLeasewebKey":     {"LSW_KEY", "\n", "providers.leaseweb.accounts.default.token: required"},
+		"BlankCallbackSecret":  {"CB_SECRET", strings.Repeat(" ", 20) + "\n", "webhooks.callbacks.secret: required"},
+		"BlankWebhookSecret":   {"WHSEC", " \n", "webhooks.secrets[0]: webhook secret"},
+		"EmptyWebhookSecret":   {"WHSEC", "", "webhooks.secrets[0]: webhook secret"},
+		"NewlineInAPIToken":    {"API_TOKEN", "api-token-01234\n56789", "http.tokens[0].token: must not contain control characters"},
+		"NewlineInProviderKey": {"LSW_KEY", "lsw\nkey", "providers.leaseweb.accounts.default.token: must not contain control characters"},
+	} {
+		bad := maps.Clone(vars)
+		bad[tc.key] = tc.value
+		_, err := config.Parse([]byte(y), env(bad))
+		require.Error(t, err, name)
+		assert.Contains(t, err.Error(), tc.want, name)
+	}
 }

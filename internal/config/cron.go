@@ -15,6 +15,7 @@ var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | 
 // with seconds first, or a descriptor) read in time zone tz ("" = UTC).
 // "@every D" is aligned to the Unix epoch: it fires at every multiple of
 // D since 1970-01-01T00:00:00Z, so independent processes agree on ticks.
+// D is a whole number of seconds, at least 1s.
 //
 // Daylight saving time: a wall-clock time that occurs twice when clocks go
 // back fires once (at its first occurrence); one that does not exist when
@@ -33,6 +34,19 @@ func ParseCron(spec, tz string) (cron.Schedule, error) {
 			return nil, fmt.Errorf("timezone %q: %v", tz, err)
 		}
 		loc = l
+	}
+	if d, ok := strings.CutPrefix(spec, "@every "); ok {
+		// robfig/cron rounds an interval under a second up to one second
+		// and drops fractions of a second: refuse both rather than fire
+		// at another rate than written.
+		if every, err := time.ParseDuration(d); err == nil {
+			switch {
+			case every < time.Second:
+				return nil, fmt.Errorf("%s: interval must be at least 1s", spec)
+			case every%time.Second != 0:
+				return nil, fmt.Errorf("%s: interval must be a whole number of seconds", spec)
+			}
+		}
 	}
 	s, err := cronParser.Parse(spec)
 	if err != nil {

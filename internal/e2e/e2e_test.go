@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -349,14 +350,116 @@ func TestEmbeddedDefaults(t *testing.T) {
 	t.Logf("embedded default: submit → succeeded in %s", time.Since(start))
 }
 
+// runWorker runs the worker binary to its end with args and extra
+// environment variables.
+func runWorker(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "worker"), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run worker: %v", err)
+	}
+	return result{code, so.String(), se.String()}
+}
+
+// checkConfigSecret is in the environment of TestCheckConfig's workers;
+// no output may show any of it.
+const checkConfigSecret = "Zq9vKx3WmT7pLr2Yh8Nd"
+
+// --check-config refuses every config the worker refuses at start-up
+// (without touching the network), with the same message, and neither
+// shows a secret.
 func TestCheckConfig(t *testing.T) {
 	t.Parallel()
-	bad := filepath.Join(t.TempDir(), "bad.yaml")
-	require.NoError(t, os.WriteFile(bad, []byte("redis:\n  embeded: true\n"), 0o600))
-	out, err := exec.Command(filepath.Join(binDir, "worker"), "--config", bad).CombinedOutput()
-	require.Error(t, err)
-	assert.Contains(t, string(out), "redis.embeded: unknown key")
-	out, err = exec.Command(filepath.Join(binDir, "worker"), "--check-config", "--config", "../../config/dev.yaml").CombinedOutput()
-	require.NoError(t, err, string(out))
-	assert.Contains(t, string(out), "config ok")
+	// Redis is never reached: a config that passed the checks would make
+	// the worker fail on connecting, with another message.
+	base := `redis:
+  url: redis://127.0.0.1:1/0
+providers:
+  ucdn:
+    simulate: true
+    accounts:
+      default: {}
+`
+	schedule := func(fields string) string {
+		return base + "schedules:\n  - {name: nightly, spec: '0 3 * * *', task_type: cdn:purge, provider: ucdn, " + fields + "}\n"
+	}
+	params := "params: {zone_name: z, zone_type: objects, files: [/a]}"
+	tests := []struct {
+		name, config, want string
+	}{
+		{"UnknownKey", "redis:\n  embeded: true\n", "redis.embeded: unknown key"},
+		{"ScheduleParams", schedule("params: {zone_type: objects, files: [/a]}"), "schedules[0] (nightly): params.zone_name"},
+		{"ScheduleKind", strings.Replace(schedule(params), "cdn:purge", "cdn:nuke", 1), "schedules[0] (nightly): "},
+		{"ScheduleProvider", strings.Replace(schedule(params), "provider: ucdn", "provider: akamai", 1), "schedules[0] (nightly): "},
+		{"ScheduleCallbackURL", schedule(params + ", callback_url: 'ftp://hooks.example.com/x'"), "schedules[0] (nightly): callback_url: "},
+		{"ScheduleEveryZero", strings.Replace(schedule(params), "'0 3 * * *'", "'@every 0s'", 1), "schedules[0] (nightly).spec: @every 0s: interval must be at least 1s"},
+		{"RedisURLBadPort", strings.Replace(base, "redis://127.0.0.1:1/0", "redis://:${E2E_SECRET}@127.0.0.1:notaport/0", 1), "redis.url: host 1: port must be a number"},
+		{"RedisURLSentinel", strings.Replace(base, "redis://127.0.0.1:1/0", "redis-sentinel://:${E2E_SECRET}@127.0.0.1:1/0", 1), "redis.url: "},
+		{"TokenInScope", base + "http:\n  tokens:\n    - {name: ci, token: api-token-0123456789, scope: \"${E2E_SECRET}\"}\n", "http.tokens[0].scope: must be read or write"},
+		{"SecretsScalar", base + "webhooks:\n  secrets: ${E2E_SECRET}\n", "webhooks.secrets: "},
+		{"WebhookSecret", base + "webhooks:\n  secrets: [nope]\n", "webhooks.secrets[0]: webhook secret"},
+		{"LogLevel", base + "log:\n  level: verbose\n", "log.level: must be debug, info, warn or error"},
+	}
+	env := []string{"E2E_SECRET=" + checkConfigSecret}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "bad.yaml")
+			require.NoError(t, os.WriteFile(path, []byte(tc.config), 0o600))
+			start := runWorker(t, env, "--config", path)
+			check := runWorker(t, env, "--check-config", "--config", path)
+			assert.NotEqual(t, 0, start.code, start.stdout+start.stderr)
+			assert.NotEqual(t, 0, check.code, check.stdout+check.stderr)
+			assert.Contains(t, start.stderr, tc.want)
+			assert.Equal(t, start.stderr, check.stderr, "--check-config says what start-up says")
+			for _, out := range []string{start.stdout, start.stderr, check.stdout, check.stderr} {
+				for i := 0; i+6 <= len(checkConfigSecret); i++ {
+					require.NotContains(t, out, checkConfigSecret[i:i+6])
+				}
+			}
+		})
+	}
+	t.Run("Ok", func(t *testing.T) {
+		t.Parallel()
+		r := runWorker(t, nil, "--check-config", "--config", "../../config/dev.yaml")
+		require.Equal(t, 0, r.code, r.stderr)
+		assert.Contains(t, r.stdout, "config ok")
+		// It does not connect to Redis: an unreachable one is fine.
+		path := filepath.Join(t.TempDir(), "ok.yaml")
+		require.NoError(t, os.WriteFile(path, []byte(base), 0o600))
+		r = runWorker(t, nil, "--check-config", "--config", path)
+		require.Equal(t, 0, r.code, r.stderr)
+		assert.Contains(t, r.stdout, "config ok")
+	})
+}
+
+// The Redis password appears neither in the "connected to redis" line nor
+// in the error of a refused connection.
+func TestRedisPasswordNotShown(t *testing.T) {
+	t.Parallel()
+	const pw = "Zq9vKx3WmT7pLr2Yh8Nd-redis"
+	mr := miniredis.RunT(t)
+	mr.RequireAuth(pw)
+	cfg := strings.Replace(workerConfig("redis://:"+pw+"@"+mr.Addr()+"/0", "http://127.0.0.1:1"), "log: {format: json, level: debug}", "log: {format: json, level: info}", 1)
+	w := startWorker(t, cfg)
+	out := w.out.String()
+	assert.Contains(t, out, "connected to redis")
+	assert.NotContains(t, out, pw[:8])
+
+	wrong := strings.Replace(cfg, pw, "Wr0ngPa55-Yh8NdQ4", 1)
+	path := filepath.Join(t.TempDir(), "wrong.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(wrong), 0o600))
+	r := runWorker(t, []string{"E2E_UCDN_TOKEN=" + simToken}, "--config", path)
+	require.NotEqual(t, 0, r.code)
+	assert.Contains(t, r.stderr, "worker: redis ")
+	assert.NotContains(t, r.stdout+r.stderr, "Wr0ngPa55")
 }

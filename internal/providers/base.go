@@ -85,7 +85,8 @@ func WithAuthorization(scheme, token string) Option {
 func NewBase(provider, baseURL string, check func(*http.Response, []byte, time.Time) *Error, opts ...Option) (*Base, error) {
 	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%s: base url %q: must be an absolute http(s) URL", provider, baseURL)
+		// Not quoted: the URL may carry credentials.
+		return nil, fmt.Errorf("%s: base url: must be an absolute http(s) URL", provider)
 	}
 	b := &Base{provider: provider, url: u, http: &http.Client{Timeout: 30 * time.Second}, userAgent: "opsworker", now: time.Now, check: check}
 	for _, o := range opts {

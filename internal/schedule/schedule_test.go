@@ -97,8 +97,10 @@ func TestConfigRejectsBadSchedules(t *testing.T) {
 		"  - {name: a, spec: '@daily', task_type: cdn:purge}\n":                                                                              "give params or fan_out",
 		"  - {name: a, spec: '@daily', task_type: cdn:purge, params: {}, misfire: later}\n":                                                  "schedules[0] (a).misfire: must be skip or run_once",
 		"  - {name: a, spec: '@daily', task_type: cdn:purge, params: {}, overlap: never}\n":                                                  "schedules[0] (a).overlap",
-		"  - {name: a, spec: '@daily', task_type: cdn:purge, params: {}}\n  - {name: a, spec: '@daily', task_type: cdn:purge, params: {}}\n": "is used twice",
+		"  - {name: a, spec: '@daily', task_type: cdn:purge, params: {}}\n  - {name: a, spec: '@daily', task_type: cdn:purge, params: {}}\n": "schedules[1] (a).name: used twice",
 		"  - {name: a, spec: 'CRON_TZ=UTC @daily', task_type: cdn:purge, params: {}}\n":                                                      "use the timezone key",
+		"  - {name: a, spec: '@every 500ms', task_type: cdn:purge, params: {}}\n":                                                            "schedules[0] (a).spec: @every 500ms: interval must be at least 1s",
+		"  - {name: a, spec: '@every 0s', task_type: cdn:purge, params: {}}\n":                                                               "schedules[0] (a).spec: @every 0s: interval must be at least 1s",
 		"  - {name: a, spec: '@daily', task_type: cdn:purge, params: {}, when: now}\n":                                                       "schedules[0].when: unknown key",
 	}
 	for y, want := range tests {
@@ -106,6 +108,12 @@ func TestConfigRejectsBadSchedules(t *testing.T) {
 		if assert.Error(t, err, y) {
 			assert.Contains(t, err.Error(), want, y)
 		}
+	}
+	// The worker's own parse refuses sub-second intervals too.
+	for _, spec := range []string{"@every 0s", "@every -1s", "@every 999ms"} {
+		_, err := schedule.Parse([]config.Schedule{purgeDef("tight", spec)})
+		require.Error(t, err, spec)
+		assert.Equal(t, "schedules[0] (tight).spec: "+spec+": interval must be at least 1s", err.Error())
 	}
 }
 
