@@ -81,7 +81,8 @@ func validateFiles(files []string) error {
 		}
 		u, err := url.Parse(f)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return invalid(field, "must be a path starting with / or an absolute http(s) URL, got %q", f)
+			// Not quoted: a URL may carry user info.
+			return invalid(field, "must be a path starting with / or an absolute http(s) URL")
 		}
 	}
 	return nil

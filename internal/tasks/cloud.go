@@ -60,7 +60,7 @@ func validateSnapshot(vps bool) func(json.RawMessage) error {
 			return invalid("params.instance_id", "must be an instance UUID, got %q", p.InstanceID)
 		case p.Name == "":
 			return invalid("params.name", "required")
-		case len(p.Name) > 255 || strings.ContainsFunc(p.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		case len(p.Name) > 255 || strings.ContainsFunc(p.Name, isControlOrBreak):
 			return invalid("params.name", "must be 1-255 characters without control characters")
 		}
 		return nil
