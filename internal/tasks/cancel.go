@@ -88,6 +88,7 @@ func (w *Worker) ProcessCancel(ctx context.Context, t *asynq.Task) error {
 		return &waitError{Delay: time.Second, Err: errors.New("launch in progress")}
 	}
 	if err := canceler.Cancel(ctx, op, p.Expire); err != nil {
+		err = redactError(err, w.secretsOf(op))
 		if IsPermanent(err) {
 			msg := "cancel failed: " + err.Error()
 			_, _ = w.cfg.Store.Update(ctx, op, opstore.Change{LastError: &msg})
