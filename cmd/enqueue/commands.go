@@ -244,7 +244,7 @@ func newListCmd(g *globals) *cobra.Command {
 				return fail(exitNoRedis, "%v", err)
 			}
 			if next != "" && len(ops) < limit {
-				fmt.Fprintf(g.stderr, "showing %d: stopped after examining the limit of entries per list; older records may match too\n", len(ops))
+				fmt.Fprintf(g.stderr, "enqueue: showing %d; the search stopped after 100 pages of the index, and older operations may match too (narrow the filter)\n", len(ops))
 			}
 			if g.output == "json" {
 				if ops == nil {

@@ -124,6 +124,9 @@ func parseCursor(c string) (position, error) {
 // score (created in the same millisecond) are all read to find those after
 // pos.id; they are few.
 func (s *Store) entriesAfter(ctx context.Context, key string, pos position, n int) ([]position, error) {
+	if n <= 0 {
+		return nil, nil
+	}
 	if pos.id == "" {
 		zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{Max: "+inf", Min: "-inf", Count: int64(n)}).Result()
 		if err != nil {
@@ -159,9 +162,24 @@ func toPositions(zs []redis.Z) []position {
 	return out
 }
 
-// listSource picks the sorted set a listing reads, and whether each of its
-// entries matches f by construction (exact) or must be checked.
-func (s *Store) listSource(ctx context.Context, f Filter, pos position) (string, bool, error) {
+// source is where a listing reads: the sorted set it walks, and how it
+// tells which of its entries match the filter.
+type source struct {
+	key string
+	// others are the indexes of the filter's other dimensions: an entry
+	// matches when it is in each of them.
+	others []string
+	// fields says the indexes are not built: each record's filter fields
+	// are read.
+	fields bool
+}
+
+// exact reports whether every entry of the source matches the filter.
+func (src source) exact() bool { return !src.fields && len(src.others) == 0 }
+
+// listSource picks the sorted set a listing of f reads from pos: the index
+// of f's only dimension, or the smallest of its dimensions' indexes.
+func (s *Store) listSource(ctx context.Context, f Filter, pos position) (source, error) {
 	var dims []string
 	if f.State != "" {
 		dims = append(dims, s.stateIndexKey(f.State))
@@ -173,7 +191,7 @@ func (s *Store) listSource(ctx context.Context, f Filter, pos position) (string,
 		dims = append(dims, s.providerIndexKey(f.Provider))
 	}
 	if len(dims) == 0 {
-		return s.indexKey(), true, nil
+		return source{key: s.indexKey()}, nil
 	}
 	max := "+inf"
 	if pos.id != "" {
@@ -188,22 +206,21 @@ func (s *Store) listSource(ctx context.Context, f Filter, pos position) (string,
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return "", false, err
+		return source{}, err
 	}
 	if built.Val() == 0 {
-		return s.indexKey(), false, nil
+		return source{key: s.indexKey(), fields: true}, nil
 	}
 	if len(dims) == 1 {
-		return dims[0], true, nil
+		return source{key: dims[0]}, nil
 	}
-	// The smallest index still to read; the other dimensions are checked.
 	best := 0
 	for i, c := range counts {
 		if c.Val() < counts[best].Val() {
 			best = i
 		}
 	}
-	return dims[best], false, nil
+	return source{key: dims[best], others: append(dims[:best:best], dims[best+1:]...)}, nil
 }
 
 func (f Filter) matches(state, kind, provider string) bool {
@@ -218,18 +235,25 @@ const (
 	entryNotRead        // may match; not loaded (the page was already full)
 )
 
-// loadEntries classifies entries against f, loading the records of at
-// most want matches. With exact, every entry is expected to match and is
-// loaded at once; otherwise the filter fields are read first.
-func (s *Store) loadEntries(ctx context.Context, entries []position, f Filter, exact bool, want int) ([]int, []*Operation, error) {
-	kinds := make([]int, len(entries))
+// loadEntries classifies entries of src against f, loading the records of
+// at most want matches. Every record loaded is checked against f again: it
+// may have changed since it was indexed.
+func (s *Store) loadEntries(ctx context.Context, src source, entries []position, f Filter, want int) ([]int, []*Operation, error) {
+	outcomes := make([]int, len(entries))
 	ops := make([]*Operation, len(entries))
 	load := make([]int, 0, len(entries))
-	if exact {
-		for i := range entries {
+	if len(entries) == 0 {
+		return outcomes, ops, nil
+	}
+	candidate := func(i int) {
+		if len(load) < want {
 			load = append(load, i)
+		} else {
+			outcomes[i] = entryNotRead
 		}
-	} else {
+	}
+	switch {
+	case src.fields:
 		pipe := s.rdb.Pipeline()
 		cmds := make([]*redis.SliceCmd, len(entries))
 		for i, e := range entries {
@@ -243,18 +267,45 @@ func (s *Store) loadEntries(ctx context.Context, entries []position, f Filter, e
 			st, ok := v[0].(string)
 			switch {
 			case !ok:
-				kinds[i] = entryGone
+				outcomes[i] = entryGone
 			case !f.matches(st, fmt.Sprint(v[1]), fmt.Sprint(v[2])):
-				kinds[i] = entrySkip
-			case len(load) < want:
-				load = append(load, i)
+				outcomes[i] = entrySkip
 			default:
-				kinds[i] = entryNotRead
+				candidate(i)
 			}
+		}
+	case len(src.others) > 0:
+		// One ZMSCORE per other index: an entry is in it with the same
+		// score (its creation time), or not at all.
+		ids := make([]string, len(entries))
+		for i, e := range entries {
+			ids[i] = e.id
+		}
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.FloatSliceCmd, len(src.others))
+		for j, k := range src.others {
+			cmds[j] = pipe.ZMScore(ctx, k, ids...)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, nil, err
+		}
+	entries:
+		for i, e := range entries {
+			for _, c := range cmds {
+				if c.Val()[i] != float64(e.score) {
+					outcomes[i] = entrySkip
+					continue entries
+				}
+			}
+			candidate(i)
+		}
+	default:
+		for i := range entries {
+			candidate(i)
 		}
 	}
 	if len(load) == 0 {
-		return kinds, ops, nil
+		return outcomes, ops, nil
 	}
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.MapStringStringCmd, len(load))
@@ -267,20 +318,20 @@ func (s *Store) loadEntries(ctx context.Context, entries []position, f Filter, e
 	for j, i := range load {
 		m := cmds[j].Val()
 		if len(m) == 0 {
-			kinds[i] = entryGone
+			outcomes[i] = entryGone
 			continue
 		}
 		op, err := fromHash(m)
 		if err != nil {
 			return nil, nil, err
 		}
-		if f.matches(string(op.State), op.Kind, op.Provider) { // it may have changed since it was indexed
-			kinds[i], ops[i] = entryMatch, op
+		if f.matches(string(op.State), op.Kind, op.Provider) {
+			outcomes[i], ops[i] = entryMatch, op
 		} else {
-			kinds[i] = entrySkip
+			outcomes[i] = entrySkip
 		}
 	}
-	return kinds, ops, nil
+	return outcomes, ops, nil
 }
 
 // ListPage returns one page of the records matching f, newest first, and
@@ -302,7 +353,7 @@ func (s *Store) ListPage(ctx context.Context, f Filter) ([]*Operation, string, e
 	if err != nil {
 		return nil, "", err
 	}
-	key, exact, err := s.listSource(ctx, f, pos)
+	src, err := s.listSource(ctx, f, pos)
 	if err != nil {
 		return nil, "", fmt.Errorf("list operations: %w", err)
 	}
@@ -314,20 +365,20 @@ page:
 	for {
 		want := f.Limit + 1 - len(out) // the page's rest, and one to know there is more
 		n := min(budget-examined, chunk)
-		if exact {
+		if src.exact() {
 			n = min(budget-examined, want)
 		}
-		chunk = min(chunk*2, ListExamineLimit)
-		entries, err := s.entriesAfter(ctx, key, pos, n)
+		chunk = min(chunk*4, ListExamineLimit)
+		entries, err := s.entriesAfter(ctx, src.key, pos, n)
 		if err != nil {
 			return nil, "", fmt.Errorf("list operations: %w", err)
 		}
-		kinds, ops, err := s.loadEntries(ctx, entries, f, exact, want)
+		outcomes, ops, err := s.loadEntries(ctx, src, entries, f, want)
 		if err != nil {
 			return nil, "", fmt.Errorf("list operations: %w", err)
 		}
 		for i, e := range entries {
-			switch kinds[i] {
+			switch outcomes[i] {
 			case entryGone:
 				gone = append(gone, e.id)
 			case entryNotRead:
@@ -352,7 +403,7 @@ page:
 		}
 	}
 	if len(gone) > 0 {
-		_ = s.dropEntries(ctx, gone, key) // best effort: PruneIndex removes what is left
+		_ = s.dropEntries(ctx, gone, src.key) // best effort: PruneIndex removes what is left
 	}
 	return out, next, nil
 }
@@ -365,8 +416,9 @@ func (s *Store) List(ctx context.Context, f Filter) ([]*Operation, error) {
 }
 
 // ListUpTo follows ListPage's cursors until it has f.Limit records (default
-// 20) or the list ends. It reads at most 100 pages; when it stops there,
-// it returns the cursor to go on, and "" otherwise.
+// 20) or the list ends, reading at most 100 pages. It returns the cursor
+// of the records after those returned, "" when the list ended: fewer than
+// f.Limit records with a cursor means it stopped at the 100 pages.
 func (s *Store) ListUpTo(ctx context.Context, f Filter) ([]*Operation, string, error) {
 	if f.Limit <= 0 {
 		f.Limit = 20
