@@ -326,13 +326,13 @@ if ARGV[4] == '1' then
   local idem = redis.call('HGET', KEYS[1], 'idempotency_key')
   if idem and idem ~= '' then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
 end
-local now = redis.call('HGET', KEYS[1], 'state')
-if now ~= state then
+local after = redis.call('HGET', KEYS[1], 'state')
+if after ~= state then
   local id = redis.call('HGET', KEYS[1], 'id')
   local score = redis.call('ZSCORE', KEYS[3], id)
   for k = 4, #KEYS do
     if KEYS[k] == KEYS[3] .. ':state:' .. state then redis.call('ZREM', KEYS[k], id) end
-    if score and KEYS[k] == KEYS[3] .. ':state:' .. now then redis.call('ZADD', KEYS[k], score, id) end
+    if score and KEYS[k] == KEYS[3] .. ':state:' .. after then redis.call('ZADD', KEYS[k], score, id) end
   end
 end
 return {'ok'}
