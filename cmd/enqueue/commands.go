@@ -239,9 +239,12 @@ func newListCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer rdb.Close()
-			ops, err := g.store(rdb).List(cmd.Context(), opstore.Filter{State: opstore.State(state), Kind: kind, Limit: limit})
+			ops, next, err := g.store(rdb).ListUpTo(cmd.Context(), opstore.Filter{State: opstore.State(state), Kind: kind, Limit: limit})
 			if err != nil {
 				return fail(exitNoRedis, "%v", err)
+			}
+			if next != "" && len(ops) < limit {
+				fmt.Fprintf(g.stderr, "enqueue: showing %d; the search stopped after 100 pages of the index, and older operations may match too (narrow the filter)\n", len(ops))
 			}
 			if g.output == "json" {
 				if ops == nil {

@@ -209,3 +209,21 @@ func TestCancel(t *testing.T) {
 	code, _, _ = call(t, srv, "POST", "/v1/operations/"+id+"/cancel", writeTok, "")
 	assert.Equal(t, 409, code, "already ended")
 }
+
+// A cursor that is not one the API handed out is refused, naming the
+// field; "-1" and other negative positions included.
+func TestListRejectsBadCursor(t *testing.T) {
+	t.Parallel()
+	srv, _ := setup(t)
+	code, _, _ := call(t, srv, "POST", "/v1/operations", writeTok, purge)
+	require.Equal(t, 202, code)
+	for _, c := range []string{"-1", "-1:abc", "-1%3Aabc", "zzz", "abc:x", "5:", "1.5:x"} {
+		for _, q := range []string{"?cursor=" + c, "?kind=cdn:purge&state=queued&cursor=" + c} {
+			code, hdr, p := call(t, srv, "GET", "/v1/operations"+q, readTok, "")
+			assert.Equal(t, 400, code, q)
+			assert.Equal(t, "application/problem+json", hdr.Get("Content-Type"), q)
+			assert.Equal(t, "cursor", p["field"], q)
+			assert.Contains(t, p["detail"], "cursor: ", q)
+		}
+	}
+}

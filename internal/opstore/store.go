@@ -187,8 +187,10 @@ func (s *Store) opKey(id string) string    { return s.prefix + ":{ops}:op:" + id
 func (s *Store) idemKey(key string) string { return s.prefix + ":{ops}:idem:" + key }
 func (s *Store) indexKey() string          { return s.prefix + ":{ops}:index" }
 
-// createScript stores a new record unless its idempotency key is taken.
-// KEYS: op, idem, index. ARGV: use_idem, id, score, field, value, ...
+// createScript stores a new record unless its idempotency key is taken,
+// and adds it to the listing indexes (see index.go).
+// KEYS: op, idem, index, kind index, provider index, state index,
+// index:sets, index:built. ARGV: use_idem, id, score, field, value, ...
 // Returns {1, id} when created, {0, existing_id} when the key was taken.
 var createScript = redis.NewScript(`
 if ARGV[1] == '1' then
@@ -200,7 +202,9 @@ local fields = {}
 for i = 4, #ARGV do fields[#fields+1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
 if ARGV[1] == '1' then redis.call('SET', KEYS[2], ARGV[2]) end
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('SET', KEYS[8], '1') end
+for k = 3, 6 do redis.call('ZADD', KEYS[k], ARGV[3], ARGV[2]) end
+redis.call('SADD', KEYS[7], KEYS[4], KEYS[5])
 return {1, ARGV[2]}
 `)
 
@@ -221,7 +225,7 @@ func (s *Store) Create(ctx context.Context, op *Operation) (*Operation, bool, er
 	for k, v := range toHash(op) {
 		args = append(args, k, v)
 	}
-	res, err := createScript.Run(ctx, s.rdb, []string{s.opKey(op.ID), s.idemKey(op.IdempotencyKey), s.indexKey()}, args...).Slice()
+	res, err := createScript.Run(ctx, s.rdb, s.createKeys(op), args...).Slice()
 	if err != nil {
 		return nil, false, fmt.Errorf("create operation: %w", err)
 	}
@@ -260,7 +264,9 @@ func (s *Store) Delete(ctx context.Context, op *Operation) error {
 	if op.IdempotencyKey != "" {
 		pipe.Del(ctx, s.idemKey(op.IdempotencyKey))
 	}
-	pipe.ZRem(ctx, s.indexKey(), op.ID)
+	for _, k := range s.indexKeysOf(op) {
+		pipe.ZRem(ctx, k, op.ID)
+	}
 	_, err := pipe.Exec(ctx)
 	return err
 }
@@ -291,9 +297,10 @@ type Change struct {
 	LaunchStartedAt *time.Time
 }
 
-// updateScript applies a Change atomically.
-// KEYS: op, idem. ARGV: from_csv, poll_seq, retention_ms, terminal, nset,
-// field, value..., nincr, field, n...
+// updateScript applies a Change atomically; a new state moves the record
+// between state indexes (see index.go).
+// KEYS: op, idem, index, state indexes... ARGV: from_csv, poll_seq,
+// retention_ms, terminal, nset, field, value..., nincr, field, n...
 // Returns {'ok'} or {'conflict', state, poll_seq} or {'missing'}.
 var updateScript = redis.NewScript(`
 local cur = redis.call('HMGET', KEYS[1], 'state', 'poll_seq')
@@ -325,6 +332,15 @@ if ARGV[4] == '1' then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   local idem = redis.call('HGET', KEYS[1], 'idempotency_key')
   if idem and idem ~= '' then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+end
+local after = redis.call('HGET', KEYS[1], 'state')
+if after ~= state then
+  local id = redis.call('HGET', KEYS[1], 'id')
+  local score = redis.call('ZSCORE', KEYS[3], id)
+  for k = 4, #KEYS do
+    if KEYS[k] == KEYS[3] .. ':state:' .. state then redis.call('ZREM', KEYS[k], id) end
+    if score and KEYS[k] == KEYS[3] .. ':state:' .. after then redis.call('ZADD', KEYS[k], score, id) end
+  end
 end
 return {'ok'}
 `)
@@ -404,7 +420,7 @@ func (s *Store) Update(ctx context.Context, op *Operation, c Change) (*Operation
 	for k, v := range incr {
 		args = append(args, k, v)
 	}
-	res, err := updateScript.Run(ctx, s.rdb, []string{s.opKey(id), s.idemKey(op.IdempotencyKey)}, args...).Slice()
+	res, err := updateScript.Run(ctx, s.rdb, s.updateKeys(id, op.IdempotencyKey), args...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("update operation %s: %w", id, err)
 	}
@@ -427,135 +443,6 @@ type Filter struct {
 	Limit int
 	// After is a cursor from a previous page ("" starts at the newest).
 	After string
-}
-
-// List returns the newest records matching f, newest first. Index entries
-// of expired records are removed on the way.
-func (s *Store) List(ctx context.Context, f Filter) ([]*Operation, error) {
-	ops, _, err := s.ListPage(ctx, f)
-	return ops, err
-}
-
-// ListPage is List with pagination: next is the cursor of the following
-// page, "" after the last. Cursors are stable while new operations arrive.
-func (s *Store) ListPage(ctx context.Context, f Filter) ([]*Operation, string, error) {
-	if f.Limit <= 0 {
-		f.Limit = 20
-	}
-	max := "+inf"
-	var afterScore int64 = -1
-	afterID := ""
-	if f.After != "" {
-		sc, id, ok := strings.Cut(f.After, ":")
-		n, err := strconv.ParseInt(sc, 10, 64)
-		if !ok || err != nil || id == "" {
-			return nil, "", fmt.Errorf("%w: bad cursor", ErrBadCursor)
-		}
-		afterScore, afterID, max = n, id, sc
-	}
-	var out []*Operation
-	var lastScore int64
-	const page = 200
-	more := false
-	for offset := int64(0); ; offset += page {
-		zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, s.indexKey(), &redis.ZRangeBy{Max: max, Min: "-inf", Offset: offset, Count: page}).Result()
-		if err != nil {
-			return nil, "", fmt.Errorf("list operations: %w", err)
-		}
-		if len(zs) == 0 {
-			break
-		}
-		pipe := s.rdb.Pipeline()
-		cmds := make([]*redis.MapStringStringCmd, len(zs))
-		for i, z := range zs {
-			cmds[i] = pipe.HGetAll(ctx, s.opKey(z.Member.(string)))
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			return nil, "", fmt.Errorf("list operations: %w", err)
-		}
-		var gone []any
-		for i, z := range zs {
-			id, score := z.Member.(string), int64(z.Score)
-			if afterScore >= 0 && score == afterScore && id >= afterID {
-				continue // on or before the cursor (same millisecond)
-			}
-			m := cmds[i].Val()
-			if len(m) == 0 {
-				gone = append(gone, id)
-				continue
-			}
-			op, err := fromHash(m)
-			if err != nil {
-				return nil, "", err
-			}
-			if (f.State == "" || op.State == f.State) && (f.Kind == "" || op.Kind == f.Kind) && (f.Provider == "" || op.Provider == f.Provider) {
-				if len(out) == f.Limit {
-					more = true
-					break
-				}
-				out = append(out, op)
-				lastScore = score
-			}
-		}
-		if len(gone) > 0 {
-			s.rdb.ZRem(ctx, s.indexKey(), gone...)
-			offset -= int64(len(gone))
-		}
-		if more || len(zs) < page {
-			break
-		}
-	}
-	next := ""
-	if more && len(out) > 0 {
-		next = fmt.Sprintf("%d:%s", lastScore, out[len(out)-1].ID)
-	}
-	return out, next, nil
-}
-
-// PruneIndex removes the list index's entries whose records have expired,
-// and returns how many it removed. Only entries created more than the
-// retention ago are looked at: a record expires no sooner than retention
-// after it finished, so younger entries are all live. Entries of records
-// still running (an install of many hours) are kept. Safe to run from every
-// replica at once.
-func (s *Store) PruneIndex(ctx context.Context) (int, error) {
-	max := strconv.FormatInt(s.now().Add(-s.retention).UnixMilli(), 10)
-	const page = 500
-	removed := 0
-	for offset := int64(0); ; {
-		ids, err := s.rdb.ZRangeByScore(ctx, s.indexKey(), &redis.ZRangeBy{Min: "-inf", Max: max, Offset: offset, Count: page}).Result()
-		if err != nil {
-			return removed, fmt.Errorf("prune index: %w", err)
-		}
-		if len(ids) == 0 {
-			return removed, nil
-		}
-		pipe := s.rdb.Pipeline()
-		exists := make([]*redis.IntCmd, len(ids))
-		for i, id := range ids {
-			exists[i] = pipe.Exists(ctx, s.opKey(id))
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			return removed, fmt.Errorf("prune index: %w", err)
-		}
-		var gone []any
-		for i, id := range ids {
-			if exists[i].Val() == 0 {
-				gone = append(gone, id)
-			}
-		}
-		if len(gone) > 0 {
-			if err := s.rdb.ZRem(ctx, s.indexKey(), gone...).Err(); err != nil {
-				return removed, fmt.Errorf("prune index: %w", err)
-			}
-			removed += len(gone)
-		}
-		// Live entries stay in the range; step over them.
-		offset += int64(len(ids) - len(gone))
-		if len(ids) < page {
-			return removed, nil
-		}
-	}
 }
 
 // ErrBadCursor is a malformed pagination cursor.

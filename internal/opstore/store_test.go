@@ -187,6 +187,9 @@ func TestDeleteRemovesRecordAndKey(t *testing.T) {
 		require.NoError(t, s.Delete(ctx, op))
 		_, err = s.Get(ctx, "a")
 		assert.True(t, errors.Is(err, opstore.ErrNotFound))
+		for _, k := range []string{"t:{ops}:index", "t:{ops}:index:kind:cdn:purge", "t:{ops}:index:provider:ucdn", "t:{ops}:index:state:queued"} {
+			assert.Equal(t, redis.Nil, rdb.ZScore(ctx, k, "a").Err(), "%s holds no entry for the deleted record", k)
+		}
 		_, created, err := s.Create(ctx, newOp("b", "k"))
 		require.NoError(t, err)
 		assert.True(t, created, "the key is free again")
@@ -302,6 +305,9 @@ func TestPruneIndexRemovesOnlyExpiredEntries(t *testing.T) {
 				require.NoError(t, rdb.Del(ctx, fmt.Sprintf("t:{ops}:op:old%04d", i)).Err())
 			}
 		}
+		// An entry left in a per-filter index only (removed from the main
+		// index by an earlier version) is pruned too.
+		require.NoError(t, rdb.ZRem(ctx, "t:{ops}:index", "old0002").Err())
 		clock = clock.Add(2 * time.Hour)
 		// A young entry whose record is gone (deleted by hand) is not
 		// looked at: records cannot expire that young.
@@ -315,6 +321,10 @@ func TestPruneIndexRemovesOnlyExpiredEntries(t *testing.T) {
 		assert.Equal(t, int64(401), rdb.ZCard(ctx, "t:{ops}:index").Val(), "400 running + the young entry")
 		assert.Equal(t, float64(0), rdb.ZScore(ctx, "t:{ops}:index", "old0001").Val())
 		assert.NotZero(t, rdb.ZScore(ctx, "t:{ops}:index", "old0000").Val(), "a running operation keeps its entry")
+		for _, k := range []string{"t:{ops}:index:kind:cdn:purge", "t:{ops}:index:provider:ucdn", "t:{ops}:index:state:queued"} {
+			assert.Equal(t, int64(401), rdb.ZCard(ctx, k).Val(), "%s pruned too", k)
+			assert.Equal(t, redis.Nil, rdb.ZScore(ctx, k, "old0002").Err(), k)
+		}
 
 		n, err = s.PruneIndex(ctx)
 		require.NoError(t, err)

@@ -21,6 +21,8 @@ const (
 	DBStore  = 12
 	DBCLI    = 13
 	DBSched  = 14
+	// DBStoreBench holds the operation store benchmarks' large data sets.
+	DBStoreBench = 9
 )
 
 // RedisAddr returns REDIS_ADDR. When it is unset or Redis does not answer
