@@ -34,9 +34,11 @@ test-deps:
 
 ## bench: one table: asynq's ceiling vs the pipeline, submit latency,
 ## idle latency, Redis memory per in-flight operation (uses and flushes
-## DB 15 of $(REDIS_ADDR)). BENCHFLAGS=-n 5000 for longer runs.
+## DB 15 of $(REDIS_ADDR)). BENCHFLAGS=-n 5000 for longer runs. Then
+## filtered listing at 100,000 records (DB 9).
 bench:
 	$(GO) run ./cmd/opsbench -redis $(REDIS_ADDR) $(BENCHFLAGS)
+	$(GO) test ./internal/opstore -run '^$$' -bench 'ListFiltered100k' -benchtime 1000x
 
 ## chaos: the chaos suite at full size (300 operations per test): crash
 ## loop, Redis outage, provider brown-out, poison input. `make test` runs
