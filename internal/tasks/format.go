@@ -34,27 +34,28 @@ func FormatPayload(taskType string, payload []byte) string {
 		p.LegacyURL, p.LegacyBody = "", nil
 		out = p
 	case taskType == TypePoll:
-		var p PollPayload
-		if json.Unmarshal(payload, &p) != nil {
-			return hiddenPayload
-		}
-		out = p
+		return reencode[PollPayload](payload)
 	case taskType == TypeCancel:
-		var p CancelPayload
-		if json.Unmarshal(payload, &p) != nil {
-			return hiddenPayload
-		}
-		out = p
+		return reencode[CancelPayload](payload)
 	case taskType == TypeWebhookReplay:
-		var p ReplayPayload
-		if json.Unmarshal(payload, &p) != nil {
-			return hiddenPayload
-		}
-		out = p
+		return reencode[ReplayPayload](payload)
 	default:
 		return hiddenPayload
 	}
 	b, err := json.Marshal(out)
+	if err != nil {
+		return hiddenPayload
+	}
+	return string(b)
+}
+
+// reencode shows payload as its type T encodes it: the known fields only.
+func reencode[T any](payload []byte) string {
+	var v T
+	if json.Unmarshal(payload, &v) != nil {
+		return hiddenPayload
+	}
+	b, err := json.Marshal(v)
 	if err != nil {
 		return hiddenPayload
 	}

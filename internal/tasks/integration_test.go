@@ -156,19 +156,27 @@ func TestLiveBadTasksAreArchivedAndWorkerGoesOn(t *testing.T) {
 		archived, _ := b.insp.ListArchivedTasks("default")
 		return len(archived) == 2
 	})
-	archived, err := b.insp.ListArchivedTasks("default")
-	require.NoError(t, err)
-	reasons := map[string]string{}
-	for _, a := range archived {
-		reasons[a.ID] = a.LastErr
-		assert.Equal(t, 0, a.Retried, "archived at once, never retried")
-	}
+	reasons := archivedReasons(t, b.insp)
 	assert.Contains(t, reasons["garbage"], "decode cdn:purge: malformed payload")
 	assert.Contains(t, reasons["unknown"], `unknown task type "cdn:teleport"`)
 
 	op, _, err := b.sub.Submit(t.Context(), tasks.TypeCDNPurge, purgeEnv(goodParams))
 	require.NoError(t, err)
 	b.waitState(t, op.ID, opstore.StateSucceeded)
+}
+
+// archivedReasons maps each archived task of the default queue to its
+// reason, checking that none was retried.
+func archivedReasons(t *testing.T, insp *asynq.Inspector) map[string]string {
+	t.Helper()
+	archived, err := insp.ListArchivedTasks("default")
+	require.NoError(t, err)
+	reasons := map[string]string{}
+	for _, a := range archived {
+		reasons[a.ID] = a.LastErr
+		assert.Equal(t, 0, a.Retried, "%s archived at once, never retried", a.ID)
+	}
+	return reasons
 }
 
 func TestLiveLaunchRetriesOnServerErrors(t *testing.T) {

@@ -317,13 +317,7 @@ func TestLiveRawTasksThatMustNotTouchOperations(t *testing.T) {
 		archived, _ := b.insp.ListArchivedTasks("default")
 		return len(archived) == 2
 	})
-	archived, err := b.insp.ListArchivedTasks("default")
-	require.NoError(t, err)
-	reasons := map[string]string{}
-	for _, a := range archived {
-		reasons[a.ID] = a.LastErr
-		assert.Zero(t, a.Retried)
-	}
+	reasons := archivedReasons(t, b.insp)
 	assert.Contains(t, reasons["bogus"], `unknown field "bogus"`)
 	assert.Contains(t, reasons["misspelled"], "params.Token: unknown field")
 	assert.NotContains(t, reasons["misspelled"], "raw-S3cret-T0ken")
