@@ -90,11 +90,6 @@ func newWebhooksListCmd(g *globals, queue *string) *cobra.Command {
 					if u, err := url.Parse(host); err == nil && u.Host != "" {
 						host = u.Host
 					}
-					if p.LegacyURL != "" {
-						if u, err := url.Parse(p.LegacyURL); err == nil {
-							host = u.Host
-						}
-					}
 					d := delivery{
 						TaskID: ti.ID, OperationID: p.OperationID, Event: p.EventType, EventID: p.EventID,
 						Destination: p.Destination, Host: host, State: ti.State.String(),

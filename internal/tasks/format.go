@@ -24,15 +24,7 @@ func FormatPayload(taskType string, payload []byte) string {
 	case slices.Contains(Kinds(), taskType):
 		out = formatEnvelope(taskType, payload)
 	case taskType == TypeWebhookDeliver:
-		var p WebhookPayload
-		if json.Unmarshal(payload, &p) != nil {
-			return hiddenPayload
-		}
-		if p.LegacyURL != "" {
-			p.Host = opstore.CallbackOrigin(p.LegacyURL)
-		}
-		p.LegacyURL, p.LegacyBody = "", nil
-		out = p
+		return reencode[WebhookPayload](payload)
 	case taskType == TypePoll:
 		return reencode[PollPayload](payload)
 	case taskType == TypeCancel:

@@ -130,11 +130,6 @@ type WebhookPayload struct {
 	Destination string `json:"destination"`
 	// Host is the destination's scheme and host, for display.
 	Host string `json:"host,omitempty"`
-
-	// LegacyURL and LegacyBody are how earlier versions queued a
-	// delivery; such a task is still delivered as queued.
-	LegacyURL  string          `json:"url,omitempty"`
-	LegacyBody json.RawMessage `json:"body,omitempty"`
 }
 
 // eventBody builds the JSON body of one event of op: the record, whose
@@ -275,31 +270,29 @@ func (w *Worker) destination(p WebhookPayload, callbackURL string) (string, []we
 // `enqueue webhooks enable`.
 func (w *Worker) ProcessWebhook(ctx context.Context, t *asynq.Task) error {
 	var p WebhookPayload
-	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.OperationID == "" || p.EventID == "" || p.Destination == "" ||
-		(p.EventType == "" && p.LegacyURL == "") {
-		return fmt.Errorf("decode %s: payload needs operation_id, event_id, event_type and destination: %w", TypeWebhookDeliver, asynq.SkipRetry)
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.OperationID == "" || p.EventID == "" || p.Destination == "" || p.EventType == "" {
+		// A delivery never carries its URL or body: one that does (queued
+		// by an earlier version, or forged) is refused rather than signed.
+		return fmt.Errorf("decode %s: payload needs operation_id, event_id, event_type and destination (`enqueue webhooks replay` re-queues an operation's events): %w", TypeWebhookDeliver, asynq.SkipRetry)
 	}
 	log := w.log.With(zap.String("operation_id", p.OperationID), zap.String("event", p.EventType), zap.String("destination", p.Destination))
-	target, body := p.LegacyURL, []byte(p.LegacyBody)
-	if target == "" || len(body) == 0 {
-		d, err := w.cfg.Store.EventDelivery(ctx, p.OperationID, p.EventType)
-		if errors.Is(err, opstore.ErrNotFound) {
-			return fmt.Errorf("deliver %s: the operation record expired (operations.retention): %w", p.EventID, asynq.SkipRetry)
-		}
-		if err != nil {
-			return err
-		}
-		if len(d.Body) == 0 {
-			return fmt.Errorf("deliver %s: no stored body for %s: %w", p.EventID, p.EventType, asynq.SkipRetry)
-		}
-		target, body = d.CallbackURL, d.Body
+	d, err := w.cfg.Store.EventDelivery(ctx, p.OperationID, p.EventType)
+	if errors.Is(err, opstore.ErrNotFound) {
+		return fmt.Errorf("deliver %s: the operation record expired (operations.retention): %w", p.EventID, asynq.SkipRetry)
 	}
-	url, secrets, ok := w.destination(p, target)
+	if err != nil {
+		return err
+	}
+	if len(d.Body) == 0 {
+		return fmt.Errorf("deliver %s: operation %s has no %s event: %w", p.EventID, p.OperationID, p.EventType, asynq.SkipRetry)
+	}
+	if p.EventID != EventID(p.OperationID, p.EventType) {
+		return fmt.Errorf("deliver %s: not the id of %s of operation %s: %w", p.EventID, p.EventType, p.OperationID, asynq.SkipRetry)
+	}
+	body := d.Body
+	url, secrets, ok := w.destination(p, d.CallbackURL)
 	if !ok {
 		return fmt.Errorf("deliver %s: destination %s is no longer configured: %w", p.EventID, p.Destination, asynq.SkipRetry)
-	}
-	if p.LegacyURL != "" {
-		url = p.LegacyURL
 	}
 	if url == "" {
 		return fmt.Errorf("deliver %s: the operation has no callback_url: %w", p.EventID, asynq.SkipRetry)
@@ -316,7 +309,7 @@ func (w *Worker) ProcessWebhook(ctx context.Context, t *asynq.Task) error {
 	sctx, cancel := context.WithTimeout(ctx, w.cfg.Webhooks.Timeout)
 	defer cancel()
 	n, _ := asynq.GetRetryCount(ctx)
-	err := w.cfg.Sender.Send(sctx, url, p.EventID, body, secrets)
+	err = w.cfg.Sender.Send(sctx, url, p.EventID, body, secrets)
 	if w.cfg.Observer != nil {
 		outcome := "delivered"
 		var de *webhooks.DeliveryError

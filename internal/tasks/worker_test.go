@@ -409,16 +409,22 @@ func TestWebhookDeliveryClassification(t *testing.T) {
 		require.Error(t, err)
 		assert.NotErrorIs(t, err, asynq.SkipRetry)
 	})
-	t.Run("QueuedByEarlierVersion", func(t *testing.T) {
-		// A delivery queued with its URL and body in the task is still
-		// delivered as queued.
+	t.Run("CarriesItsOwnURLAndBody", func(t *testing.T) {
+		// A delivery that names its URL and body (queued by an earlier
+		// version, or forged by anyone who can enqueue) is refused: the
+		// worker signs only bodies it built, for URLs it knows.
 		t.Parallel()
 		b := setup(t, ucdnsim.Config{})
 		srv := newReceiver(t)
-		payload := []byte(`{"operation_id":"o","account":"default","event_id":"evt_o","event_type":"operation.succeeded","destination":"callback","url":"` + srv.srv.URL + `/hook","body":{"id":"evt_o"}}`)
-		require.NoError(t, b.worker.Handler().ProcessTask(t.Context(), asynq.NewTask(tasks.TypeWebhookDeliver, payload)))
-		require.Len(t, srv.hooks(), 1)
-		assert.JSONEq(t, `{"id":"evt_o"}`, string(srv.hooks()[0].Raw))
+		op := deliveryOp(t, b, srv.srv.URL+"/hook")
+		for _, payload := range []string{
+			`{"operation_id":"x","account":"default","event_id":"evt_forged","destination":"callback","url":"` + srv.srv.URL + `/hook","body":{"id":"evt_forged"}}`,
+			`{"operation_id":"` + op + `","account":"default","event_id":"evt_forged","event_type":"operation.succeeded","destination":"callback","url":"` + srv.srv.URL + `/x","body":{"id":"evt_forged"}}`,
+		} {
+			err := b.worker.Handler().ProcessTask(t.Context(), asynq.NewTask(tasks.TypeWebhookDeliver, []byte(payload)))
+			require.ErrorIs(t, err, asynq.SkipRetry, payload)
+		}
+		assert.Empty(t, srv.hooks(), "nothing sent, nothing signed")
 	})
 	t.Run("RecordExpired", func(t *testing.T) {
 		t.Parallel()
@@ -434,14 +440,22 @@ func TestWebhookDeliveryClassification(t *testing.T) {
 // succeeded event, and returns the payload of that event's delivery.
 func deliveryPayload(t *testing.T, b *bundle, cb string) []byte {
 	t.Helper()
+	id := deliveryOp(t, b, cb)
+	payload, err := json.Marshal(tasks.WebhookPayload{OperationID: id, Account: "default", EventID: tasks.EventID(id, webhooks.EventSucceeded),
+		EventType: webhooks.EventSucceeded, Destination: tasks.DestinationCallback, Host: opstore.CallbackOrigin(cb)})
+	require.NoError(t, err)
+	return payload
+}
+
+// deliveryOp stores an operation with callback URL cb and its succeeded
+// event, and returns its id.
+func deliveryOp(t *testing.T, b *bundle, cb string) string {
+	t.Helper()
 	op, _, err := b.store.Create(t.Context(), &opstore.Operation{ID: uuid.NewString(), Kind: tasks.TypeCDNPurge, Provider: "ucdn", Account: "default", CallbackURL: cb, Params: json.RawMessage(goodParams)})
 	require.NoError(t, err)
 	_, err = b.store.SaveEvent(t.Context(), op.ID, webhooks.EventSucceeded, []byte(`{}`))
 	require.NoError(t, err)
-	payload, err := json.Marshal(tasks.WebhookPayload{OperationID: op.ID, Account: "default", EventID: tasks.EventID(op.ID, webhooks.EventSucceeded),
-		EventType: webhooks.EventSucceeded, Destination: tasks.DestinationCallback, Host: opstore.CallbackOrigin(cb)})
-	require.NoError(t, err)
-	return payload
+	return op.ID
 }
 
 func TestRetryDelaySchedule(t *testing.T) {
