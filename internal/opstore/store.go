@@ -107,6 +107,10 @@ type Operation struct {
 	// (from the kind's params type): redacted in every rendering, removed
 	// from the stored record at launch and in every final state.
 	SecretParams []string `json:"-"`
+	// RedactDigests lets the worker recognise the secret params' values in
+	// provider answers once the values are removed (keyed digests, never
+	// the values).
+	RedactDigests string `json:"-"`
 	// legacySecrets is true for a record written before SecretParams
 	// existed: its params are not shown at all.
 	legacySecrets bool
@@ -140,6 +144,7 @@ const (
 	fCancel      = "cancel_requested"
 	fLaunchStart = "launch_started_at"
 	fSecrets     = "secret_params"
+	fDigests     = "redact_digests"
 )
 
 // Errors.
@@ -291,7 +296,9 @@ type Change struct {
 	Notified                bool
 	IncrAttempts, IncrPolls int
 	// Params replaces the stored params (secrets removed after launch).
-	Params          json.RawMessage
+	Params json.RawMessage
+	// RedactDigests, when not "", is stored (see Operation.RedactDigests).
+	RedactDigests   string
 	Progress        json.RawMessage
 	CancelRequested *string
 	LaunchStartedAt *time.Time
@@ -395,6 +402,9 @@ func (s *Store) Update(ctx context.Context, op *Operation, c Change) (*Operation
 	}
 	if c.Params != nil {
 		set[fParams] = string(c.Params)
+	}
+	if c.RedactDigests != "" {
+		set[fDigests] = c.RedactDigests
 	}
 	if c.Progress != nil {
 		set[fProgress] = string(c.Progress)
@@ -500,6 +510,7 @@ func fromHash(m map[string]string) (*Operation, error) {
 	}
 	var known bool
 	op.SecretParams, known = decodeKeys(m[fSecrets])
+	op.RedactDigests = m[fDigests]
 	op.legacySecrets = !known
 	op.LaunchStartedAt = parseTime(m[fLaunchStart])
 	if v := m[fParams]; v != "" {

@@ -412,7 +412,7 @@ func (s *Scheduler) Fire(ctx context.Context, sp *Spec, tick time.Time, resume b
 		env := sp.Base
 		env.Params = params
 		env.IdempotencyKey = sp.IdempotencyKey(tick, i)
-		op, isNew, err := s.sub.Submit(ctx, sp.Kind, env)
+		op, isNew, err := s.sub.SubmitScheduled(ctx, sp.Kind, env)
 		if errors.Is(err, opstore.ErrIdempotencyConflict) && op != nil {
 			// Another worker with a different definition (a deploy in
 			// progress) fired this tick first: its operation counts.

@@ -2,8 +2,10 @@ package schedule_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -232,7 +234,7 @@ func TestRestartMidTickCompletesIt(t *testing.T) {
 	env := specs[0].Base
 	env.Params = specs[0].Items[0]
 	env.IdempotencyKey = specs[0].IdempotencyKey(tick, 0)
-	first, _, err := b.sub.Submit(t.Context(), "cdn:purge", env)
+	first, _, err := b.sub.SubmitScheduled(t.Context(), "cdn:purge", env)
 	require.NoError(t, err)
 
 	now := tick.Add(25 * time.Minute)
@@ -326,4 +328,30 @@ func parseIDs(t *testing.T, b *bundle, name string) []string {
 	st, err := b.state.Load(context.Background(), name)
 	require.NoError(t, err)
 	return st.Operations
+}
+
+// a schedule's idempotency keys are predictable ("sched:<name>:<unix>",
+// visible on earlier runs' records to any read token). A write-token holder
+// who submits an operation under the next tick's key (other params) makes
+// the scheduler adopt that operation as the tick's run: the scheduled
+// operation is never created.
+func TestScheduleKeyCannotBeSquatted(t *testing.T) {
+	t.Parallel()
+	b := miniBundle(t)
+	specs := parse(t, purgeDef("nightly", "0 3 * * *"))
+	tick := time.Date(2030, 1, 2, 3, 0, 0, 0, time.UTC)
+	// Someone with a write token submits under the next tick's key.
+	_, _, err := b.sub.Submit(t.Context(), "cdn:purge", tasks.Envelope{Provider: "ucdn",
+		Params:         json.RawMessage(`{"zone_name":"other","zone_type":"objects","files":["/x"]}`),
+		IdempotencyKey: "sched:nightly:" + strconv.FormatInt(tick.Unix(), 10)})
+	var ve *tasks.ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "idempotency_key", ve.Field)
+	s := schedule.New(specs, b.sub, b.ops, b.state, zaptest.NewLogger(t))
+	ids, err := s.Fire(t.Context(), specs[0], tick, false)
+	require.NoError(t, err)
+	require.Len(t, ids, 1)
+	op, err := b.ops.Get(t.Context(), ids[0])
+	require.NoError(t, err)
+	assert.NotContains(t, string(op.Params), `"other"`, "the tick runs the schedule's own params")
 }

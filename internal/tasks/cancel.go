@@ -69,7 +69,8 @@ func (w *Worker) ProcessCancel(ctx context.Context, t *asynq.Task) error {
 	switch op.State {
 	case opstore.StateQueued:
 		// Not launched: end it here; the launch task finds it canceled.
-		if _, err := w.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{opstore.StateQueued}, To: opstore.StateCanceled, LastError: strPtr("canceled before launch")}); err != nil {
+		if _, err := w.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{opstore.StateQueued}, To: opstore.StateCanceled, LastError: strPtr("canceled before launch"),
+			Params: opstore.RemoveSecrets(op.Params, w.secretKeys(op))}); err != nil {
 			var ce *opstore.ConflictError
 			if errors.As(err, &ce) {
 				return &waitError{Delay: time.Second, Err: errors.New("launch in progress")}
@@ -88,7 +89,7 @@ func (w *Worker) ProcessCancel(ctx context.Context, t *asynq.Task) error {
 		return &waitError{Delay: time.Second, Err: errors.New("launch in progress")}
 	}
 	if err := canceler.Cancel(ctx, op, p.Expire); err != nil {
-		err = redactError(err, w.secretsOf(op))
+		err = redactError(err, w.redactorFor(op))
 		if IsPermanent(err) {
 			msg := "cancel failed: " + err.Error()
 			_, _ = w.cfg.Store.Update(ctx, op, opstore.Change{LastError: &msg})

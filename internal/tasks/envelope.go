@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strings"
 	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -36,6 +37,17 @@ type Envelope struct {
 	// the same key returns the first operation and launches nothing.
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
 }
+
+// Idempotency keys opsworker makes itself: a schedule's runs
+// (sched:<name>:<unix>[:<item>]) and raw tasks without a key
+// (asynq-task:<TaskID>). A submitted key may not use these prefixes, or it
+// could take a scheduled run's place before it fires.
+const (
+	scheduledKeyPrefix = "sched:"
+	rawTaskKeyPrefix   = "asynq-task:"
+)
+
+var reservedKeyPrefixes = []string{scheduledKeyPrefix, rawTaskKeyPrefix}
 
 // MaxCallbackURLLen bounds callback_url.
 const MaxCallbackURLLen = 2048
@@ -107,6 +119,11 @@ func (e *Envelope) Validate(kind string) error {
 	if e.IdempotencyKey != "" && !idemKeyRe.MatchString(e.IdempotencyKey) {
 		return invalid("idempotency_key", "must be 1-200 printable ASCII characters without spaces")
 	}
+	for _, p := range reservedKeyPrefixes {
+		if strings.HasPrefix(e.IdempotencyKey, p) {
+			return invalid("idempotency_key", "the prefix %q is reserved for keys opsworker makes itself", p)
+		}
+	}
 	if len(bytes.TrimSpace(e.Params)) == 0 || string(bytes.TrimSpace(e.Params)) == "null" {
 		return invalid("params", "required")
 	}
@@ -132,12 +149,14 @@ func validCallbackURL(cb string) error {
 }
 
 // Fingerprint identifies the request (kind, provider, account, params,
-// callback) independent of JSON formatting and key order.
+// callback) independent of JSON formatting and key order. Secret params
+// are left out: an idempotency key answered differently for a different
+// password would tell whoever can reuse the key whether a guess is right.
 func (e *Envelope) Fingerprint(kind string) string {
 	raw := e.Params
 	if spec, err := LookupSpec(kind, e.Provider); err == nil {
 		if c, err := spec.canonicalParams(raw); err == nil {
-			raw = c
+			raw = withoutKeys(c, spec.SecretParams())
 		}
 	}
 	var params any

@@ -1,14 +1,15 @@
 package tasks
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -183,10 +184,8 @@ func secretKeys(t reflect.Type) []string {
 	return out
 }
 
-// secretValues returns the values of op params' secret keys as they may
-// appear in a provider's answer: as given, JSON-escaped, and base64 (the
-// Leaseweb client sends scripts base64-encoded). Lists contribute each
-// item.
+// secretValues returns the values of the params' secret keys; a list
+// contributes each item.
 func secretValues(params json.RawMessage, keys []string) []string {
 	if len(keys) == 0 || len(params) == 0 {
 		return nil
@@ -211,10 +210,9 @@ func secretValues(params json.RawMessage, keys []string) []string {
 			continue
 		}
 		for _, v := range list {
-			if v == "" || v == removedValue {
-				continue
+			if v != "" && v != removedValue {
+				out = append(out, v)
 			}
-			out = append(out, secretForms(v)...)
 		}
 	}
 	return out
@@ -225,15 +223,21 @@ func secretValues(params json.RawMessage, keys []string) []string {
 const removedValue = "REMOVED"
 
 // secretForms are the spellings of a secret value a provider could echo:
-// as is, JSON-escaped and base64-encoded, and the parts a provider may
-// quote alone: each line of a multi-line value (a script) and each long
-// word (the key material of an SSH public key).
+// as is; JSON-escaped as Go, JavaScript or PHP write it; URL-escaped;
+// base64-encoded (standard or URL alphabet, padded or not); and the parts
+// a provider may quote alone: each line of a multi-line value (a script)
+// and each long word (the key material of an SSH public key).
 func secretForms(v string) []string {
-	forms := []string{v, base64.StdEncoding.EncodeToString([]byte(v))}
+	forms := []string{v, url.QueryEscape(v), url.PathEscape(v)}
+	forms = append(forms, base64Forms(v)...)
+	for _, esc := range jsonEscapes(v) {
+		forms = append(forms, esc, strings.ReplaceAll(esc, "/", `\/`))
+	}
 	if strings.ContainsAny(v, " \t\r\n") {
 		for _, line := range strings.Split(v, "\n") {
 			if line = strings.TrimSpace(line); len(line) >= 8 && line != v {
 				forms = append(forms, line)
+				forms = append(forms, jsonEscapes(line)...)
 			}
 		}
 		for _, word := range strings.Fields(v) {
@@ -242,34 +246,40 @@ func secretForms(v string) []string {
 			}
 		}
 	}
-	if b, err := json.Marshal(v); err == nil {
-		if esc := string(b[1 : len(b)-1]); esc != v {
-			forms = append(forms, esc)
-		}
-	}
-	return forms
+	slices.Sort(forms)
+	return slices.Compact(forms)
 }
 
-// minSecretLen is the shortest value redactText removes: shorter strings
+// jsonEscapes is v inside a JSON string, with and without HTML escaping
+// and with non-ASCII letters as \uXXXX (Python's ensure_ascii).
+func jsonEscapes(v string) []string {
+	var out []string
+	for _, html := range []bool{true, false} {
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(html)
+		if enc.Encode(v) == nil {
+			s := strings.TrimSuffix(b.String(), "\n")
+			out = append(out, s[1:len(s)-1])
+		}
+	}
+	var ascii strings.Builder
+	for _, r := range out[len(out)-1] {
+		if r < 0x80 {
+			ascii.WriteRune(r)
+			continue
+		}
+		for _, u := range utf16.Encode([]rune{r}) {
+			fmt.Fprintf(&ascii, "\\u%04x", u)
+		}
+	}
+	return append(out, ascii.String())
+}
+
+// minSecretLen is the shortest value a redactor removes: shorter strings
 // would cut ordinary words out of messages (passwords have at least 8
 // characters, provider tokens far more).
 const minSecretLen = 6
-
-// redactText replaces every occurrence of a secret in s with [REDACTED],
-// longest secrets first.
-func redactText(s string, secrets []string) string {
-	if s == "" || len(secrets) == 0 {
-		return s
-	}
-	list := slices.Clone(secrets)
-	slices.SortFunc(list, func(a, b string) int { return len(b) - len(a) })
-	for _, sec := range list {
-		if len(sec) >= minSecretLen {
-			s = strings.ReplaceAll(s, sec, "[REDACTED]")
-		}
-	}
-	return s
-}
 
 // redactedError is an error whose text had secrets removed; it unwraps to
 // the original so its class (permanent, Retry-After, busy) still counts.
@@ -283,13 +293,32 @@ func (e *redactedError) Unwrap() error { return e.err }
 
 // redactError returns err with secrets removed from its text (err itself
 // when its text holds none).
-func redactError(err error, secrets []string) error {
-	if err == nil || len(secrets) == 0 {
+func redactError(err error, r *redactor) error {
+	if err == nil || r == nil {
 		return err
 	}
 	msg := err.Error()
-	if clean := redactText(msg, secrets); clean != msg {
+	if clean := r.redact(msg); clean != msg {
 		return &redactedError{msg: clean, err: err}
 	}
 	return err
+}
+
+// withoutKeys returns the JSON object params without the top-level keys.
+func withoutKeys(params json.RawMessage, keys []string) json.RawMessage {
+	if len(keys) == 0 {
+		return params
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(params, &m) != nil {
+		return params
+	}
+	for _, k := range keys {
+		delete(m, k)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return params
+	}
+	return b
 }

@@ -335,3 +335,175 @@ func TestLiveRawTasksThatMustNotTouchOperations(t *testing.T) {
 	assert.Contains(t, ops[0].LastError, "params.Token: unknown field")
 	assert.Equal(t, 1, b.sim.CountCalls("POST", "/purge/zone"))
 }
+
+// after launch the stored params read "REMOVED", so secretsOf finds no
+// secret values: a provider error during polling that echoes the password
+// or script reaches last_error, logs and the webhook unredacted.
+func TestPollErrorEchoingSecretIsScrubbed(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour})
+	op := b.submit(t, tasks.TypeServerInstall, installParams)
+	require.NoError(t, b.run(t, tasks.LaunchTaskID(op.ID)))
+	require.Equal(t, opstore.StateRunning, b.op(t, op.ID).State)
+	encScript := base64.StdEncoding.EncodeToString([]byte(installScript))
+	b.lw.Inject(simkit.Fault{Kind: simkit.FaultStatus, Method: "GET", PathPrefix: "/servers/12345/jobs/", Status: 400,
+		Body: `{"errorCode":"400","errorMessage":"job payload invalid: password Sup3r-S3cret-Pw, postInstallScript ` + encScript + `"}`})
+	err := b.run(t, tasks.PollTaskID(op.ID, 1))
+	_ = err
+	got := b.op(t, op.ID)
+	t.Logf("state=%s last_error=%q", got.State, got.LastError)
+	assert.NotContains(t, got.LastError, installSecret)
+	assert.NotContains(t, got.LastError, encScript)
+	if err != nil {
+		assert.NotContains(t, err.Error(), installSecret, "asynq LastErr (queue UI)")
+	}
+	for _, e := range b.logs.All() {
+		for _, f := range e.Context {
+			assert.NotContains(t, f.String+e.Message, installSecret, "log %s", e.Message)
+		}
+	}
+}
+
+// echo forms that redactText misses at launch (secrets still present).
+func TestLaunchErrorEchoForms(t *testing.T) {
+	t.Parallel()
+	const pw = `Pa"ss&word/1`      // quote + '&' + '/'
+	const pwU = `pässwörd-Geheim9` // non-ASCII
+	longScript := "#!/bin/sh\n" + strings.Repeat("export DB_PASSWORD=db-S3cret-Value-123456789\n", 6)
+	params := func(pass, script string) string {
+		return `{"server_id":"12345","operating_system_id":"UBUNTU_22_04_64BIT","password":` + jsonStr(pass) + `,"post_install_script":` + jsonStr(script) + `}`
+	}
+	b64 := base64.StdEncoding.EncodeToString([]byte(longScript))
+	for name, tc := range map[string]struct{ pass, script, body, leak string }{
+		// JSON as JS/Python/PHP encode it: '&' is not escaped, '"' is.
+		"JSONEscapedNoHTMLEscape": {pw, "", `{"errorDetails":{"password":["` + `Pa\"ss&word/1` + ` is not allowed"]}}`, `Pa\"ss&word`},
+		// PHP escapes '/' as '\/'.
+		"PHPSlash": {`abc/def-ghij-123`, "", `{"errorDetails":{"password":["abc\/def-ghij-123 rejected"]}}`, `abc\/def-ghij-123`},
+		// Python ensure_ascii: non-ASCII as \uXXXX.
+		"UnicodeEscape": {pwU, "", `{"errorDetails":{"password":["p\u00e4ssw\u00f6rd-Geheim9 rejected"]}}`, `p\u00e4ssw\u00f6rd-Geheim9`},
+		// URL-encoded echo.
+		"URLEncoded": {`p@ss/w0rd+Geheim`, "", `{"errorMessage":"bad request body password=p%40ss%2Fw0rd%2BGeheim"}`, `p%40ss%2Fw0rd%2BGeheim`},
+		// No errorMessage: the client keeps the first 200 bytes of the body;
+		// the echoed base64 script is cut and no longer matches whole.
+		"TruncatedBase64": {"", longScript, `{"errorDetails":{"postInstallScript":["not valid: ` + b64 + `"]}}`, b64[:60]},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour})
+			b.lw.Inject(simkit.Fault{Kind: simkit.FaultStatus, Method: "POST", PathPrefix: "/servers/12345/install", Status: 400, Body: tc.body})
+			op := b.submit(t, tasks.TypeServerInstall, params(tc.pass, tc.script))
+			err := b.run(t, tasks.LaunchTaskID(op.ID))
+			require.ErrorIs(t, err, asynq.SkipRetry)
+			got := b.op(t, op.ID)
+			t.Logf("last_error=%q", got.LastError)
+			assert.NotContains(t, got.LastError, tc.leak)
+			assert.NotContains(t, err.Error(), tc.leak)
+		})
+	}
+}
+
+func jsonStr(s string) string {
+	if s == "" {
+		return `""`
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\n':
+			b.WriteString(`\n`)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// the idempotency fingerprint covers secret params, so a write-token
+// holder who can read an operation's idempotency_key and non-secret params
+// (a read token shows both) learns whether a guessed password is the one
+// the operation was submitted with: 202 Idempotent-Replayed vs 409. The
+// fingerprint outlives the secret (it is kept after params read REMOVED).
+func TestIdempotencyIsNoSecretOracle(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour})
+	victim := b.submit(t, tasks.TypeServerInstall, installParams, func(e *tasks.Envelope) { e.IdempotencyKey = "deploy-42" })
+	require.NoError(t, b.run(t, tasks.LaunchTaskID(victim.ID)))
+	guess := func(pw string) error {
+		p := strings.Replace(installParams, installSecret, pw, 1)
+		_, _, err := b.sub.Submit(t.Context(), tasks.TypeServerInstall, tasks.Envelope{Provider: "leaseweb", Params: []byte(p), IdempotencyKey: "deploy-42"})
+		return err
+	}
+	wrong, right := guess("Wr0ng-Guess-Pw"), guess(installSecret)
+	assert.Equal(t, wrong == nil, right == nil, "a wrong and a right password guess must not be told apart (wrong=%v right=%v)", wrong, right)
+}
+
+// a record written by an earlier opsworker (no secret_params field)
+// that ends without a launch (canceled, account/provider not configured,
+// invalid) keeps its secrets in Redis until retention: Store.Update only
+// removes op.SecretParams, which is empty for such a record.
+func TestLegacyRecordLosesSecretsInFinalState(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour})
+	op := b.submit(t, tasks.TypeServerInstall, installParams, func(e *tasks.Envelope) { e.Account = "nosuch" })
+	require.NoError(t, b.rdb.HDel(t.Context(), "ow:{ops}:op:"+op.ID, "secret_params").Err())
+	require.ErrorIs(t, b.run(t, tasks.LaunchTaskID(op.ID)), asynq.SkipRetry)
+	require.Equal(t, opstore.StateFailed, b.op(t, op.ID).State)
+	requireNoSecretInRecord(t, b, op.ID, installSecret, installKey, "echo installed")
+}
+
+// progress, result and provider_status of a poll are stored and
+// rendered without any redaction (not even of the account's API token).
+func TestPollProgressIsScrubbed(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour}, func(c *tasks.Config) {
+		c.Credentials = func(string, string) []string { return []string{"lsw-key-0123456789"} }
+	})
+	op := b.submit(t, tasks.TypeServerInstall, installParams)
+	require.NoError(t, b.run(t, tasks.LaunchTaskID(op.ID)))
+	h := b.op(t, op.ID).Handle
+	body := `{"uuid":"` + h + `","type":"install","status":"ACTIVE","serverId":"12345","createdAt":"2030-01-01T00:00:00+00:00","updatedAt":"2030-01-01T00:00:00+00:00",` +
+		`"progress":{"percentage":10,"finished":1,"total":5},"tasks":[{"description":"running script with X-LSW-Auth lsw-key-0123456789 password Sup3r-S3cret-Pw","status":"PENDING"}]}`
+	b.lw.Inject(simkit.Fault{Kind: simkit.FaultStatus, Method: "GET", PathPrefix: "/servers/12345/jobs/", Status: 200, Body: body})
+	require.NoError(t, b.run(t, tasks.PollTaskID(op.ID, 1)))
+	shown, _ := json.Marshal(b.op(t, op.ID))
+	assert.NotContains(t, string(shown), "lsw-key-0123456789")
+	assert.NotContains(t, string(shown), installSecret)
+}
+
+// a raw task whose input is refused but whose idempotency key and
+// fingerprint match an existing running operation fails THAT operation
+// (ensureRecord returns the existing record with inputErr, and
+// ProcessLaunch finishes it). Reachable when the existing operation came
+// from a raw task whose asynq TaskID is not a valid idempotency_key (a
+// space, > 189 characters): its key "asynq-task:<TaskID>" is then refused
+// by Validate but still matches in Create.
+func TestLiveRefusedRawTaskLeavesExistingOperation(t *testing.T) {
+	b := startLive(t, ucdnsim.Config{WaitingFor: time.Hour})
+	raw := []byte(`{"provider":"ucdn","params":` + goodParams + `}`)
+	_, err := b.client.Enqueue(asynq.NewTask(tasks.TypeCDNPurge, raw), asynq.TaskID("nightly purge"))
+	require.NoError(t, err)
+	var victim *opstore.Operation
+	testutil.WaitFor(t, 10*time.Second, "running", func() bool {
+		ops, _ := b.store.List(context.Background(), opstore.Filter{State: opstore.StateRunning})
+		if len(ops) == 1 {
+			victim = ops[0]
+		}
+		return victim != nil
+	})
+	require.Equal(t, "asynq-task:nightly purge", victim.IdempotencyKey)
+	attack := []byte(`{"provider":"ucdn","idempotency_key":"asynq-task:nightly purge","params":` + goodParams + `}`)
+	_, err = b.client.Enqueue(asynq.NewTask(tasks.TypeCDNPurge, attack), asynq.TaskID("attack"))
+	require.NoError(t, err)
+	testutil.WaitFor(t, 10*time.Second, "attack archived", func() bool {
+		archived, _ := b.insp.ListArchivedTasks("default")
+		return len(archived) == 1
+	})
+	got, err := b.store.Get(t.Context(), victim.ID)
+	require.NoError(t, err)
+	assert.Equal(t, opstore.StateRunning, got.State, "last_error=%q", got.LastError)
+}

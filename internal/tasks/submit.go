@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -67,9 +68,26 @@ func LaunchTaskID(opID string) string { return "op:" + opID }
 // input, nothing stored), opstore.ErrIdempotencyConflict (the key belongs
 // to a different request), or a Redis/enqueue error.
 func (s *Submitter) Submit(ctx context.Context, kind string, env Envelope) (op *opstore.Operation, created bool, err error) {
+	return s.submit(ctx, kind, env, false)
+}
+
+// SubmitScheduled is Submit for a schedule's run: its idempotency key
+// (Spec.IdempotencyKey) has the prefix "sched:", which Submit refuses.
+func (s *Submitter) SubmitScheduled(ctx context.Context, kind string, env Envelope) (op *opstore.Operation, created bool, err error) {
+	if !strings.HasPrefix(env.IdempotencyKey, scheduledKeyPrefix) {
+		return nil, false, invalid("idempotency_key", "a scheduled run's key starts with %q", scheduledKeyPrefix)
+	}
+	return s.submit(ctx, kind, env, true)
+}
+
+func (s *Submitter) submit(ctx context.Context, kind string, env Envelope, scheduled bool) (op *opstore.Operation, created bool, err error) {
 	env.Normalize()
 	env.OperationID = ""
-	params, secrets, err := env.prepare(kind)
+	check := env
+	if scheduled {
+		check.IdempotencyKey = ""
+	}
+	params, secrets, err := check.prepare(kind)
 	if err != nil {
 		return nil, false, err
 	}

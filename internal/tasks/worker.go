@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -215,18 +216,21 @@ func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
 	}
 	env.Normalize()
 
-	op, inputErr, err := w.ensureRecord(ctx, kind, env)
+	op, created, inputErr, err := w.ensureRecord(ctx, kind, env)
 	if err != nil {
 		if IsPermanent(err) {
 			return fmt.Errorf("%s: %w: %w", kind, err, asynq.SkipRetry)
 		}
 		return err
 	}
-	if inputErr != nil && !op.State.Terminal() {
-		// A raw task with input we refuse: the record (kept without the
-		// params) says why.
-		if err := w.finish(ctx, op, opstore.StateFailed, nil, "", "invalid input: "+inputErr.Error(), 0, 0); err != nil {
-			return err
+	if inputErr != nil {
+		// A raw task with input we refuse. The record it created (kept
+		// without the params) says why; a record that existed already
+		// belongs to another task and is left alone.
+		if created || (op.State == opstore.StateQueued && len(op.Params) == 0) {
+			if err := w.finish(ctx, op, opstore.StateFailed, nil, "", "invalid input: "+inputErr.Error(), 0, 0); err != nil {
+				return err
+			}
 		}
 		return fmt.Errorf("%s %s: %w: %w", kind, op.ID, inputErr, asynq.SkipRetry)
 	}
@@ -362,8 +366,10 @@ func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
 		DeadlineAt: &deadline,
 		SetPollSeq: &seq,
 		LastError:  &empty,
-		// Secrets were needed for the launch only.
-		Params: opstore.RemoveSecrets(op.Params, w.secretKeys(op)),
+		// Secrets were needed for the launch only; digests of them stay to
+		// recognise them in the provider's later answers.
+		Params:        opstore.RemoveSecrets(op.Params, w.secretKeys(op)),
+		RedactDigests: w.launchDigests(op),
 	})
 	if err != nil {
 		// Saving the handle failed (Redis gone): asynq retries, and the
@@ -432,7 +438,7 @@ func (w *Worker) poll(ctx context.Context, exec Executor, op *opstore.Operation)
 	}
 	results, err := bp.PollBatch(ctx, op.Account, handles)
 	if err != nil {
-		w.opLogger(op).Warn("batch poll failed; polling alone", zap.Error(redactError(err, w.secretsOf(op))))
+		w.opLogger(op).Warn("batch poll failed; polling alone", zap.Error(redactError(err, w.redactorFor(op))))
 		return exec.Poll(ctx, op)
 	}
 	running := map[string]string{}
@@ -449,6 +455,7 @@ func (w *Worker) poll(ctx context.Context, exec Executor, op *opstore.Operation)
 				running[m.ID] = r.Status
 			}
 		case r.Done:
+			r = w.cleanResult(m, r)
 			if err := w.finish(ctx, m, w.outcome(m, r), r.Result, r.Status, r.Error, 0, 1, r.Progress); err == nil {
 				settled++
 			}
@@ -492,18 +499,93 @@ func (w *Worker) secretKeys(op *opstore.Operation) []string {
 	return keys
 }
 
-// secretsOf returns what must never appear in op's errors, logs and
-// webhooks: its secret params' values and its account's credentials.
-func (w *Worker) secretsOf(op *opstore.Operation) []string {
-	out := secretValues(op.Params, w.secretKeys(op))
-	if w.cfg.Credentials != nil {
-		for _, c := range w.cfg.Credentials(op.Provider, op.Account) {
-			if c != "" {
-				out = append(out, secretForms(c)...)
-			}
+// credentials are the secrets of op's provider account.
+func (w *Worker) credentials(op *opstore.Operation) []string {
+	if w.cfg.Credentials == nil {
+		return nil
+	}
+	return w.cfg.Credentials(op.Provider, op.Account)
+}
+
+// redactorFor knows what must never appear in op's errors, logs and
+// webhooks: its secret params' values (from the params before the
+// launch, from the stored digests after it) and its account's
+// credentials.
+func (w *Worker) redactorFor(op *opstore.Operation) *redactor {
+	creds := w.credentials(op)
+	key := strings.Join(creds, "\x00")
+	var r *redactor
+	if op.RedactDigests != "" {
+		if rd, err := redactorFromDigests(op.RedactDigests, key); err == nil {
+			r = rd
+		} else {
+			w.opLogger(op).Warn("stored redaction digests unreadable", zap.Error(err))
 		}
 	}
-	return out
+	if r == nil {
+		r = newRedactor(newSalt(), key)
+	}
+	for _, v := range secretValues(op.Params, w.secretKeys(op)) {
+		r.add(v)
+	}
+	for _, c := range creds {
+		if c != "" {
+			r.add(c)
+		}
+	}
+	return r
+}
+
+// launchDigests are what the record keeps, once its secrets are removed,
+// to recognise them in later provider answers ("" when there are none).
+func (w *Worker) launchDigests(op *opstore.Operation) string {
+	values := secretValues(op.Params, w.secretKeys(op))
+	if len(values) == 0 {
+		return ""
+	}
+	r := newRedactor(newSalt(), strings.Join(w.credentials(op), "\x00"))
+	for _, v := range values {
+		r.add(v)
+	}
+	return r.digests()
+}
+
+// redactText removes op's secrets from s.
+func (w *Worker) redactText(op *opstore.Operation, s string) string {
+	if len(s) < minSecretLen {
+		return s
+	}
+	return w.redactorFor(op).redact(s)
+}
+
+// cleanResult removes op's secrets from everything a poll result carries
+// from the provider.
+func (w *Worker) cleanResult(op *opstore.Operation, res PollResult) PollResult {
+	if res.Error == "" && res.Status == "" && len(res.Result) == 0 && len(res.Progress) == 0 {
+		return res
+	}
+	r := w.redactorFor(op)
+	res.Error = r.redact(res.Error)
+	res.Status = r.redact(res.Status)
+	res.Result = redactJSON(r, res.Result)
+	res.Progress = redactJSON(r, res.Progress)
+	return res
+}
+
+// redactJSON is redact for a JSON value: the result stays JSON.
+func redactJSON(r *redactor, raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return raw
+	}
+	out := r.redact(string(raw))
+	if out == string(raw) {
+		return raw
+	}
+	if json.Valid([]byte(out)) {
+		return json.RawMessage(out)
+	}
+	b, _ := json.Marshal(withheld)
+	return b
 }
 
 // waitError asks asynq to run the task again after Delay without counting
@@ -581,20 +663,20 @@ func (w *Worker) PollNow(ctx context.Context, provider, operationID string) (boo
 // task enqueued by another system. A raw task whose input is refused still
 // gets a record, without its params (secrets could hide under a key
 // spelled otherwise), and inputErr says why.
-func (w *Worker) ensureRecord(ctx context.Context, kind string, env Envelope) (op *opstore.Operation, inputErr error, err error) {
+func (w *Worker) ensureRecord(ctx context.Context, kind string, env Envelope) (op *opstore.Operation, created bool, inputErr error, err error) {
 	if env.OperationID != "" {
 		op, err := w.cfg.Store.Get(ctx, env.OperationID)
 		if err == nil {
 			if op.Kind != kind {
-				return nil, nil, Permanent(fmt.Errorf("operation %s is a %s, not a %s", op.ID, op.Kind, kind))
+				return nil, false, nil, Permanent(fmt.Errorf("operation %s is a %s, not a %s", op.ID, op.Kind, kind))
 			}
-			return op, nil, nil
+			return op, false, nil, nil
 		}
 		if !errors.Is(err, opstore.ErrNotFound) {
-			return nil, nil, err
+			return nil, false, nil, err
 		}
 		if _, perr := uuid.Parse(env.OperationID); perr != nil {
-			return nil, nil, Permanent(fmt.Errorf("operation_id %q is not a UUID", env.OperationID))
+			return nil, false, nil, Permanent(fmt.Errorf("operation_id %q is not a UUID", env.OperationID))
 		}
 	}
 	id := env.OperationID
@@ -602,7 +684,7 @@ func (w *Worker) ensureRecord(ctx context.Context, kind string, env Envelope) (o
 	if id == "" {
 		u, err := uuid.NewV7()
 		if err != nil {
-			return nil, nil, err
+			return nil, false, nil, err
 		}
 		id = u.String()
 		if taskID, ok := asynq.GetTaskID(ctx); idemKey == "" && ok && taskID != "" {
@@ -625,11 +707,11 @@ func (w *Worker) ensureRecord(ctx context.Context, kind string, env Envelope) (o
 		// The callback still hears about the refusal.
 		rec.CallbackURL = env.CallbackURL
 	}
-	op, _, err = w.cfg.Store.Create(ctx, rec)
+	op, created, err = w.cfg.Store.Create(ctx, rec)
 	if errors.Is(err, opstore.ErrIdempotencyConflict) {
-		return nil, nil, Permanent(fmt.Errorf("idempotency_key %q already names operation %s with a different request", idemKey, op.ID))
+		return nil, false, nil, Permanent(fmt.Errorf("idempotency_key %q already names operation %s with a different request", idemKey, op.ID))
 	}
-	return op, inputErr, err
+	return op, created, inputErr, err
 }
 
 // isLastAttempt reports whether a failed launch must give up: asynq's
@@ -642,7 +724,7 @@ func (w *Worker) isLastAttempt(ctx context.Context) bool {
 }
 
 func (w *Worker) launchFailed(ctx context.Context, op *opstore.Operation, err error) error {
-	err = redactError(err, w.secretsOf(op))
+	err = redactError(err, w.redactorFor(op))
 	var we *waitError
 	if errors.As(err, &we) {
 		msg := we.Error()
@@ -795,10 +877,10 @@ func (w *Worker) ProcessPoll(ctx context.Context, t *asynq.Task) error {
 		}
 	}
 	res, pollErr := w.poll(ctx, exec, op)
-	if pollErr != nil || res.Error != "" {
-		secrets := w.secretsOf(op)
-		pollErr = redactError(pollErr, secrets)
-		res.Error = redactText(res.Error, secrets)
+	if pollErr != nil {
+		pollErr = redactError(pollErr, w.redactorFor(op))
+	} else {
+		res = w.cleanResult(op, res)
 	}
 	var retryAfter time.Duration
 	lastErr := ""
@@ -851,8 +933,11 @@ func (w *Worker) ProcessPoll(ctx context.Context, t *asynq.Task) error {
 // returns an error only when the outcome could not be recorded (Redis
 // unreachable): the caller must then fail its task so asynq runs it again.
 func (w *Worker) finish(ctx context.Context, op *opstore.Operation, state opstore.State, result json.RawMessage, status, errMsg string, pollSeq, incrPolls int, progress ...json.RawMessage) error {
-	errMsg = redactText(errMsg, w.secretsOf(op))
-	c := opstore.Change{To: state, PollSeq: pollSeq, Result: result, IncrPolls: incrPolls, LastError: &errMsg}
+	errMsg = w.redactText(op, errMsg)
+	c := opstore.Change{To: state, PollSeq: pollSeq, Result: result, IncrPolls: incrPolls, LastError: &errMsg,
+		// Secrets leave the record in every final state (a record written
+		// by an earlier version names none itself: the kind's type does).
+		Params: opstore.RemoveSecrets(op.Params, w.secretKeys(op))}
 	if len(progress) > 0 {
 		c.Progress = progress[0]
 	}
