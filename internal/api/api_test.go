@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -376,6 +377,36 @@ func TestProblemsNameJSONTypes(t *testing.T) {
 		assert.Equal(t, tc.field, field, tc.body)
 		for _, goish := range []string{"Go ", "api.", "SubmitRequest", "CancelRequest", "struct", "bool "} {
 			assert.NotContains(t, detail, goish, tc.body)
+		}
+	}
+}
+
+// The document's kind and provider lists are the supported ones, and
+// every route with a body documents the 415.
+func TestOpenAPIListsKindsProvidersAnd415(t *testing.T) {
+	t.Parallel()
+	var doc struct {
+		Paths      map[string]map[string]struct{ Responses map[string]any } `json:"paths"`
+		Components struct {
+			Schemas map[string]struct {
+				Enum []string `json:"enum"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	require.NoError(t, json.Unmarshal(api.OpenAPI, &doc))
+	assert.ElementsMatch(t, tasks.Kinds(), doc.Components.Schemas["Kind"].Enum)
+	var providers []string
+	for _, s := range tasks.Specs() {
+		if !slices.Contains(providers, s.Provider) {
+			providers = append(providers, s.Provider)
+		}
+	}
+	assert.ElementsMatch(t, providers, doc.Components.Schemas["Provider"].Enum)
+	for _, r := range api.Routes() {
+		op := doc.Paths[r.Path][strings.ToLower(r.Method)]
+		assert.Contains(t, op.Responses, "default", r)
+		if r.Method == "POST" {
+			assert.Contains(t, op.Responses, "415", r)
 		}
 	}
 }
