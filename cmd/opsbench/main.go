@@ -329,6 +329,7 @@ func submit(ctx context.Context, rdb *redis.Client, n, callers int, viaHTTP bool
 			body, _ := json.Marshal(map[string]any{"task_type": tasks.TypeCDNPurge, "provider": env.Provider, "params": env.Params})
 			req, _ := http.NewRequest("POST", srv.URL+"/v1/operations", bytes.NewReader(body))
 			req.Header.Set("Authorization", "Bearer bench-token-0123456789")
+			req.Header.Set("Content-Type", "application/json")
 			resp, err := hc.Do(req)
 			if err != nil {
 				return err

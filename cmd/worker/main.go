@@ -693,19 +693,15 @@ func startHTTP(cfg config.Config, d httpDeps, log *zap.Logger) (func(), error) {
 	a := api.New(api.Config{Store: d.store, Submitter: d.sub, Enqueuer: d.client, Queue: cfg.Operations.Queue, Tokens: tokens, Logger: log.Named("api")})
 	a.Register(mux)
 	if ui := cfg.HTTP.UI; ui == nil || *ui {
+		// Browsers sign in at /ui/login (a session cookie); scripts may
+		// send a token. Writes must come from the UI's own origin.
 		// Payloads are shown through tasks.FormatPayload: nothing a raw
 		// task from another system carries (params, a callback URL) is
 		// shown in clear.
 		pf := asynqmon.PayloadFormatterFunc(tasks.FormatPayload)
 		ro := asynqmon.New(asynqmon.Options{RootPath: "/ui", RedisConnOpt: d.connOpt, ReadOnly: true, PayloadFormatter: pf})
 		rw := asynqmon.New(asynqmon.Options{RootPath: "/ui", RedisConnOpt: d.connOpt, PayloadFormatter: pf})
-		mux.Handle("/ui/", a.Require(api.ScopeRead, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if t, _ := api.TokenFrom(r.Context()); t.Scope == api.ScopeWrite {
-				rw.ServeHTTP(w, r)
-				return
-			}
-			ro.ServeHTTP(w, r)
-		})))
+		a.RegisterUI(mux, "/ui", ro, rw)
 	}
 	if cfg.Webhooks.Callbacks.PublicBaseURL != "" {
 		mux.Handle(webhooks.CallbackPath, webhooks.NewCallbackHandler([]byte(cfg.Webhooks.Callbacks.Secret), d.worker, log.Named("callbacks")))

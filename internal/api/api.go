@@ -12,9 +12,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
+	"reflect"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
@@ -52,10 +59,18 @@ type Config struct {
 	Logger *zap.Logger
 	// MaxBody bounds a request body (default 1 MiB).
 	MaxBody int64
+	// SessionTTL is how long a queue-UI login lasts (default 12h).
+	SessionTTL time.Duration
+	// Now is the clock of sessions (default time.Now).
+	Now func() time.Time
 }
 
-// API serves /v1. Safe for concurrent use.
-type API struct{ cfg Config }
+// API serves /v1 and the queue UI's login. Safe for concurrent use.
+type API struct {
+	cfg Config
+	// cop refuses cross-origin browser requests with unsafe methods.
+	cop *http.CrossOriginProtection
+}
 
 // New returns the API.
 func New(cfg Config) *API {
@@ -68,7 +83,17 @@ func New(cfg Config) *API {
 	if cfg.Queue == "" {
 		cfg.Queue = "default"
 	}
-	return &API{cfg: cfg}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		problem(w, http.StatusForbidden, "cross-origin request refused: writes must come from a page of this server's own origin", "")
+	}))
+	return &API{cfg: cfg, cop: cop}
 }
 
 // Route is one registered route.
@@ -85,15 +110,36 @@ func Routes() []Route {
 	}
 }
 
-// Register adds the routes to mux.
+// Register adds the routes to mux, and below /v1/ problem answers for
+// the rest: 405 with an Allow header for a route's other methods, 404 for
+// unknown paths. Requests with unsafe methods from a browser page of
+// another origin (Sec-Fetch-Site, else Origin against Host) get a 403.
 func (a *API) Register(mux *http.ServeMux) {
-	mux.Handle("POST /v1/operations", a.Require(ScopeWrite, http.HandlerFunc(a.submit)))
+	mux.Handle("POST /v1/operations", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.submit))))
 	mux.Handle("GET /v1/operations", a.Require(ScopeRead, http.HandlerFunc(a.list)))
 	mux.Handle("GET /v1/operations/{id}", a.Require(ScopeRead, http.HandlerFunc(a.get)))
-	mux.Handle("POST /v1/operations/{id}/cancel", a.Require(ScopeWrite, http.HandlerFunc(a.cancel)))
+	mux.Handle("POST /v1/operations/{id}/cancel", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.cancel))))
 	mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(OpenAPI)
+	})
+	allow := map[string][]string{}
+	for _, r := range Routes() {
+		allow[r.Path] = append(allow[r.Path], r.Method)
+		if r.Method == http.MethodGet {
+			allow[r.Path] = append(allow[r.Path], http.MethodHead)
+		}
+	}
+	for path, methods := range allow {
+		sort.Strings(methods)
+		list := strings.Join(methods, ", ")
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", list)
+			problem(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed here; allowed: %s", r.Method, list), "")
+		})
+	}
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, _ *http.Request) {
+		problem(w, http.StatusNotFound, "no such route; see /v1/openapi.json", "")
 	})
 }
 
@@ -105,37 +151,68 @@ func TokenFrom(ctx context.Context) (Token, bool) {
 	return t, ok
 }
 
-// Require lets a request through when its bearer token has scope:
-// 401 without a valid token, 403 when its scope lacks the action. Tokens
-// are compared in constant time, all of them, every time.
+// Require lets a request through when its Authorization header carries a
+// token with scope: 401 without a valid token, 403 when its scope lacks
+// the action. The header is "Bearer <token>" (the scheme in any case,
+// RFC 9110 section 11.1) or Basic auth with the token as password. Only
+// Bearer is offered in WWW-Authenticate, so browsers never prompt for
+// and cache credentials; browsers log in to the queue UI instead
+// (RegisterUI).
 func (a *API) Require(scope string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		given, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok {
-			// Browsers (the queue UI) use Basic auth: the token is the
-			// password.
-			_, given, ok = r.BasicAuth()
-		}
-		var match *Token
-		if ok && given != "" {
-			for i := range a.cfg.Tokens {
-				if subtle.ConstantTimeCompare([]byte(given), []byte(a.cfg.Tokens[i].Secret)) == 1 && match == nil {
-					match = &a.cfg.Tokens[i]
-				}
-			}
-		}
+		match, _ := a.fromHeader(r)
 		if match == nil {
-			w.Header().Add("WWW-Authenticate", `Bearer realm="opsworker"`)
-			w.Header().Add("WWW-Authenticate", `Basic realm="opsworker"`)
-			problem(w, http.StatusUnauthorized, "a valid bearer token is required", "")
+			unauthorized(w)
 			return
 		}
-		if scope == ScopeWrite && match.Scope != ScopeWrite {
-			problem(w, http.StatusForbidden, fmt.Sprintf("token %q has scope %s; this needs %s", match.Name, match.Scope, scope), "")
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, *match)))
+		a.allow(w, r, scope, match, next)
 	})
+}
+
+// allow serves next as tok if tok has scope, else answers 403.
+func (a *API) allow(w http.ResponseWriter, r *http.Request, scope string, tok *Token, next http.Handler) {
+	if scope == ScopeWrite && tok.Scope != ScopeWrite {
+		problem(w, http.StatusForbidden, fmt.Sprintf("token %q has scope %s; this needs %s", tok.Name, tok.Scope, scope), "")
+		return
+	}
+	next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, *tok)))
+}
+
+func unauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="opsworker"`)
+	problem(w, http.StatusUnauthorized, "a valid bearer token is required", "")
+}
+
+// fromHeader returns the token the Authorization header names; present
+// says whether the request had credentials in the header at all.
+func (a *API) fromHeader(r *http.Request) (tok *Token, present bool) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return nil, false
+	}
+	scheme, given, _ := strings.Cut(h, " ")
+	if strings.EqualFold(scheme, "Bearer") {
+		return a.match(strings.TrimLeft(given, " ")), true
+	}
+	if _, pass, ok := r.BasicAuth(); ok {
+		return a.match(pass), true
+	}
+	return nil, true
+}
+
+// match returns the token whose secret is given. Secrets are compared in
+// constant time, all of them, every time.
+func (a *API) match(given string) *Token {
+	var match *Token
+	if given == "" {
+		return nil
+	}
+	for i := range a.cfg.Tokens {
+		if subtle.ConstantTimeCompare([]byte(given), []byte(a.cfg.Tokens[i].Secret)) == 1 && match == nil {
+			match = &a.cfg.Tokens[i]
+		}
+	}
+	return match
 }
 
 // Problem is an RFC 9457 problem body; Field names the bad input.
@@ -170,13 +247,20 @@ type SubmitRequest struct {
 	IdempotencyKey string          `json:"idempotency_key,omitempty"`
 }
 
+// MaxCallbackURL bounds callback_url, in bytes.
+const MaxCallbackURL = 2048
+
 func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 	var req SubmitRequest
-	if !decode(w, r, a.cfg.MaxBody, &req) {
+	if !jsonBody(w, r) || !decode(w, r, a.cfg.MaxBody, &req) {
 		return
 	}
 	if req.TaskType == "" {
 		problem(w, http.StatusBadRequest, "task_type: required", "task_type")
+		return
+	}
+	if len(req.CallbackURL) > MaxCallbackURL {
+		problem(w, http.StatusBadRequest, fmt.Sprintf("callback_url: at most %d bytes, got %d", MaxCallbackURL, len(req.CallbackURL)), "callback_url")
 		return
 	}
 	if h := r.Header.Get("Idempotency-Key"); h != "" {
@@ -208,7 +292,23 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, op)
 }
 
-// decode reads a JSON body strictly and bounded; false means it answered.
+// jsonBody answers 415 unless the request's Content-Type is
+// application/json (parameters allowed; a charset must be UTF-8). HTML
+// forms cannot send that type, so a page on another site cannot post a
+// write with a browser's ambient credentials. False means it answered.
+func jsonBody(w http.ResponseWriter, r *http.Request) bool {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err == nil && mt == "application/json" {
+		if cs, ok := params["charset"]; !ok || strings.EqualFold(cs, "utf-8") {
+			return true
+		}
+	}
+	problem(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json (UTF-8)", "")
+	return false
+}
+
+// decode reads a JSON body strictly and bounded: valid UTF-8, one value,
+// nothing after it but whitespace. False means it answered.
 func decode(w http.ResponseWriter, r *http.Request, max int64, v any) bool {
 	body := http.MaxBytesReader(w, r.Body, max)
 	var buf bytes.Buffer
@@ -221,28 +321,97 @@ func decode(w http.ResponseWriter, r *http.Request, max int64, v any) bool {
 		problem(w, http.StatusBadRequest, "cannot read the request body", "")
 		return false
 	}
-	dec := json.NewDecoder(&buf)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		field := ""
-		msg := err.Error()
-		if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-			field = strings.Trim(f, `"`)
-			msg = field + ": unknown field"
-		}
-		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) {
-			field = ute.Field
-			msg = fmt.Sprintf("%s: must be a %s", ute.Field, ute.Type)
+	data := buf.Bytes()
+	if !utf8.Valid(data) {
+		// encoding/json would replace the bad bytes with U+FFFD: refuse
+		// them instead, naming the field that holds them.
+		field := invalidUTF8Field(data)
+		msg := "the body is not valid UTF-8"
+		if field != "" {
+			msg = field + ": not valid UTF-8"
 		}
 		problem(w, http.StatusBadRequest, "malformed JSON body: "+msg, field)
 		return false
 	}
-	if dec.More() {
-		problem(w, http.StatusBadRequest, "malformed JSON body: trailing data", "")
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		field, msg := describeJSONError(err)
+		problem(w, http.StatusBadRequest, "malformed JSON body: "+msg, field)
+		return false
+	}
+	if len(bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n")) > 0 {
+		problem(w, http.StatusBadRequest, "malformed JSON body: trailing data after the JSON object", "")
 		return false
 	}
 	return true
+}
+
+// invalidUTF8Field names the top-level member of a JSON object whose
+// value holds invalid UTF-8, or "".
+func invalidUTF8Field(data []byte) string {
+	var members map[string]json.RawMessage
+	if json.Unmarshal(data, &members) != nil {
+		return ""
+	}
+	names := make([]string, 0, len(members))
+	for name := range members {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if !utf8.Valid(members[name]) {
+			return name
+		}
+	}
+	return ""
+}
+
+// describeJSONError turns a decoding error into the field and a message
+// in JSON terms (never Go type names).
+func describeJSONError(err error) (field, msg string) {
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) {
+		if ute.Field == "" {
+			return "", "the body must be a JSON object"
+		}
+		return ute.Field, fmt.Sprintf("%s: must be %s", ute.Field, jsonType(ute.Type))
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return "", fmt.Sprintf("%s (at byte %d)", strings.TrimPrefix(se.Error(), "json: "), se.Offset)
+	}
+	msg = strings.TrimPrefix(err.Error(), "json: ")
+	if f, ok := strings.CutPrefix(msg, "unknown field "); ok {
+		field = strings.Trim(f, `"`)
+		return field, field + ": unknown field"
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return "", "unexpected end of the body"
+	}
+	return "", msg
+}
+
+// jsonType names the JSON type a Go type decodes from.
+func jsonType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Pointer:
+		return jsonType(t.Elem())
+	}
+	return "a JSON value of another type"
 }
 
 func (a *API) get(w http.ResponseWriter, r *http.Request) {
@@ -270,6 +439,14 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	f := opstore.Filter{State: opstore.State(q.Get("state")), Kind: q.Get("kind"), Provider: q.Get("provider"), After: q.Get("cursor"), Limit: 20}
 	if f.State != "" && !f.State.Valid() {
 		problem(w, http.StatusBadRequest, fmt.Sprintf("state: unknown state %q", f.State), "state")
+		return
+	}
+	if f.Kind != "" && !slices.Contains(tasks.Kinds(), f.Kind) {
+		problem(w, http.StatusBadRequest, fmt.Sprintf("kind: unknown kind %q (known: %s)", f.Kind, strings.Join(tasks.Kinds(), ", ")), "kind")
+		return
+	}
+	if f.Provider != "" && !slices.Contains(providers(), f.Provider) {
+		problem(w, http.StatusBadRequest, fmt.Sprintf("provider: unknown provider %q (known: %s)", f.Provider, strings.Join(providers(), ", ")), "provider")
 		return
 	}
 	if v := q.Get("limit"); v != "" {
@@ -302,8 +479,14 @@ type CancelRequest struct {
 	Expire bool `json:"expire,omitempty"`
 }
 
+// cancel takes an optional JSON body. A request without a body may leave
+// out Content-Type; one that names a type must name application/json (an
+// empty HTML form is not a bodyless cancel).
 func (a *API) cancel(w http.ResponseWriter, r *http.Request) {
 	var req CancelRequest
+	if (r.ContentLength != 0 || r.Header.Get("Content-Type") != "") && !jsonBody(w, r) {
+		return
+	}
 	if r.ContentLength != 0 && !decode(w, r, a.cfg.MaxBody, &req) {
 		return
 	}
@@ -331,4 +514,16 @@ func (a *API) cancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, op)
+}
+
+// providers lists the providers of the supported kinds, sorted.
+func providers() []string {
+	var out []string
+	for _, s := range tasks.Specs() {
+		if !slices.Contains(out, s.Provider) {
+			out = append(out, s.Provider)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

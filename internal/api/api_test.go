@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +50,14 @@ func call(t *testing.T, srv *httptest.Server, method, path, token, body string, 
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i+1] == "" {
+			req.Header.Del(hdr[i])
+			continue
+		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
@@ -208,6 +216,199 @@ func TestCancel(t *testing.T) {
 	require.NoError(t, err)
 	code, _, _ = call(t, srv, "POST", "/v1/operations/"+id+"/cancel", writeTok, "")
 	assert.Equal(t, 409, code, "already ended")
+}
+
+// The auth scheme is case-insensitive (RFC 9110 section 11.1).
+func TestAuthSchemeCaseInsensitive(t *testing.T) {
+	t.Parallel()
+	srv, _ := setup(t)
+	for _, scheme := range []string{"Bearer", "bearer", "BEARER", "bEaReR"} {
+		code, _, _ := call(t, srv, "GET", "/v1/operations", "", "", "Authorization", scheme+" "+readTok)
+		assert.Equal(t, 200, code, scheme)
+	}
+	code, hdr, _ := call(t, srv, "GET", "/v1/operations", "", "", "Authorization", "Token "+readTok)
+	assert.Equal(t, 401, code, "another scheme")
+	assert.NotContains(t, hdr.Values("WWW-Authenticate"), `Basic realm="opsworker"`, "no Basic challenge: browsers must not cache credentials")
+}
+
+// Writes take JSON only: a body of another type is a 415 problem, so an
+// HTML form on another site cannot submit one.
+func TestWritesNeedJSON(t *testing.T) {
+	t.Parallel()
+	srv, store := setup(t)
+	for _, ct := range []string{"", "text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=latin1", "application/jsonx"} {
+		code, hdr, p := call(t, srv, "POST", "/v1/operations", writeTok, purge, "Content-Type", ct)
+		assert.Equal(t, 415, code, ct)
+		assert.Equal(t, "application/problem+json", hdr.Get("Content-Type"), ct)
+		assert.Equal(t, float64(415), p["status"], ct)
+		assert.Contains(t, p["detail"], "application/json", ct)
+	}
+	ops, _, err := store.ListPage(t.Context(), opstore.Filter{Limit: 10})
+	require.NoError(t, err)
+	assert.Empty(t, ops, "nothing was submitted")
+	for _, ct := range []string{"application/json", "application/json; charset=utf-8", "Application/JSON;charset=UTF-8"} {
+		code, _, _ := call(t, srv, "POST", "/v1/operations", writeTok, purge, "Content-Type", ct)
+		assert.Equal(t, 202, code, ct)
+	}
+
+	_, _, inst := call(t, srv, "POST", "/v1/operations", writeTok, `{"task_type":"server:rescue","provider":"leaseweb","params":{"server_id":"1"}}`)
+	cancel := "/v1/operations/" + inst["id"].(string) + "/cancel"
+	code, _, _ := call(t, srv, "POST", cancel, writeTok, `{"expire":true}`, "Content-Type", "text/plain")
+	assert.Equal(t, 415, code, "a cancel body is JSON")
+	code, _, _ = call(t, srv, "POST", cancel, writeTok, "", "Content-Type", "application/x-www-form-urlencoded")
+	assert.Equal(t, 415, code, "an empty form is not a bodyless cancel")
+	code, _, _ = call(t, srv, "POST", cancel, writeTok, "")
+	assert.Equal(t, 202, code, "a bodyless cancel needs no Content-Type")
+}
+
+// Anything after the JSON value but whitespace is a 400, for every body.
+func TestTrailingData(t *testing.T) {
+	t.Parallel()
+	srv, store := setup(t)
+	for _, tail := range []string{"}", "]", " }", "{}", `{"task_type":"x"}`, "x", "\n]"} {
+		code, _, p := call(t, srv, "POST", "/v1/operations", writeTok, purge+tail)
+		assert.Equal(t, 400, code, tail)
+		assert.Contains(t, p["detail"], "trailing data", tail)
+	}
+	ops, _, err := store.ListPage(t.Context(), opstore.Filter{Limit: 10})
+	require.NoError(t, err)
+	assert.Empty(t, ops, "nothing was submitted")
+	code, _, _ := call(t, srv, "POST", "/v1/operations", writeTok, purge+" \r\n\t")
+	assert.Equal(t, 202, code, "trailing whitespace is fine")
+
+	_, _, inst := call(t, srv, "POST", "/v1/operations", writeTok, `{"task_type":"server:rescue","provider":"leaseweb","params":{"server_id":"1"}}`)
+	cancel := "/v1/operations/" + inst["id"].(string) + "/cancel"
+	code, _, p := call(t, srv, "POST", cancel, writeTok, `{"expire":true}}`)
+	assert.Equal(t, 400, code)
+	assert.Contains(t, p["detail"], "trailing data")
+}
+
+func TestCallbackURLChecked(t *testing.T) {
+	t.Parallel()
+	srv, store := setup(t)
+	withCallback := func(u string) string {
+		return strings.Replace(purge, `"params"`, `"callback_url":"`+u+`","params"`, 1)
+	}
+	code, _, p := call(t, srv, "POST", "/v1/operations", writeTok, withCallback("https://hooks.example.com/\xff\xfe"))
+	assert.Equal(t, 400, code, "invalid UTF-8 is not replaced with U+FFFD")
+	assert.Equal(t, "callback_url", p["field"])
+	assert.Contains(t, p["detail"], "UTF-8")
+
+	long := "https://hooks.example.com/" + strings.Repeat("a", 2049-len("https://hooks.example.com/"))
+	code, _, p = call(t, srv, "POST", "/v1/operations", writeTok, withCallback(long))
+	assert.Equal(t, 400, code, "2,049 bytes")
+	assert.Equal(t, "callback_url", p["field"])
+	assert.Contains(t, p["detail"], "2048")
+	ops, _, err := store.ListPage(t.Context(), opstore.Filter{Limit: 10})
+	require.NoError(t, err)
+	assert.Empty(t, ops, "nothing was submitted")
+
+	code, _, _ = call(t, srv, "POST", "/v1/operations", writeTok, withCallback(long[:2048]))
+	assert.Equal(t, 202, code, "2,048 bytes is fine")
+
+	code, _, p = call(t, srv, "POST", "/v1/operations", writeTok, "{\"task_type\":\"cdn:purge\",\"provider\":\"ucdn\xc3\",\"params\":{}}")
+	assert.Equal(t, 400, code)
+	assert.Equal(t, "provider", p["field"], "the field holding the bad bytes")
+}
+
+func TestListFiltersChecked(t *testing.T) {
+	t.Parallel()
+	srv, _ := setup(t)
+	for _, tc := range []struct{ query, field string }{
+		{"kind=cdn:nuke", "kind"},
+		{"kind=CDN:PURGE", "kind"},
+		{"provider=acme", "provider"},
+		{"kind=cdn:purge&provider=acme", "provider"},
+	} {
+		code, hdr, p := call(t, srv, "GET", "/v1/operations?"+tc.query, readTok, "")
+		assert.Equal(t, 400, code, tc.query)
+		assert.Equal(t, "application/problem+json", hdr.Get("Content-Type"))
+		assert.Equal(t, tc.field, p["field"], tc.query)
+	}
+	for _, q := range []string{"kind=cdn:purge", "provider=leaseweb", "kind=server:install&provider=leaseweb", "kind=&provider="} {
+		code, _, _ := call(t, srv, "GET", "/v1/operations?"+q, readTok, "")
+		assert.Equal(t, 200, code, q)
+	}
+}
+
+// The mux's own 404 and 405 answers are problem JSON too.
+func TestMuxErrorsAreProblems(t *testing.T) {
+	t.Parallel()
+	srv, _ := setup(t)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"DELETE", "/v1/operations", 405, "GET, HEAD, POST"},
+		{"PUT", "/v1/operations/x", 405, "GET, HEAD"},
+		{"GET", "/v1/operations/x/cancel", 405, "POST"},
+		{"POST", "/v1/openapi.json", 405, "GET, HEAD"},
+		{"GET", "/v1/nope", 404, ""},
+		{"GET", "/v1/operations/x/y", 404, ""},
+		{"POST", "/v1/", 404, ""},
+	} {
+		code, hdr, p := call(t, srv, tc.method, tc.path, writeTok, "")
+		assert.Equal(t, tc.status, code, tc)
+		assert.Equal(t, "application/problem+json", hdr.Get("Content-Type"), tc)
+		assert.Equal(t, float64(tc.status), p["status"], tc)
+		assert.Equal(t, tc.allow, hdr.Get("Allow"), tc)
+	}
+}
+
+// Problems say the field and the JSON type, never a Go type.
+func TestProblemsNameJSONTypes(t *testing.T) {
+	t.Parallel()
+	srv, _ := setup(t)
+	for _, tc := range []struct{ path, body, field, detail string }{
+		{"/v1/operations", `{"task_type":"cdn:purge","provider":5,"params":{}}`, "provider", "provider: must be a string"},
+		{"/v1/operations", `{"task_type":["cdn:purge"]}`, "task_type", "task_type: must be a string"},
+		{"/v1/operations", `[]`, "", "must be a JSON object"},
+		{"/v1/operations", `5`, "", "must be a JSON object"},
+		{"/v1/operations", `"x"`, "", "must be a JSON object"},
+		{"/v1/operations/x/cancel", `{"expire":"yes"}`, "expire", "expire: must be a boolean"},
+		{"/v1/operations/x/cancel", `{"expire":1}`, "expire", "expire: must be a boolean"},
+	} {
+		code, _, p := call(t, srv, "POST", tc.path, writeTok, tc.body)
+		require.Equal(t, 400, code, tc.body)
+		detail, _ := p["detail"].(string)
+		field, _ := p["field"].(string)
+		assert.Contains(t, detail, tc.detail, tc.body)
+		assert.Equal(t, tc.field, field, tc.body)
+		for _, goish := range []string{"Go ", "api.", "SubmitRequest", "CancelRequest", "struct", "bool "} {
+			assert.NotContains(t, detail, goish, tc.body)
+		}
+	}
+}
+
+// The document's kind and provider lists are the supported ones, and
+// every route with a body documents the 415.
+func TestOpenAPIListsKindsProvidersAnd415(t *testing.T) {
+	t.Parallel()
+	var doc struct {
+		Paths      map[string]map[string]struct{ Responses map[string]any } `json:"paths"`
+		Components struct {
+			Schemas map[string]struct {
+				Enum []string `json:"enum"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	require.NoError(t, json.Unmarshal(api.OpenAPI, &doc))
+	assert.ElementsMatch(t, tasks.Kinds(), doc.Components.Schemas["Kind"].Enum)
+	var providers []string
+	for _, s := range tasks.Specs() {
+		if !slices.Contains(providers, s.Provider) {
+			providers = append(providers, s.Provider)
+		}
+	}
+	assert.ElementsMatch(t, providers, doc.Components.Schemas["Provider"].Enum)
+	for _, r := range api.Routes() {
+		op := doc.Paths[r.Path][strings.ToLower(r.Method)]
+		assert.Contains(t, op.Responses, "default", r)
+		if r.Method == "POST" {
+			assert.Contains(t, op.Responses, "415", r)
+		}
+	}
 }
 
 // A cursor that is not one the API handed out is refused, naming the

@@ -16,6 +16,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -30,7 +31,15 @@ const (
 
 func startHTTPWorker(t *testing.T) string {
 	t.Helper()
-	_, _, cfg, _ := redisSetup(t, ucdnsim.Config{})
+	base, _, _ := startHTTPWorkerProc(t)
+	return base
+}
+
+// startHTTPWorkerProc is startHTTPWorker that also returns the process
+// and an Inspector on its Redis.
+func startHTTPWorkerProc(t *testing.T) (string, *workerProc, *asynq.Inspector) {
+	t.Helper()
+	_, _, cfg, insp := redisSetup(t, ucdnsim.Config{})
 	addr := freeAddr(t)
 	t.Setenv("E2E_RO", roTok)
 	t.Setenv("E2E_RW", rwTok)
@@ -40,8 +49,8 @@ func startHTTPWorker(t *testing.T) string {
     - {name: viewer, token: "${E2E_RO}", scope: read}
     - {name: ci, token: "${E2E_RW}", scope: write}
 `, addr)
-	startWorker(t, cfg)
-	return "http://" + addr
+	w := startWorker(t, cfg)
+	return "http://" + addr, w, insp
 }
 
 func get(t *testing.T, url, auth string) (int, string) {
@@ -73,6 +82,7 @@ func TestOperatorSurface(t *testing.T) {
 	body := `{"task_type":"cdn:purge","provider":"ucdn","params":{"zone_name":"demo","zone_type":"objects","files":["/a.png"]}}`
 	req, _ := http.NewRequest("POST", base+"/v1/operations", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+rwTok)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	var op map[string]any
@@ -96,8 +106,14 @@ func TestOperatorSurface(t *testing.T) {
 		assert.Contains(t, metrics, want)
 	}
 
-	code, _ = get(t, base+"/ui/", "")
-	assert.Equal(t, 401, code, "the UI needs a token")
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noFollow.Get(base + "/ui/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode, "the UI needs a login")
+	assert.Equal(t, "/ui/login", resp.Header.Get("Location"))
+	code, _ = get(t, base+"/ui/api/queues", "")
+	assert.Equal(t, 401, code, "the UI's API needs a session or a token")
 	code, page := get(t, base+"/ui/", basic(roTok))
 	assert.Equal(t, 200, code)
 	assert.Contains(t, page, "<html")
@@ -125,45 +141,17 @@ func TestOperatorSurface(t *testing.T) {
 // A real browser loads the queue UI through the auth and sees the queue.
 // The screenshot is kept in test-artifacts/.
 func TestQueueUIInBrowser(t *testing.T) {
-	chromium, lookErr := exec.LookPath("chromium")
-	if lookErr != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium is not installed (.ci/run installs Debian's chromium)")
-		}
-		t.Skip("chromium not installed: apt-get install chromium (make test-deps)")
-	}
+	requireChromium(t)
 	base := startHTTPWorker(t)
 	// An operation, so the queue exists.
 	req, _ := http.NewRequest("POST", base+"/v1/operations", strings.NewReader(`{"task_type":"cdn:purge","provider":"ucdn","params":{"zone_name":"demo","zone_type":"objects","files":["/a.png"]}}`))
 	req.Header.Set("Authorization", "Bearer "+rwTok)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, 202, resp.StatusCode)
-	profile, err := os.MkdirTemp("", "opsworker-chromium-")
-	require.NoError(t, err)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(profile))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	// Stop the browser, wait for its process, then remove the profile.
-	// Chromium's helper processes may still be writing to it for a moment
-	// after the main process exits, so the removal is retried; t.TempDir's
-	// single RemoveAll fails the test on that race.
-	defer func() {
-		cancelBrowser()
-		cancelAlloc()
-		removeProfile(t, profile)
-	}()
-	ctx := bctx
-	// A first start of a freshly installed Chromium (font caches) can be
-	// slow on a loaded machine: be generous, and say what the page showed.
-	ctx, cancel := context.WithTimeout(ctx, 150*time.Second)
-	defer cancel()
+	ctx := newBrowser(t, 150*time.Second)
 	var text string
 	var shot []byte
 	err = chromedp.Run(ctx,
@@ -178,12 +166,61 @@ func TestQueueUIInBrowser(t *testing.T) {
 		chromedp.Text("body", &text, chromedp.ByQuery),
 		chromedp.FullScreenshot(&shot, 100), // PNG
 	))
-	dir := filepath.Join("..", "..", "test-artifacts")
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "queue-ui.png"), shot, 0o644))
-	t.Logf("screenshot: %s (%d bytes)", filepath.Join(dir, "queue-ui.png"), len(shot))
+	saveArtifact(t, "queue-ui.png", shot)
 	require.NoError(t, pollErr, "the queue never showed; the page said:\n%s", text)
 	assert.Contains(t, text, "default", "the queue is listed")
+}
+
+// requireChromium skips the test without Chromium, except in CI, and
+// returns its path.
+func requireChromium(t *testing.T) string {
+	t.Helper()
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("chromium is not installed (.ci/run installs Debian's chromium)")
+		}
+		t.Skip("chromium not installed: apt-get install chromium (make test-deps)")
+	}
+	return chromium
+}
+
+// newBrowser starts a headless Chromium with a fresh profile for the
+// test and returns its context, ending after timeout. A first start of a
+// freshly installed Chromium (font caches) can be slow on a loaded
+// machine: be generous.
+func newBrowser(t *testing.T, timeout time.Duration) context.Context {
+	t.Helper()
+	chromium := requireChromium(t)
+	profile, err := os.MkdirTemp("", "opsworker-chromium-")
+	require.NoError(t, err)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-quic", true),
+		chromedp.WindowSize(1280, 1024), chromedp.UserDataDir(profile))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	ctx, cancel := context.WithTimeout(bctx, timeout)
+	// Stop the browser, wait for its process, then remove the profile.
+	// Chromium's helper processes may still be writing to it for a moment
+	// after the main process exits, so the removal is retried; t.TempDir's
+	// single RemoveAll fails the test on that race.
+	t.Cleanup(func() {
+		cancel()
+		cancelBrowser()
+		cancelAlloc()
+		removeProfile(t, profile)
+	})
+	return ctx
+}
+
+// saveArtifact keeps a screenshot in test-artifacts/.
+func saveArtifact(t *testing.T, name string, png []byte) {
+	t.Helper()
+	dir := filepath.Join("..", "..", "test-artifacts")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name), png, 0o644))
+	t.Logf("screenshot: %s (%d bytes)", filepath.Join(dir, name), len(png))
 }
 
 // removeProfile removes a browser profile directory, retrying while the

@@ -3,6 +3,10 @@
 // calls by provider, endpoint and status class with latencies; webhook
 // deliveries by outcome and attempt; and asynq queue sizes and latency,
 // read through the Inspector on each scrape.
+//
+// Operation labels take only the supported kinds and providers
+// (tasks.Specs) and the known states; anything else, which a raw task may
+// name, is counted as "unknown", so the number of series is bounded.
 package metrics
 
 import (
@@ -15,7 +19,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/tasks"
 )
+
+// Unknown is the label value of a kind, provider or state that opsworker
+// does not support.
+const Unknown = "unknown"
 
 // Metrics holds the collectors, registered on Registry. Safe for
 // concurrent use.
@@ -27,6 +36,9 @@ type Metrics struct {
 	calls             *prometheus.CounterVec
 	callLatency       *prometheus.HistogramVec
 	webhooks          *prometheus.CounterVec
+
+	// kinds and providers are the label values allowed.
+	kinds, providers map[string]bool
 }
 
 // New registers every metric, the Go and process collectors, and — when
@@ -34,7 +46,9 @@ type Metrics struct {
 func New(insp *asynq.Inspector) *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
-		Registry: reg,
+		Registry:  reg,
+		kinds:     map[string]bool{},
+		providers: map[string]bool{},
 		started: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "opsworker_operations_started_total",
 			Help: "Operations that began launching, by kind and provider."}, []string{"kind", "provider"}),
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "opsworker_operations_finished_total",
@@ -55,23 +69,44 @@ func New(insp *asynq.Inspector) *Metrics {
 	if insp != nil {
 		reg.MustRegister(&queueCollector{insp: insp})
 	}
+	for _, s := range tasks.Specs() {
+		m.kinds[s.Kind] = true
+		m.providers[s.Provider] = true
+	}
 	return m
+}
+
+// labels returns op's kind, provider and state as label values.
+func (m *Metrics) labels(op *opstore.Operation) (kind, provider, state string) {
+	kind, provider, state = Unknown, Unknown, Unknown
+	if m.kinds[op.Kind] {
+		kind = op.Kind
+	}
+	if m.providers[op.Provider] {
+		provider = op.Provider
+	}
+	if op.State.Valid() {
+		state = string(op.State)
+	}
+	return kind, provider, state
 }
 
 // OperationStarted counts a launch's first attempt.
 func (m *Metrics) OperationStarted(op *opstore.Operation) {
-	m.started.WithLabelValues(op.Kind, op.Provider).Inc()
+	kind, provider, _ := m.labels(op)
+	m.started.WithLabelValues(kind, provider).Inc()
 }
 
 // OperationFinished counts a final state, its duration and polls.
 func (m *Metrics) OperationFinished(op *opstore.Operation) {
-	m.finished.WithLabelValues(op.Kind, op.Provider, string(op.State)).Inc()
+	kind, provider, state := m.labels(op)
+	m.finished.WithLabelValues(kind, provider, state).Inc()
 	end := op.UpdatedAt
 	if op.FinishedAt != nil {
 		end = *op.FinishedAt
 	}
-	m.duration.WithLabelValues(op.Kind).Observe(end.Sub(op.CreatedAt).Seconds())
-	m.polls.WithLabelValues(op.Kind).Observe(float64(op.Polls))
+	m.duration.WithLabelValues(kind).Observe(end.Sub(op.CreatedAt).Seconds())
+	m.polls.WithLabelValues(kind).Observe(float64(op.Polls))
 }
 
 // WebhookAttempt counts one delivery attempt.

@@ -1,0 +1,105 @@
+package metrics_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/opsworker/opsworker/internal/metrics"
+	"github.com/opsworker/opsworker/internal/opstore"
+)
+
+// series returns the label sets of the opsworker_operation* families.
+func series(t *testing.T, m *metrics.Metrics) map[string][]map[string]string {
+	t.Helper()
+	fams, err := m.Registry.Gather()
+	require.NoError(t, err)
+	out := map[string][]map[string]string{}
+	for _, f := range fams {
+		switch f.GetName() {
+		case "opsworker_operations_started_total", "opsworker_operations_finished_total", "opsworker_operation_duration_seconds", "opsworker_operation_polls":
+		default:
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range s.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			out[f.GetName()] = append(out[f.GetName()], labels)
+		}
+	}
+	return out
+}
+
+func count(s map[string][]map[string]string) int {
+	n := 0
+	for _, v := range s {
+		n += len(v)
+	}
+	return n
+}
+
+// Operations of made-up kinds, providers or states (raw tasks can name
+// anything) are counted under "unknown": the series do not grow with
+// them.
+func TestLabelsAreBounded(t *testing.T) {
+	t.Parallel()
+	m := metrics.New(nil)
+	now := time.Now()
+	feed := func(kind, provider string, state opstore.State) {
+		op := &opstore.Operation{Kind: kind, Provider: provider, State: state, CreatedAt: now.Add(-time.Second), UpdatedAt: now}
+		m.OperationStarted(op)
+		m.OperationFinished(op)
+	}
+	feed("cdn:purge", "ucdn", opstore.StateSucceeded)
+	batch := func(from, to int) {
+		for i := from; i < to; i++ {
+			feed("cdn:purge", fmt.Sprintf("made-up-%d", i), opstore.StateFailed)
+			feed(fmt.Sprintf("made:up-%d", i), "ucdn", opstore.StateFailed)
+			feed(fmt.Sprintf("made:up-%d", i), fmt.Sprintf("made-up-%d", i), opstore.State(fmt.Sprintf("made-up-%d", i)))
+		}
+	}
+	batch(0, 10)
+	first := series(t, m)
+	for name, sets := range first {
+		for _, labels := range sets {
+			for k, v := range labels {
+				assert.NotContains(t, v, "made", "%s{%s=%q}", name, k, v)
+			}
+		}
+	}
+	assert.ElementsMatch(t, []map[string]string{
+		{"kind": "cdn:purge", "provider": "ucdn"},
+		{"kind": "cdn:purge", "provider": "unknown"},
+		{"kind": "unknown", "provider": "ucdn"},
+		{"kind": "unknown", "provider": "unknown"},
+	}, first["opsworker_operations_started_total"])
+	assert.ElementsMatch(t, []map[string]string{
+		{"kind": "cdn:purge", "provider": "ucdn", "state": "succeeded"},
+		{"kind": "cdn:purge", "provider": "unknown", "state": "failed"},
+		{"kind": "unknown", "provider": "ucdn", "state": "failed"},
+		{"kind": "unknown", "provider": "unknown", "state": "unknown"},
+	}, first["opsworker_operations_finished_total"])
+	assert.ElementsMatch(t, []map[string]string{{"kind": "cdn:purge"}, {"kind": "unknown"}}, first["opsworker_operation_duration_seconds"])
+
+	batch(10, 100)
+	assert.Equal(t, count(first), count(series(t, m)), "90 more made-up names add no series")
+}
+
+// Every supported kind and provider keeps its own label.
+func TestKnownLabelsKept(t *testing.T) {
+	t.Parallel()
+	m := metrics.New(nil)
+	for _, kp := range [][2]string{{"server:install", "leaseweb"}, {"cdn:purge", "edgio"}, {"cdn:distribution_ensure", "ionos"}} {
+		m.OperationStarted(&opstore.Operation{Kind: kp[0], Provider: kp[1]})
+	}
+	assert.ElementsMatch(t, []map[string]string{
+		{"kind": "server:install", "provider": "leaseweb"},
+		{"kind": "cdn:purge", "provider": "edgio"},
+		{"kind": "cdn:distribution_ensure", "provider": "ionos"},
+	}, series(t, m)["opsworker_operations_started_total"])
+}
