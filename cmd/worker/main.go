@@ -213,7 +213,7 @@ func run(ctx context.Context, args []string) error {
 	pruneDone := make(chan struct{})
 	go func() {
 		defer close(pruneDone)
-		pruneIndex(schedCtx, store, indexPruneEvery, log)
+		maintain(schedCtx, store, w, indexPruneEvery, log)
 	}()
 
 	<-ctx.Done()
@@ -232,10 +232,10 @@ func run(ctx context.Context, args []string) error {
 // of expired operation records (see opstore.Store.PruneIndex).
 const indexPruneEvery = 10 * time.Minute
 
-// pruneIndex runs store.PruneIndex every interval until ctx ends. Every
-// replica runs it; the work is idempotent and cheap when there is nothing
-// to remove.
-func pruneIndex(ctx context.Context, store *opstore.Store, every time.Duration, log *zap.Logger) {
+// maintain runs store.PruneIndex and w.ReapOrphans every interval until
+// ctx ends. Every replica runs them; the work is idempotent and cheap when
+// there is nothing to do.
+func maintain(ctx context.Context, store *opstore.Store, w *tasks.Worker, every time.Duration, log *zap.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -250,6 +250,13 @@ func pruneIndex(ctx context.Context, store *opstore.Store, every time.Duration, 
 			log.Warn("pruning the operation index failed; retried next round", zap.Error(err))
 		case n > 0:
 			log.Info("pruned the operation index", zap.Int("expired_entries", n))
+		}
+		n, err = w.ReapOrphans(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("looking for orphaned operations failed; retried next round", zap.Error(err))
+		case n > 0:
+			log.Warn("ended operations whose launch task was gone", zap.Int("operations", n))
 		}
 	}
 }

@@ -107,6 +107,11 @@ type Operation struct {
 	// (from the kind's params type): redacted in every rendering, removed
 	// from the stored record at launch and in every final state.
 	SecretParams []string `json:"-"`
+	// LaunchQueue and LaunchTaskID name the asynq task that launches the
+	// operation ("" for records of earlier versions): an operation whose
+	// launch task is gone before it ended is an orphan.
+	LaunchQueue  string `json:"-"`
+	LaunchTaskID string `json:"-"`
 	// RedactDigests lets the worker recognise the secret params' values in
 	// provider answers once the values are removed (keyed digests, never
 	// the values).
@@ -145,6 +150,8 @@ const (
 	fLaunchStart = "launch_started_at"
 	fSecrets     = "secret_params"
 	fDigests     = "redact_digests"
+	fLaunchQueue = "launch_queue"
+	fLaunchTask  = "launch_task_id"
 )
 
 // Errors.
@@ -477,6 +484,10 @@ func toHash(op *Operation) map[string]string {
 		fPollSeq:     strconv.Itoa(op.PollSeq),
 		fSecrets:     encodeKeys(op.SecretParams),
 	}
+	if op.LaunchTaskID != "" {
+		m[fLaunchQueue] = op.LaunchQueue
+		m[fLaunchTask] = op.LaunchTaskID
+	}
 	if op.Status != "" {
 		m[fStatus] = op.Status
 	}
@@ -511,6 +522,7 @@ func fromHash(m map[string]string) (*Operation, error) {
 	var known bool
 	op.SecretParams, known = decodeKeys(m[fSecrets])
 	op.RedactDigests = m[fDigests]
+	op.LaunchQueue, op.LaunchTaskID = m[fLaunchQueue], m[fLaunchTask]
 	op.legacySecrets = !known
 	op.LaunchStartedAt = parseTime(m[fLaunchStart])
 	if v := m[fParams]; v != "" {

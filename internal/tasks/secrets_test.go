@@ -507,3 +507,39 @@ func TestLiveRefusedRawTaskLeavesExistingOperation(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, opstore.StateRunning, got.State, "last_error=%q", got.LastError)
 }
+
+// An operation whose launch task is gone (deleted or archived from the
+// queue UI) would stay queued with its secrets forever: ReapOrphans ends
+// it failed, without its secrets, and sends its webhook. Operations whose
+// launch task still waits, and young ones, are left alone.
+func TestOrphanedOperationsAreEnded(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour})
+	hooks := newReceiver(t)
+	deleted := b.submit(t, tasks.TypeServerInstall, installParams, func(e *tasks.Envelope) { e.CallbackURL = hooks.srv.URL })
+	archived := b.submit(t, tasks.TypeServerInstall, strings.Replace(installParams, "12345", "12346", 1))
+	waiting := b.submit(t, tasks.TypeServerInstall, strings.Replace(installParams, "12345", "12347", 1))
+	require.NoError(t, b.insp.DeleteTask("default", tasks.LaunchTaskID(deleted.ID)))
+	require.NoError(t, b.insp.ArchiveTask("default", tasks.LaunchTaskID(archived.ID)))
+
+	n, err := b.worker.ReapOrphans(t.Context())
+	require.NoError(t, err)
+	assert.Zero(t, n, "too young: a submit may still be enqueueing")
+
+	b.clock.Add(tasks.OrphanAfter + time.Minute)
+	n, err = b.worker.ReapOrphans(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	for _, id := range []string{deleted.ID, archived.ID} {
+		op := b.op(t, id)
+		assert.Equal(t, opstore.StateFailed, op.State)
+		assert.Contains(t, op.LastError, "launch task is gone")
+		requireNoSecretInRecord(t, b, id, installSecret, installKey, "echo installed")
+	}
+	assert.Equal(t, opstore.StateQueued, b.op(t, waiting.ID).State, "its launch task still waits")
+	assert.True(t, b.hasTask(tasks.DeliveryTaskID(deleted.ID, webhooks.EventFailed, tasks.DestinationCallback)), "the failure is announced")
+
+	n, err = b.worker.ReapOrphans(t.Context())
+	require.NoError(t, err)
+	assert.Zero(t, n, "once")
+}

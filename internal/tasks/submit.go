@@ -107,6 +107,8 @@ func (s *Submitter) submit(ctx context.Context, kind string, env Envelope, sched
 		IdempotencyKey: env.IdempotencyKey,
 		Fingerprint:    env.Fingerprint(kind),
 		State:          opstore.StateQueued,
+		LaunchQueue:    s.opts.Queue,
+		LaunchTaskID:   LaunchTaskID(id.String()),
 	}
 	op, created, err = s.store.Create(ctx, rec)
 	if err != nil {

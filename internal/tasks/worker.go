@@ -89,10 +89,11 @@ const (
 	OnBusyFail = "fail"
 )
 
-// TaskRunner is the part of *asynq.Inspector used to run a scheduled poll
-// at once.
+// TaskRunner is the part of *asynq.Inspector the worker uses: to run a
+// scheduled poll at once, and to find an operation's launch task.
 type TaskRunner interface {
 	RunTask(queue, id string) error
+	GetTaskInfo(queue, id string) (*asynq.TaskInfo, error)
 }
 
 // Worker holds the handlers of every task type. It is safe for concurrent
@@ -699,6 +700,10 @@ func (w *Worker) ensureRecord(ctx context.Context, kind string, env Envelope) (o
 		Account:        env.Account,
 		IdempotencyKey: idemKey,
 		Fingerprint:    env.Fingerprint(kind),
+	}
+	if taskID, ok := asynq.GetTaskID(ctx); ok {
+		rec.LaunchQueue, _ = asynq.GetQueueName(ctx)
+		rec.LaunchTaskID = taskID
 	}
 	params, secrets, inputErr := env.prepare(kind)
 	if inputErr == nil {
