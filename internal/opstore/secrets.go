@@ -3,7 +3,6 @@ package opstore
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
@@ -105,26 +104,26 @@ func (o Operation) MarshalJSON() ([]byte, error) {
 func eventField(event string) string { return "event:" + event }
 
 // saveEventScript stores an event body on its record unless one is there
-// already, and returns the stored one. KEYS: op. ARGV: field, body.
+// already. KEYS: op. ARGV: field, body. Returns 0 when the record is gone.
 var saveEventScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
-return redis.call('HGET', KEYS[1], ARGV[1])
+return 1
 `)
 
 // SaveEvent keeps the body of one webhook event on the operation's record,
 // built once, so every attempt and every replay sends the same bytes while
-// no queue task carries them. When a body is stored already, that one is
-// returned and body is ignored.
-func (s *Store) SaveEvent(ctx context.Context, opID, event string, body []byte) ([]byte, error) {
-	v, err := saveEventScript.Run(ctx, s.rdb, []string{s.opKey(opID)}, eventField(event), body).Text()
-	if errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, opID)
-	}
+// no queue task carries them. A body stored already is kept (body is then
+// ignored).
+func (s *Store) SaveEvent(ctx context.Context, opID, event string, body []byte) error {
+	n, err := saveEventScript.Run(ctx, s.rdb, []string{s.opKey(opID)}, eventField(event), body).Int()
 	if err != nil {
-		return nil, fmt.Errorf("save event %s of %s: %w", event, opID, err)
+		return fmt.Errorf("save event %s of %s: %w", event, opID, err)
 	}
-	return []byte(v), nil
+	if n == 0 {
+		return fmt.Errorf("%w: %s", ErrNotFound, opID)
+	}
+	return nil
 }
 
 // Delivery is what a webhook delivery reads from the record.

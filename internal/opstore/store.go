@@ -314,7 +314,8 @@ type Change struct {
 // updateScript applies a Change atomically; a new state moves the record
 // between state indexes (see index.go).
 // KEYS: op, idem, index, state indexes... ARGV: from_csv, poll_seq,
-// retention_ms, terminal, nset, field, value..., nincr, field, n...
+// retention_ms, terminal, nset, field, value..., nincr, field, n...,
+// to_state ("" keeps the state), id.
 // Returns {'ok'} or {'conflict', state, poll_seq} or {'missing'}.
 var updateScript = redis.NewScript(`
 local cur = redis.call('HMGET', KEYS[1], 'state', 'poll_seq')
@@ -342,14 +343,15 @@ local nincr = tonumber(ARGV[i])
 for j = 1, nincr do
   redis.call('HINCRBY', KEYS[1], ARGV[i + 2*j - 1], tonumber(ARGV[i + 2*j]))
 end
+i = i + 1 + nincr * 2
+local after = ARGV[i]
+local id = ARGV[i + 1]
 if ARGV[4] == '1' then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   local idem = redis.call('HGET', KEYS[1], 'idempotency_key')
   if idem and idem ~= '' then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
 end
-local after = redis.call('HGET', KEYS[1], 'state')
-if after ~= state then
-  local id = redis.call('HGET', KEYS[1], 'id')
+if after ~= '' and after ~= state then
   local score = redis.call('ZSCORE', KEYS[3], id)
   for k = 4, #KEYS do
     if KEYS[k] == KEYS[3] .. ':state:' .. state then redis.call('ZREM', KEYS[k], id) end
@@ -437,6 +439,7 @@ func (s *Store) Update(ctx context.Context, op *Operation, c Change) (*Operation
 	for k, v := range incr {
 		args = append(args, k, v)
 	}
+	args = append(args, string(c.To), id)
 	res, err := updateScript.Run(ctx, s.rdb, s.updateKeys(id, op.IdempotencyKey), args...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("update operation %s: %w", id, err)

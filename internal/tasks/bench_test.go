@@ -60,7 +60,7 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 		if _, _, err := store.Create(b.Context(), &opstore.Operation{ID: fmt.Sprint(i), Kind: tasks.TypeCDNPurge, Provider: "ucdn", CallbackURL: recv.URL + "/hook"}); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := store.SaveEvent(b.Context(), fmt.Sprint(i), webhooks.EventSucceeded, body); err != nil {
+		if err := store.SaveEvent(b.Context(), fmt.Sprint(i), webhooks.EventSucceeded, body); err != nil {
 			b.Fatal(err)
 		}
 	}

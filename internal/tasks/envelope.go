@@ -159,6 +159,12 @@ func (e *Envelope) Fingerprint(kind string) string {
 			raw = withoutKeys(c, spec.SecretParams())
 		}
 	}
+	return e.fingerprint(kind, raw)
+}
+
+// fingerprint is Fingerprint over params already re-encoded and without
+// their secrets.
+func (e *Envelope) fingerprint(kind string, raw json.RawMessage) string {
 	var params any
 	canon := []byte(raw)
 	dec := json.NewDecoder(bytes.NewReader(raw))

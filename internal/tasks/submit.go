@@ -105,7 +105,7 @@ func (s *Submitter) submit(ctx context.Context, kind string, env Envelope, sched
 		SecretParams:   secrets,
 		CallbackURL:    env.CallbackURL,
 		IdempotencyKey: env.IdempotencyKey,
-		Fingerprint:    env.Fingerprint(kind),
+		Fingerprint:    env.fingerprint(kind, withoutKeys(params, secrets)),
 		State:          opstore.StateQueued,
 		LaunchQueue:    s.opts.Queue,
 		LaunchTaskID:   LaunchTaskID(id.String()),

@@ -194,7 +194,7 @@ func (w *Worker) enqueueEventTo(ctx context.Context, op *opstore.Operation, even
 	}
 	// The body is built once and kept on the record: every attempt and
 	// every replay sends the same bytes.
-	if _, err := w.cfg.Store.SaveEvent(ctx, op.ID, event, body); err != nil {
+	if err := w.cfg.Store.SaveEvent(ctx, op.ID, event, body); err != nil {
 		return err
 	}
 	for _, d := range dests {

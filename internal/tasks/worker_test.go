@@ -453,7 +453,7 @@ func deliveryOp(t *testing.T, b *bundle, cb string) string {
 	t.Helper()
 	op, _, err := b.store.Create(t.Context(), &opstore.Operation{ID: uuid.NewString(), Kind: tasks.TypeCDNPurge, Provider: "ucdn", Account: "default", CallbackURL: cb, Params: json.RawMessage(goodParams)})
 	require.NoError(t, err)
-	_, err = b.store.SaveEvent(t.Context(), op.ID, webhooks.EventSucceeded, []byte(`{}`))
+	err = b.store.SaveEvent(t.Context(), op.ID, webhooks.EventSucceeded, []byte(`{}`))
 	require.NoError(t, err)
 	return op.ID
 }
