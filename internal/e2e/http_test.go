@@ -36,8 +36,8 @@ func startHTTPWorker(t *testing.T) string {
 }
 
 // startHTTPWorkerProc is startHTTPWorker that also returns the process
-// and an Inspector on its Redis.
-func startHTTPWorkerProc(t *testing.T) (string, *workerProc, *asynq.Inspector) {
+// and an Inspector on its Redis; extra is appended to the config.
+func startHTTPWorkerProc(t *testing.T, extra ...string) (string, *workerProc, *asynq.Inspector) {
 	t.Helper()
 	_, _, cfg, insp := redisSetup(t, ucdnsim.Config{})
 	addr := freeAddr(t)
@@ -48,7 +48,7 @@ func startHTTPWorkerProc(t *testing.T) (string, *workerProc, *asynq.Inspector) {
   tokens:
     - {name: viewer, token: "${E2E_RO}", scope: read}
     - {name: ci, token: "${E2E_RW}", scope: write}
-`, addr)
+`, addr) + strings.Join(extra, "")
 	w := startWorker(t, cfg)
 	return "http://" + addr, w, insp
 }

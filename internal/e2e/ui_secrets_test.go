@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/opsworker/opsworker/internal/providers/ucdn/ucdnsim"
 	"github.com/opsworker/opsworker/internal/testutil"
 )
 
@@ -35,21 +33,10 @@ func TestQueueUIShowsNoSecrets(t *testing.T) {
 	t.Cleanup(recv.Close)
 	callback := strings.Replace(recv.URL, "http://", "http://user:cb-Pa55word@", 1) + "/hook/path-T0ken-123?sig=query-T0ken-456"
 
-	_, _, cfg, _ := redisSetup(t, ucdnsim.Config{})
-	addr := freeAddr(t)
-	t.Setenv("E2E_RO", roTok)
-	t.Setenv("E2E_RW", rwTok)
-	cfg += fmt.Sprintf(`http:
-  listen: %s
-  tokens:
-    - {name: viewer, token: "${E2E_RO}", scope: read}
-    - {name: ci, token: "${E2E_RW}", scope: write}
-webhooks:
+	base, w, _ := startHTTPWorkerProc(t, `webhooks:
   ssrf:
     allow_cidrs: [127.0.0.0/8]
-`, addr)
-	w := startWorker(t, cfg)
-	base := "http://" + addr
+`)
 
 	body := `{"task_type":"cdn:purge","provider":"ucdn","params":{"zone_name":"demo","zone_type":"objects","files":["/a.png"]},"callback_url":"` + callback + `"}`
 	req, _ := http.NewRequest("POST", base+"/v1/operations", strings.NewReader(body))
