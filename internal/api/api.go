@@ -15,7 +15,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -375,7 +374,7 @@ func describeJSONError(err error) (field, msg string) {
 		if ute.Field == "" {
 			return "", "the body must be a JSON object"
 		}
-		return ute.Field, fmt.Sprintf("%s: must be %s", ute.Field, jsonType(ute.Type))
+		return ute.Field, fmt.Sprintf("%s: must be %s", ute.Field, tasks.JSONType(ute.Type))
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
@@ -392,27 +391,6 @@ func describeJSONError(err error) (field, msg string) {
 	return "", msg
 }
 
-// jsonType names the JSON type a Go type decodes from.
-func jsonType(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.Bool:
-		return "a boolean"
-	case reflect.String:
-		return "a string"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.Struct, reflect.Map:
-		return "an object"
-	case reflect.Pointer:
-		return jsonType(t.Elem())
-	}
-	return "a JSON value of another type"
-}
 
 func (a *API) get(w http.ResponseWriter, r *http.Request) {
 	op, err := a.cfg.Store.Get(r.Context(), r.PathValue("id"))

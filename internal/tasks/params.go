@@ -42,7 +42,7 @@ func decodeParams(params json.RawMessage, v any) error {
 		case errors.Is(se.Err, jsonv2.ErrUnknownName):
 			return invalid(field, "unknown field")
 		case se.GoType != nil:
-			return invalid(field, "must be %s", jsonKindOf(se.GoType))
+			return invalid(field, "must be %s", JSONType(se.GoType))
 		}
 		return invalid(field, "invalid value")
 	}
@@ -106,8 +106,9 @@ func pointerField(root string, p jsontext.Pointer) string {
 	return b.String()
 }
 
-// jsonKindOf names the JSON type a Go type takes.
-func jsonKindOf(t reflect.Type) string {
+// JSONType names the JSON type a Go type decodes from, for messages such
+// as "provider: must be a string" that never name a Go type.
+func JSONType(t reflect.Type) string {
 	if t == reflect.TypeFor[StringList]() {
 		return "a string or a list of strings"
 	}
@@ -116,11 +117,11 @@ func jsonKindOf(t reflect.Type) string {
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
-		return jsonKindOf(t.Elem())
+		return JSONType(t.Elem())
 	case reflect.String:
 		return "a string"
 	case reflect.Bool:
-		return "true or false"
+		return "a boolean"
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		return "a whole number"
@@ -131,7 +132,7 @@ func jsonKindOf(t reflect.Type) string {
 	case reflect.Struct, reflect.Map:
 		return "an object"
 	}
-	return "a " + t.Kind().String()
+	return "a JSON value of another type"
 }
 
 // canonicalParams decodes raw into a new value of the spec's params type
