@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"slices"
@@ -20,7 +19,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
@@ -320,75 +318,20 @@ func decode(w http.ResponseWriter, r *http.Request, max int64, v any) bool {
 		problem(w, http.StatusBadRequest, "cannot read the request body", "")
 		return false
 	}
-	data := buf.Bytes()
-	if !utf8.Valid(data) {
-		// encoding/json would replace the bad bytes with U+FFFD: refuse
-		// them instead, naming the field that holds them.
-		field := invalidUTF8Field(data)
-		msg := "the body is not valid UTF-8"
-		if field != "" {
-			msg = field + ": not valid UTF-8"
+	if err := tasks.DecodeObject(buf.Bytes(), v); err != nil {
+		var ve *tasks.ValidationError
+		if errors.As(err, &ve) {
+			msg := ve.Message
+			if ve.Field != "" {
+				msg = ve.Field + ": " + msg
+			}
+			problem(w, http.StatusBadRequest, "malformed JSON body: "+msg, ve.Field)
+			return false
 		}
-		problem(w, http.StatusBadRequest, "malformed JSON body: "+msg, field)
-		return false
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		field, msg := describeJSONError(err)
-		problem(w, http.StatusBadRequest, "malformed JSON body: "+msg, field)
-		return false
-	}
-	if len(bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n")) > 0 {
-		problem(w, http.StatusBadRequest, "malformed JSON body: trailing data after the JSON object", "")
+		problem(w, http.StatusBadRequest, "malformed JSON body", "")
 		return false
 	}
 	return true
-}
-
-// invalidUTF8Field names the top-level member of a JSON object whose
-// value holds invalid UTF-8, or "".
-func invalidUTF8Field(data []byte) string {
-	var members map[string]json.RawMessage
-	if json.Unmarshal(data, &members) != nil {
-		return ""
-	}
-	names := make([]string, 0, len(members))
-	for name := range members {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		if !utf8.Valid(members[name]) {
-			return name
-		}
-	}
-	return ""
-}
-
-// describeJSONError turns a decoding error into the field and a message
-// in JSON terms (never Go type names).
-func describeJSONError(err error) (field, msg string) {
-	var ute *json.UnmarshalTypeError
-	if errors.As(err, &ute) {
-		if ute.Field == "" {
-			return "", "the body must be a JSON object"
-		}
-		return ute.Field, fmt.Sprintf("%s: must be %s", ute.Field, tasks.JSONType(ute.Type))
-	}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return "", fmt.Sprintf("%s (at byte %d)", strings.TrimPrefix(se.Error(), "json: "), se.Offset)
-	}
-	msg = strings.TrimPrefix(err.Error(), "json: ")
-	if f, ok := strings.CutPrefix(msg, "unknown field "); ok {
-		field = strings.Trim(f, `"`)
-		return field, field + ": unknown field"
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return "", "unexpected end of the body"
-	}
-	return "", msg
 }
 
 

@@ -1,9 +1,11 @@
 package tasks
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"reflect"
 	"slices"
@@ -60,6 +62,50 @@ func decodeParams(params json.RawMessage, v any) error {
 		return invalid("params", "not valid JSON (%s at byte %d)", syntaxReason(syn.Err), syn.ByteOffset)
 	}
 	return invalid("params", "not valid JSON")
+}
+
+// DecodeObject decodes data, one JSON object and nothing after it but
+// white space, into v as strictly as params: keys match exactly, unknown
+// and duplicate keys, invalid UTF-8 and trailing data are errors. An error
+// is a *ValidationError naming the field ("" for the body as a whole),
+// whose message never quotes a value.
+func DecodeObject(data []byte, v any) error {
+	dec := jsontext.NewDecoder(bytes.NewReader(data))
+	err := jsonv2.UnmarshalDecode(dec, v, jsonv2.RejectUnknownMembers(true))
+	if err == nil {
+		if rest := bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
+			return invalid("", "trailing data after the JSON object")
+		}
+		return nil
+	}
+	var se *jsonv2.SemanticError
+	if errors.As(err, &se) {
+		field := pointerField("", se.JSONPointer)
+		switch {
+		case errors.Is(se.Err, jsonv2.ErrUnknownName):
+			return invalid(field, "unknown field")
+		case field == "":
+			return invalid("", "the body must be a JSON object")
+		case se.GoType != nil:
+			return invalid(field, "must be %s", JSONType(se.GoType))
+		}
+		return invalid(field, "invalid value")
+	}
+	var syn *jsontext.SyntacticError
+	if errors.As(err, &syn) {
+		field := pointerField("", syn.JSONPointer)
+		switch {
+		case errors.Is(syn.Err, jsontext.ErrDuplicateName):
+			return invalid(field, "given more than once")
+		case field != "":
+			return invalid(field, "%s", syntaxReason(syn.Err))
+		}
+		return invalid("", "%s at byte %d", syntaxReason(syn.Err), syn.ByteOffset)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return invalid("", "unexpected end of the body")
+	}
+	return invalid("", "not valid JSON")
 }
 
 // syntaxReason is a short description of a syntax error that never quotes
