@@ -17,6 +17,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/spf13/cobra"
 
+	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/tasks"
 	"github.com/opsworker/opsworker/webhookverify"
 )
@@ -145,14 +146,17 @@ func oneLine(s string, max int) string {
 func newWebhooksReplayCmd(g *globals, queue *string) *cobra.Command {
 	var dest string
 	cmd := &cobra.Command{
-		Use:   "replay <operation-id> [--destination URL]",
+		Use:   "replay <operation-id> [--destination callback|sub:<name>|URL]",
 		Short: "Send an operation's events again: a new attempt series with the same webhook-id",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if dest != "" {
-				if u, err := url.Parse(dest); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-					return fail(exitBadInput, "--destination: must be an absolute http(s) URL")
+			var byURL *url.URL
+			if dest != "" && dest != tasks.DestinationCallback && !strings.HasPrefix(dest, "sub:") {
+				u, err := url.Parse(dest)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return fail(exitBadInput, "--destination: must be callback, sub:<name>, or an absolute http(s) URL (the full URL or its origin)")
 				}
+				byURL = u
 			}
 			rdb, op, err := g.loadOp(cmd.Context(), args[0])
 			if err != nil {
@@ -163,9 +167,15 @@ func newWebhooksReplayCmd(g *globals, queue *string) *cobra.Command {
 				return fail(exitBadInput, "operation %s has no events yet (state %s)", op.ID, op.State)
 			}
 			nonce := uuid.NewString()
-			rp := tasks.ReplayPayload{OperationID: op.ID, Nonce: nonce}
-			if dest != "" {
-				rp.DestinationSHA256 = tasks.DestinationHash(dest)
+			rp := tasks.ReplayPayload{OperationID: op.ID, Nonce: nonce, Destination: dest}
+			if byURL != nil && opstore.CallbackOrigin(dest) != strings.TrimSuffix(dest, "/") {
+				// A full URL may carry a token: the task names its hash.
+				rp.Destination, rp.DestinationSHA256 = "", tasks.DestinationHash(dest)
+			} else if byURL != nil {
+				rp.Destination = opstore.CallbackOrigin(dest)
+			}
+			if dest == tasks.DestinationCallback && op.CallbackURL == "" {
+				return fail(exitBadInput, "--destination callback: operation %s has no callback_url", op.ID)
 			}
 			b, _ := json.Marshal(rp)
 			client := asynq.NewClientFromRedisClient(rdb)
@@ -176,7 +186,7 @@ func newWebhooksReplayCmd(g *globals, queue *string) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dest, "destination", "", "only the destination with this URL (the callback_url or a subscription's url)")
+	cmd.Flags().StringVar(&dest, "destination", "", "only this destination: callback, sub:<name>, or a URL (the full URL, or its origin as status shows it)")
 	return cmd
 }
 

@@ -268,7 +268,11 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 		req.IdempotencyKey = h
 	}
 	env := tasks.Envelope{Provider: req.Provider, Account: req.Account, Params: req.Params, CallbackURL: req.CallbackURL, IdempotencyKey: req.IdempotencyKey}
-	op, created, err := a.cfg.Submitter.Submit(r.Context(), req.TaskType, env)
+	scope := ""
+	if tok, ok := TokenFrom(r.Context()); ok {
+		scope = "token:" + tok.Name
+	}
+	op, created, err := a.cfg.Submitter.SubmitAs(r.Context(), scope, req.TaskType, env)
 	var ve *tasks.ValidationError
 	switch {
 	case errors.As(err, &ve):
@@ -333,7 +337,6 @@ func decode(w http.ResponseWriter, r *http.Request, max int64, v any) bool {
 	}
 	return true
 }
-
 
 func (a *API) get(w http.ResponseWriter, r *http.Request) {
 	op, err := a.cfg.Store.Get(r.Context(), r.PathValue("id"))

@@ -65,7 +65,7 @@ type delivery struct {
 }
 
 func TestWebhooksCLI(t *testing.T) {
-	redisURL, _, cfg, _ := redisSetup(t, ucdnsim.Config{})
+	redisURL, _, cfg, insp := redisSetup(t, ucdnsim.Config{})
 	secret := webhookverify.NewSecret()
 	t.Setenv("E2E_WEBHOOK_SECRET", secret.String())
 	good := newHookServer(t, 200)
@@ -130,6 +130,29 @@ func TestWebhooksCLI(t *testing.T) {
 	testutil.WaitFor(t, 10*time.Second, "replayed", func() bool { return len(broken.got()) == 3 })
 	assert.Equal(t, "evt_"+opID+"_succeeded", broken.got()[2].header.Get("webhook-id"))
 	assert.Len(t, good.got(), 1, "the other destination is left alone")
+
+	// By name, and by the origin that status and list show.
+	rp = cli(t, "--redis", redisURL, "webhooks", "replay", opID, "--destination", "sub:good")
+	require.Equal(t, 0, rp.code, rp.stderr)
+	testutil.WaitFor(t, 10*time.Second, "replayed by name", func() bool { return len(good.got()) == 2 })
+	assert.Len(t, broken.got(), 3)
+	// A destination that matches nothing is said so: the replay task is
+	// archived with the reason, nothing is sent.
+	rp = cli(t, "--redis", redisURL, "webhooks", "replay", opID, "--destination", "http://127.0.0.1:1")
+	require.Equal(t, 0, rp.code, rp.stderr)
+	testutil.WaitFor(t, 10*time.Second, "unmatched replay archived", func() bool {
+		archived, _ := insp.ListArchivedTasks("default")
+		for _, a := range archived {
+			if a.Type == "webhook:replay" && strings.Contains(a.LastErr, "no destination of the operation matches http://127.0.0.1:1") {
+				return true
+			}
+		}
+		return false
+	})
+	assert.Len(t, good.got(), 2)
+	assert.Len(t, broken.got(), 3)
+	bad0 := cli(t, "--redis", redisURL, "webhooks", "replay", opID, "--destination", "ftp://x")
+	assert.Equal(t, 2, bad0.code)
 
 	bad := cli(t, "--redis", redisURL, "webhooks", "enable", "nobody")
 	assert.Equal(t, 2, bad.code)

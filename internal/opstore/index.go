@@ -53,15 +53,15 @@ func (s *Store) stateIndexKeys() []string {
 
 // createKeys are the KEYS of createScript.
 func (s *Store) createKeys(op *Operation) []string {
-	return []string{s.opKey(op.ID), s.idemKey(op.IdempotencyKey), s.indexKey(),
+	return []string{s.opKey(op.ID), s.idemKey(op.IdempotencyScope, op.IdempotencyKey), s.indexKey(),
 		s.kindIndexKey(op.Kind), s.providerIndexKey(op.Provider), s.stateIndexKey(op.State),
 		s.indexSetsKey(), s.indexBuiltKey()}
 }
 
 // updateKeys are the KEYS of updateScript: the record, its idempotency
 // key, the main index and every state index.
-func (s *Store) updateKeys(id, idemKey string) []string {
-	return append([]string{s.opKey(id), s.idemKey(idemKey), s.indexKey()}, s.stateIndexKeys()...)
+func (s *Store) updateKeys(id, idemScope, idemKey string) []string {
+	return append([]string{s.opKey(id), s.idemKey(idemScope, idemKey), s.indexKey()}, s.stateIndexKeys()...)
 }
 
 // indexKeysOf lists the listing indexes that can hold op's entry.

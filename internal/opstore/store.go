@@ -70,7 +70,11 @@ type Operation struct {
 	Params         json.RawMessage `json:"params"`
 	CallbackURL    string          `json:"callback_url,omitempty"`
 	IdempotencyKey string          `json:"idempotency_key,omitempty"`
-	State          State           `json:"state"`
+	// IdempotencyScope is whose key IdempotencyKey is: "token:<name>" for
+	// an HTTP API token, "" for the CLI, raw tasks and schedules. One
+	// token cannot take or read another's keys.
+	IdempotencyScope string `json:"-"`
+	State            State  `json:"state"`
 	// Handle is the provider's id of the asynchronous job (UCDN job_id…).
 	Handle string `json:"handle,omitempty"`
 	// Attempts counts launch attempts.
@@ -130,6 +134,7 @@ const (
 	fParams      = "params"
 	fCallback    = "callback_url"
 	fIdemKey     = "idempotency_key"
+	fIdemScope   = "idempotency_scope"
 	fFingerprint = "fingerprint"
 	fState       = "state"
 	fHandle      = "handle"
@@ -195,9 +200,18 @@ func (s *Store) WithClock(now func() time.Time) *Store {
 	return &c
 }
 
-func (s *Store) opKey(id string) string    { return s.prefix + ":{ops}:op:" + id }
-func (s *Store) idemKey(key string) string { return s.prefix + ":{ops}:idem:" + key }
-func (s *Store) indexKey() string          { return s.prefix + ":{ops}:index" }
+func (s *Store) opKey(id string) string { return s.prefix + ":{ops}:op:" + id }
+
+// idemKey is the key of an idempotency key within its scope. The unscoped
+// form (the CLI, raw tasks, schedules: whoever can write to Redis) is the
+// one earlier versions used.
+func (s *Store) idemKey(scope, key string) string {
+	if scope == "" {
+		return s.prefix + ":{ops}:idem:" + key
+	}
+	return s.prefix + ":{ops}:idem@" + url.PathEscape(scope) + "/" + key
+}
+func (s *Store) indexKey() string { return s.prefix + ":{ops}:index" }
 
 // createScript stores a new record unless its idempotency key is taken,
 // and adds it to the listing indexes (see index.go).
@@ -274,7 +288,7 @@ func (s *Store) Delete(ctx context.Context, op *Operation) error {
 	pipe := s.rdb.TxPipeline()
 	pipe.Del(ctx, s.opKey(op.ID))
 	if op.IdempotencyKey != "" {
-		pipe.Del(ctx, s.idemKey(op.IdempotencyKey))
+		pipe.Del(ctx, s.idemKey(op.IdempotencyScope, op.IdempotencyKey))
 	}
 	for _, k := range s.indexKeysOf(op) {
 		pipe.ZRem(ctx, k, op.ID)
@@ -440,7 +454,7 @@ func (s *Store) Update(ctx context.Context, op *Operation, c Change) (*Operation
 		args = append(args, k, v)
 	}
 	args = append(args, string(c.To), id)
-	res, err := updateScript.Run(ctx, s.rdb, s.updateKeys(id, op.IdempotencyKey), args...).Slice()
+	res, err := updateScript.Run(ctx, s.rdb, s.updateKeys(id, op.IdempotencyScope, op.IdempotencyKey), args...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("update operation %s: %w", id, err)
 	}
@@ -487,6 +501,9 @@ func toHash(op *Operation) map[string]string {
 		fPollSeq:     strconv.Itoa(op.PollSeq),
 		fSecrets:     encodeKeys(op.SecretParams),
 	}
+	if op.IdempotencyScope != "" {
+		m[fIdemScope] = op.IdempotencyScope
+	}
 	if op.LaunchTaskID != "" {
 		m[fLaunchQueue] = op.LaunchQueue
 		m[fLaunchTask] = op.LaunchTaskID
@@ -505,19 +522,20 @@ func toHash(op *Operation) map[string]string {
 
 func fromHash(m map[string]string) (*Operation, error) {
 	op := &Operation{
-		ID:              m[fID],
-		Kind:            m[fKind],
-		Provider:        m[fProvider],
-		Account:         m[fAccount],
-		CallbackURL:     m[fCallback],
-		IdempotencyKey:  m[fIdemKey],
-		Fingerprint:     m[fFingerprint],
-		State:           State(m[fState]),
-		Handle:          m[fHandle],
-		Status:          m[fStatus],
-		LastError:       m[fLastError],
-		Notified:        m[fNotified] == "1",
-		CancelRequested: m[fCancel],
+		ID:               m[fID],
+		Kind:             m[fKind],
+		Provider:         m[fProvider],
+		Account:          m[fAccount],
+		CallbackURL:      m[fCallback],
+		IdempotencyKey:   m[fIdemKey],
+		IdempotencyScope: m[fIdemScope],
+		Fingerprint:      m[fFingerprint],
+		State:            State(m[fState]),
+		Handle:           m[fHandle],
+		Status:           m[fStatus],
+		LastError:        m[fLastError],
+		Notified:         m[fNotified] == "1",
+		CancelRequested:  m[fCancel],
 	}
 	if v := m[fProgress]; v != "" {
 		op.Progress = json.RawMessage(v)

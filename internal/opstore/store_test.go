@@ -331,3 +331,35 @@ func TestPruneIndexRemovesOnlyExpiredEntries(t *testing.T) {
 		assert.Zero(t, n, "nothing left to prune")
 	})
 }
+
+// An idempotency key names one operation per scope: the same key in
+// another scope (another API token, or the unscoped CLI) is another
+// operation, and each expires with its record.
+func TestIdempotencyKeysAreScoped(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient, ttl func(string) time.Duration) {
+		ctx := t.Context()
+		s := opstore.New(rdb, "t", time.Hour)
+		mk := func(id, scope string) (*opstore.Operation, bool) {
+			op, created, err := s.Create(ctx, &opstore.Operation{ID: id, Kind: "cdn:purge", Provider: "ucdn", IdempotencyKey: "k1", IdempotencyScope: scope, Fingerprint: id})
+			if !created {
+				require.ErrorIs(t, err, opstore.ErrIdempotencyConflict)
+			} else {
+				require.NoError(t, err)
+			}
+			return op, created
+		}
+		_, c1 := mk("a", "")
+		_, c2 := mk("b", "token:ci")
+		_, c3 := mk("c", "token:other")
+		op4, c4 := mk("d", "token:ci")
+		assert.True(t, c1 && c2 && c3, "three scopes, three operations")
+		assert.False(t, c4)
+		assert.Equal(t, "b", op4.ID, "the same scope finds its own")
+		got, err := s.Get(ctx, "b")
+		require.NoError(t, err)
+		assert.Equal(t, "token:ci", got.IdempotencyScope)
+		_, err = s.Update(ctx, got, opstore.Change{To: opstore.StateSucceeded})
+		require.NoError(t, err)
+		assert.Positive(t, ttl("t:{ops}:idem@token:ci/k1"), "the scoped key expires with its record")
+	})
+}

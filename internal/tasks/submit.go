@@ -68,7 +68,15 @@ func LaunchTaskID(opID string) string { return "op:" + opID }
 // input, nothing stored), opstore.ErrIdempotencyConflict (the key belongs
 // to a different request), or a Redis/enqueue error.
 func (s *Submitter) Submit(ctx context.Context, kind string, env Envelope) (op *opstore.Operation, created bool, err error) {
-	return s.submit(ctx, kind, env, false)
+	return s.submit(ctx, "", kind, env, false)
+}
+
+// SubmitAs is Submit for a caller whose idempotency keys are its own
+// (scope "token:<name>" for an HTTP API token): the same key from another
+// scope names another operation, so no caller can take or answer for a
+// key another one uses.
+func (s *Submitter) SubmitAs(ctx context.Context, scope, kind string, env Envelope) (op *opstore.Operation, created bool, err error) {
+	return s.submit(ctx, scope, kind, env, false)
 }
 
 // SubmitScheduled is Submit for a schedule's run: its idempotency key
@@ -77,10 +85,10 @@ func (s *Submitter) SubmitScheduled(ctx context.Context, kind string, env Envelo
 	if !strings.HasPrefix(env.IdempotencyKey, scheduledKeyPrefix) {
 		return nil, false, invalid("idempotency_key", "a scheduled run's key starts with %q", scheduledKeyPrefix)
 	}
-	return s.submit(ctx, kind, env, true)
+	return s.submit(ctx, "", kind, env, true)
 }
 
-func (s *Submitter) submit(ctx context.Context, kind string, env Envelope, scheduled bool) (op *opstore.Operation, created bool, err error) {
+func (s *Submitter) submit(ctx context.Context, scope, kind string, env Envelope, scheduled bool) (op *opstore.Operation, created bool, err error) {
 	env.Normalize()
 	env.OperationID = ""
 	check := env
@@ -97,18 +105,19 @@ func (s *Submitter) submit(ctx context.Context, kind string, env Envelope, sched
 		return nil, false, err
 	}
 	rec := &opstore.Operation{
-		ID:             id.String(),
-		Kind:           kind,
-		Provider:       env.Provider,
-		Account:        env.Account,
-		Params:         params,
-		SecretParams:   secrets,
-		CallbackURL:    env.CallbackURL,
-		IdempotencyKey: env.IdempotencyKey,
-		Fingerprint:    env.fingerprint(kind, withoutKeys(params, secrets)),
-		State:          opstore.StateQueued,
-		LaunchQueue:    s.opts.Queue,
-		LaunchTaskID:   LaunchTaskID(id.String()),
+		ID:               id.String(),
+		Kind:             kind,
+		Provider:         env.Provider,
+		Account:          env.Account,
+		Params:           params,
+		SecretParams:     secrets,
+		CallbackURL:      env.CallbackURL,
+		IdempotencyKey:   env.IdempotencyKey,
+		Fingerprint:      env.fingerprint(kind, withoutKeys(params, secrets)),
+		IdempotencyScope: scope,
+		State:            opstore.StateQueued,
+		LaunchQueue:      s.opts.Queue,
+		LaunchTaskID:     LaunchTaskID(id.String()),
 	}
 	op, created, err = s.store.Create(ctx, rec)
 	if err != nil {

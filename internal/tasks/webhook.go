@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -346,9 +347,12 @@ func (w *Worker) ProcessWebhook(ctx context.Context, t *asynq.Task) error {
 // ReplayPayload is the payload of webhook:replay.
 type ReplayPayload struct {
 	OperationID string `json:"operation_id"`
-	// DestinationSHA256 limits the replay to the destination whose URL has
-	// this SHA-256 (hex; see DestinationHash): the URL itself may carry a
-	// token, so the task does not.
+	// Destination limits the replay to one destination: "callback",
+	// "sub:<name>", or a URL's origin (scheme://host[:port]).
+	Destination string `json:"destination,omitempty"`
+	// DestinationSHA256 limits the replay to the destination whose full
+	// URL has this SHA-256 (hex; see DestinationHash): the URL itself may
+	// carry a token, so the task does not.
 	DestinationSHA256 string `json:"destination_sha256,omitempty"`
 	// Nonce makes each replay a new attempt series.
 	Nonce string `json:"nonce"`
@@ -383,14 +387,26 @@ func (w *Worker) ProcessReplay(ctx context.Context, t *asynq.Task) error {
 	if op.State.Terminal() {
 		events = append(events, EventType(op.State))
 	}
-	for _, ev := range events {
-		var only func(string, string) bool
-		if p.DestinationSHA256 != "" {
-			only = func(_, url string) bool { return DestinationHash(url) == p.DestinationSHA256 }
+	var only func(string, string) bool
+	matched := 0
+	if p.Destination != "" || p.DestinationSHA256 != "" {
+		only = func(id, url string) bool {
+			ok := (p.Destination != "" && (id == p.Destination || opstore.CallbackOrigin(url) == p.Destination)) ||
+				(p.DestinationSHA256 != "" && DestinationHash(url) == p.DestinationSHA256)
+			if ok {
+				matched++
+			}
+			return ok
 		}
+	}
+	for _, ev := range events {
 		if err := w.enqueueEventTo(ctx, op, ev, p.Nonce, only); err != nil {
 			return err
 		}
+	}
+	if only != nil && matched == 0 && len(events) > 0 {
+		return fmt.Errorf("replay of %s: no destination of the operation matches %s (use callback, sub:<name>, the destination's origin or its full URL): %w",
+			op.ID, cmp.Or(p.Destination, "the given URL"), asynq.SkipRetry)
 	}
 	w.log.Info("webhooks replayed", zap.String("operation_id", op.ID), zap.Strings("events", events))
 	return nil
