@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -221,7 +222,7 @@ func newWaitCmd(g *globals) *cobra.Command {
 }
 
 func newListCmd(g *globals) *cobra.Command {
-	var state, kind string
+	var state, kind, provider string
 	var limit int
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -231,6 +232,12 @@ func newListCmd(g *globals) *cobra.Command {
 			if state != "" && !opstore.State(state).Valid() {
 				return fail(exitBadInput, "--state: unknown state %q (one of %v)", state, opstore.States)
 			}
+			if kind != "" && !slices.Contains(tasks.Kinds(), kind) {
+				return fail(exitBadInput, "--kind: unknown kind %q (one of %s)", kind, strings.Join(tasks.Kinds(), ", "))
+			}
+			if provider != "" && !slices.Contains(tasks.Providers(), provider) {
+				return fail(exitBadInput, "--provider: unknown provider %q (one of %s)", provider, strings.Join(tasks.Providers(), ", "))
+			}
 			if limit < 1 || limit > 1000 {
 				return fail(exitBadInput, "--limit: must be 1..1000")
 			}
@@ -239,7 +246,7 @@ func newListCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer rdb.Close()
-			ops, next, err := g.store(rdb).ListUpTo(cmd.Context(), opstore.Filter{State: opstore.State(state), Kind: kind, Limit: limit})
+			ops, next, err := g.store(rdb).ListUpTo(cmd.Context(), opstore.Filter{State: opstore.State(state), Kind: kind, Provider: provider, Limit: limit})
 			if err != nil {
 				return fail(exitNoRedis, "%v", err)
 			}
@@ -264,6 +271,7 @@ func newListCmd(g *globals) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&state, "state", "", "only this state")
 	f.StringVar(&kind, "kind", "", "only this kind (task type)")
+	f.StringVar(&provider, "provider", "", "only this provider")
 	f.IntVar(&limit, "limit", 20, "at most this many")
 	return cmd
 }

@@ -97,7 +97,10 @@ func newWebhooksListCmd(g *globals, queue *string) *cobra.Command {
 						Attempts: ti.Retried + 1, MaxAttempts: ti.MaxRetry + 1, LastError: ti.LastErr,
 						LastFailed: ti.LastFailedAt, Completed: ti.CompletedAt,
 					}
-					if ti.State == asynq.TaskStatePending || ti.State == asynq.TaskStateActive {
+					switch ti.State {
+					case asynq.TaskStatePending, asynq.TaskStateActive, asynq.TaskStateRetry:
+						// asynq counts a failed attempt in Retried as it
+						// schedules the retry.
 						d.Attempts = ti.Retried
 					}
 					if ti.State == asynq.TaskStateScheduled || ti.State == asynq.TaskStateRetry {

@@ -113,7 +113,7 @@ func run(ctx context.Context, args []string) error {
 	defer closeRedis()
 
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
-	mx := metrics.New(inspector)
+	mx := metrics.New(inspector, slices.Sorted(maps.Keys(cfg.Worker.Queues))...)
 	execs, closeProviders, err := buildProviders(ctx, cfg, log, mx.ProviderCall)
 	if err != nil {
 		return err

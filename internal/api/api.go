@@ -369,8 +369,8 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusBadRequest, fmt.Sprintf("kind: unknown kind %q (known: %s)", f.Kind, strings.Join(tasks.Kinds(), ", ")), "kind")
 		return
 	}
-	if f.Provider != "" && !slices.Contains(providers(), f.Provider) {
-		problem(w, http.StatusBadRequest, fmt.Sprintf("provider: unknown provider %q (known: %s)", f.Provider, strings.Join(providers(), ", ")), "provider")
+	if f.Provider != "" && !slices.Contains(tasks.Providers(), f.Provider) {
+		problem(w, http.StatusBadRequest, fmt.Sprintf("provider: unknown provider %q (known: %s)", f.Provider, strings.Join(tasks.Providers(), ", ")), "provider")
 		return
 	}
 	if v := q.Get("limit"); v != "" {
@@ -440,14 +440,3 @@ func (a *API) cancel(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, op)
 }
 
-// providers lists the providers of the supported kinds, sorted.
-func providers() []string {
-	var out []string
-	for _, s := range tasks.Specs() {
-		if !slices.Contains(out, s.Provider) {
-			out = append(out, s.Provider)
-		}
-	}
-	slices.Sort(out)
-	return out
-}

@@ -11,6 +11,7 @@ package metrics
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -42,8 +43,9 @@ type Metrics struct {
 }
 
 // New registers every metric, the Go and process collectors, and — when
-// insp is not nil — the queue collector.
-func New(insp *asynq.Inspector) *Metrics {
+// insp is not nil — the queue collector, which reports the given queues
+// (the worker's worker.queues), or every queue when none are given.
+func New(insp *asynq.Inspector, queues ...string) *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
 		Registry:  reg,
@@ -67,7 +69,7 @@ func New(insp *asynq.Inspector) *Metrics {
 	reg.MustRegister(m.started, m.finished, m.duration, m.polls, m.calls, m.callLatency, m.webhooks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if insp != nil {
-		reg.MustRegister(&queueCollector{insp: insp})
+		reg.MustRegister(&queueCollector{insp: insp, queues: queues})
 	}
 	for _, s := range tasks.Specs() {
 		m.kinds[s.Kind] = true
@@ -128,8 +130,14 @@ func (m *Metrics) ProviderCall(provider, op string, status int, d time.Duration)
 	m.callLatency.WithLabelValues(provider, op).Observe(d.Seconds())
 }
 
-// queueCollector reads asynq's queues on every scrape.
-type queueCollector struct{ insp *asynq.Inspector }
+// queueCollector reads asynq's queues on every scrape: the configured ones
+// only, when they are given. Anyone who can enqueue a task names queues
+// freely; reporting them all would grow the label set and each scrape's
+// Redis work without bound.
+type queueCollector struct {
+	insp   *asynq.Inspector
+	queues []string
+}
 
 var (
 	queueSize = prometheus.NewDesc("opsworker_queue_tasks", "Tasks in an asynq queue by state.", []string{"queue", "state"}, nil)
@@ -148,6 +156,9 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		ch <- prometheus.MustNewConstMetric(queueUp, prometheus.GaugeValue, 0)
 		return
+	}
+	if c.queues != nil {
+		queues = slices.DeleteFunc(queues, func(q string) bool { return !slices.Contains(c.queues, q) })
 	}
 	ch <- prometheus.MustNewConstMetric(queueUp, prometheus.GaugeValue, 1)
 	for _, q := range queues {

@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -102,4 +105,37 @@ func TestKnownLabelsKept(t *testing.T) {
 		{"kind": "cdn:purge", "provider": "edgio"},
 		{"kind": "cdn:distribution_ensure", "provider": "ionos"},
 	}, series(t, m)["opsworker_operations_started_total"])
+}
+
+// Only the configured queues are reported: a raw task can name any queue,
+// and each one reported would be new series and Redis work per scrape.
+func TestQueueLabelsAreTheConfiguredQueues(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	c := asynq.NewClientFromRedisClient(rdb)
+	defer c.Close()
+	for i := 0; i < 50; i++ {
+		_, err := c.Enqueue(asynq.NewTask("cdn:purge", []byte(`{}`)), asynq.Queue(fmt.Sprintf("junk-%d", i)))
+		require.NoError(t, err)
+	}
+	_, err := c.Enqueue(asynq.NewTask("cdn:purge", []byte(`{}`)), asynq.Queue("default"))
+	require.NoError(t, err)
+	m := metrics.New(asynq.NewInspectorFromRedisClient(rdb), "default", "critical")
+	fams, err := m.Registry.Gather()
+	require.NoError(t, err)
+	queues := map[string]bool{}
+	for _, f := range fams {
+		if f.GetName() != "opsworker_queue_tasks" {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "queue" {
+					queues[l.GetValue()] = true
+				}
+			}
+		}
+	}
+	assert.Equal(t, map[string]bool{"default": true}, queues)
 }

@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"encoding/json"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -61,6 +62,18 @@ func Kinds() []string {
 		}
 	}
 	sort.Strings(out)
+	return out
+}
+
+// Providers lists the providers of the supported kinds, sorted.
+func Providers() []string {
+	var out []string
+	for _, s := range Specs() {
+		if !slices.Contains(out, s.Provider) {
+			out = append(out, s.Provider)
+		}
+	}
+	slices.Sort(out)
 	return out
 }
 
