@@ -23,6 +23,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -676,6 +677,10 @@ func (c Config) Validate() error {
 		bad("worker.queues", "at least one queue is required")
 	}
 	for _, q := range sortedKeys(c.Worker.Queues) {
+		if strings.TrimSpace(q) == "" || q != strings.TrimSpace(q) {
+			// asynq would drop such a queue without a word.
+			bad("worker.queues", "a queue name must not be empty or start or end with a space")
+		}
 		if c.Worker.Queues[q] < 1 {
 			bad("worker.queues."+q, "weight must be >= 1")
 		}
@@ -874,16 +879,26 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.HTTP.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		if _, port, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 			bad("http.listen", "must be host:port: %v", err)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			bad("http.listen", "the port must be a number from 0 to 65535")
 		}
 	}
 	tokNames := map[string]string{}
+	tokSecrets := map[string]int{}
 	for i, tk := range c.HTTP.Tokens {
 		key := fmt.Sprintf("http.tokens[%d]", i)
 		name(key, tokNames, tk.Name)
 		if len(tk.Token) < 16 {
 			bad(key+".token", "required: at least 16 characters (use ${ENV_VAR})")
+		}
+		if j, dup := tokSecrets[tk.Token]; dup && tk.Token != "" {
+			// Which name and scope would a request get? Refuse, without
+			// printing the value.
+			bad(key+".token", "the same value as http.tokens[%d].token", j)
+		} else {
+			tokSecrets[tk.Token] = i
 		}
 		token(key+".token", tk.Token)
 		if tk.Scope != "read" && tk.Scope != "write" {

@@ -125,6 +125,9 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"BadScheduleEntry", base + "webhooks:\n  retry_schedule: [5s, later]\n", "webhooks.retry_schedule[1]"},
 		{"CallbacksNeedListen", base + "webhooks:\n  callbacks:\n    public_base_url: https://ow.example.com\n    secret: 0123456789abcdef\n", "http.listen: required"},
 		{"CallbacksNeedSecret", base + "http:\n  listen: 127.0.0.1:0\nwebhooks:\n  callbacks:\n    public_base_url: https://ow.example.com\n", "webhooks.callbacks.secret: required"},
+		{"ListenPortOutOfRange", base + "http:\n  listen: 127.0.0.1:99999\n", "http.listen: the port must be a number from 0 to 65535"},
+		{"BlankQueue", base + "worker:\n  queues: {' ': 1}\noperations:\n  queue: ' '\nwebhooks:\n  queue: ' '\n", "worker.queues: a queue name must not be empty"},
+		{"SameTokenTwice", base + "http:\n  listen: 127.0.0.1:0\n  tokens:\n    - {name: a, token: same-token-0123456789, scope: read}\n    - {name: b, token: same-token-0123456789, scope: write}\n", "http.tokens[1].token: the same value as http.tokens[0].token"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
