@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strconv"
@@ -132,6 +133,10 @@ func (a *API) RegisterUI(mux *http.ServeMux, root string, readOnly, readWrite ht
 		ui := readOnly
 		if tok.Scope == ScopeWrite {
 			ui = readWrite
+		} else if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			// The read-only UI would answer 405 in plain text; say why.
+			problem(w, http.StatusForbidden, fmt.Sprintf("token %q has scope %s; changing queues needs %s", tok.Name, tok.Scope, ScopeWrite), "")
+			return
 		}
 		a.allow(w, r, ScopeRead, tok, ui)
 	}))))

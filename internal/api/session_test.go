@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -221,6 +222,15 @@ func TestUICrossOriginWrites(t *testing.T) {
 	resp, body = s.do(t, "GET", "/ui/api/queues", "", "Authorization", "bearer "+readTok)
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "ro ro GET /ui/api/queues", body)
+	// A read session may look, not act: a 403 problem that says why.
+	_, rc := s.login(t, readTok)
+	require.NotNil(t, rc)
+	before := s.reached.Load()
+	resp, body = s.do(t, "POST", "/ui/api/queues/default:pause", "", "Cookie", cookieHdr(rc), "Sec-Fetch-Site", "same-origin", "Origin", s.URL)
+	assert.Equal(t, 403, resp.StatusCode)
+	assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
+	assert.Contains(t, body, "scope read")
+	assert.Equal(t, before, s.reached.Load(), "the read-only UI is not asked")
 	resp, _ = s.do(t, "GET", "/ui/api/queues", "", "Authorization", "Bearer nope-0123456789abcdef", "Cookie", cookieHdr(c))
 	assert.Equal(t, 401, resp.StatusCode, "a bad Authorization header is not rescued by a cookie")
 }
@@ -261,8 +271,12 @@ func TestUISessionSigned(t *testing.T) {
 	require.NotNil(t, wc)
 	wparts := strings.Split(wc.Value, ".")
 	for name, bad := range map[string]*http.Cookie{
-		"OtherName":    forged(func(p []string) { p[1] = wparts[1] }),
-		"LaterExpiry":  forged(func(p []string) { p[2] = p[2][:len(p[2])-1] + "9" }),
+		"OtherName": forged(func(p []string) { p[1] = wparts[1] }),
+		"LaterExpiry": forged(func(p []string) {
+			n, err := strconv.ParseInt(p[2], 10, 64)
+			require.NoError(t, err)
+			p[2] = strconv.FormatInt(n+1, 10)
+		}),
 		"FarExpiry":    forged(func(p []string) { p[2] = "99999999999" }),
 		"BadMAC":       forged(func(p []string) { p[3] = wparts[3] }),
 		"NoMAC":        forged(func(p []string) { p[3] = "" }),
