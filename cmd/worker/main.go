@@ -473,7 +473,7 @@ func startSimulators(ctx context.Context, p config.Providers, log *zap.Logger) (
 		}
 		closers = append(closers, func() { sim.Close(); stop() })
 		bases.leaseweb = url
-		log.Warn("LEASEWEB SIMULATOR: server:install and server:rescue go to the in-process simulator, not the real API", zap.String("url", url))
+		log.Warn("LEASEWEB SIMULATOR: every leaseweb kind (servers, public cloud, CDN invalidations) goes to the in-process simulator, not the real API", zap.String("url", url))
 	}
 	if eg := p.Edgio; len(eg.Accounts) > 0 && eg.Simulate {
 		url, stop, err := serveSim(edgiosim.New(edgiosim.Config{Duration: eg.SimulatorDuration}), "127.0.0.1:0")
