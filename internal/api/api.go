@@ -439,4 +439,3 @@ func (a *API) cancel(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusAccepted, op)
 }
-
