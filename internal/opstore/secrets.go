@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/opsworker/opsworker/ops"
 )
 
 // Redaction markers: what a rendering shows instead of a secret param, and
@@ -93,12 +95,20 @@ func (o *Operation) RedactedParams() json.RawMessage {
 // callback URL cut to CallbackOrigin, so no status output, CLI output or
 // webhook ever carries them. The stored record keeps both until the
 // secrets are removed (launch, final state).
-func (o Operation) MarshalJSON() ([]byte, error) {
-	type plain Operation
-	p := plain(o)
-	p.Params = o.RedactedParams()
-	p.CallbackURL = CallbackOrigin(o.CallbackURL)
-	return json.Marshal(p)
+func (o Operation) MarshalJSON() ([]byte, error) { return json.Marshal(o.View()) }
+
+// View is the operation as everything outside the worker sees it: secret
+// params redacted, the callback URL cut to its origin.
+func (o *Operation) View() ops.Operation {
+	return ops.Operation{
+		ID: o.ID, Kind: o.Kind, Provider: o.Provider, Account: o.Account,
+		Params:      o.RedactedParams(),
+		CallbackURL: CallbackOrigin(o.CallbackURL), IdempotencyKey: o.IdempotencyKey,
+		State: o.State, Handle: o.Handle, Attempts: o.Attempts, Polls: o.Polls, ProviderStatus: o.Status,
+		CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt, LaunchedAt: o.LaunchedAt, FinishedAt: o.FinishedAt, DeadlineAt: o.DeadlineAt,
+		LastError: o.LastError, Result: o.Result, Progress: o.Progress, CancelRequested: o.CancelRequested,
+		LaunchStartedAt: o.LaunchStartedAt,
+	}
 }
 
 func eventField(event string) string { return "event:" + event }

@@ -22,43 +22,26 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/opsworker/opsworker/ops"
 )
 
-// State is an operation's lifecycle state.
-type State string
+// State is an operation's lifecycle state (ops.State).
+type State = ops.State
 
-// The states, in order: queued → launching → running → one terminal state.
+// The states (see ops).
 const (
-	StateQueued    State = "queued"
-	StateLaunching State = "launching"
-	StateRunning   State = "running"
-	StateSucceeded State = "succeeded"
-	StateFailed    State = "failed"
-	StateCanceled  State = "canceled"
-	StateTimedOut  State = "timed_out"
+	StateQueued    = ops.StateQueued
+	StateLaunching = ops.StateLaunching
+	StateRunning   = ops.StateRunning
+	StateSucceeded = ops.StateSucceeded
+	StateFailed    = ops.StateFailed
+	StateCanceled  = ops.StateCanceled
+	StateTimedOut  = ops.StateTimedOut
 )
 
 // States lists every state.
-var States = []State{StateQueued, StateLaunching, StateRunning, StateSucceeded, StateFailed, StateCanceled, StateTimedOut}
-
-// Terminal reports whether s is a final state.
-func (s State) Terminal() bool {
-	switch s {
-	case StateSucceeded, StateFailed, StateCanceled, StateTimedOut:
-		return true
-	}
-	return false
-}
-
-// Valid reports whether s is a known state.
-func (s State) Valid() bool {
-	for _, v := range States {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
+var States = ops.States
 
 // Operation is the record of one infrastructure operation. It is what the
 // CLI, the status API and the webhooks show.

@@ -4,49 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/providers/edgio"
 )
-
-// EdgioPurgeParams are the params of cdn:purge on edgio.
-type EdgioPurgeParams struct {
-	// MediaPath is one path/URL or a list; each is its own purge request
-	// (a trailing * purges a folder).
-	MediaPath StringList `json:"media_path"`
-	// MediaType is http_large (default), http_small, adn or flash.
-	MediaType string `json:"media_type,omitempty"`
-}
-
-func validateEdgioPurge(params json.RawMessage) error {
-	var p EdgioPurgeParams
-	if err := decodeParams(params, &p); err != nil {
-		return err
-	}
-	if len(p.MediaPath) > edgio.MaxOutstanding {
-		return invalid("params.media_path", "at most %d paths per operation (Edgio allows %d outstanding purges per account)", edgio.MaxOutstanding, edgio.MaxOutstanding)
-	}
-	if err := validateFiles(p.MediaPath); err != nil {
-		var ve *ValidationError
-		if errorsAs(err, &ve) {
-			ve.Field = strings.Replace(ve.Field, "params.files", "params.media_path", 1)
-		}
-		return err
-	}
-	if p.MediaType != "" {
-		if _, ok := edgio.MediaTypes[p.MediaType]; !ok {
-			keys := make([]string, 0, len(edgio.MediaTypes))
-			for k := range edgio.MediaTypes {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			return invalid("params.media_type", "must be one of %s, got %q", strings.Join(keys, ", "), p.MediaType)
-		}
-	}
-	return nil
-}
 
 // EdgioAccount is one Edgio account: its client and account number.
 type EdgioAccount struct {

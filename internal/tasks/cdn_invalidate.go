@@ -10,23 +10,6 @@ import (
 	"github.com/opsworker/opsworker/internal/providers/leaseweb"
 )
 
-// TypeCDNInvalidate invalidates URLs on every PoP of a CDN.
-const TypeCDNInvalidate = "cdn:invalidate"
-
-// InvalidateParams are the params of cdn:invalidate on leaseweb.
-type InvalidateParams struct {
-	// Files are the URLs (or paths) to invalidate.
-	Files []string `json:"files"`
-}
-
-func validateInvalidate(params json.RawMessage) error {
-	var p InvalidateParams
-	if err := decodeParams(params, &p); err != nil {
-		return err
-	}
-	return validateFiles(p.Files)
-}
-
 // LeasewebInvalidate runs cdn:invalidate on Leaseweb CDN v2: POST
 // /cdn/v2/invalidations, then the action until FINISHED. It polls in
 // batches (see BatchPoll) when many are in flight.

@@ -4,97 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
-	"regexp"
-	"strings"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/providers/ucdn"
 )
-
-// TypeCDNPurge removes cached files from a CDN.
-const TypeCDNPurge = "cdn:purge"
-
-// MaxPurgeFiles bounds the files of one purge operation. UCDN documents no
-// limit; this keeps one request body and one operation record small.
-const MaxPurgeFiles = 1000
-
-// UCDNPurgeParams are the params of cdn:purge on provider ucdn.
-type UCDNPurgeParams struct {
-	// ZoneName is an existing UCDN zone: 1-30 of a-z A-Z 0-9 - _ (seed
-	// 003:2059).
-	ZoneName string `json:"zone_name"`
-	// ZoneType is "objects" or "livestream".
-	ZoneType string `json:"zone_type"`
-	// Files are paths ("/dir/file.txt") or absolute http(s) URLs.
-	Files []string `json:"files"`
-}
-
-var zoneNameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,30}$`)
-
-// Validate checks the params as UCDN documents them.
-func (p *UCDNPurgeParams) Validate() error {
-	switch {
-	case p.ZoneName == "":
-		return invalid("params.zone_name", "required")
-	case !zoneNameRe.MatchString(p.ZoneName):
-		return invalid("params.zone_name", "must be 1-30 characters of a-z, A-Z, 0-9, '-', '_'")
-	case p.ZoneType == "":
-		return invalid("params.zone_type", "required (objects or livestream)")
-	case p.ZoneType != ucdn.ZoneTypeObjects && p.ZoneType != ucdn.ZoneTypeLivestream:
-		return invalid("params.zone_type", "must be objects or livestream, got %q", p.ZoneType)
-	}
-	return validateFiles(p.Files)
-}
-
-// isControlOrBreak reports a control character (C0, DEL, C1, which holds
-// U+0085 NEXT LINE) or a Unicode line or paragraph separator: anything a
-// reader of a line-based list could take for the end of a line.
-func isControlOrBreak(r rune) bool {
-	return r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == '\u2028' || r == '\u2029'
-}
-
-// validateFiles checks a purge's file list: 1..MaxPurgeFiles entries, each
-// a path starting with / or an absolute http(s) URL, no control
-// characters.
-func validateFiles(files []string) error {
-	switch {
-	case len(files) == 0:
-		return invalid("params.files", "at least one file is required")
-	case len(files) > MaxPurgeFiles:
-		return invalid("params.files", "at most %d files per operation, got %d", MaxPurgeFiles, len(files))
-	}
-	for i, f := range files {
-		field := fmt.Sprintf("params.files[%d]", i)
-		if len(f) > 2048 {
-			return invalid(field, "longer than 2048 characters")
-		}
-		if strings.ContainsFunc(f, isControlOrBreak) {
-			// UCDN separates files with newlines: a control character
-			// would smuggle in another entry.
-			return invalid(field, "must not contain control characters or newlines")
-		}
-		if strings.HasPrefix(f, "/") {
-			continue
-		}
-		u, err := url.Parse(f)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			// Not quoted: a URL may carry user info.
-			return invalid(field, "must be a path starting with / or an absolute http(s) URL")
-		}
-	}
-	return nil
-}
-
-func validateUCDNPurge(params json.RawMessage) error {
-	var p UCDNPurgeParams
-	if err := decodeParams(params, &p); err != nil {
-		return err
-	}
-	return p.Validate()
-}
 
 // NewCDNPurgeTask returns a raw cdn:purge task for env, validated. It is
 // what another Go system would enqueue; opsworker's own client (Submitter)

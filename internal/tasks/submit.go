@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/ops"
 )
 
 // Enqueuer is the part of *asynq.Client the pipeline uses.
@@ -82,8 +83,8 @@ func (s *Submitter) SubmitAs(ctx context.Context, scope, kind string, env Envelo
 // SubmitScheduled is Submit for a schedule's run: its idempotency key
 // (Spec.IdempotencyKey) has the prefix "sched:", which Submit refuses.
 func (s *Submitter) SubmitScheduled(ctx context.Context, kind string, env Envelope) (op *opstore.Operation, created bool, err error) {
-	if !strings.HasPrefix(env.IdempotencyKey, scheduledKeyPrefix) {
-		return nil, false, invalid("idempotency_key", "a scheduled run's key starts with %q", scheduledKeyPrefix)
+	if !strings.HasPrefix(env.IdempotencyKey, ops.ScheduledKeyPrefix) {
+		return nil, false, invalid("idempotency_key", "a scheduled run's key starts with %q", ops.ScheduledKeyPrefix)
 	}
 	return s.submit(ctx, "", kind, env, true)
 }
@@ -95,7 +96,7 @@ func (s *Submitter) submit(ctx context.Context, scope, kind string, env Envelope
 	if scheduled {
 		check.IdempotencyKey = ""
 	}
-	params, secrets, err := check.prepare(kind)
+	params, secrets, err := prepare(&check, kind)
 	if err != nil {
 		return nil, false, err
 	}
@@ -113,7 +114,7 @@ func (s *Submitter) submit(ctx context.Context, scope, kind string, env Envelope
 		SecretParams:     secrets,
 		CallbackURL:      env.CallbackURL,
 		IdempotencyKey:   env.IdempotencyKey,
-		Fingerprint:      env.fingerprint(kind, withoutKeys(params, secrets)),
+		Fingerprint:      fingerprint(&env, kind, withoutKeys(params, secrets)),
 		IdempotencyScope: scope,
 		State:            opstore.StateQueued,
 		LaunchQueue:      s.opts.Queue,

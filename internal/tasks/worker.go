@@ -19,6 +19,7 @@ import (
 	"github.com/opsworker/opsworker/internal/poller"
 	"github.com/opsworker/opsworker/internal/providers"
 	"github.com/opsworker/opsworker/internal/webhooks"
+	"github.com/opsworker/opsworker/ops"
 )
 
 // Config wires a Worker.
@@ -235,7 +236,7 @@ func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
 		}
 		return fmt.Errorf("%s %s: %w: %w", kind, op.ID, inputErr, asynq.SkipRetry)
 	}
-	if env.OperationID != "" && hasParams(env.Params) && env.Fingerprint(kind) != op.Fingerprint {
+	if env.OperationID != "" && hasParams(env.Params) && Fingerprint(&env, kind) != op.Fingerprint {
 		// A task naming an operation must not change what it does.
 		return fmt.Errorf("%s: payload does not match operation %s (params, account or callback differ): %w", kind, op.ID, asynq.SkipRetry)
 	}
@@ -699,16 +700,16 @@ func (w *Worker) ensureRecord(ctx context.Context, kind string, env Envelope) (o
 		Provider:       env.Provider,
 		Account:        env.Account,
 		IdempotencyKey: idemKey,
-		Fingerprint:    env.Fingerprint(kind),
+		Fingerprint:    Fingerprint(&env, kind),
 	}
 	if taskID, ok := asynq.GetTaskID(ctx); ok {
 		rec.LaunchQueue, _ = asynq.GetQueueName(ctx)
 		rec.LaunchTaskID = taskID
 	}
-	params, secrets, inputErr := env.prepare(kind)
+	params, secrets, inputErr := prepare(&env, kind)
 	if inputErr == nil {
 		rec.Params, rec.SecretParams, rec.CallbackURL = params, secrets, env.CallbackURL
-	} else if validCallbackURL(env.CallbackURL) == nil {
+	} else if ops.ValidateCallbackURL(env.CallbackURL) == nil {
 		// The callback still hears about the refusal.
 		rec.CallbackURL = env.CallbackURL
 	}

@@ -11,7 +11,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,29 +26,21 @@ import (
 	"code.dny.dev/ssrf"
 
 	"github.com/opsworker/opsworker/internal/providers"
+	"github.com/opsworker/opsworker/ops"
 	"github.com/opsworker/opsworker/webhookverify"
 )
 
-// Event types.
+// Event types (see ops).
 const (
-	EventRunning   = "operation.running"
-	EventSucceeded = "operation.succeeded"
-	EventFailed    = "operation.failed"
-	EventTimedOut  = "operation.timed_out"
-	EventCanceled  = "operation.canceled"
+	EventRunning   = ops.EventRunning
+	EventSucceeded = ops.EventSucceeded
+	EventFailed    = ops.EventFailed
+	EventTimedOut  = ops.EventTimedOut
+	EventCanceled  = ops.EventCanceled
 )
 
-// Event is the JSON body POSTed to a receiver.
-type Event struct {
-	// ID is stable for one event: the same on every retry (webhook-id).
-	ID string `json:"id"`
-	// Type is one of the Event* constants.
-	Type string `json:"type"`
-	// Timestamp is when the event happened (the operation finished).
-	Timestamp time.Time `json:"timestamp"`
-	// Data is the operation record.
-	Data json.RawMessage `json:"data"`
-}
+// Event is the JSON body POSTed to a receiver (ops.Event).
+type Event = ops.Event
 
 // maxResponseBody bounds how much of a receiver's answer is read.
 const maxResponseBody = 64 << 10

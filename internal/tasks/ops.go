@@ -1,0 +1,61 @@
+package tasks
+
+import (
+	"fmt"
+
+	"github.com/opsworker/opsworker/ops"
+)
+
+// The domain's types live in the public package ops; these names keep the
+// pipeline's code short.
+
+// Operation kinds (task types).
+const (
+	TypeCDNPurge              = ops.KindCDNPurge
+	TypeCDNInvalidate         = ops.KindCDNInvalidate
+	TypeCDNDistributionEnsure = ops.KindCDNDistributionEnsure
+	TypeServerInstall         = ops.KindServerInstall
+	TypeServerRescue          = ops.KindServerRescue
+	TypeInstanceSnapshot      = ops.KindInstanceSnapshot
+	TypeVPSSnapshot           = ops.KindVPSSnapshot
+	TypeASGScale              = ops.KindASGScale
+	TypeInstanceResize        = ops.KindInstanceResize
+)
+
+// Envelope and params types, and their limits.
+type (
+	Envelope               = ops.Envelope
+	ValidationError        = ops.ValidationError
+	StringList             = ops.StringList
+	UCDNPurgeParams        = ops.UCDNPurgeParams
+	EdgioPurgeParams       = ops.EdgioPurgeParams
+	InvalidateParams       = ops.InvalidateParams
+	DistributionParams     = ops.DistributionParams
+	ServerInstallParams    = ops.ServerInstallParams
+	ServerRescueParams     = ops.ServerRescueParams
+	InstanceSnapshotParams = ops.InstanceSnapshotParams
+	VPSSnapshotParams      = ops.VPSSnapshotParams
+	ASGScaleParams         = ops.ASGScaleParams
+	ResizeParams           = ops.ResizeParams
+)
+
+const (
+	DefaultAccount    = ops.DefaultAccount
+	MaxPurgeFiles     = ops.MaxPurgeFiles
+	MaxCallbackURLLen = ops.MaxCallbackURLLen
+)
+
+var (
+	// DecodeEnvelope decodes a task payload strictly (ops.DecodeEnvelope).
+	DecodeEnvelope = ops.DecodeEnvelope
+	// DecodeObject decodes a JSON object strictly (ops.DecodeObject).
+	DecodeObject = ops.DecodeObject
+	// JSONType names a Go type's JSON type (ops.JSONType).
+	JSONType = ops.JSONType
+
+	decodeParams = ops.DecodeParams
+)
+
+func invalid(field, format string, args ...any) error {
+	return &ops.ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+}

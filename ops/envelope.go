@@ -1,0 +1,137 @@
+package ops
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// DefaultAccount is the account used when the envelope names none.
+const DefaultAccount = "default"
+
+// Envelope is the payload of every operation kind's task. Other systems may
+// enqueue it directly as an asynq task of the kind's type (operation_id
+// omitted); the worker then creates the operation record itself.
+type Envelope struct {
+	// OperationID is set by the opsworker client; raw tasks leave it empty.
+	OperationID string `json:"operation_id,omitempty"`
+	// Provider names the provider API, e.g. "ucdn". Required.
+	Provider string `json:"provider"`
+	// Account selects the provider account from config. Default "default".
+	Account string `json:"account,omitempty"`
+	// Params are the kind's parameters (see each kind's Params type).
+	Params json.RawMessage `json:"params"`
+	// CallbackURL receives the completion webhook. Optional.
+	CallbackURL string `json:"callback_url,omitempty"`
+	// IdempotencyKey maps to exactly one operation: a second submit with
+	// the same key returns the first operation and launches nothing.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+}
+
+// Idempotency keys opsworker makes itself: a schedule's runs
+// (sched:<name>:<unix>[:<item>]) and raw tasks without a key
+// (asynq-task:<TaskID>). A submitted key may not use these prefixes, or it
+// could take a scheduled run's place before it fires.
+const (
+	ScheduledKeyPrefix = "sched:"
+	RawTaskKeyPrefix   = "asynq-task:"
+)
+
+var reservedKeyPrefixes = []string{ScheduledKeyPrefix, RawTaskKeyPrefix}
+
+// MaxCallbackURLLen bounds callback_url.
+const MaxCallbackURLLen = 2048
+
+var (
+	accountRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	idemKeyRe = regexp.MustCompile(`^[\x21-\x7e]{1,200}$`)
+)
+
+// DecodeEnvelope decodes a task payload strictly: unknown fields (a typo
+// such as "callbackUrl", or "Params" for "params") are errors, not
+// silently ignored or matched case-insensitively; so are duplicate keys,
+// invalid UTF-8 and trailing data.
+func DecodeEnvelope(payload []byte) (Envelope, error) {
+	var env Envelope
+	if err := jsonv2.Unmarshal(payload, &env, jsonv2.RejectUnknownMembers(true)); err != nil {
+		var se *jsonv2.SemanticError
+		if errors.As(err, &se) && errors.Is(se.Err, jsonv2.ErrUnknownName) {
+			return Envelope{}, fmt.Errorf("malformed payload: unknown field %q", se.JSONPointer.LastToken())
+		}
+		if errors.As(err, &se) && se.JSONPointer != "" {
+			return Envelope{}, fmt.Errorf("malformed payload: %s: invalid value", pointerField("", se.JSONPointer))
+		}
+		var syn *jsontext.SyntacticError
+		if errors.As(err, &syn) {
+			if f := pointerField("", syn.JSONPointer); f != "" {
+				return Envelope{}, fmt.Errorf("malformed payload: %s: %s", f, syntaxReason(syn.Err))
+			}
+			return Envelope{}, fmt.Errorf("malformed payload: %s at byte %d", syntaxReason(syn.Err), syn.ByteOffset)
+		}
+		return Envelope{}, errors.New("malformed payload: not a JSON object")
+	}
+	return env, nil
+}
+
+// Normalize fills defaults.
+func (e *Envelope) Normalize() {
+	if e.Account == "" {
+		e.Account = DefaultAccount
+	}
+}
+
+// Validate checks the envelope for kind and the kind's params. It returns a
+// *ValidationError naming the first bad field.
+func (e *Envelope) Validate(kind string) error {
+	p, err := NewParams(kind, e.Provider)
+	if err != nil {
+		return err
+	}
+	if !accountRe.MatchString(e.Account) {
+		return invalid("account", "must be 1-64 letters, digits, '_', '.', '-'")
+	}
+	if err := ValidateCallbackURL(e.CallbackURL); err != nil {
+		return err
+	}
+	if e.IdempotencyKey != "" && !idemKeyRe.MatchString(e.IdempotencyKey) {
+		return invalid("idempotency_key", "must be 1-200 printable ASCII characters without spaces")
+	}
+	for _, p := range reservedKeyPrefixes {
+		if strings.HasPrefix(e.IdempotencyKey, p) {
+			return invalid("idempotency_key", "the prefix %q is reserved for keys opsworker makes itself", p)
+		}
+	}
+	if len(bytes.TrimSpace(e.Params)) == 0 || string(bytes.TrimSpace(e.Params)) == "null" {
+		return invalid("params", "required")
+	}
+	if err := DecodeParams(e.Params, p); err != nil {
+		return err
+	}
+	return p.Validate()
+}
+
+// ValidateCallbackURL checks a callback_url ("" is none).
+func ValidateCallbackURL(cb string) error {
+	if cb == "" {
+		return nil
+	}
+	if len(cb) > MaxCallbackURLLen {
+		return invalid("callback_url", "longer than %d bytes", MaxCallbackURLLen)
+	}
+	if !utf8.ValidString(cb) {
+		return invalid("callback_url", "not valid UTF-8")
+	}
+	u, err := url.Parse(cb)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return invalid("callback_url", "must be an absolute http or https URL")
+	}
+	return nil
+}

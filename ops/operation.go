@@ -1,0 +1,71 @@
+package ops
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Operation is an operation as the HTTP API, the CLI's JSON output and
+// webhook events show it. Secret params read "REDACTED" and CallbackURL
+// is cut to its origin (scheme and host): nothing here is a secret.
+type Operation struct {
+	ID       string `json:"id"`
+	Kind     string `json:"kind"`
+	Provider string `json:"provider"`
+	Account  string `json:"account"`
+	// Params as stored: re-encoded from the kind's params type, secret
+	// values redacted. A record written by an earlier version shows the
+	// string "REDACTED" instead.
+	Params         json.RawMessage `json:"params"`
+	CallbackURL    string          `json:"callback_url,omitempty"`
+	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	State          State           `json:"state"`
+	// Handle is the provider's id of the asynchronous job (UCDN job_id…).
+	Handle string `json:"handle,omitempty"`
+	// Attempts counts launch attempts.
+	Attempts int `json:"attempts"`
+	// Polls counts status checks at the provider.
+	Polls int `json:"polls"`
+	// ProviderStatus is the provider's last reported status value.
+	ProviderStatus string     `json:"provider_status,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	LaunchedAt     *time.Time `json:"launched_at,omitempty"`
+	FinishedAt     *time.Time `json:"finished_at,omitempty"`
+	DeadlineAt     *time.Time `json:"deadline_at,omitempty"`
+	LastError      string     `json:"last_error,omitempty"`
+	// Result is the kind's result (a snapshot's id, a group's amounts
+	// before and after…).
+	Result json.RawMessage `json:"result,omitempty"`
+	// Progress is the provider's progress of a running job, if it reports
+	// one (e.g. {"percentage": 42, "task": "Install operating system"}).
+	Progress json.RawMessage `json:"progress,omitempty"`
+	// CancelRequested is "cancel" or "expire" once a cancellation was
+	// asked for.
+	CancelRequested string `json:"cancel_requested,omitempty"`
+	// LaunchStartedAt is when the latest launch attempt began.
+	LaunchStartedAt *time.Time `json:"launch_started_at,omitempty"`
+}
+
+// Event types of webhook deliveries.
+const (
+	EventRunning   = "operation.running"
+	EventSucceeded = "operation.succeeded"
+	EventFailed    = "operation.failed"
+	EventTimedOut  = "operation.timed_out"
+	EventCanceled  = "operation.canceled"
+)
+
+// Event is the JSON body of a webhook delivery (Standard Webhooks; verify
+// it with the webhookverify package).
+type Event struct {
+	// ID is stable for one event: the same on every retry (webhook-id).
+	ID string `json:"id"`
+	// Type is one of the Event* constants.
+	Type string `json:"type"`
+	// Timestamp is when the event happened (the operation launched or
+	// finished).
+	Timestamp time.Time `json:"timestamp"`
+	// Data is the operation, as Operation shows it.
+	Data json.RawMessage `json:"data"`
+}

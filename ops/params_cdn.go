@@ -1,0 +1,211 @@
+package ops
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// UCDN zone types.
+const (
+	ZoneTypeObjects    = "objects"
+	ZoneTypeLivestream = "livestream"
+)
+
+// EdgioMaxOutstanding is Edgio's limit of outstanding purge requests per
+// account: one cdn:purge on edgio purges at most this many paths.
+const EdgioMaxOutstanding = 50
+
+// EdgioMediaTypes are the media_type values of a purge on edgio.
+var EdgioMediaTypes = []string{"adn", "flash", "http_large", "http_small"}
+
+// MaxPurgeFiles bounds the files of one purge operation. UCDN documents no
+// limit; this keeps one request body and one operation record small.
+const MaxPurgeFiles = 1000
+
+// UCDNPurgeParams are the params of cdn:purge on provider ucdn.
+type UCDNPurgeParams struct {
+	// ZoneName is an existing UCDN zone: 1-30 of a-z A-Z 0-9 - _ (seed
+	// 003:2059).
+	ZoneName string `json:"zone_name"`
+	// ZoneType is "objects" or "livestream".
+	ZoneType string `json:"zone_type"`
+	// Files are paths ("/dir/file.txt") or absolute http(s) URLs.
+	Files []string `json:"files"`
+}
+
+var zoneNameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,30}$`)
+
+// Validate checks the params as UCDN documents them.
+func (p *UCDNPurgeParams) Validate() error {
+	switch {
+	case p.ZoneName == "":
+		return invalid("params.zone_name", "required")
+	case !zoneNameRe.MatchString(p.ZoneName):
+		return invalid("params.zone_name", "must be 1-30 characters of a-z, A-Z, 0-9, '-', '_'")
+	case p.ZoneType == "":
+		return invalid("params.zone_type", "required (objects or livestream)")
+	case p.ZoneType != ZoneTypeObjects && p.ZoneType != ZoneTypeLivestream:
+		return invalid("params.zone_type", "must be objects or livestream, got %q", p.ZoneType)
+	}
+	return validateFiles(p.Files)
+}
+
+// validateFiles checks a purge's file list: 1..MaxPurgeFiles entries, each
+// a path starting with / or an absolute http(s) URL, no control
+// characters.
+func validateFiles(files []string) error {
+	switch {
+	case len(files) == 0:
+		return invalid("params.files", "at least one file is required")
+	case len(files) > MaxPurgeFiles:
+		return invalid("params.files", "at most %d files per operation, got %d", MaxPurgeFiles, len(files))
+	}
+	for i, f := range files {
+		field := fmt.Sprintf("params.files[%d]", i)
+		if len(f) > 2048 {
+			return invalid(field, "longer than 2048 characters")
+		}
+		if strings.ContainsFunc(f, isControlOrBreak) {
+			// UCDN separates files with newlines: a control character
+			// would smuggle in another entry.
+			return invalid(field, "must not contain control characters or newlines")
+		}
+		if strings.HasPrefix(f, "/") {
+			continue
+		}
+		u, err := url.Parse(f)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			// Not quoted: a URL may carry user info.
+			return invalid(field, "must be a path starting with / or an absolute http(s) URL")
+		}
+	}
+	return nil
+}
+
+// EdgioPurgeParams are the params of cdn:purge on edgio.
+type EdgioPurgeParams struct {
+	// MediaPath is one path/URL or a list; each is its own purge request
+	// (a trailing * purges a folder).
+	MediaPath StringList `json:"media_path"`
+	// MediaType is http_large (default), http_small, adn or flash.
+	MediaType string `json:"media_type,omitempty"`
+}
+
+// Validate checks the params as Edgio documents them.
+func (p *EdgioPurgeParams) Validate() error {
+	if len(p.MediaPath) > EdgioMaxOutstanding {
+		return invalid("params.media_path", "at most %d paths per operation (Edgio allows %d outstanding purges per account)", EdgioMaxOutstanding, EdgioMaxOutstanding)
+	}
+	if err := validateFiles(p.MediaPath); err != nil {
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			ve.Field = strings.Replace(ve.Field, "params.files", "params.media_path", 1)
+		}
+		return err
+	}
+	if p.MediaType != "" {
+		if !slices.Contains(EdgioMediaTypes, p.MediaType) {
+			return invalid("params.media_type", "must be one of %s, got %q", strings.Join(EdgioMediaTypes, ", "), p.MediaType)
+		}
+	}
+	return nil
+}
+
+// InvalidateParams are the params of cdn:invalidate on leaseweb.
+type InvalidateParams struct {
+	// Files are the URLs (or paths) to invalidate.
+	Files []string `json:"files"`
+}
+
+// Validate checks the params as Leaseweb documents them.
+func (p *InvalidateParams) Validate() error { return validateFiles(p.Files) }
+
+// Limits and patterns from seed 002 (filter.domain: 2..253 characters,
+// the hostname pattern below).
+var (
+	ionosDomainRe = regexp.MustCompile(`^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}\.?$`)
+	countryRe     = regexp.MustCompile(`^[A-Z]{2}$`)
+	rateClassRe   = regexp.MustCompile(`^R[0-9]{1,4}$`)
+	prefixRe      = regexp.MustCompile(`^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$`)
+)
+
+// DistributionParams are the params of cdn:distribution_ensure on ionos.
+// The whole distribution is given: IONOS fills what is left out with
+// defaults, not with the previous values.
+type DistributionParams struct {
+	DistributionID string            `json:"distribution_id"`
+	Domain         string            `json:"domain"`
+	CertificateID  string            `json:"certificate_id,omitempty"`
+	RoutingRules   []RoutingRuleParm `json:"routing_rules"`
+}
+
+// RoutingRuleParm is one routing rule.
+type RoutingRuleParm struct {
+	Scheme   string `json:"scheme"`
+	Prefix   string `json:"prefix"`
+	Upstream struct {
+		Host            string `json:"host"`
+		Caching         bool   `json:"caching"`
+		WAF             bool   `json:"waf"`
+		GeoRestrictions *struct {
+			BlockList []string `json:"block_list,omitempty"`
+			AllowList []string `json:"allow_list,omitempty"`
+		} `json:"geo_restrictions,omitempty"`
+		RateLimitClass string `json:"rate_limit_class,omitempty"`
+		SNIMode        string `json:"sni_mode,omitempty"`
+	} `json:"upstream"`
+}
+
+// Validate checks the params as IONOS documents them.
+func (p *DistributionParams) Validate() error {
+	switch {
+	case p.DistributionID == "":
+		return invalid("params.distribution_id", "required")
+	case !uuidRe.MatchString(p.DistributionID):
+		return invalid("params.distribution_id", "must be a UUID, got %q", p.DistributionID)
+	case p.Domain == "":
+		return invalid("params.domain", "required")
+	case len(p.Domain) < 2 || len(p.Domain) > 253 || !ionosDomainRe.MatchString(p.Domain):
+		return invalid("params.domain", "must be a domain name of 2-253 characters (e.g. cdn.example.com), got %q", p.Domain)
+	case p.CertificateID != "" && !uuidRe.MatchString(p.CertificateID):
+		return invalid("params.certificate_id", "must be a UUID")
+	case len(p.RoutingRules) == 0:
+		return invalid("params.routing_rules", "at least one rule is required")
+	}
+	seen := map[string]bool{}
+	for i, r := range p.RoutingRules {
+		f := fmt.Sprintf("params.routing_rules[%d]", i)
+		switch {
+		case r.Scheme != "http" && r.Scheme != "https" && r.Scheme != "http/https":
+			return invalid(f+".scheme", "must be http, https or http/https")
+		case !prefixRe.MatchString(r.Prefix):
+			return invalid(f+".prefix", "must be a path starting with /")
+		case seen[r.Scheme+" "+r.Prefix]:
+			return invalid(f+".prefix", "%s %s is routed twice", r.Scheme, r.Prefix)
+		case r.Upstream.Host == "":
+			return invalid(f+".upstream.host", "required")
+		case validHostname(r.Upstream.Host) != nil:
+			return invalid(f+".upstream.host", "must be a hostname, got %q", r.Upstream.Host)
+		case r.Upstream.RateLimitClass != "" && !rateClassRe.MatchString(r.Upstream.RateLimitClass):
+			return invalid(f+".upstream.rate_limit_class", "must look like R1, R10, R100, got %q", r.Upstream.RateLimitClass)
+		case r.Upstream.SNIMode != "" && r.Upstream.SNIMode != "distribution" && r.Upstream.SNIMode != "origin":
+			return invalid(f+".upstream.sni_mode", "must be distribution or origin")
+		}
+		seen[r.Scheme+" "+r.Prefix] = true
+		if g := r.Upstream.GeoRestrictions; g != nil {
+			if len(g.BlockList) > 0 && len(g.AllowList) > 0 {
+				return invalid(f+".upstream.geo_restrictions", "give block_list or allow_list, not both")
+			}
+			for j, c := range append(append([]string{}, g.BlockList...), g.AllowList...) {
+				if !countryRe.MatchString(c) {
+					return invalid(fmt.Sprintf("%s.upstream.geo_restrictions[%d]", f, j), "must be an ISO 3166-1 alpha-2 code such as DE, got %q", c)
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,146 @@
+package ops
+
+import (
+	"regexp"
+	"strings"
+	"time"
+)
+
+var (
+	uuidRe         = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	instanceTypeRe = regexp.MustCompile(`^lsw\.[a-z0-9]+\.[a-z0-9]+$`)
+)
+
+// InstanceSnapshotParams are the params of instance:snapshot on
+// leaseweb.
+type InstanceSnapshotParams struct {
+	// InstanceID is the public cloud instance's UUID.
+	InstanceID string `json:"instance_id"`
+	// Name is the snapshot's display name; the snapshot is found by it.
+	Name string `json:"name"`
+	// ReplaceExisting deletes the machine's snapshot first (only one is
+	// allowed per machine) and waits for the deletion.
+	ReplaceExisting bool `json:"replace_existing,omitempty"`
+}
+
+// VPSSnapshotParams are the params of vps:snapshot on leaseweb.
+type VPSSnapshotParams struct {
+	// VPSID is the VPS's numeric id.
+	VPSID string `json:"vps_id"`
+	// Name is the snapshot's display name; the snapshot is found by it.
+	Name string `json:"name"`
+	// ReplaceExisting deletes the machine's snapshot first (only one is
+	// allowed per machine) and waits for the deletion.
+	ReplaceExisting bool `json:"replace_existing,omitempty"`
+}
+
+// Validate checks the params as Leaseweb documents them.
+func (p *InstanceSnapshotParams) Validate() error {
+	switch {
+	case p.InstanceID == "":
+		return invalid("params.instance_id", "required")
+	case !uuidRe.MatchString(p.InstanceID):
+		return invalid("params.instance_id", "must be an instance UUID, got %q", p.InstanceID)
+	}
+	return validSnapshotName(p.Name)
+}
+
+// Validate checks the params as Leaseweb documents them.
+func (p *VPSSnapshotParams) Validate() error {
+	switch {
+	case p.VPSID == "":
+		return invalid("params.vps_id", "required")
+	case !serverIDRe.MatchString(p.VPSID):
+		return invalid("params.vps_id", "must be the numeric id of a VPS, got %q", p.VPSID)
+	}
+	return validSnapshotName(p.Name)
+}
+
+func validSnapshotName(name string) error {
+	switch {
+	case name == "":
+		return invalid("params.name", "required")
+	case len(name) > 255 || strings.ContainsFunc(name, isControlOrBreak):
+		return invalid("params.name", "must be 1-255 characters without control characters")
+	}
+	return nil
+}
+
+// ASGScaleParams are the params of asg:scale; give at least one change.
+type ASGScaleParams struct {
+	ASGID         string  `json:"asg_id"`
+	DesiredAmount *int    `json:"desired_amount,omitempty"`
+	MinimumAmount *int    `json:"minimum_amount,omitempty"`
+	MaximumAmount *int    `json:"maximum_amount,omitempty"`
+	CPUThreshold  *int    `json:"cpu_threshold,omitempty"`
+	WarmupTime    *int    `json:"warmup_time,omitempty"`
+	CooldownTime  *int    `json:"cooldown_time,omitempty"`
+	StartsAt      *string `json:"starts_at,omitempty"`
+	EndsAt        *string `json:"ends_at,omitempty"`
+}
+
+// Validate checks the params as Leaseweb documents them.
+func (p *ASGScaleParams) Validate() error {
+	if p.ASGID == "" {
+		return invalid("params.asg_id", "required")
+	}
+	if !uuidRe.MatchString(p.ASGID) {
+		return invalid("params.asg_id", "must be an auto scaling group UUID, got %q", p.ASGID)
+	}
+	if p.DesiredAmount == nil && p.MinimumAmount == nil && p.MaximumAmount == nil && p.CPUThreshold == nil &&
+		p.WarmupTime == nil && p.CooldownTime == nil && p.StartsAt == nil && p.EndsAt == nil {
+		return invalid("params", "give at least one of desired_amount, minimum_amount, maximum_amount, cpu_threshold, warmup_time, cooldown_time, starts_at/ends_at")
+	}
+	for _, r := range []struct {
+		field  string
+		v      *int
+		lo, hi int
+	}{
+		{"desired_amount", p.DesiredAmount, 1, 1000}, {"minimum_amount", p.MinimumAmount, 1, 1000}, {"maximum_amount", p.MaximumAmount, 1, 1000},
+		{"cpu_threshold", p.CPUThreshold, 1, 100}, {"warmup_time", p.WarmupTime, 60, 900}, {"cooldown_time", p.CooldownTime, 300, 900},
+	} {
+		if r.v != nil && (*r.v < r.lo || *r.v > r.hi) {
+			return invalid("params."+r.field, "must be %d..%d, got %d", r.lo, r.hi, *r.v)
+		}
+	}
+	if p.MinimumAmount != nil && p.MaximumAmount != nil && *p.MinimumAmount > *p.MaximumAmount {
+		return invalid("params.minimum_amount", "must not exceed maximum_amount")
+	}
+	if (p.StartsAt == nil) != (p.EndsAt == nil) {
+		return invalid("params.ends_at", "starts_at and ends_at change together")
+	}
+	if p.StartsAt != nil {
+		s, err1 := time.Parse(time.RFC3339, *p.StartsAt)
+		e, err2 := time.Parse(time.RFC3339, *p.EndsAt)
+		switch {
+		case err1 != nil:
+			return invalid("params.starts_at", "must be an RFC 3339 time (UTC), e.g. 2026-12-01T08:00:00Z")
+		case err2 != nil:
+			return invalid("params.ends_at", "must be an RFC 3339 time (UTC), e.g. 2026-12-01T20:00:00Z")
+		case !e.After(s):
+			return invalid("params.ends_at", "must be after starts_at")
+		}
+	}
+	return nil
+}
+
+// ResizeParams are the params of instance:resize.
+type ResizeParams struct {
+	InstanceID string `json:"instance_id"`
+	Type       string `json:"type"`
+}
+
+// Validate checks the params as Leaseweb documents them.
+func (p *ResizeParams) Validate() error {
+	switch {
+	case p.InstanceID == "":
+		return invalid("params.instance_id", "required")
+	case !uuidRe.MatchString(p.InstanceID):
+		return invalid("params.instance_id", "must be an instance UUID, got %q", p.InstanceID)
+	case p.Type == "":
+		return invalid("params.type", "required (e.g. lsw.m3.xlarge)")
+	case !instanceTypeRe.MatchString(p.Type):
+		return invalid("params.type", "must be a Leaseweb instance type such as lsw.m3.xlarge, got %q", p.Type)
+	}
+	return nil
+}
