@@ -2,7 +2,9 @@ package ops_test
 
 import (
 	"encoding/json"
+	"os"
 	"reflect"
+	"regexp"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -54,4 +56,21 @@ func TestStates(t *testing.T) {
 	assert.False(t, ops.State("paused").Valid())
 	assert.True(t, ops.StateTimedOut.Terminal())
 	assert.False(t, ops.StateRunning.Terminal())
+}
+
+// The README's table of kinds lists every registered (kind, provider),
+// and nothing else.
+func TestREADMEListsEveryKind(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	rows := regexp.MustCompile("(?m)^\\| `([a-z_]+:[a-z_]+)` \\| `([a-z]+)` \\|").FindAllStringSubmatch(string(b), -1)
+	listed := map[string]bool{}
+	for _, r := range rows {
+		listed[r[1]+" on "+r[2]] = true
+	}
+	registered := map[string]bool{}
+	for _, pt := range ops.ParamsTypes() {
+		registered[pt.Kind+" on "+pt.Provider] = true
+	}
+	assert.Equal(t, registered, listed, "README.md's kinds table")
 }
