@@ -1,12 +1,15 @@
 // Package edgio is a client for the legacy EdgeCast (Edgio) Media
-// Management purge API (PROVIDER_API_MAP §5.2; seed 004 for tokens and
-// permissions). The token travels as "Authorization: TOK:<token>" and a
-// purge needs a token whose user holds the PUT method; otherwise the API
-// answers 403.
+// Management purge API. The token travels as "Authorization: TOK:<token>"
+// and a purge needs a token whose user holds the PUT method; otherwise the
+// API answers 403.
 //
-// Edgio's CDN was shut down in January 2025. The shape is kept because
-// the seeds name it; a compatible endpoint or the simulator can serve it.
-// Field casing lives in this file only, so it is easy to correct.
+// Edgio's CDN was shut down in January 2025. The shape is kept so that a
+// compatible endpoint or the simulator can serve it. Field casing lives in
+// this file only, so it is easy to correct.
+//
+// EdgeCast API docs: https://developer.edgecast.com/cdn/api/Content/Media_Management/Purge_Content.htm
+// and https://developer.edgecast.com/cdn/api/Content/Media_Management/Get_Purge_Request.htm;
+// token permissions: https://docs.edgecast.com/cdn/Content/User_Accounts/Web_Services_REST_API_Access.htm
 package edgio
 
 import (
@@ -27,7 +30,8 @@ const Provider = "edgio"
 const DefaultBaseURL = "https://api.edgecast.com"
 
 // MaxOutstanding is Edgio's limit of outstanding purge requests per
-// account.
+// account ("a default limit of 50 concurrent purge requests" in
+// https://developer.edgecast.com/cdn/api/Content/Media_Management/Bulk-Purge-Content.htm).
 const MaxOutstanding = 50
 
 // Media types (platforms) a purge addresses.

@@ -75,7 +75,7 @@ func TestSimulatorLimitAndPermissions(t *testing.T) {
 	_, err := ro.CreatePurge(t.Context(), "0001", &edgio.PurgeRequest{MediaPath: "/a", MediaType: 3})
 	var pe *providers.Error
 	require.ErrorAs(t, err, &pe)
-	assert.Equal(t, 403, pe.StatusCode, "a token without PUT (seed 004)")
+	assert.Equal(t, 403, pe.StatusCode, "a token without PUT")
 	var first string
 	for i := 0; i < edgio.MaxOutstanding; i++ {
 		p, err := rw.CreatePurge(t.Context(), "0001", &edgio.PurgeRequest{MediaPath: fmt.Sprintf("/%d", i), MediaType: 3})

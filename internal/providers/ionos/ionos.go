@@ -1,7 +1,9 @@
-// Package ionos is a client for the IONOS CDN API's distributions (seed
-// 002): it ensures (creates or replaces) a distribution and reads its
+// Package ionos is a client for the IONOS CDN API's distributions: it
+// ensures (creates or replaces) a distribution and reads its
 // metadata.state. IONOS has no purge endpoint; a distribution change is
 // its long-running operation. The token travels as a Bearer token.
+//
+// IONOS CDN API docs: https://api.ionos.com/docs/cdn/v1/
 package ionos
 
 import (
@@ -18,9 +20,9 @@ import (
 // Provider is the provider name in operation records and config.
 const Provider = "ionos"
 
-// Distribution states: the seed's enum list is empty (PROVIDER_API_MAP
-// §1.3); AVAILABLE appears in samples, BUSY and FAILED are the API's
-// other documented values.
+// Distribution states (metadata.state). The API documents AVAILABLE,
+// BUSY, FAILED and UNKNOWN (the filter.state enum of "Retrieve all
+// Distributions" in https://api.ionos.com/docs/cdn/v1/).
 const (
 	StateAvailable = "AVAILABLE"
 	StateBusy      = "BUSY"
@@ -83,7 +85,9 @@ type Properties struct {
 	RoutingRules  []RoutingRule `json:"routingRules"`
 }
 
-// Distribution is the resource envelope (seed 002:154-194).
+// Distribution is the resource envelope.
+//
+// IONOS CDN API docs: https://api.ionos.com/docs/cdn/v1/ ("Retrieve Distribution")
 type Distribution struct {
 	ID       string `json:"id,omitempty"`
 	Type     string `json:"type,omitempty"`
@@ -114,9 +118,9 @@ func (c *Client) do(ctx context.Context, op, method, path string, in, out any) e
 }
 
 // checkResponse reads the IONOS Cloud error body: {"httpStatus": 400,
-// "messages": [{"errorCode": "...", "message": "..."}]} (the seed shows
-// none; this is the IONOS Cloud API convention). The correlation id is
-// the X-Request-Id header.
+// "messages": [{"errorCode": "...", "message": "..."}]} (the Error schema
+// of https://api.ionos.com/docs/cdn/v1/). The correlation id is the
+// X-Request-Id header.
 func checkResponse(resp *http.Response, body []byte, now time.Time) *providers.Error {
 	e := &providers.Error{StatusCode: resp.StatusCode, Class: providers.ClassifyStatus(resp.StatusCode), RequestID: resp.Header.Get("X-Request-Id")}
 	var eb struct {

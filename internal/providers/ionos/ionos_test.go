@@ -31,7 +31,7 @@ func TestEnsureRequestShape(t *testing.T) {
 		assert.Equal(t, "Bearer jwt", r.Header.Get("Authorization"))
 		var body map[string]any
 		require.NoError(t, json.NewDecoder(r.Body).Decode(&body))
-		// The seed's sample body (002:128-153).
+		// The request sample of "Create Distribution" in https://api.ionos.com/docs/cdn/v1/.
 		want := `{"properties":{"domain":"example.com","certificateId":"5a029f4a-72e5-11ec-90d6-0242ac120003","routingRules":[{"scheme":"http/https","prefix":"/api","upstream":{"host":"server.example.com","caching":true,"waf":true,"geoRestrictions":{"blockList":["CN","RU"]},"rateLimitClass":"R1","sniMode":"distribution"}}]}}`
 		got, _ := json.Marshal(body)
 		assert.JSONEq(t, want, string(got))

@@ -12,9 +12,12 @@ import (
 // BareMetalService is the dedicated servers API: /bareMetals/v2.
 type BareMetalService service
 
-// Job statuses. The seed documents no enum (PROVIDER_API_MAP §2.2.4):
-// ACTIVE, FINISHED, CANCELED and EXPIRED appear in samples; FAILED is
-// implied by progress.failed and the callback text.
+// Job statuses. Leaseweb documents no enum: ACTIVE, FINISHED, CANCELED
+// and EXPIRED appear in the job samples; FAILED is implied by
+// progress.failed and the callbackUrl text ("when the installation is
+// finished or failed").
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/dedicatedservers_v2.html ("Show a job")
 const (
 	JobActive   = "ACTIVE"
 	JobFinished = "FINISHED"
@@ -29,7 +32,9 @@ const (
 	JobTypeRescueMode = "rescueMode"
 )
 
-// Job is a server job (seed 001:10283-10359).
+// Job is a server job.
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/dedicatedservers_v2.html ("Show a job")
 type Job struct {
 	UUID      string          `json:"uuid"`
 	Type      string          `json:"type"`
@@ -68,8 +73,9 @@ type Task struct {
 	Timestamps   map[string]string `json:"statusTimestamps,omitempty"`
 }
 
-// Created parses CreatedAt, whose format varies across the API
-// (PROVIDER_API_MAP §4.13). The zero time means unparsable.
+// Created parses CreatedAt, whose format varies across the API (the
+// documented job samples use both "+0000" and "Z"). The zero time means
+// unparsable.
 func (j *Job) Created() time.Time { return ParseTime(j.CreatedAt) }
 
 // ParseTime reads the timestamp formats Leaseweb uses: RFC 3339 with
@@ -98,7 +104,9 @@ type RAID struct {
 	Type          string `json:"type"`
 }
 
-// InstallRequest is the body of Launch installation (seed 001:10010-10022).
+// InstallRequest is the body of Launch installation.
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/dedicatedservers_v2.html ("Launch installation")
 type InstallRequest struct {
 	OperatingSystemID string      `json:"operatingSystemId"`
 	CallbackURL       string      `json:"callbackUrl,omitempty"`
@@ -116,7 +124,9 @@ type InstallRequest struct {
 	Timezone string `json:"timezone,omitempty"`
 }
 
-// RescueRequest is the body of Launch rescue mode (seed 001:10668-10674).
+// RescueRequest is the body of Launch rescue mode.
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/dedicatedservers_v2.html ("Launch rescue mode")
 type RescueRequest struct {
 	RescueImageID     string `json:"rescueImageId"`
 	CallbackURL       string `json:"callbackUrl,omitempty"`

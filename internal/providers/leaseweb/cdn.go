@@ -7,7 +7,9 @@ import (
 	"strconv"
 )
 
-// CDNService is the Leaseweb CDN v2 API (seed 000; seed 001 ~13800-16400).
+// CDNService is the Leaseweb CDN v2 API.
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/cdn_v2.html
 type CDNService service
 
 // URLStatus is one URL's progress inside an invalidation.
@@ -18,9 +20,10 @@ type URLStatus struct {
 	Message             string `json:"message"`
 }
 
-// Action is a background job of the CDN API (seed 000:644-661). Get
-// Action By Id samples omit resource (PROVIDER_API_MAP §4.6): it may be
-// nil.
+// Action is a background job of the CDN API. The Get Action By Id sample
+// omits resource: it may be nil.
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/cdn_v2.html ("Do Invalidation", "Get Action By Id")
 type Action struct {
 	ID         string `json:"id"`
 	Type       string `json:"type"`
@@ -37,7 +40,9 @@ type Action struct {
 	} `json:"resource,omitempty"`
 }
 
-// Action statuses seen in the seeds; no enum is documented.
+// Action statuses seen in the documented samples; no enum is documented.
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/cdn_v2.html ("Get All Actions")
 const (
 	ActionPending  = "PENDING"
 	ActionFinished = "FINISHED"

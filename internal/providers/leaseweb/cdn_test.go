@@ -19,7 +19,7 @@ func TestInvalidateRequestShape(t *testing.T) {
 		b, _ := io.ReadAll(r.Body)
 		assert.JSONEq(t, `{"files":["https://cdn.example.com/a.png"]}`, string(b))
 		w.WriteHeader(http.StatusCreated)
-		// The seed's 201 sample (000:644-661).
+		// The 201 sample of "Do Invalidation" in https://developer.leaseweb.com/api-docs/cdn_v2.html.
 		io.WriteString(w, `{"type":"INVALIDATION","resource":{"invalidation_id":"in-f141ghed5","status":"PENDING","url_status":[{"distribution_group_id":"","status":"PENDING","message":""}],"submitted":"2024-07-11T12:14:41","completed":""},"status":"PENDING","id":"0533396e-e5c6-4de2-bd08-06dfa91a3ab6","customerId":"47927462","created":"2024-07-11T12:14:43Z","updated":""}`)
 	})
 	a, err := c.CDN.Invalidate(t.Context(), []string{"https://cdn.example.com/a.png"})

@@ -1,7 +1,8 @@
 // Package leaseweb is a client for the Leaseweb API (https://api.leaseweb.com):
-// today its dedicated-server part, bareMetals v2 (seed 001 ~7709-10732;
-// PROVIDER_API_MAP §2.2 and §5.1), as the BareMetal service. CDN and
-// public cloud services share the same Client.
+// its dedicated-server part, bareMetals v2, as the BareMetal service; the
+// CDN and public cloud services share the same Client.
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/dedicatedservers_v2.html
 //
 // The client makes one attempt per call and classifies failures into
 // *providers.Error. The API key travels in the X-LSW-Auth header only.
@@ -66,9 +67,10 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// errorBody is Leaseweb's error envelope (seed 001:4-11). errorCode is a
-// string in most samples and a number in some (PROVIDER_API_MAP §4.12);
-// correlationId is the request id, in the body.
+// errorBody is Leaseweb's error envelope ("Error" in
+// https://developer.leaseweb.com/docs/). errorCode is a string in most of
+// the documented samples and a number in some; correlationId is the
+// request id, in the body.
 type errorBody struct {
 	ErrorCode     json.RawMessage `json:"errorCode"`
 	ErrorMessage  string          `json:"errorMessage"`

@@ -7,7 +7,10 @@ import (
 )
 
 // PublicCloudService is the public cloud API: /publicCloud/v1 (instances,
-// VPS, snapshots, auto scaling groups; seed 001 ~433-6865).
+// VPS, snapshots, auto scaling groups).
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/publiccloud_v1.html
+// and https://developer.leaseweb.com/api-docs/vps_v1.html
 type PublicCloudService service
 
 // Instance is a public cloud instance or a VPS (the fields used here).
@@ -20,7 +23,9 @@ type Instance struct {
 	Reference string `json:"reference,omitempty"`
 }
 
-// Instance states (list filter enum, seed 001:546).
+// Instance states (the state filter's enum).
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/publiccloud_v1.html ("Get instance list")
 const (
 	InstanceRunning  = "RUNNING"
 	InstanceStopped  = "STOPPED"
@@ -29,7 +34,9 @@ const (
 	InstanceStopping = "STOPPING"
 )
 
-// Snapshot of an instance or VPS (seed 001:4798-4889).
+// Snapshot of an instance or VPS.
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/publiccloud_v1.html ("Get snapshot detail")
 type Snapshot struct {
 	ID          string `json:"id"`
 	DisplayName string `json:"displayName"`
@@ -42,7 +49,9 @@ type InstanceType struct {
 	Name string `json:"name"`
 }
 
-// AutoScalingGroup (seed 001:4975-4991). Unused fields are null.
+// AutoScalingGroup is an auto scaling group. Unused fields are null.
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/publiccloud_v1.html ("Get Auto Scaling Group details")
 type AutoScalingGroup struct {
 	ID            string  `json:"id"`
 	Type          string  `json:"type"`
@@ -59,7 +68,9 @@ type AutoScalingGroup struct {
 	Region        string  `json:"region,omitempty"`
 }
 
-// ASG types and states (seed 001:4943, 5003).
+// ASG types.
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/publiccloud_v1.html ("Create Auto Scaling Group")
 const (
 	ASGManual    = "MANUAL"
 	ASGScheduled = "SCHEDULED"
@@ -108,8 +119,9 @@ func (s *PublicCloudService) GetSnapshot(ctx context.Context, kind, id, snapshot
 }
 
 // CreateSnapshot asks for a snapshot named name: POST .../{id}/snapshots.
-// The answer has no documented body (PROVIDER_API_MAP §2.3.1): find the
-// snapshot by listing.
+// The answer has no documented body: find the snapshot by listing.
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/publiccloud_v1.html ("Create instance snapshot")
 func (s *PublicCloudService) CreateSnapshot(ctx context.Context, kind, id, name string) error {
 	return s.c.do(ctx, "create snapshot", http.MethodPost, machinePath(kind, id)+"/snapshots", nil, map[string]string{"name": name}, nil)
 }

@@ -13,7 +13,8 @@ import (
 )
 
 // Each public-cloud endpoint against the simulator: paths, methods,
-// bodies and error envelopes as the seed documents them.
+// bodies and error envelopes as Leaseweb documents them
+// (https://developer.leaseweb.com/api-docs/publiccloud_v1.html).
 func TestPublicCloudEndpoints(t *testing.T) {
 	t.Parallel()
 	c := simClient(t)

@@ -19,18 +19,23 @@ const Provider = "ucdn"
 // DefaultBaseURL is the production API root.
 const DefaultBaseURL = "https://api.ucdn.com/v4"
 
-// StatusFail is UCDN's non-standard "Fail message" status (seed 003, e.g.
-// lines 1459, 1676). It reports a refused request (unknown zone, bad
-// parameter), not a transient server fault, so it is classified permanent.
+// StatusFail is UCDN's non-standard "Fail message" status, listed for
+// most endpoints in the UCDN API docs (https://api.ucdn.com/docs/). It
+// reports a refused request (unknown zone, bad parameter), not a transient
+// server fault, so it is classified permanent.
 const StatusFail = 532
 
-// Zone types accepted by the purge endpoint (seed 003:1463).
+// Zone types accepted by the purge endpoint.
+//
+// UCDN API docs: https://api.ucdn.com/docs/ ("Purge files", zone_type)
 const (
 	ZoneTypeObjects    = "objects"
 	ZoneTypeLivestream = "livestream"
 )
 
-// Purge job statuses (seed 003:1492, 1535).
+// Purge job statuses.
+//
+// UCDN API docs: https://api.ucdn.com/docs/ ("View purge job", "List purge jobs")
 const (
 	JobWaiting  = "waiting"
 	JobRunning  = "running"
@@ -83,18 +88,19 @@ type PurgeResponse struct {
 type PurgeJob struct {
 	JobID string `json:"job_id"`
 	// Files come back as absolute URLs on the zone's CDN domain, even when
-	// paths were submitted (PROVIDER_API_MAP §4.16).
+	// paths were submitted (the "View purge job" example in the UCDN API
+	// docs, https://api.ucdn.com/docs/).
 	Files     []string `json:"files"`
 	Status    string   `json:"status"`
 	CreatedAt int64    `json:"created_at"`
 }
 
 // Purge creates a purge job: POST /purge/zone?zone_name=&zone_type=.
-// The seed's status table says 204 but its example answers 200 with a body
-// (PROVIDER_API_MAP §4.1); both are accepted, and a success without a job_id
-// is an error. Errors are *providers.Error.
+// The documented status table says 204 but the documented example answers
+// 200 with a body; both are accepted, and a success without a job_id is an
+// error. Errors are *providers.Error.
 //
-// API: seed 003 lines 1449-1482 ("Purge files").
+// UCDN API docs: https://api.ucdn.com/docs/ ("Purge files")
 func (c *Client) Purge(ctx context.Context, req *PurgeRequest) (*PurgeResponse, error) {
 	q := url.Values{"zone_name": {req.ZoneName}, "zone_type": {req.ZoneType}}
 	body, err := json.Marshal(map[string]string{"files": strings.Join(req.Files, "\n")})
@@ -113,7 +119,7 @@ func (c *Client) Purge(ctx context.Context, req *PurgeRequest) (*PurgeResponse, 
 
 // GetPurgeJob reads one purge job: GET /purge/job/{job_id}/.
 //
-// API: seed 003 lines 1484-1523 ("View purge job").
+// UCDN API docs: https://api.ucdn.com/docs/ ("View purge job")
 func (c *Client) GetPurgeJob(ctx context.Context, jobID string) (*PurgeJob, error) {
 	var out PurgeJob
 	if err := c.do(ctx, "get purge job", http.MethodGet, "/purge/job/"+url.PathEscape(jobID)+"/", nil, nil, &out); err != nil {
@@ -126,7 +132,7 @@ func (c *Client) GetPurgeJob(ctx context.Context, jobID string) (*PurgeJob, erro
 // /purge?status=&count=. status "" lets the API apply its default (waiting,
 // running and failed); count 0 means the API default (20), at most 500.
 //
-// API: seed 003 lines 1525-1633 ("List purge jobs").
+// UCDN API docs: https://api.ucdn.com/docs/ ("List purge jobs")
 func (c *Client) ListPurgeJobs(ctx context.Context, status string, count int) ([]PurgeJob, error) {
 	q := url.Values{}
 	if status != "" {
@@ -145,24 +151,26 @@ func (c *Client) ListPurgeJobs(ctx context.Context, status string, count int) ([
 // DeletePurgeJob removes a waiting or finished purge job: DELETE
 // /purge/job/{job_id}/.
 //
-// API: seed 003 lines 1635-1662 ("Delete a purge job").
+// UCDN API docs: https://api.ucdn.com/docs/ ("Delete a purge job")
 func (c *Client) DeletePurgeJob(ctx context.Context, jobID string) error {
 	return c.do(ctx, "delete purge job", http.MethodDelete, "/purge/job/"+url.PathEscape(jobID)+"/", nil, nil, nil)
 }
 
 func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, body []byte, out any) error {
 	h := http.Header{}
-	// UCDN requires a Content-Type on every request (seed 003:15).
+	// The UCDN API docs (https://api.ucdn.com/docs/) require a Content-Type
+	// header on every request.
 	h.Set("Content-Type", "application/json")
 	return c.base.CallRaw(ctx, op, method, c.base.URL(path, q), body, h, out)
 }
 
 // checkResponse turns a non-2xx answer into *providers.Error.
 //
-// UCDN documents no error body example (PROVIDER_API_MAP §1.2): errors are
-// typed "string" or "json". We accept {"message": "..."} / {"error": "..."}
-// objects and bare JSON strings, and fall back to the raw text. UCDN names
-// no correlation-id header; X-Request-Id is kept when a proxy adds one.
+// The UCDN API docs (https://api.ucdn.com/docs/) give no error body
+// example: errors are typed "string" or "json". We accept
+// {"message": "..."} / {"error": "..."} objects and bare JSON strings, and
+// fall back to the raw text. UCDN names no correlation-id header;
+// X-Request-Id is kept when a proxy adds one.
 func checkResponse(resp *http.Response, body []byte, now time.Time) *providers.Error {
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		return nil

@@ -63,12 +63,13 @@ func TestPurge204WithoutBodyIsAnError(t *testing.T) {
 	assert.Contains(t, pe.Message, "without job_id")
 }
 
-func TestGetPurgeJobDecodesSeedExample(t *testing.T) {
+func TestGetPurgeJobDecodesDocumentedExample(t *testing.T) {
 	t.Parallel()
 	c, mux := setup(t)
 	mux.HandleFunc("/purge/job/2170dd23decc45691adf28987282d0bc/", func(w http.ResponseWriter, r *http.Request) {
 		assert.Equal(t, http.MethodGet, r.Method)
-		// Seed 003 lines 1515-1523, escaped slashes included.
+		// The "View purge job" example of https://api.ucdn.com/docs/,
+		// escaped slashes included.
 		fmt.Fprint(w, `{
     "job_id": "2170dd23decc45691adf28987282d0bc",
     "files": [

@@ -1,5 +1,7 @@
 // Package ucdn is a client for the UCDN API v4 purge endpoints
-// (https://api.ucdn.com/v4; seed 003, PROVIDER_API_MAP §1.2 and §2.1.3).
+// (https://api.ucdn.com/v4).
+//
+// UCDN API docs: https://api.ucdn.com/docs/
 //
 // The client makes exactly one attempt per call and classifies failures
 // into *providers.Error; retrying is the caller's decision (asynq retries or

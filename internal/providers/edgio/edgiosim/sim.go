@@ -1,8 +1,10 @@
 // Package edgiosim simulates the EdgeCast purge API: PUT a purge, GET its
 // status until CompleteDate is set (after Config.Duration), at most
 // edgio.MaxOutstanding outstanding purges per account, and TOK auth with
-// per-token method permissions (seed 004: a token without PUT gets 403).
-// Faults and the call log come from simkit.
+// per-token method permissions: a token without PUT gets 403. Faults and
+// the call log come from simkit.
+//
+// EdgeCast API docs: https://docs.edgecast.com/cdn/Content/User_Accounts/Web_Services_REST_API_Access.htm
 package edgiosim
 
 import (

@@ -1,8 +1,10 @@
-// Package ionossim simulates the IONOS CDN distributions API (seed 002):
-// ensure (PUT) and get, with metadata.state BUSY for Config.Duration
-// after a change and then AVAILABLE (or FAILED when the domain starts
-// with "fail-" or FailNext asked), Bearer auth, and the IONOS error body.
-// Faults and the call log come from simkit.
+// Package ionossim simulates the IONOS CDN distributions API: ensure
+// (PUT) and get, with metadata.state BUSY for Config.Duration after a
+// change and then AVAILABLE (or FAILED when the domain starts with "fail-"
+// or FailNext asked), Bearer auth, and the IONOS error body. Faults and
+// the call log come from simkit.
+//
+// IONOS CDN API docs: https://api.ionos.com/docs/cdn/v1/
 package ionossim
 
 import (

@@ -69,7 +69,7 @@ func (s *Server) cdnRoute(w *simkit.Recorder, r *http.Request, path string, body
 			return
 		}
 		if len(req.Files) == 0 {
-			// Seed: 422 is listed for the CDN endpoints.
+			// 422 is listed for the CDN endpoints in https://developer.leaseweb.com/api-docs/cdn_v2.html.
 			b, _ := json.Marshal(map[string]any{"correlationId": newUUID(), "errorCode": "422", "errorMessage": "Unprocessable Entity", "errorDetails": map[string]string{"files": "This value should not be blank."}})
 			simkit.WriteRaw(w, 422, string(b))
 			return

@@ -56,8 +56,11 @@ type cloudGroup struct {
 	scaling  bool
 }
 
-// DefaultMachines and DefaultGroups seed a simulator that was given none
-// (ids from the seed's samples), so `make run` has something to work on.
+// DefaultMachines and DefaultGroups fill a simulator that was given none,
+// so `make run` has something to work on. The first instance, VPS and
+// group ids are those of the samples in
+// https://developer.leaseweb.com/api-docs/publiccloud_v1.html and
+// https://developer.leaseweb.com/api-docs/vps_v1.html.
 var (
 	DefaultMachines = []Machine{
 		{ID: "ace712e9-a166-47f1-9065-4af0f7e7fce1", Type: "lsw.m3.large", State: "RUNNING", Allowed: []string{"lsw.m3.xlarge", "lsw.m3.2xlarge", "lsw.m4.large"}},

@@ -1,16 +1,16 @@
 // Package leasewebsim simulates the Leaseweb API. Its public cloud part
 // (cloud.go) has instances, VPS, snapshots and auto scaling groups. Its
-// bareMetals v2 part has servers,
-// operating systems, rescue images, and the jobs that install, rescue
-// mode, hardware scan and IPMI reset launch (seed 001 ~9200-10730).
+// bareMetals v2 part has servers, operating systems, rescue images, and
+// the jobs that install, rescue mode, hardware scan and IPMI reset launch
+// (https://developer.leaseweb.com/api-docs/dedicatedservers_v2.html).
 //
 // A job moves through its tasks on a clock (Config.TaskDuration per
 // task), reporting progress; it ends FINISHED, or FAILED with the failing
 // task's errorMessage when asked (FailNextJobs, FailServer), or CANCELED /
 // EXPIRED through cancelActiveJob / expireActiveJob. A server runs one
-// active job at a time: a second launch is refused with 409 (the seed does
-// not document the real answer; see PROVIDER_API_MAP §3). When a job ends
-// and it was given a callbackUrl, the job is POSTed there.
+// active job at a time: a second launch is refused with 409 (Leaseweb does
+// not document the real answer). When a job ends and it was given a
+// callbackUrl, the job is POSTed there.
 //
 // Faults and the call log come from simkit. Call Close when done.
 package leasewebsim
@@ -66,8 +66,9 @@ var jobTasks = map[string][]string{
 	"ipmiReset":    {"Reset IPMI", "Verify IPMI"},
 }
 
-// The operating systems and rescue images the simulator offers (a subset
-// of the seed's lists, seed 001:9284-9363 and 9534-9545).
+// The operating systems and rescue images the simulator offers: a subset
+// of the documented samples of "List Operating Systems" and "Rescue
+// Images" in https://developer.leaseweb.com/api-docs/dedicatedservers_v2.html.
 var (
 	OperatingSystems = []string{"ALMALINUX_8_64BIT", "CENTOS_7_64BIT", "DEBIAN_11_64BIT", "DEBIAN_10_64BIT", "ROCKY_LINUX_8_64BIT",
 		"UBUNTU_22_04_64BIT", "UBUNTU_20_04_64BIT", "WINDOWS_SERVER_2019_STANDARD_64BIT", "FREEBSD_13_64BIT", "ESXI_7_0_64BIT"}
@@ -408,7 +409,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, server string) {
 		if (q.Get("status") != "" && q.Get("status") != v["status"]) || (q.Get("isRunning") != "" && q.Get("isRunning") != strconv.FormatBool(v["isRunning"].(bool))) {
 			continue
 		}
-		delete(v, "tasks") // list items carry no tasks (seed 001:10194-10282)
+		delete(v, "tasks") // list items carry no tasks ("List jobs" sample)
 		all = append(all, v)
 	}
 	s.mu.Unlock()

@@ -1,9 +1,10 @@
 // Package ucdnsim is an in-memory UCDN API v4 simulator for the purge
-// endpoints. It follows the shapes of seed 003 (lines 1449-1662) including
-// its quirks: purge answers 200 with a body although the table says 204,
-// paths come back as absolute CDN URLs, trailing slashes are optional, the
-// token may come as X-UCDN-Token or ?token=, and refusals use the
-// non-standard status 532.
+// endpoints. It follows the shapes of the UCDN API docs
+// (https://api.ucdn.com/docs/, "Purge files" to "Delete a purge job")
+// including their quirks: purge answers 200 with a body although the
+// status table says 204, paths come back as absolute CDN URLs, trailing
+// slashes are optional, the token may come as X-UCDN-Token or ?token=, and
+// refusals use the non-standard status 532.
 //
 // Jobs move waiting → running → finished on a clock (Config.WaitingFor,
 // Config.RunningFor), or at once with Advance. A job ends failed when
@@ -51,7 +52,8 @@ type Config struct {
 	// (0: it moves on at the next read).
 	WaitingFor, RunningFor time.Duration
 	// CDNDomain is the host files are reported under (default
-	// "a1-121.so.clients.cdn13.com", the seed's example).
+	// "a1-121.so.clients.cdn13.com", the host in the UCDN API docs'
+	// "View purge job" example).
 	CDNDomain string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -282,7 +284,8 @@ func (s *Server) purge(w *simkit.Recorder, r *http.Request, q url.Values, body [
 	s.jobs[id] = j
 	s.order = append(s.order, id)
 	s.mu.Unlock()
-	// The seed's table says 204 but its example is 200 with this body.
+	// The documented status table says 204 but the documented example is
+	// 200 with this body.
 	writeJSON(w, http.StatusOK, map[string]string{"message": "Purge request received", "job_id": id})
 }
 

@@ -78,7 +78,8 @@ func TestJobStateMachine(t *testing.T) {
 	assert.Equal(t, "finished", m["status"])
 	assert.Equal(t, []any{"http://a1-121.so.clients.cdn13.com/example/logo.png", "http://a1-121.so.clients.cdn13.com/b.css"}, m["files"])
 	assert.Equal(t, float64(1_700_000_000), m["created_at"])
-	// Without the trailing slash too (seed quirk).
+	// Without the trailing slash too: the documented paths and examples
+	// disagree on it.
 	code, _ := do(t, "GET", srv.URL+"/v4/purge/job/"+id, "", "", auth)
 	assert.Equal(t, 200, code)
 	assert.Equal(t, 1, sim.CountCalls("POST", "/purge/zone"))
