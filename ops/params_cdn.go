@@ -28,8 +28,9 @@ const MaxPurgeFiles = 1000
 
 // UCDNPurgeParams are the params of cdn:purge on provider ucdn.
 type UCDNPurgeParams struct {
-	// ZoneName is an existing UCDN zone: 1-30 of a-z A-Z 0-9 - _ (seed
-	// 003:2059).
+	// ZoneName is an existing UCDN zone: 1-30 of a-z A-Z 0-9 - _.
+	//
+	// UCDN API docs: https://api.ucdn.com/docs/ ("Create zone", name)
 	ZoneName string `json:"zone_name"`
 	// ZoneType is "objects" or "livestream".
 	ZoneType string `json:"zone_type"`
@@ -124,8 +125,10 @@ type InvalidateParams struct {
 // Validate checks the params as Leaseweb documents them.
 func (p *InvalidateParams) Validate() error { return validateFiles(p.Files) }
 
-// Limits and patterns from seed 002 (filter.domain: 2..253 characters,
+// Limits and patterns IONOS documents (filter.domain: 2..253 characters,
 // the hostname pattern below).
+//
+// IONOS API docs: https://api.ionos.com/docs/cdn/v1/ ("Retrieve all Distributions", filter.domain)
 var (
 	ionosDomainRe = regexp.MustCompile(`^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}\.?$`)
 	countryRe     = regexp.MustCompile(`^[A-Z]{2}$`)

@@ -21,7 +21,9 @@ var (
 	mountRe      = regexp.MustCompile(`^/[A-Za-z0-9._/-]*$`)
 )
 
-// Filesystems the install accepts (seed 001:9415-9439, supportedFileSystems).
+// Filesystems the install accepts.
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/dedicatedservers_v2.html ("Show an operating system", supportedFileSystems)
 var Filesystems = []string{"ext2", "ext3", "ext4", "xfs", "swap"}
 
 // StringList is a list of strings given as a JSON list or as one string
@@ -148,7 +150,9 @@ func validHostname(h string) error {
 	return nil
 }
 
-// Validate checks the params as the seed documents them.
+// Validate checks the params as Leaseweb documents them.
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/dedicatedservers_v2.html ("Launch installation")
 func (p *ServerInstallParams) Validate() error {
 	if err := validServerID(p.ServerID); err != nil {
 		return err
@@ -258,7 +262,9 @@ func partitionSize(raw json.RawMessage) (string, error) {
 	return strconv.FormatInt(n, 10), nil
 }
 
-// Validate checks the params as the seed documents them.
+// Validate checks the params as Leaseweb documents them.
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/dedicatedservers_v2.html ("Launch rescue mode")
 func (p *ServerRescueParams) Validate() error {
 	if err := validServerID(p.ServerID); err != nil {
 		return err

@@ -13,8 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var pending = []string{"internal/tasks"}
-
 // outsideCitations match references to documents that are not part of
 // the repository: numbered extracts of the providers' documentation, cited
 // by number, line or section, and their index. Comments and docs cite the
@@ -32,7 +30,7 @@ var outsideCitations = []*regexp.Regexp{
 }
 
 // TestNoCitationsOutsideTheRepository reads every .go and .md file of the
-// module, except under the directories in pending, and fails on each line
+// module and fails on each line
 // that cites a document a reader of the repository cannot open.
 func TestNoCitationsOutsideTheRepository(t *testing.T) {
 	t.Parallel()
@@ -46,11 +44,6 @@ func TestNoCitationsOutsideTheRepository(t *testing.T) {
 		if d.IsDir() {
 			if d.Name() == ".git" {
 				return filepath.SkipDir
-			}
-			for _, p := range pending {
-				if rel == p {
-					return filepath.SkipDir
-				}
 			}
 			return nil
 		}

@@ -197,7 +197,7 @@ func (l *LeasewebASGScale) request(op *opstore.Operation) (*ASGScaleParams, *lea
 }
 
 // PreflightResult reads the group and checks the change against its type
-// as the seed documents. It returns the group's type and amounts before
+// as Leaseweb documents it. It returns the group's type and amounts before
 // the change, which the result keeps.
 func (l *LeasewebASGScale) PreflightResult(ctx context.Context, op *opstore.Operation) (json.RawMessage, error) {
 	p, c, err := l.request(op)
@@ -270,10 +270,11 @@ func asgHolds(g *leaseweb.AutoScalingGroup, p *ASGScaleParams) bool {
 		sameTime(p.StartsAt, g.StartsAt) && sameTime(p.EndsAt, g.EndsAt)
 }
 
-// checkASGType applies the seed's per-type rules (seed 001:4943-4954,
-// 5106-5114): MANUAL and SCHEDULED groups scale by desired_amount;
+// checkASGType applies Leaseweb's per-type rules: MANUAL and SCHEDULED groups scale by desired_amount;
 // maximum_amount, cpu_threshold, warmup_time and cooldown_time exist for
 // CPU_BASED groups only; starts_at/ends_at for SCHEDULED only.
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/publiccloud_v1.html ("Create Auto Scaling Group", "Update Auto Scaling Group")
 func checkASGType(typ string, p *ASGScaleParams) error {
 	cpuOnly := map[string]*int{"maximum_amount": p.MaximumAmount, "cpu_threshold": p.CPUThreshold, "warmup_time": p.WarmupTime, "cooldown_time": p.CooldownTime}
 	switch typ {
