@@ -50,8 +50,7 @@ func (w *Worker) ProcessCancel(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	exec, ok := w.cfg.Executors[ExecutorKey{op.Kind, op.Provider}]
-	canceler, can := exec.(Canceler)
-	if !ok || !can {
+	if !ok || !exec.cancels() {
 		return fmt.Errorf("cancel %s: %s on %s cannot be canceled: %w", op.ID, op.Kind, op.Provider, asynq.SkipRetry)
 	}
 	how := "cancel"
@@ -88,7 +87,11 @@ func (w *Worker) ProcessCancel(ctx context.Context, t *asynq.Task) error {
 		// call is already out, cancel once the job is known.
 		return &waitError{Delay: time.Second, Err: errors.New("launch in progress")}
 	}
-	if err := canceler.Cancel(ctx, op, p.Expire); err != nil {
+	params, err := exec.params(op)
+	if err != nil {
+		return fmt.Errorf("cancel %s: %w: %w", op.ID, err, asynq.SkipRetry)
+	}
+	if err := exec.cancel(ctx, op, params, p.Expire); err != nil {
 		err = redactError(err, w.redactorFor(op))
 		if IsPermanent(err) {
 			msg := "cancel failed: " + err.Error()

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/providers/ionos"
+	"github.com/opsworker/opsworker/ops"
 )
 
 // IONOSDistribution runs cdn:distribution_ensure on IONOS CDN: PUT the
@@ -15,8 +15,8 @@ import (
 type IONOSDistribution struct{ clients map[string]*ionos.Client }
 
 // NewIONOSDistribution returns the executor.
-func NewIONOSDistribution(clients map[string]*ionos.Client) *IONOSDistribution {
-	return &IONOSDistribution{clients: clients}
+func NewIONOSDistribution(clients map[string]*ionos.Client) Executor {
+	return Register[ops.DistributionParams](&IONOSDistribution{clients: clients})
 }
 
 func (x *IONOSDistribution) client(account string) (*ionos.Client, error) {
@@ -28,18 +28,14 @@ func (x *IONOSDistribution) client(account string) (*ionos.Client, error) {
 }
 
 // LockKey keeps one change per distribution at a time.
-func (x *IONOSDistribution) LockKey(op *opstore.Operation) string {
-	var p DistributionParams
-	_ = json.Unmarshal(op.Params, &p)
+func (x *IONOSDistribution) LockKey(op Op[*ops.DistributionParams]) string {
+	p := op.Params
 	return "ionos:distribution:" + p.DistributionID
 }
 
 // Launch sends the distribution; the handle is its id.
-func (x *IONOSDistribution) Launch(ctx context.Context, op *opstore.Operation, _ LaunchOptions) (string, error) {
-	var p DistributionParams
-	if err := decodeParams(op.Params, &p); err != nil {
-		return "", Permanent(err)
-	}
+func (x *IONOSDistribution) Launch(ctx context.Context, op Op[*ops.DistributionParams], _ LaunchOptions) (string, error) {
+	p := op.Params
 	c, err := x.client(op.Account)
 	if err != nil {
 		return "", err
@@ -66,7 +62,7 @@ func (x *IONOSDistribution) Launch(ctx context.Context, op *opstore.Operation, _
 
 // Poll reads metadata.state: AVAILABLE succeeds, FAILED fails, BUSY (and
 // any unknown value) keeps polling.
-func (x *IONOSDistribution) Poll(ctx context.Context, op *opstore.Operation) (PollResult, error) {
+func (x *IONOSDistribution) Poll(ctx context.Context, op Op[*ops.DistributionParams]) (PollResult, error) {
 	c, err := x.client(op.Account)
 	if err != nil {
 		return PollResult{}, err

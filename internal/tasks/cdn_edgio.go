@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/providers/edgio"
+	"github.com/opsworker/opsworker/ops"
 )
 
 // EdgioAccount is one Edgio account: its client and account number.
@@ -22,8 +22,8 @@ type EdgioAccount struct {
 type EdgioPurge struct{ accounts map[string]EdgioAccount }
 
 // NewEdgioPurge returns the executor.
-func NewEdgioPurge(accounts map[string]EdgioAccount) *EdgioPurge {
-	return &EdgioPurge{accounts: accounts}
+func NewEdgioPurge(accounts map[string]EdgioAccount) Executor {
+	return Register[ops.EdgioPurgeParams](&EdgioPurge{accounts: accounts})
 }
 
 func (e *EdgioPurge) account(name string) (EdgioAccount, error) {
@@ -34,34 +34,33 @@ func (e *EdgioPurge) account(name string) (EdgioAccount, error) {
 	return a, nil
 }
 
-func edgioParams(op *opstore.Operation) EdgioPurgeParams {
-	var p EdgioPurgeParams
-	_ = json.Unmarshal(op.Params, &p)
+// mediaType is the purge's media type, http_large when not given.
+func mediaType(p *ops.EdgioPurgeParams) string {
 	if p.MediaType == "" {
-		p.MediaType = "http_large"
+		return "http_large"
 	}
-	return p
+	return p.MediaType
 }
 
 // SlotKey is the account; Slots the number of paths; SlotLimit Edgio's 50.
-func (e *EdgioPurge) SlotKey(op *opstore.Operation) string { return "edgio:" + op.Account }
+func (e *EdgioPurge) SlotKey(op Op[*ops.EdgioPurgeParams]) string { return "edgio:" + op.Account }
 
 // Slots is how many purge requests the operation makes.
-func (e *EdgioPurge) Slots(op *opstore.Operation) int { return len(edgioParams(op).MediaPath) }
+func (e *EdgioPurge) Slots(op Op[*ops.EdgioPurgeParams]) int { return len(op.Params.MediaPath) }
 
 // SlotLimit is Edgio's outstanding limit.
 func (e *EdgioPurge) SlotLimit() int { return edgio.MaxOutstanding }
 
 // Launch submits one purge per path; the handle lists their ids.
-func (e *EdgioPurge) Launch(ctx context.Context, op *opstore.Operation, _ LaunchOptions) (string, error) {
-	p := edgioParams(op)
+func (e *EdgioPurge) Launch(ctx context.Context, op Op[*ops.EdgioPurgeParams], _ LaunchOptions) (string, error) {
+	p := op.Params
 	a, err := e.account(op.Account)
 	if err != nil {
 		return "", err
 	}
 	ids := make([]string, 0, len(p.MediaPath))
 	for _, path := range p.MediaPath {
-		pr, err := a.Client.CreatePurge(ctx, a.AccountNumber, &edgio.PurgeRequest{MediaPath: path, MediaType: edgio.MediaTypes[p.MediaType]})
+		pr, err := a.Client.CreatePurge(ctx, a.AccountNumber, &edgio.PurgeRequest{MediaPath: path, MediaType: edgio.MediaTypes[mediaType(p)]})
 		if err != nil {
 			// Purges are harmless to repeat: a retry submits them all again.
 			return "", err
@@ -72,7 +71,7 @@ func (e *EdgioPurge) Launch(ctx context.Context, op *opstore.Operation, _ Launch
 }
 
 // Poll reads every purge of the operation; done when all completed.
-func (e *EdgioPurge) Poll(ctx context.Context, op *opstore.Operation) (PollResult, error) {
+func (e *EdgioPurge) Poll(ctx context.Context, op Op[*ops.EdgioPurgeParams]) (PollResult, error) {
 	a, err := e.account(op.Account)
 	if err != nil {
 		return PollResult{}, err

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/providers/leaseweb"
+	"github.com/opsworker/opsworker/ops"
 )
 
 // LeasewebInvalidate runs cdn:invalidate on Leaseweb CDN v2: POST
@@ -16,16 +16,13 @@ import (
 type LeasewebInvalidate struct{ clients lwClients }
 
 // NewLeasewebInvalidate returns the executor.
-func NewLeasewebInvalidate(clients map[string]*leaseweb.Client) *LeasewebInvalidate {
-	return &LeasewebInvalidate{clients: clients}
+func NewLeasewebInvalidate(clients map[string]*leaseweb.Client) Executor {
+	return Register[ops.InvalidateParams](&LeasewebInvalidate{clients: clients})
 }
 
 // Launch submits the invalidation; the handle is the action id.
-func (l *LeasewebInvalidate) Launch(ctx context.Context, op *opstore.Operation, _ LaunchOptions) (string, error) {
-	var p InvalidateParams
-	if err := decodeParams(op.Params, &p); err != nil {
-		return "", Permanent(err)
-	}
+func (l *LeasewebInvalidate) Launch(ctx context.Context, op Op[*ops.InvalidateParams], _ LaunchOptions) (string, error) {
+	p := op.Params
 	c, err := l.clients.get(op.Account)
 	if err != nil {
 		return "", err
@@ -41,7 +38,7 @@ func (l *LeasewebInvalidate) Launch(ctx context.Context, op *opstore.Operation, 
 }
 
 // Poll reads the action once.
-func (l *LeasewebInvalidate) Poll(ctx context.Context, op *opstore.Operation) (PollResult, error) {
+func (l *LeasewebInvalidate) Poll(ctx context.Context, op Op[*ops.InvalidateParams]) (PollResult, error) {
 	c, err := l.clients.get(op.Account)
 	if err != nil {
 		return PollResult{}, err
@@ -89,7 +86,7 @@ func actionResult(a *leaseweb.Action) PollResult {
 }
 
 // BatchKey groups invalidations by account.
-func (l *LeasewebInvalidate) BatchKey(op *opstore.Operation) string {
+func (l *LeasewebInvalidate) BatchKey(op Op[*ops.InvalidateParams]) string {
 	return "leaseweb-cdn:" + op.Account
 }
 

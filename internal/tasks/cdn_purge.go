@@ -7,8 +7,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/providers/ucdn"
+	"github.com/opsworker/opsworker/ops"
 )
 
 // NewCDNPurgeTask returns a raw cdn:purge task for env, validated. It is
@@ -33,8 +33,8 @@ type UCDNPurge struct {
 }
 
 // NewUCDNPurge returns the executor; clients maps account name to client.
-func NewUCDNPurge(clients map[string]*ucdn.Client) *UCDNPurge {
-	return &UCDNPurge{clients: clients}
+func NewUCDNPurge(clients map[string]*ucdn.Client) Executor {
+	return Register[ops.UCDNPurgeParams](&UCDNPurge{clients: clients})
 }
 
 func (u *UCDNPurge) client(account string) (*ucdn.Client, error) {
@@ -47,11 +47,8 @@ func (u *UCDNPurge) client(account string) (*ucdn.Client, error) {
 
 // Launch creates the purge job and returns its job_id. UCDN has no
 // callbacks, so opts.CallbackURL is unused.
-func (u *UCDNPurge) Launch(ctx context.Context, op *opstore.Operation, _ LaunchOptions) (string, error) {
-	var p UCDNPurgeParams
-	if err := decodeParams(op.Params, &p); err != nil {
-		return "", Permanent(err)
-	}
+func (u *UCDNPurge) Launch(ctx context.Context, op Op[*ops.UCDNPurgeParams], _ LaunchOptions) (string, error) {
+	p := op.Params
 	c, err := u.client(op.Account)
 	if err != nil {
 		return "", err
@@ -64,7 +61,7 @@ func (u *UCDNPurge) Launch(ctx context.Context, op *opstore.Operation, _ LaunchO
 }
 
 // Poll reads the purge job once.
-func (u *UCDNPurge) Poll(ctx context.Context, op *opstore.Operation) (PollResult, error) {
+func (u *UCDNPurge) Poll(ctx context.Context, op Op[*ops.UCDNPurgeParams]) (PollResult, error) {
 	c, err := u.client(op.Account)
 	if err != nil {
 		return PollResult{}, err
@@ -96,7 +93,7 @@ func purgeResult(job *ucdn.PurgeJob) PollResult {
 }
 
 // BatchKey groups UCDN purges by account.
-func (u *UCDNPurge) BatchKey(op *opstore.Operation) string { return "ucdn:" + op.Account }
+func (u *UCDNPurge) BatchKey(op Op[*ops.UCDNPurgeParams]) string { return "ucdn:" + op.Account }
 
 // PollBatch lists the account's latest purge jobs in two calls — the
 // default list (waiting, running, failed) and the finished ones, up to

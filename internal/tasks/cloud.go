@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/providers/leaseweb"
+	"github.com/opsworker/opsworker/ops"
 )
 
 type lwClients map[string]*leaseweb.Client
@@ -23,40 +23,41 @@ func (c lwClients) get(account string) (*leaseweb.Client, error) {
 	return cl, nil
 }
 
-// LeasewebSnapshot runs instance:snapshot and vps:snapshot.
-type LeasewebSnapshot struct {
+// LeasewebSnapshot runs instance:snapshot (P *ops.InstanceSnapshotParams)
+// and vps:snapshot (P *ops.VPSSnapshotParams).
+type LeasewebSnapshot[P ops.Params] struct {
 	machine string // leaseweb.MachineInstance or MachineVPS
 	clients lwClients
+	// fields reads the machine's id and the snapshot's settings.
+	fields func(P) snapshotParams
+}
+
+// snapshotParams are what both snapshot kinds' params say.
+type snapshotParams struct {
+	ID, Name        string
+	ReplaceExisting bool
 }
 
 // NewLeasewebSnapshot returns the executor for instances (vps false) or VPS.
-func NewLeasewebSnapshot(vps bool, clients map[string]*leaseweb.Client) *LeasewebSnapshot {
-	m := leaseweb.MachineInstance
+func NewLeasewebSnapshot(vps bool, clients map[string]*leaseweb.Client) Executor {
 	if vps {
-		m = leaseweb.MachineVPS
+		return Register[ops.VPSSnapshotParams](&LeasewebSnapshot[*ops.VPSSnapshotParams]{machine: leaseweb.MachineVPS, clients: clients,
+			fields: func(p *ops.VPSSnapshotParams) snapshotParams {
+				return snapshotParams{p.VPSID, p.Name, p.ReplaceExisting}
+			}})
 	}
-	return &LeasewebSnapshot{machine: m, clients: clients}
+	return Register[ops.InstanceSnapshotParams](&LeasewebSnapshot[*ops.InstanceSnapshotParams]{machine: leaseweb.MachineInstance, clients: clients,
+		fields: func(p *ops.InstanceSnapshotParams) snapshotParams {
+			return snapshotParams{p.InstanceID, p.Name, p.ReplaceExisting}
+		}})
 }
 
-// snapshotParams are the fields both snapshot kinds' params share, with
-// the machine's id from either.
-type snapshotParams struct {
-	InstanceID      string `json:"instance_id,omitempty"`
-	VPSID           string `json:"vps_id,omitempty"`
-	Name            string `json:"name"`
-	ReplaceExisting bool   `json:"replace_existing,omitempty"`
+func (l *LeasewebSnapshot[P]) params(op Op[P]) (snapshotParams, string) {
+	p := l.fields(op.Params)
+	return p, p.ID
 }
 
-func (l *LeasewebSnapshot) params(op *opstore.Operation) (snapshotParams, string) {
-	var p snapshotParams
-	_ = json.Unmarshal(op.Params, &p)
-	if l.machine == leaseweb.MachineVPS {
-		return p, p.VPSID
-	}
-	return p, p.InstanceID
-}
-
-func (l *LeasewebSnapshot) what() string {
+func (l *LeasewebSnapshot[P]) what() string {
 	if l.machine == leaseweb.MachineVPS {
 		return "VPS"
 	}
@@ -64,7 +65,7 @@ func (l *LeasewebSnapshot) what() string {
 }
 
 // LockKey keeps one operation per machine (snapshot, resize) at a time.
-func (l *LeasewebSnapshot) LockKey(op *opstore.Operation) string {
+func (l *LeasewebSnapshot[P]) LockKey(op Op[P]) string {
 	_, id := l.params(op)
 	return "leaseweb:" + l.machine + ":" + id
 }
@@ -72,7 +73,7 @@ func (l *LeasewebSnapshot) LockKey(op *opstore.Operation) string {
 // Launch checks the machine runs and has no snapshot (or replaces it, the
 // deletion awaited), asks for the snapshot, and finds it by name: the
 // create call has no documented answer body.
-func (l *LeasewebSnapshot) Launch(ctx context.Context, op *opstore.Operation, _ LaunchOptions) (string, error) {
+func (l *LeasewebSnapshot[P]) Launch(ctx context.Context, op Op[P], _ LaunchOptions) (string, error) {
 	p, id := l.params(op)
 	c, err := l.clients.get(op.Account)
 	if err != nil {
@@ -118,7 +119,7 @@ func (l *LeasewebSnapshot) Launch(ctx context.Context, op *opstore.Operation, _ 
 
 // Reconcile adopts the snapshot an interrupted launch created: same name,
 // created since the attempt began (minus clock skew).
-func (l *LeasewebSnapshot) Reconcile(ctx context.Context, op *opstore.Operation, since time.Time) (string, bool, error) {
+func (l *LeasewebSnapshot[P]) Reconcile(ctx context.Context, op Op[P], since time.Time) (string, bool, error) {
 	p, id := l.params(op)
 	c, err := l.clients.get(op.Account)
 	if err != nil {
@@ -139,7 +140,7 @@ func (l *LeasewebSnapshot) Reconcile(ctx context.Context, op *opstore.Operation,
 
 // Poll reads the snapshot: READY succeeds; FAILED (or a snapshot gone)
 // fails; anything else is still in progress.
-func (l *LeasewebSnapshot) Poll(ctx context.Context, op *opstore.Operation) (PollResult, error) {
+func (l *LeasewebSnapshot[P]) Poll(ctx context.Context, op Op[P]) (PollResult, error) {
 	_, id := l.params(op)
 	c, err := l.clients.get(op.Account)
 	if err != nil {
@@ -167,15 +168,13 @@ func (l *LeasewebSnapshot) Poll(ctx context.Context, op *opstore.Operation) (Pol
 type LeasewebASGScale struct{ clients lwClients }
 
 // NewLeasewebASGScale returns the executor.
-func NewLeasewebASGScale(clients map[string]*leaseweb.Client) *LeasewebASGScale {
-	return &LeasewebASGScale{clients: clients}
+func NewLeasewebASGScale(clients map[string]*leaseweb.Client) Executor {
+	return Register[ops.ASGScaleParams](&LeasewebASGScale{clients: clients})
 }
 
 // LockKey keeps one change per group at a time.
-func (l *LeasewebASGScale) LockKey(op *opstore.Operation) string {
-	var p ASGScaleParams
-	_ = json.Unmarshal(op.Params, &p)
-	return "leaseweb:asg:" + p.ASGID
+func (l *LeasewebASGScale) LockKey(op Op[*ops.ASGScaleParams]) string {
+	return "leaseweb:asg:" + op.Params.ASGID
 }
 
 func amounts(g *leaseweb.AutoScalingGroup) map[string]any {
@@ -184,22 +183,18 @@ func amounts(g *leaseweb.AutoScalingGroup) map[string]any {
 }
 
 // request decodes the operation's params and picks its account's client.
-func (l *LeasewebASGScale) request(op *opstore.Operation) (*ASGScaleParams, *leaseweb.Client, error) {
-	var p ASGScaleParams
-	if err := decodeParams(op.Params, &p); err != nil {
-		return nil, nil, Permanent(err)
-	}
+func (l *LeasewebASGScale) request(op Op[*ops.ASGScaleParams]) (*ASGScaleParams, *leaseweb.Client, error) {
 	c, err := l.clients.get(op.Account)
 	if err != nil {
 		return nil, nil, err
 	}
-	return &p, c, nil
+	return op.Params, c, nil
 }
 
 // PreflightResult reads the group and checks the change against its type
 // as Leaseweb documents it. It returns the group's type and amounts before
 // the change, which the result keeps.
-func (l *LeasewebASGScale) PreflightResult(ctx context.Context, op *opstore.Operation) (json.RawMessage, error) {
+func (l *LeasewebASGScale) PreflightResult(ctx context.Context, op Op[*ops.ASGScaleParams]) (json.RawMessage, error) {
 	p, c, err := l.request(op)
 	if err != nil {
 		return nil, err
@@ -215,7 +210,7 @@ func (l *LeasewebASGScale) PreflightResult(ctx context.Context, op *opstore.Oper
 }
 
 // Launch updates the group (PreflightResult has checked the change).
-func (l *LeasewebASGScale) Launch(ctx context.Context, op *opstore.Operation, _ LaunchOptions) (string, error) {
+func (l *LeasewebASGScale) Launch(ctx context.Context, op Op[*ops.ASGScaleParams], _ LaunchOptions) (string, error) {
 	p, c, err := l.request(op)
 	if err != nil {
 		return "", err
@@ -232,7 +227,7 @@ func (l *LeasewebASGScale) Launch(ctx context.Context, op *opstore.Operation, _ 
 // already holds every value the operation asks for, the earlier PUT took
 // effect and is not sent again. The "before" amounts were saved with that
 // attempt (PreflightResult).
-func (l *LeasewebASGScale) Reconcile(ctx context.Context, op *opstore.Operation, _ time.Time) (string, bool, error) {
+func (l *LeasewebASGScale) Reconcile(ctx context.Context, op Op[*ops.ASGScaleParams], _ time.Time) (string, bool, error) {
 	p, c, err := l.request(op)
 	if err != nil {
 		return "", false, err
@@ -305,7 +300,7 @@ func checkASGType(typ string, p *ASGScaleParams) error {
 
 // Poll waits for the group to settle (ACTIVE) and, for MANUAL groups, for
 // its instance count to reach desired_amount.
-func (l *LeasewebASGScale) Poll(ctx context.Context, op *opstore.Operation) (PollResult, error) {
+func (l *LeasewebASGScale) Poll(ctx context.Context, op Op[*ops.ASGScaleParams]) (PollResult, error) {
 	c, err := l.clients.get(op.Account)
 	if err != nil {
 		return PollResult{}, err
@@ -348,25 +343,19 @@ func (l *LeasewebASGScale) Poll(ctx context.Context, op *opstore.Operation) (Pol
 type LeasewebResize struct{ clients lwClients }
 
 // NewLeasewebResize returns the executor.
-func NewLeasewebResize(clients map[string]*leaseweb.Client) *LeasewebResize {
-	return &LeasewebResize{clients: clients}
-}
-
-func resizeParams(op *opstore.Operation) ResizeParams {
-	var p ResizeParams
-	_ = json.Unmarshal(op.Params, &p)
-	return p
+func NewLeasewebResize(clients map[string]*leaseweb.Client) Executor {
+	return Register[ops.ResizeParams](&LeasewebResize{clients: clients})
 }
 
 // LockKey shares the instance's lock with snapshots.
-func (l *LeasewebResize) LockKey(op *opstore.Operation) string {
-	return "leaseweb:" + leaseweb.MachineInstance + ":" + resizeParams(op).InstanceID
+func (l *LeasewebResize) LockKey(op Op[*ops.ResizeParams]) string {
+	return "leaseweb:" + leaseweb.MachineInstance + ":" + op.Params.InstanceID
 }
 
 // Launch checks the target type is offered (instanceTypesUpdate) and
 // changes it, unless the instance already has it.
-func (l *LeasewebResize) Launch(ctx context.Context, op *opstore.Operation, _ LaunchOptions) (string, error) {
-	p := resizeParams(op)
+func (l *LeasewebResize) Launch(ctx context.Context, op Op[*ops.ResizeParams], _ LaunchOptions) (string, error) {
+	p := op.Params
 	c, err := l.clients.get(op.Account)
 	if err != nil {
 		return "", err
@@ -403,8 +392,8 @@ func (l *LeasewebResize) Launch(ctx context.Context, op *opstore.Operation, _ La
 // ours off it meanwhile; a change begun outside opsworker in that window
 // would be adopted, and the poll then waits for the target type until the
 // deadline.
-func (l *LeasewebResize) Reconcile(ctx context.Context, op *opstore.Operation, _ time.Time) (string, bool, error) {
-	p := resizeParams(op)
+func (l *LeasewebResize) Reconcile(ctx context.Context, op Op[*ops.ResizeParams], _ time.Time) (string, bool, error) {
+	p := op.Params
 	c, err := l.clients.get(op.Account)
 	if err != nil {
 		return "", false, err
@@ -421,8 +410,8 @@ func (l *LeasewebResize) Reconcile(ctx context.Context, op *opstore.Operation, _
 
 // Poll waits until the instance is stable (RUNNING or STOPPED) with the
 // target type; FAILED fails.
-func (l *LeasewebResize) Poll(ctx context.Context, op *opstore.Operation) (PollResult, error) {
-	p := resizeParams(op)
+func (l *LeasewebResize) Poll(ctx context.Context, op Op[*ops.ResizeParams]) (PollResult, error) {
+	p := op.Params
 	c, err := l.clients.get(op.Account)
 	if err != nil {
 		return PollResult{}, err

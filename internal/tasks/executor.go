@@ -8,15 +8,26 @@ import (
 
 	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/providers"
+	"github.com/opsworker/opsworker/ops"
 )
 
-// Executor runs one (kind, provider) pair against the provider API. It
-// makes one provider call per method; the handlers own retries.
-type Executor interface {
+// Op is an operation with its params decoded, once, into the kind's
+// params type P (a pointer type such as *ops.ServerInstallParams). The
+// record's fields are the embedded Operation's; Params is the typed value.
+type Op[P ops.Params] struct {
+	*opstore.Operation
+	Params P
+}
+
+// KindExecutor runs one (kind, provider) against the provider API with
+// typed params. It makes one provider call per method; the handlers own
+// retries. Optional capabilities are the interfaces below (Locking,
+// Preflighting, …); Register detects them.
+type KindExecutor[P ops.Params] interface {
 	// Launch starts the operation and returns the provider's handle.
-	Launch(ctx context.Context, op *opstore.Operation, opts LaunchOptions) (handle string, err error)
+	Launch(ctx context.Context, op Op[P], opts LaunchOptions) (handle string, err error)
 	// Poll checks the operation's status at the provider once.
-	Poll(ctx context.Context, op *opstore.Operation) (PollResult, error)
+	Poll(ctx context.Context, op Op[P]) (PollResult, error)
 }
 
 // LaunchOptions carries what the pipeline offers a launch.
@@ -48,13 +59,13 @@ type PollResult struct {
 	Progress json.RawMessage
 }
 
-// ResultPreflighter is a Preflighter whose checks also read what the
+// ResultPreflighting is Preflighting whose checks also read what the
 // operation's result reports from before the change (an auto scaling
 // group's amounts). The worker stores it on the record with the launch
 // attempt, before the launch call, so a retry that adopts an interrupted
-// launch still has it. An executor implements this or Preflighter.
-type ResultPreflighter interface {
-	PreflightResult(ctx context.Context, op *opstore.Operation) (json.RawMessage, error)
+// launch still has it. An executor implements this or Preflighting.
+type ResultPreflighting[P ops.Params] interface {
+	PreflightResult(ctx context.Context, op Op[P]) (json.RawMessage, error)
 }
 
 // Wait asks the worker to run the launch again after d without counting
@@ -62,48 +73,48 @@ type ResultPreflighter interface {
 // old snapshot being deleted).
 func Wait(d time.Duration, reason error) error { return &waitError{Delay: d, Err: reason} }
 
-// BatchPoller is an Executor whose provider lists many jobs in one call:
-// operations with the same BatchKey (provider and account) are polled
-// together (see poller.Batcher).
-type BatchPoller interface {
-	BatchKey(op *opstore.Operation) string
+// BatchPolling is an executor whose provider lists many jobs in one
+// call: operations with the same BatchKey (provider and account) are
+// polled together (see poller.Batcher).
+type BatchPolling[P ops.Params] interface {
+	BatchKey(op Op[P]) string
 	// PollBatch returns the results of the handles it found, by handle.
 	// A handle it does not return falls back to Poll.
 	PollBatch(ctx context.Context, account string, handles []string) (map[string]PollResult, error)
 }
 
-// SlotUser is an Executor whose provider caps outstanding work per
+// SlotUsing is an executor whose provider caps outstanding work per
 // account (Edgio: 50 purge requests): an operation needs Slots(op) of
 // SlotLimit slots of SlotKey(op) from launch to its final state, and
 // waits (it never fails for it) while they are taken.
-type SlotUser interface {
-	SlotKey(op *opstore.Operation) string
-	Slots(op *opstore.Operation) int
+type SlotUsing[P ops.Params] interface {
+	SlotKey(op Op[P]) string
+	Slots(op Op[P]) int
 	SlotLimit() int
 }
 
-// Locker is an Executor whose operations need a resource to themselves
+// Locking is an executor whose operations need a resource to themselves
 // (a server): the worker holds LockKey across replicas from launch to the
 // final state.
-type Locker interface {
-	LockKey(op *opstore.Operation) string
+type Locking[P ops.Params] interface {
+	LockKey(op Op[P]) string
 }
 
-// Preflighter checks the provider before a launch; it returns a
+// Preflighting checks the provider before a launch; it returns a
 // *BusyError when the resource is busy.
-type Preflighter interface {
-	Preflight(ctx context.Context, op *opstore.Operation) error
+type Preflighting[P ops.Params] interface {
+	Preflight(ctx context.Context, op Op[P]) error
 }
 
-// Reconciler finds what an interrupted launch attempt (begun at since)
+// Reconciling finds what an interrupted launch attempt (begun at since)
 // created at the provider, so the launch is adopted, never repeated.
-type Reconciler interface {
-	Reconcile(ctx context.Context, op *opstore.Operation, since time.Time) (handle string, found bool, err error)
+type Reconciling[P ops.Params] interface {
+	Reconcile(ctx context.Context, op Op[P], since time.Time) (handle string, found bool, err error)
 }
 
-// Canceler stops a running operation at the provider.
-type Canceler interface {
-	Cancel(ctx context.Context, op *opstore.Operation, expire bool) error
+// Canceling stops a running operation at the provider.
+type Canceling[P ops.Params] interface {
+	Cancel(ctx context.Context, op Op[P], expire bool) error
 }
 
 // BusyError says the resource an operation needs is taken.
@@ -114,7 +125,7 @@ type BusyError struct {
 
 func (e *BusyError) Error() string { return e.Resource + " busy with " + e.Holder }
 
-// ExecutorKey selects an Executor.
+// ExecutorKey selects an Executor: a (kind, provider).
 type ExecutorKey struct{ Kind, Provider string }
 
 type permanentError struct{ err error }

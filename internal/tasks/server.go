@@ -9,8 +9,8 @@ import (
 	"time"
 	_ "time/tzdata" // timezone params are checked against the IANA database
 
-	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/providers/leaseweb"
+	"github.com/opsworker/opsworker/ops"
 )
 
 // LeasewebServerJob runs server:install or server:rescue on Leaseweb: it
@@ -18,18 +18,31 @@ import (
 // the job, polls it, and can cancel or expire it. After a crash between
 // the launch call and saving its uuid, Reconcile finds the job the call
 // created instead of launching a second one.
-type LeasewebServerJob struct {
+type LeasewebServerJob[P ops.Params] struct {
 	kind    string
 	clients map[string]*leaseweb.Client
+	// serverID and osID read the params (osID "" for a rescue).
+	serverID, osID func(P) string
+	// start launches the job.
+	start func(ctx context.Context, c *leaseweb.Client, p P, opts LaunchOptions) (*leaseweb.Job, error)
 }
 
 // NewLeasewebServerJob returns the executor of kind (TypeServerInstall or
 // TypeServerRescue); clients maps account name to client.
-func NewLeasewebServerJob(kind string, clients map[string]*leaseweb.Client) *LeasewebServerJob {
-	return &LeasewebServerJob{kind: kind, clients: clients}
+func NewLeasewebServerJob(kind string, clients map[string]*leaseweb.Client) Executor {
+	if kind == TypeServerRescue {
+		return Register[ops.ServerRescueParams](&LeasewebServerJob[*ops.ServerRescueParams]{kind: kind, clients: clients,
+			serverID: func(p *ops.ServerRescueParams) string { return p.ServerID },
+			osID:     func(*ops.ServerRescueParams) string { return "" },
+			start:    launchRescue})
+	}
+	return Register[ops.ServerInstallParams](&LeasewebServerJob[*ops.ServerInstallParams]{kind: kind, clients: clients,
+		serverID: func(p *ops.ServerInstallParams) string { return p.ServerID },
+		osID:     func(p *ops.ServerInstallParams) string { return p.OperatingSystemID },
+		start:    launchInstall})
 }
 
-func (l *LeasewebServerJob) client(account string) (*leaseweb.Client, error) {
+func (l *LeasewebServerJob[P]) client(account string) (*leaseweb.Client, error) {
 	c, ok := l.clients[account]
 	if !ok {
 		return nil, Permanent(fmt.Errorf("account %q is not configured for provider leaseweb (providers.leaseweb.accounts)", account))
@@ -37,41 +50,33 @@ func (l *LeasewebServerJob) client(account string) (*leaseweb.Client, error) {
 	return c, nil
 }
 
-func (l *LeasewebServerJob) jobType() string {
+func (l *LeasewebServerJob[P]) jobType() string {
 	if l.kind == TypeServerRescue {
 		return leaseweb.JobTypeRescueMode
 	}
 	return leaseweb.JobTypeInstall
 }
 
-func serverOf(op *opstore.Operation) string {
-	var p struct {
-		ServerID string `json:"server_id"`
-	}
-	_ = json.Unmarshal(op.Params, &p)
-	return p.ServerID
-}
-
 // LockKey is the server: one operation per server at a time.
-func (l *LeasewebServerJob) LockKey(op *opstore.Operation) string {
-	return "leaseweb:server:" + serverOf(op)
+func (l *LeasewebServerJob[P]) LockKey(op Op[P]) string {
+	return "leaseweb:server:" + l.serverID(op.Params)
 }
 
 // Preflight refuses to stack a job on a server that is running one
 // (GET .../jobs?isRunning=true).
-func (l *LeasewebServerJob) Preflight(ctx context.Context, op *opstore.Operation) error {
+func (l *LeasewebServerJob[P]) Preflight(ctx context.Context, op Op[P]) error {
 	c, err := l.client(op.Account)
 	if err != nil {
 		return err
 	}
 	running := true
-	list, err := c.BareMetal.ListJobs(ctx, serverOf(op), &leaseweb.ListJobsOptions{IsRunning: &running, Limit: 10})
+	list, err := c.BareMetal.ListJobs(ctx, l.serverID(op.Params), &leaseweb.ListJobsOptions{IsRunning: &running, Limit: 10})
 	if err != nil {
 		return err
 	}
 	for _, j := range list.Jobs {
 		if j.UUID != op.Handle {
-			return &BusyError{Resource: "server " + serverOf(op), Holder: fmt.Sprintf("a %s job (%s) not started by this operation", j.Type, j.UUID)}
+			return &BusyError{Resource: "server " + l.serverID(op.Params), Holder: fmt.Sprintf("a %s job (%s) not started by this operation", j.Type, j.UUID)}
 		}
 	}
 	return nil
@@ -80,21 +85,16 @@ func (l *LeasewebServerJob) Preflight(ctx context.Context, op *opstore.Operation
 // Reconcile looks for a job the previous launch attempt created: same
 // type (and operating system), created at or after that attempt began
 // (minus clock skew). It returns the job's uuid when it finds one.
-func (l *LeasewebServerJob) Reconcile(ctx context.Context, op *opstore.Operation, since time.Time) (string, bool, error) {
+func (l *LeasewebServerJob[P]) Reconcile(ctx context.Context, op Op[P], since time.Time) (string, bool, error) {
 	c, err := l.client(op.Account)
 	if err != nil {
 		return "", false, err
 	}
-	list, err := c.BareMetal.ListJobs(ctx, serverOf(op), &leaseweb.ListJobsOptions{Type: l.jobType(), Limit: 50})
+	list, err := c.BareMetal.ListJobs(ctx, l.serverID(op.Params), &leaseweb.ListJobsOptions{Type: l.jobType(), Limit: 50})
 	if err != nil {
 		return "", false, err
 	}
-	var osID string
-	if l.kind == TypeServerInstall {
-		var p ServerInstallParams
-		_ = json.Unmarshal(op.Params, &p)
-		osID = p.OperatingSystemID
-	}
+	osID := l.osID(op.Params)
 	const skew = 2 * time.Minute
 	var best *leaseweb.Job
 	for i := range list.Jobs {
@@ -122,51 +122,12 @@ func (l *LeasewebServerJob) Reconcile(ctx context.Context, op *opstore.Operation
 }
 
 // Launch starts the job and returns its uuid.
-func (l *LeasewebServerJob) Launch(ctx context.Context, op *opstore.Operation, opts LaunchOptions) (string, error) {
+func (l *LeasewebServerJob[P]) Launch(ctx context.Context, op Op[P], opts LaunchOptions) (string, error) {
 	c, err := l.client(op.Account)
 	if err != nil {
 		return "", err
 	}
-	var job *leaseweb.Job
-	if l.kind == TypeServerRescue {
-		var p ServerRescueParams
-		if err := decodeParams(op.Params, &p); err != nil {
-			return "", Permanent(err)
-		}
-		img := p.RescueImageID
-		if img == "" {
-			img = "GRML"
-		}
-		req := &leaseweb.RescueRequest{RescueImageID: img, CallbackURL: opts.CallbackURL, Password: p.Password,
-			SSHKeys: strings.Join(p.SSHKeys, "\n"), PowerCycle: p.PowerCycle}
-		if p.PostInstallScript != "" {
-			req.PostInstallScript = base64.StdEncoding.EncodeToString([]byte(p.PostInstallScript))
-		}
-		job, err = c.BareMetal.LaunchRescueMode(ctx, p.ServerID, req)
-	} else {
-		var p ServerInstallParams
-		if err := decodeParams(op.Params, &p); err != nil {
-			return "", Permanent(err)
-		}
-		req := &leaseweb.InstallRequest{OperatingSystemID: p.OperatingSystemID, CallbackURL: opts.CallbackURL, ControlPanelID: p.ControlPanelID,
-			Device: p.Device, Hostname: p.Hostname, Password: p.Password, PowerCycle: p.PowerCycle,
-			SSHKeys: strings.Join(p.SSHKeys, "\n"), Timezone: p.Timezone}
-		for _, part := range p.Partitions {
-			size, _ := part.SizeValue()
-			mp := part.Mountpoint
-			if mp == "none" {
-				mp = ""
-			}
-			req.Partitions = append(req.Partitions, leaseweb.Partition{Filesystem: part.Filesystem, Mountpoint: mp, Size: size})
-		}
-		if p.RAID != nil {
-			req.RAID = &leaseweb.RAID{Level: p.RAID.Level, NumberOfDisks: p.RAID.NumberOfDisks, Type: p.RAID.Type}
-		}
-		if p.PostInstallScript != "" {
-			req.PostInstallScript = base64.StdEncoding.EncodeToString([]byte(p.PostInstallScript))
-		}
-		job, err = c.BareMetal.LaunchInstallation(ctx, p.ServerID, req)
-	}
+	job, err := l.start(ctx, c, op.Params, opts)
 	if err != nil {
 		return "", err
 	}
@@ -176,16 +137,50 @@ func (l *LeasewebServerJob) Launch(ctx context.Context, op *opstore.Operation, o
 	return job.UUID, nil
 }
 
+func launchRescue(ctx context.Context, c *leaseweb.Client, p *ops.ServerRescueParams, opts LaunchOptions) (*leaseweb.Job, error) {
+	img := p.RescueImageID
+	if img == "" {
+		img = "GRML"
+	}
+	req := &leaseweb.RescueRequest{RescueImageID: img, CallbackURL: opts.CallbackURL, Password: p.Password,
+		SSHKeys: strings.Join(p.SSHKeys, "\n"), PowerCycle: p.PowerCycle}
+	if p.PostInstallScript != "" {
+		req.PostInstallScript = base64.StdEncoding.EncodeToString([]byte(p.PostInstallScript))
+	}
+	return c.BareMetal.LaunchRescueMode(ctx, p.ServerID, req)
+}
+
+func launchInstall(ctx context.Context, c *leaseweb.Client, p *ops.ServerInstallParams, opts LaunchOptions) (*leaseweb.Job, error) {
+	req := &leaseweb.InstallRequest{OperatingSystemID: p.OperatingSystemID, CallbackURL: opts.CallbackURL, ControlPanelID: p.ControlPanelID,
+		Device: p.Device, Hostname: p.Hostname, Password: p.Password, PowerCycle: p.PowerCycle,
+		SSHKeys: strings.Join(p.SSHKeys, "\n"), Timezone: p.Timezone}
+	for _, part := range p.Partitions {
+		size, _ := part.SizeValue()
+		mp := part.Mountpoint
+		if mp == "none" {
+			mp = ""
+		}
+		req.Partitions = append(req.Partitions, leaseweb.Partition{Filesystem: part.Filesystem, Mountpoint: mp, Size: size})
+	}
+	if p.RAID != nil {
+		req.RAID = &leaseweb.RAID{Level: p.RAID.Level, NumberOfDisks: p.RAID.NumberOfDisks, Type: p.RAID.Type}
+	}
+	if p.PostInstallScript != "" {
+		req.PostInstallScript = base64.StdEncoding.EncodeToString([]byte(p.PostInstallScript))
+	}
+	return c.BareMetal.LaunchInstallation(ctx, p.ServerID, req)
+}
+
 // Poll reads the job once. Every terminal status ends the operation at
 // once: FINISHED succeeds; FAILED, CANCELED and EXPIRED fail with the
 // failing task's errorMessage (Leaseweb's own Terraform provider waits
 // out its timeout on anything but FINISHED; we do not).
-func (l *LeasewebServerJob) Poll(ctx context.Context, op *opstore.Operation) (PollResult, error) {
+func (l *LeasewebServerJob[P]) Poll(ctx context.Context, op Op[P]) (PollResult, error) {
 	c, err := l.client(op.Account)
 	if err != nil {
 		return PollResult{}, err
 	}
-	job, err := c.BareMetal.GetJob(ctx, serverOf(op), op.Handle)
+	job, err := c.BareMetal.GetJob(ctx, l.serverID(op.Params), op.Handle)
 	if err != nil {
 		return PollResult{}, err
 	}
@@ -222,15 +217,15 @@ func (l *LeasewebServerJob) Poll(ctx context.Context, op *opstore.Operation) (Po
 
 // Cancel stops the server's active job: cancelActiveJob runs the job's
 // on-fail flow (often a reboot); expireActiveJob only marks it expired.
-func (l *LeasewebServerJob) Cancel(ctx context.Context, op *opstore.Operation, expire bool) error {
+func (l *LeasewebServerJob[P]) Cancel(ctx context.Context, op Op[P], expire bool) error {
 	c, err := l.client(op.Account)
 	if err != nil {
 		return err
 	}
 	if expire {
-		_, err = c.BareMetal.ExpireActiveJob(ctx, serverOf(op))
+		_, err = c.BareMetal.ExpireActiveJob(ctx, l.serverID(op.Params))
 	} else {
-		_, err = c.BareMetal.CancelActiveJob(ctx, serverOf(op))
+		_, err = c.BareMetal.CancelActiveJob(ctx, l.serverID(op.Params))
 	}
 	return err
 }

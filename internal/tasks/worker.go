@@ -270,10 +270,14 @@ func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
 		}
 		return fmt.Errorf("%s %s: provider %s not configured: %w", kind, op.ID, op.Provider, asynq.SkipRetry)
 	}
+	// The params, decoded once for every step of this task.
+	params, err := exec.params(op)
+	if err != nil {
+		return w.launchFailed(ctx, op, err)
+	}
 
 	// One operation per resource (server) across every replica.
-	if lk, ok := exec.(Locker); ok {
-		key := lk.LockKey(op)
+	if key := exec.lockKey(op, params); key != "" {
 		got, holder, err := w.cfg.Store.AcquireLock(ctx, key, op.ID, w.cfg.LockTTL)
 		if err != nil {
 			return err
@@ -284,13 +288,13 @@ func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
 	}
 
 	// A provider-wide cap on outstanding work (Edgio): wait for room.
-	if su, ok := exec.(SlotUser); ok {
-		got, used, err := w.cfg.Store.AcquireSlots(ctx, su.SlotKey(op), op.ID, su.Slots(op), su.SlotLimit(), w.cfg.LockTTL)
+	if key, n, limit := exec.slots(op, params); n > 0 {
+		got, used, err := w.cfg.Store.AcquireSlots(ctx, key, op.ID, n, limit, w.cfg.LockTTL)
 		if err != nil {
 			return err
 		}
 		if !got {
-			msg := fmt.Sprintf("waiting: %s has %d of %d outstanding requests in use; this operation needs %d", su.SlotKey(op), used, su.SlotLimit(), su.Slots(op))
+			msg := fmt.Sprintf("waiting: %s has %d of %d outstanding requests in use; this operation needs %d", key, used, limit, n)
 			_, _ = w.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{op.State}, LastError: &msg})
 			return &waitError{Delay: w.cfg.BusyRetry, Err: errors.New(msg)}
 		}
@@ -300,8 +304,8 @@ func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
 	// the provider may have accepted it. Adopt what it created, if
 	// anything, instead of launching again.
 	var handle string
-	if rc, ok := exec.(Reconciler); ok && op.State == opstore.StateLaunching && op.LaunchStartedAt != nil {
-		h, found, err := rc.Reconcile(ctx, op, *op.LaunchStartedAt)
+	if exec.reconciles() && op.State == opstore.StateLaunching && op.LaunchStartedAt != nil {
+		h, found, err := exec.reconcile(ctx, op, params, *op.LaunchStartedAt)
 		if err != nil {
 			return w.launchFailed(ctx, op, err)
 		}
@@ -312,14 +316,7 @@ func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
 	}
 
 	if handle == "" {
-		var before json.RawMessage
-		var pfErr error
-		switch pf := exec.(type) {
-		case ResultPreflighter:
-			before, pfErr = pf.PreflightResult(ctx, op)
-		case Preflighter:
-			pfErr = pf.Preflight(ctx, op)
-		}
+		before, pfErr := exec.preflight(ctx, op, params)
 		if pfErr != nil {
 			var be *BusyError
 			if errors.As(pfErr, &be) {
@@ -349,7 +346,7 @@ func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
 		if op.CancelRequested != "" {
 			return w.finish(ctx, op, opstore.StateCanceled, nil, "", "canceled before launch", 0, 0)
 		}
-		handle, err = exec.Launch(ctx, op, w.launchOptions(op))
+		handle, err = exec.launch(ctx, op, params, w.launchOptions(op))
 		if err != nil {
 			return w.launchFailed(ctx, op, err)
 		}
@@ -379,8 +376,8 @@ func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
 		return w.onConflict(ctx, op, err)
 	}
 	w.logState(op)
-	if bp, ok := exec.(BatchPoller); ok && w.cfg.Batcher != nil {
-		if err := w.cfg.Batcher.Add(ctx, bp.BatchKey(op), op.ID); err != nil {
+	if key := exec.batchKey(op, params); key != "" && w.cfg.Batcher != nil {
+		if err := w.cfg.Batcher.Add(ctx, key, op.ID); err != nil {
 			w.opLogger(op).Warn("join batch polling (it polls alone)", zap.Error(err))
 		}
 	}
@@ -394,30 +391,29 @@ func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
 // the batch of its (provider, account): the batch leader lists every
 // member's job in one call and settles the finished ones; a member the
 // last batch saw running needs no call of its own.
-func (w *Worker) poll(ctx context.Context, exec Executor, op *opstore.Operation) (PollResult, error) {
-	bp, ok := exec.(BatchPoller)
-	if !ok || w.cfg.Batcher == nil {
-		return exec.Poll(ctx, op)
+func (w *Worker) poll(ctx context.Context, exec Executor, op *opstore.Operation, params any) (PollResult, error) {
+	key := exec.batchKey(op, params)
+	if key == "" || w.cfg.Batcher == nil {
+		return exec.poll(ctx, op, params)
 	}
-	key := bp.BatchKey(op)
 	interval := w.cfg.Policies[op.Kind].Initial
 	lead, err := w.cfg.Batcher.TryLead(ctx, key, interval)
 	if err != nil {
-		return exec.Poll(ctx, op)
+		return exec.poll(ctx, op, params)
 	}
 	if !lead {
 		if st, seen, err := w.cfg.Batcher.SeenRunning(ctx, key, op.ID); err == nil && seen {
 			return PollResult{Status: st}, nil
 		}
-		return exec.Poll(ctx, op)
+		return exec.poll(ctx, op, params)
 	}
 	ids, err := w.cfg.Batcher.Members(ctx, key, w.cfg.BatchMax)
 	if err != nil {
-		return exec.Poll(ctx, op)
+		return exec.poll(ctx, op, params)
 	}
 	members, err := w.cfg.Store.GetMany(ctx, ids)
 	if err != nil {
-		return exec.Poll(ctx, op)
+		return exec.poll(ctx, op, params)
 	}
 	byHandle := map[string]*opstore.Operation{}
 	handles := make([]string, 0, len(members))
@@ -436,12 +432,12 @@ func (w *Worker) poll(ctx context.Context, exec Executor, op *opstore.Operation)
 	}
 	if len(handles) < minBatch {
 		// A list call costs as much as a few single GETs: not worth it.
-		return exec.Poll(ctx, op)
+		return exec.poll(ctx, op, params)
 	}
-	results, err := bp.PollBatch(ctx, op.Account, handles)
+	results, err := exec.pollBatch(ctx, op.Account, handles)
 	if err != nil {
 		w.opLogger(op).Warn("batch poll failed; polling alone", zap.Error(redactError(err, w.redactorFor(op))))
-		return exec.Poll(ctx, op)
+		return exec.poll(ctx, op, params)
 	}
 	running := map[string]string{}
 	var mine *PollResult
@@ -470,7 +466,7 @@ func (w *Worker) poll(ctx context.Context, exec Executor, op *opstore.Operation)
 	if mine != nil {
 		return *mine, nil
 	}
-	return exec.Poll(ctx, op)
+	return exec.poll(ctx, op, params)
 }
 
 // minBatch is the smallest batch worth a list call.
@@ -874,15 +870,19 @@ func (w *Worker) ProcessPoll(ctx context.Context, t *asynq.Task) error {
 	if !ok {
 		return fmt.Errorf("poll %s: provider %s is not configured on this worker", op.ID, op.Provider)
 	}
-	if su, ok := exec.(SlotUser); ok {
-		_, _, _ = w.cfg.Store.AcquireSlots(ctx, su.SlotKey(op), op.ID, su.Slots(op), su.SlotLimit()+su.Slots(op), w.cfg.LockTTL) // refresh
+	params, err := exec.params(op)
+	if err != nil {
+		return w.finish(ctx, op, opstore.StateFailed, nil, "", err.Error(), p.Seq, 0)
 	}
-	if lk, ok := exec.(Locker); ok {
-		if got, holder, err := w.cfg.Store.AcquireLock(ctx, lk.LockKey(op), op.ID, w.cfg.LockTTL); err == nil && !got {
+	if key, n, limit := exec.slots(op, params); n > 0 {
+		_, _, _ = w.cfg.Store.AcquireSlots(ctx, key, op.ID, n, limit+n, w.cfg.LockTTL) // refresh
+	}
+	if key := exec.lockKey(op, params); key != "" {
+		if got, holder, err := w.cfg.Store.AcquireLock(ctx, key, op.ID, w.cfg.LockTTL); err == nil && !got {
 			log.Error("resource lock lost to another operation (were all workers down longer than the lock TTL?)", zap.String("holder", holder))
 		}
 	}
-	res, pollErr := w.poll(ctx, exec, op)
+	res, pollErr := w.poll(ctx, exec, op, params)
 	if pollErr != nil {
 		pollErr = redactError(pollErr, w.redactorFor(op))
 	} else {
@@ -967,15 +967,19 @@ func (w *Worker) finish(ctx context.Context, op *opstore.Operation, state opstor
 		w.cfg.Observer.OperationFinished(done)
 	}
 	if exec, ok := w.cfg.Executors[ExecutorKey{op.Kind, op.Provider}]; ok {
-		if bp, ok := exec.(BatchPoller); ok && w.cfg.Batcher != nil {
-			_ = w.cfg.Batcher.Remove(ctx, bp.BatchKey(done), done.ID)
-		}
-		if su, ok := exec.(SlotUser); ok {
-			_ = w.cfg.Store.ReleaseSlots(ctx, su.SlotKey(done), done.ID)
-		}
-		if lk, ok := exec.(Locker); ok {
-			if err := w.cfg.Store.ReleaseLock(ctx, lk.LockKey(done), done.ID); err != nil {
-				w.opLogger(done).Warn("release resource lock (it expires by itself)", zap.Error(err))
+		// What the operation held is named by its params (as they were
+		// before the final change removed any secret).
+		if params, err := exec.params(op); err == nil {
+			if key := exec.batchKey(op, params); key != "" && w.cfg.Batcher != nil {
+				_ = w.cfg.Batcher.Remove(ctx, key, done.ID)
+			}
+			if key, n, _ := exec.slots(op, params); n > 0 {
+				_ = w.cfg.Store.ReleaseSlots(ctx, key, done.ID)
+			}
+			if key := exec.lockKey(op, params); key != "" {
+				if err := w.cfg.Store.ReleaseLock(ctx, key, done.ID); err != nil {
+					w.opLogger(done).Warn("release resource lock (it expires by itself)", zap.Error(err))
+				}
 			}
 		}
 	}
