@@ -416,8 +416,9 @@ func (w *Worker) ProcessReplay(ctx context.Context, t *asynq.Task) error {
 // waits (Wait, a busy resource) runs again after its own delay; otherwise
 // a provider's or receiver's Retry-After wins (plus 1 s, see honour);
 // webhook deliveries follow the configured schedule; other tasks back off
-// exponentially from 1 s to Config.RetryBackoffMax. Waits get jitter from
-// Config.Rand (webhooks: the configured fraction; others ±20%).
+// exponentially from 1 s to Config.RetryBackoffMax. Schedule and backoff
+// get jitter from Config.Rand (webhooks: the configured fraction; others
+// ±20%).
 func (w *Worker) RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 	var we *waitError
 	if errors.As(err, &we) {
