@@ -351,9 +351,7 @@ func TestChaosPoisonInput(t *testing.T) {
 // stay up, /readyz says not ready meanwhile, and every operation
 // completes.
 func TestChaosRedisOutage(t *testing.T) {
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server not installed")
-	}
+	requireRedisServer(t)
 	addr := freeAddr(t)
 	host, port, _ := strings.Cut(addr, ":")
 	rs := exec.Command("redis-server", "--port", port, "--bind", host, "--save", "", "--appendonly", "no")

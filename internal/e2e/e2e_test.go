@@ -24,6 +24,7 @@ import (
 
 	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/providers/ucdn/ucdnsim"
+	"github.com/opsworker/opsworker/internal/tasks"
 	"github.com/opsworker/opsworker/internal/testutil"
 )
 
@@ -276,7 +277,7 @@ func TestNoRedisExitsThree(t *testing.T) {
 }
 
 func TestIdempotencyKeyViaCLI(t *testing.T) {
-	redisURL, sim, cfg, _ := redisSetup(t, ucdnsim.Config{})
+	redisURL, sim, cfg, insp := redisSetup(t, ucdnsim.Config{})
 	startWorker(t, cfg)
 	a := cli(t, "--redis", redisURL, "submit", "cdn:purge", "--provider", "ucdn", "--params", params, "--key", "release-9", "--wait", "--output", "json")
 	require.Equal(t, 0, a.code, a.stderr)
@@ -287,8 +288,35 @@ func TestIdempotencyKeyViaCLI(t *testing.T) {
 	c := cli(t, "--redis", redisURL, "submit", "cdn:purge", "--provider", "ucdn", "--params", `{"zone_name":"demo","zone_type":"objects","files":["/x"]}`, "--key", "release-9")
 	assert.Equal(t, 2, c.code)
 	assert.Contains(t, c.stderr, "idempotency_key")
-	time.Sleep(300 * time.Millisecond) // give a wrongly enqueued launch a chance to show
+	// A launch the refused submit had queued would still be in asynq now
+	// or, once run, would have called the provider: look in that order.
+	// The first operation's launch may still be finishing (active).
+	first := tasks.LaunchTaskID(decodeOp(t, a.stdout).ID)
+	for _, task := range queuedTasks(t, insp) {
+		if task.Type == tasks.TypeCDNPurge {
+			assert.True(t, task.ID == first && task.State == asynq.TaskStateActive, "a launch was queued: %s (%s)", task.ID, task.State)
+		}
+	}
 	assert.Equal(t, 1, sim.CountCalls("POST", "/purge/zone"))
+}
+
+// queuedTasks lists the tasks of every queue in every state asynq keeps.
+func queuedTasks(t *testing.T, insp *asynq.Inspector) []*asynq.TaskInfo {
+	t.Helper()
+	queues, err := insp.Queues()
+	require.NoError(t, err)
+	var all []*asynq.TaskInfo
+	for _, q := range queues {
+		for _, list := range []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+			insp.ListPendingTasks, insp.ListActiveTasks, insp.ListScheduledTasks,
+			insp.ListRetryTasks, insp.ListArchivedTasks, insp.ListCompletedTasks,
+		} {
+			got, err := list(q, asynq.PageSize(1000))
+			require.NoError(t, err)
+			all = append(all, got...)
+		}
+	}
+	return all
 }
 
 // The worker is SIGKILLed after the purge was launched and before it

@@ -3,27 +3,11 @@ package tasks
 import (
 	"errors"
 	"math"
-	"math/rand/v2"
 	"time"
-
-	"github.com/hibiken/asynq"
 
 	"github.com/opsworker/opsworker/internal/providers"
 	"github.com/opsworker/opsworker/internal/webhooks"
 )
-
-// RetryDelay is the RetryDelayFunc of a worker with the default webhook
-// schedule; see Worker.RetryDelay.
-func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
-	if d, ok := retryAfter(err); ok {
-		return d
-	}
-	if t != nil && t.Type() == TypeWebhookDeliver {
-		d := DefaultWebhookSchedule[min(max(n, 0), len(DefaultWebhookSchedule)-1)]
-		return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-	}
-	return launchBackoff(n, rand.Float64, 5*time.Minute)
-}
 
 // retryAfter returns the wait a provider or receiver asked for, if any.
 func retryAfter(err error) (time.Duration, bool) {
@@ -38,7 +22,8 @@ func retryAfter(err error) (time.Duration, bool) {
 	return 0, false
 }
 
-// launchBackoff is 1 s × 2^n, capped at max, ±20%.
+// launchBackoff is 1 s × 2^n, capped at max, ±20%; rnd returns a value
+// in [0, 1).
 func launchBackoff(n int, rnd func() float64, max time.Duration) time.Duration {
 	d := math.Min(float64(time.Second)*math.Pow(2, float64(n)), float64(max))
 	return time.Duration(d * (0.8 + 0.4*rnd()))

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -413,10 +412,13 @@ func (w *Worker) ProcessReplay(ctx context.Context, t *asynq.Task) error {
 }
 
 // RetryDelay is the asynq RetryDelayFunc; n is how often the task was
-// retried before this failure (0 after the first attempt). A provider's or
-// receiver's Retry-After wins; webhook deliveries follow the configured
-// schedule; launches back off exponentially from 1 s to 5 min. Waits get
-// jitter (webhooks: the configured fraction; launches ±20%).
+// retried before this failure (0 after the first attempt). A task that
+// waits (Wait, a busy resource) runs again after its own delay; otherwise
+// a provider's or receiver's Retry-After wins (plus 1 s, see honour);
+// webhook deliveries follow the configured schedule; other tasks back off
+// exponentially from 1 s to Config.RetryBackoffMax. Schedule and backoff
+// get jitter from Config.Rand (webhooks: the configured fraction; others
+// ±20%).
 func (w *Worker) RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 	var we *waitError
 	if errors.As(err, &we) {
@@ -430,5 +432,5 @@ func (w *Worker) RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 		d := w.cfg.Webhooks.Schedule[i]
 		return time.Duration(float64(d) * (1 + w.cfg.Webhooks.Jitter*(2*w.cfg.Rand()-1)))
 	}
-	return launchBackoff(n, rand.Float64, w.cfg.RetryBackoffMax)
+	return launchBackoff(n, w.cfg.Rand, w.cfg.RetryBackoffMax)
 }

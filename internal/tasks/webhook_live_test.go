@@ -31,18 +31,22 @@ func TestLiveGoneStopsDeliveries(t *testing.T) {
 	require.NoError(t, err)
 	b.waitState(t, op.ID, opstore.StateSucceeded)
 
-	testutil.WaitFor(t, 10*time.Second, "subscription disabled", func() bool {
-		d, _ := b.store.DisabledSubscriptions(context.Background())
-		return strings.Contains(d["old-audit"], "410")
-	})
-	// The running event got 410; the succeeded event is not sent at all.
-	time.Sleep(500 * time.Millisecond)
-	require.Len(t, gone.hooks(), 1, "no further attempts after 410")
-	info, err := b.insp.GetTaskInfo("default", tasks.DeliveryTaskID(op.ID, webhooks.EventRunning, tasks.SubscriptionDestination("old-audit")))
-	require.NoError(t, err)
+	// The running event got 410: archived, never retried.
+	dest := tasks.SubscriptionDestination("old-audit")
+	info := b.waitDone(t, tasks.DeliveryTaskID(op.ID, webhooks.EventRunning, dest))
 	assert.Equal(t, asynq.TaskStateArchived, info.State)
 	assert.Equal(t, 0, info.Retried)
 	assert.Contains(t, info.LastErr, "http 410")
+	d, err := b.store.DisabledSubscriptions(t.Context())
+	require.NoError(t, err)
+	assert.Contains(t, d["old-audit"], "410", "subscription disabled")
+	// The succeeded event is not sent at all: not enqueued for the
+	// disabled subscription, or refused before sending.
+	if info := b.waitFinalDelivery(t, op.ID, webhooks.EventSucceeded, dest); info != nil {
+		assert.Equal(t, asynq.TaskStateArchived, info.State)
+		assert.Contains(t, info.LastErr, "subscription disabled")
+	}
+	require.Len(t, gone.hooks(), 1, "no further attempts after 410")
 
 	// Re-enabled, a replay reaches it again.
 	ok, err := b.store.EnableSubscription(t.Context(), "old-audit")
@@ -69,7 +73,9 @@ func TestLiveCallbackGoneStopsLaterEvents(t *testing.T) {
 	op, _, err := b.sub.Submit(t.Context(), tasks.TypeCDNPurge, env)
 	require.NoError(t, err)
 	b.waitState(t, op.ID, opstore.StateSucceeded)
-	time.Sleep(500 * time.Millisecond)
+	info := b.waitDone(t, tasks.DeliveryTaskID(op.ID, webhooks.EventRunning, tasks.DestinationCallback))
+	assert.Contains(t, info.LastErr, "http 410")
+	assert.Nil(t, b.waitFinalDelivery(t, op.ID, webhooks.EventSucceeded, tasks.DestinationCallback), "no delivery enqueued to a gone callback_url")
 	got := gone.hooks()
 	require.Len(t, got, 1)
 	assert.Equal(t, "operation.running", got[0].Body["type"], "only the running event; 410 stopped the rest")
@@ -140,7 +146,11 @@ func TestLiveCallbackTriggersPoll(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, post("/v1/callbacks/ucdn/"+op.ID+"/forged-token"))
 	assert.Equal(t, http.StatusNotFound, post(webhooks.CallbackURL("", secret, "ucdn", "00000000-0000-7000-8000-000000000000")), "unknown operation")
 	assert.Equal(t, http.StatusNotFound, post(webhooks.CallbackURL("", secret, "leaseweb", op.ID)), "wrong provider")
-	time.Sleep(300 * time.Millisecond)
+	// A callback runs the scheduled poll before it answers: after these
+	// answers, the poll is still a minute away.
+	poll, err := b.insp.GetTaskInfo("default", tasks.PollTaskID(op.ID, running.PollSeq))
+	require.NoError(t, err)
+	assert.Equal(t, asynq.TaskStateScheduled, poll.State, "rejected callbacks run no poll")
 	cur, err := b.store.Get(t.Context(), op.ID)
 	require.NoError(t, err)
 	assert.Equal(t, opstore.StateRunning, cur.State, "rejected callbacks change nothing")

@@ -153,10 +153,13 @@ func TestSSRFGuard(t *testing.T) {
 
 func TestCanceledIsNotRetryable(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(hang)
-	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithCancel(t.Context())
-	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+	// Canceled while the receiver holds the request.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cancel()
+		hang(w, r)
+	}))
+	t.Cleanup(srv.Close)
 	err := open(5*time.Second).Send(ctx, srv.URL, "e", []byte(`{}`), nil)
 	var de *webhooks.DeliveryError
 	require.ErrorAs(t, err, &de)

@@ -184,9 +184,12 @@ func TestTransportFailures(t *testing.T) {
 func TestCanceledContextIsPermanent(t *testing.T) {
 	t.Parallel()
 	c, mux := setup(t)
-	mux.HandleFunc("/purge/job/x/", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	ctx, cancel := context.WithCancel(t.Context())
-	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+	// Canceled while the provider holds the request.
+	mux.HandleFunc("/purge/job/x/", func(w http.ResponseWriter, r *http.Request) {
+		cancel()
+		<-r.Context().Done()
+	})
 	_, err := c.GetPurgeJob(ctx, "x")
 	var pe *providers.Error
 	require.ErrorAs(t, err, &pe)

@@ -2,6 +2,7 @@ package leasewebsim_test
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -151,17 +152,30 @@ func TestCallbackWhenJobEnds(t *testing.T) {
 	}))
 	t.Cleanup(recv.Close)
 	sim, c, clock := setup(t, leasewebsim.Config{TaskDuration: time.Minute})
-	j, err := c.BareMetal.LaunchRescueMode(t.Context(), "5", &leaseweb.RescueRequest{RescueImageID: "GRML", CallbackURL: recv.URL + "/cb"})
+	// An installation takes 7 minutes (7 tasks), a rescue 3. The rescue,
+	// launched after the installation, ends first: its callback shows that
+	// the simulator has looked at every job since, the installation first.
+	j, err := c.BareMetal.LaunchInstallation(t.Context(), "5", &leaseweb.InstallRequest{OperatingSystemID: "UBUNTU_22_04_64BIT", CallbackURL: recv.URL + "/cb"})
 	require.NoError(t, err)
-	time.Sleep(100 * time.Millisecond)
-	mu.Lock()
-	assert.Empty(t, got, "no callback while running")
-	mu.Unlock()
+	rescue, err := c.BareMetal.LaunchRescueMode(t.Context(), "6", &leaseweb.RescueRequest{RescueImageID: "GRML", CallbackURL: recv.URL + "/cb"})
+	require.NoError(t, err)
+	clock.Add(3 * time.Minute)
+	testutil.WaitFor(t, 5*time.Second, "callback of the rescue", func() bool { return len(sim.Callbacks()) >= 1 })
+	assert.Equal(t, []string{rescue.UUID}, sim.Callbacks(), "no callback while running")
 	clock.Add(time.Hour)
-	testutil.WaitFor(t, 5*time.Second, "callback", func() bool { return len(sim.Callbacks()) == 1 })
+	testutil.WaitFor(t, 5*time.Second, "callback", func() bool { return len(sim.Callbacks()) == 2 })
+	assert.Equal(t, []string{rescue.UUID, j.UUID}, sim.Callbacks())
 	mu.Lock()
 	defer mu.Unlock()
-	require.Len(t, got, 1)
-	assert.Contains(t, got[0], j.UUID)
-	assert.Contains(t, got[0], `"status":"FINISHED"`)
+	require.Len(t, got, 2)
+	var ended []leaseweb.Job
+	for _, body := range got {
+		var job leaseweb.Job
+		require.NoError(t, json.Unmarshal([]byte(body), &job), body)
+		ended = append(ended, job)
+	}
+	assert.Equal(t, rescue.UUID, ended[0].UUID)
+	assert.Equal(t, j.UUID, ended[1].UUID)
+	assert.Equal(t, "FINISHED", ended[0].Status)
+	assert.Equal(t, "FINISHED", ended[1].Status)
 }
