@@ -8,8 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
+	"github.com/opsworker/opsworker/internal/httpclass"
 	"github.com/opsworker/opsworker/internal/providers"
 )
 
@@ -23,6 +23,10 @@ const DefaultBaseURL = "https://api.ucdn.com/v4"
 // lines 1459, 1676). It reports a refused request (unknown zone, bad
 // parameter), not a transient server fault, so it is classified permanent.
 const StatusFail = 532
+
+// statusOverrides are UCDN's exceptions to httpclass.Classify, which
+// would retry a 5xx: StatusFail is permanent.
+var statusOverrides = httpclass.Overrides{StatusFail: httpclass.Permanent}
 
 // Zone types accepted by the purge endpoint (seed 003:1463).
 const (
@@ -58,6 +62,7 @@ func WithToken(token string) Option { return providers.WithHeader("X-UCDN-Token"
 // New returns a client for the API rooted at baseURL (e.g.
 // DefaultBaseURL or a simulator's URL).
 func New(baseURL string, opts ...Option) (*Client, error) {
+	opts = append([]Option{providers.WithStatusOverrides(statusOverrides)}, opts...)
 	b, err := providers.NewBase(Provider, baseURL, checkResponse, opts...)
 	if err != nil {
 		return nil, err
@@ -157,28 +162,15 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 	return c.base.CallRaw(ctx, op, method, c.base.URL(path, q), body, h, out)
 }
 
-// checkResponse turns a non-2xx answer into *providers.Error.
+// checkResponse reads a non-2xx answer into *providers.Error; Base
+// classifies it.
 //
 // UCDN documents no error body example (PROVIDER_API_MAP §1.2): errors are
 // typed "string" or "json". We accept {"message": "..."} / {"error": "..."}
 // objects and bare JSON strings, and fall back to the raw text. UCDN names
 // no correlation-id header; X-Request-Id is kept when a proxy adds one.
-func checkResponse(resp *http.Response, body []byte, now time.Time) *providers.Error {
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		return nil
-	}
-	e := &providers.Error{StatusCode: resp.StatusCode, RequestID: requestID(resp)}
-	e.Message = errorMessage(body)
-	switch {
-	case resp.StatusCode == StatusFail:
-		e.Class = providers.Permanent
-	default:
-		e.Class = providers.ClassifyStatus(resp.StatusCode)
-	}
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		e.RetryAfter = providers.ParseRetryAfter(resp.Header.Get("Retry-After"), now)
-	}
-	return e
+func checkResponse(resp *http.Response, body []byte) *providers.Error {
+	return &providers.Error{RequestID: requestID(resp), Message: errorMessage(body)}
 }
 
 func errorMessage(body []byte) string {
