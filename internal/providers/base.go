@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/opsworker/opsworker/internal/httpclass"
 )
 
 // Base is what every provider client holds: the API root, the HTTP
@@ -22,19 +24,27 @@ type Base struct {
 	http      *http.Client
 	userAgent string
 	limiter   *rate.Limiter
-	now       func() time.Time
 	auth      func(http.Header)
-	check     func(resp *http.Response, body []byte, now time.Time) *Error
+	check     CheckFunc
+	overrides httpclass.Overrides
 	observe   Observer
 	reads     int
 }
 
-// WithReadRetries retries a GET that failed retryably (5xx, 429, network)
-// up to n more times, 200 ms apart doubling (or the Retry-After, up to
-// 2 s), inside the same call. Reads are idempotent, and a launch that
-// needs several of them (pre-flight, reconcile) would otherwise fail as
-// soon as any one of them does. Writes are never retried here.
+// WithReadRetries retries a GET whose failure is retryable (its
+// Error.Retryable: 5xx but 501, 408, 429, network errors, timeouts) up to
+// n more times, 200 ms apart doubling (or the Retry-After, up to 2 s),
+// inside the same call. Reads are idempotent, and a launch that needs
+// several of them (pre-flight, reconcile) would otherwise fail as soon as
+// any one of them does. Writes are never retried here.
 func WithReadRetries(n int) Option { return func(b *Base) { b.reads = n } }
+
+// WithStatusOverrides classifies the listed statuses as given instead of
+// by httpclass.Classify: for a provider API that documents its own
+// meaning for a status. Each client states its overrides in New.
+func WithStatusOverrides(o httpclass.Overrides) Option {
+	return func(b *Base) { b.overrides = o }
+}
 
 // Observer hears about every provider call: which, its HTTP status (0
 // when no answer came) and how long it took. Metrics implement it.
@@ -82,13 +92,13 @@ func WithAuthorization(scheme, token string) Option {
 
 // NewBase checks baseURL and applies opts. check decodes the provider's
 // error body into an *Error.
-func NewBase(provider, baseURL string, check func(*http.Response, []byte, time.Time) *Error, opts ...Option) (*Base, error) {
+func NewBase(provider, baseURL string, check CheckFunc, opts ...Option) (*Base, error) {
 	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		// Not quoted: the URL may carry credentials.
 		return nil, fmt.Errorf("%s: base url: must be an absolute http(s) URL", provider)
 	}
-	b := &Base{provider: provider, url: u, http: &http.Client{Timeout: 30 * time.Second}, userAgent: "opsworker", now: time.Now, check: check}
+	b := &Base{provider: provider, url: u, http: &http.Client{Timeout: 30 * time.Second}, userAgent: "opsworker", check: check}
 	for _, o := range opts {
 		o(b)
 	}
@@ -123,8 +133,7 @@ func (b *Base) CallRaw(ctx context.Context, op, method string, u *url.URL, body 
 	}
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
-		err := Do(ctx, b.http, b.limiter, Request{Provider: b.provider, Op: op, Method: method, URL: u, Body: body, Header: h},
-			func(resp *http.Response, data []byte) *Error { return b.check(resp, data, b.now()) }, out)
+		err := Do(ctx, b.http, b.limiter, Request{Provider: b.provider, Op: op, Method: method, URL: u, Body: body, Header: h, Overrides: b.overrides}, b.check, out)
 		var pe *Error
 		if b.observe != nil {
 			status := http.StatusOK

@@ -8,8 +8,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/opsworker/opsworker/internal/httpclass"
 )
 
 // MaxBodySize bounds how much of any provider answer is read.
@@ -24,26 +27,39 @@ type Request struct {
 	// Body is sent as is; nil sends none.
 	Body   []byte
 	Header http.Header
+	// Overrides are the statuses this provider's API documents a meaning
+	// for that differs from httpclass.Classify (UCDN's 532, say).
+	Overrides httpclass.Overrides
 }
 
-// CheckFunc turns a non-2xx answer into the provider's *Error; Do fills
-// in Provider, Op, Method and URL.
+// CheckFunc reads a non-2xx answer's body into the provider's *Error
+// (Code, Message, RequestID); Do fills in Provider, Op, Method, URL,
+// StatusCode, Class and RetryAfter.
 type CheckFunc func(resp *http.Response, body []byte) *Error
 
 // Do makes one attempt: it waits for limiter (nil: none), sends r with hc,
 // reads at most MaxBodySize of the answer, and decodes a 2xx JSON body
-// into out (nil: ignored). Every failure is an *Error: transport errors
-// classified by ClassifyTransport (with the URL, which may carry
-// credentials, cut away), non-2xx answers by check, a 2xx body that is not
-// JSON as retryable. It never retries.
+// into out (nil: ignored). Every failure is an *Error, classified by
+// httpclass.Classify with r.Overrides: transport errors (with the URL,
+// which may carry credentials, cut away) and non-2xx answers (described
+// by check, with the Retry-After of a 429 or 503). A 2xx body that is not
+// JSON is retryable. It never retries.
 func Do(ctx context.Context, hc *http.Client, limiter *rate.Limiter, r Request, check CheckFunc, out any) error {
 	fill := func(e *Error) *Error {
 		e.Provider, e.Op, e.Method, e.URL = r.Provider, r.Op, r.Method, RedactURL(r.URL)
 		return e
 	}
+	// transport classifies an error on the way: a canceled ctx is the
+	// caller giving up, whatever error it surfaced as.
+	transport := func(err error) Class {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return Permanent
+		}
+		return httpclass.Classify(0, err)
+	}
 	if limiter != nil {
 		if err := limiter.Wait(ctx); err != nil {
-			return fill(&Error{Err: err, Class: ClassifyTransport(ctx, err)})
+			return fill(&Error{Err: err, Class: transport(err)})
 		}
 	}
 	var rd io.Reader
@@ -66,15 +82,21 @@ func Do(ctx context.Context, hc *http.Client, limiter *rate.Limiter, r Request, 
 		if errors.As(err, &ue) {
 			cause = ue.Err
 		}
-		return fill(&Error{Err: cause, Class: ClassifyTransport(ctx, err)})
+		return fill(&Error{Err: cause, Class: transport(err)})
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodySize))
 	if err != nil {
-		return fill(&Error{StatusCode: resp.StatusCode, Err: err, Class: ClassifyTransport(ctx, err)})
+		return fill(&Error{StatusCode: resp.StatusCode, Err: err, Class: transport(err)})
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fill(check(resp, data))
+	if class := r.Overrides.Classify(resp.StatusCode, nil); class != httpclass.Success {
+		e := check(resp, data)
+		if e == nil {
+			e = &Error{}
+		}
+		e.StatusCode, e.Class = resp.StatusCode, class
+		e.RetryAfter = httpclass.Wait(resp.StatusCode, resp.Header, time.Now())
+		return fill(e)
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent || len(bytes.TrimSpace(data)) == 0 {
 		return nil

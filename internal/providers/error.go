@@ -1,37 +1,30 @@
 package providers
 
 import (
-	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/opsworker/opsworker/internal/httpclass"
 )
 
-// Class says what the caller should do with a failed provider call.
-type Class int
+// Class says what the caller should do with a failed provider call:
+// httpclass.Retryable or httpclass.RateLimited (retry), httpclass.Gone or
+// httpclass.Permanent (fail). Do classifies every call with
+// httpclass.Classify and the client's documented overrides.
+type Class = httpclass.Class
 
+// The two classes provider code sets itself, for failures that are not an
+// HTTP status (a 2xx answer that cannot be read, say).
 const (
 	// Permanent means the same request will fail again: bad input, auth
 	// failures, unknown resources. The operation fails with the provider's
 	// message.
-	Permanent Class = iota
-	// Retryable means the call may succeed later: 5xx (but 501), 408, 429,
-	// network errors and timeouts.
-	Retryable
+	Permanent = httpclass.Permanent
+	// Retryable means the call may succeed later.
+	Retryable = httpclass.Retryable
 )
-
-func (c Class) String() string {
-	if c == Retryable {
-		return "retryable"
-	}
-	return "permanent"
-}
 
 // Error is the one error type returned by every provider client. It never
 // contains credentials: clients send tokens in headers and URLs are
@@ -54,7 +47,8 @@ type Error struct {
 	RequestID string
 	// RetryAfter is the wait the provider asked for (Retry-After), 0 if none.
 	RetryAfter time.Duration
-	// Class is whether to retry.
+	// Class is whether to retry (httpclass.Classify of the status or
+	// transport error, with the provider's overrides).
 	Class Class
 	// Err is the underlying transport error, if any.
 	Err error
@@ -91,68 +85,12 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Retryable reports whether the call may succeed if tried again.
-func (e *Error) Retryable() bool { return e.Class == Retryable }
+func (e *Error) Retryable() bool { return e.Class.Retryable() }
 
 // Is matches any *Error, so errors.Is(err, &providers.Error{}) works.
 func (e *Error) Is(target error) bool {
 	_, ok := target.(*Error)
 	return ok
-}
-
-// ClassifyStatus maps an HTTP status to a Class. It is the one place the
-// generic rule lives; a provider with documented exceptions (UCDN's 532)
-// overrides it before calling. 2xx never reaches here.
-func ClassifyStatus(status int) Class {
-	switch {
-	case status == http.StatusRequestTimeout, status == http.StatusTooManyRequests:
-		return Retryable
-	case status == http.StatusNotImplemented:
-		return Permanent
-	case status >= 500 && status <= 599:
-		return Retryable
-	default:
-		return Permanent
-	}
-}
-
-// ClassifyTransport classifies an error from http.Client.Do. Cancellation
-// by the caller is permanent (never retried by us: the caller is gone);
-// timeouts and network errors are retryable; TLS/certificate and URL
-// scheme errors are permanent.
-func ClassifyTransport(ctx context.Context, err error) Class {
-	if errors.Is(err, context.Canceled) || ctx.Err() == context.Canceled {
-		return Permanent
-	}
-	var certErr *tls.CertificateVerificationError
-	var unknownAuth x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
-	if errors.As(err, &certErr) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr) {
-		return Permanent
-	}
-	// Everything else that comes out of http.Client.Do (connection refused,
-	// reset, DNS failure, timeouts) may pass if tried again.
-	return Retryable
-}
-
-// ParseRetryAfter reads a Retry-After header in either form: delay seconds
-// or an HTTP date. It returns 0 when absent or unparsable.
-func ParseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil {
-		if s < 0 {
-			return 0
-		}
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 // RedactURL returns u with query values of credential-like parameters

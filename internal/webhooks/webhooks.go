@@ -1,6 +1,7 @@
 // Package webhooks delivers completion events to the systems that asked
 // for an operation. A Sender makes one HTTP attempt and classifies the
-// result; the webhook:deliver task (internal/tasks) owns the retries.
+// result with package httpclass, by the same rule as provider calls; the
+// webhook:deliver task (internal/tasks) owns the retries.
 //
 // Deliveries are signed in the Standard Webhooks v1 format (see package
 // webhookverify) and pass an SSRF guard that is enforced at connect time.
@@ -9,8 +10,6 @@ package webhooks
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -25,7 +24,7 @@ import (
 
 	"code.dny.dev/ssrf"
 
-	"github.com/opsworker/opsworker/internal/providers"
+	"github.com/opsworker/opsworker/internal/httpclass"
 	"github.com/opsworker/opsworker/ops"
 	"github.com/opsworker/opsworker/webhookverify"
 )
@@ -117,9 +116,14 @@ func NewSender(cfg SenderConfig) *Sender {
 type DeliveryError struct {
 	// StatusCode is the receiver's answer, 0 when none arrived.
 	StatusCode int
-	// Retryable is whether a later attempt may succeed.
+	// Class is httpclass.Classify of the answer or transport error, the
+	// rule provider calls follow too; a destination the SSRF guard
+	// refused is Permanent.
+	Class httpclass.Class
+	// Retryable is Class.Retryable(): whether a later attempt may succeed.
 	Retryable bool
-	// Gone is true for 410: the receiver wants no more deliveries.
+	// Gone is Class == httpclass.Gone (a 410): the receiver wants no
+	// more deliveries.
 	Gone bool
 	// Refused is true when the SSRF guard refused the destination.
 	Refused bool
@@ -144,17 +148,8 @@ func (e *DeliveryError) Error() string {
 
 func (e *DeliveryError) Unwrap() error { return e.Err }
 
-// Classify maps a receiver's status to a decision: 2xx delivered; 408,
-// 429 and 5xx retryable; everything else (3xx included: redirects are not
-// followed) permanent.
-func Classify(status int) (delivered, retryable bool) {
-	switch {
-	case status >= 200 && status <= 299:
-		return true, false
-	case status == http.StatusRequestTimeout, status == http.StatusTooManyRequests, status >= 500:
-		return false, true
-	}
-	return false, false
+func newDeliveryError(host string, status int, class httpclass.Class, err error) *DeliveryError {
+	return &DeliveryError{Host: host, StatusCode: status, Class: class, Retryable: class.Retryable(), Gone: class == httpclass.Gone, Err: err}
 }
 
 // Send POSTs body to target once, signed with secrets (none: unsigned).
@@ -163,11 +158,11 @@ func Classify(status int) (delivered, retryable bool) {
 func (s *Sender) Send(ctx context.Context, target, id string, body []byte, secrets []webhookverify.Secret) error {
 	u, err := url.Parse(target)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return &DeliveryError{Host: "(invalid url)", Err: errors.New("destination must be an absolute http(s) URL")}
+		return newDeliveryError("(invalid url)", 0, httpclass.Permanent, errors.New("destination must be an absolute http(s) URL"))
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
-		return &DeliveryError{Host: u.Host, Err: errors.New("cannot build request")}
+		return newDeliveryError(u.Host, 0, httpclass.Permanent, errors.New("cannot build request"))
 	}
 	now := s.now()
 	req.Header.Set("Content-Type", "application/json")
@@ -188,37 +183,22 @@ func (s *Sender) Send(ctx context.Context, target, id string, body []byte, secre
 		if errors.As(err, &ue) {
 			cause = ue.Err // drop the URL: it may carry a token
 		}
-		de := &DeliveryError{Host: u.Host, Err: cause, Retryable: true}
-		switch {
-		case errors.Is(err, ssrf.ErrProhibitedIP), errors.Is(err, ssrf.ErrProhibitedNetwork), errors.Is(err, ssrf.ErrProhibitedPort), errors.Is(err, ssrf.ErrInvalidHostPort):
-			de.Retryable, de.Refused = false, true
-			de.Err = fmt.Errorf("refused by the SSRF guard (allow it with webhooks.ssrf.allow_cidrs or allow_hosts): %w", cause)
-		case errors.Is(err, context.Canceled):
-			de.Retryable = false
-		case isTLSError(err):
-			de.Retryable = false
+		if errors.Is(err, ssrf.ErrProhibitedIP) || errors.Is(err, ssrf.ErrProhibitedNetwork) || errors.Is(err, ssrf.ErrProhibitedPort) || errors.Is(err, ssrf.ErrInvalidHostPort) {
+			// A refusal is a dial error to httpclass, but the destination
+			// will not become allowed by itself.
+			de := newDeliveryError(u.Host, 0, httpclass.Permanent, fmt.Errorf("refused by the SSRF guard (allow it with webhooks.ssrf.allow_cidrs or allow_hosts): %w", cause))
+			de.Refused = true
+			return de
 		}
-		return de
+		return newDeliveryError(u.Host, 0, httpclass.Classify(0, err), cause)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBody))
-	delivered, retryable := Classify(resp.StatusCode)
-	if delivered {
+	class := httpclass.Classify(resp.StatusCode, nil)
+	if class == httpclass.Success {
 		return nil
 	}
-	e := &DeliveryError{Host: u.Host, StatusCode: resp.StatusCode, Retryable: retryable, Gone: resp.StatusCode == http.StatusGone}
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		e.RetryAfter = providers.ParseRetryAfter(resp.Header.Get("Retry-After"), s.now())
-	}
+	e := newDeliveryError(u.Host, resp.StatusCode, class, nil)
+	e.RetryAfter = httpclass.Wait(resp.StatusCode, resp.Header, s.now())
 	return e
-}
-
-// isTLSError reports certificate and handshake failures: a receiver's TLS
-// setup does not fix itself between retries.
-func isTLSError(err error) bool {
-	var certErr *tls.CertificateVerificationError
-	var unknownAuth x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
-	var recordErr tls.RecordHeaderError
-	return errors.As(err, &certErr) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr) || errors.As(err, &recordErr)
 }

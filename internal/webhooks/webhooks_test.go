@@ -79,21 +79,3 @@ func TestSendRejectsBadURL(t *testing.T) {
 		assert.False(t, de.Retryable, u)
 	}
 }
-
-func TestClassify(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		status               int
-		delivered, retryable bool
-	}{
-		{200, true, false}, {201, true, false}, {204, true, false}, {299, true, false},
-		{301, false, false}, {304, false, false}, {400, false, false}, {404, false, false},
-		{408, false, true}, {410, false, false}, {413, false, false}, {429, false, true},
-		{500, false, true}, {502, false, true}, {503, false, true},
-	}
-	for _, tc := range tests {
-		d, r := webhooks.Classify(tc.status)
-		assert.Equal(t, tc.delivered, d, "%d delivered", tc.status)
-		assert.Equal(t, tc.retryable, r, "%d retryable", tc.status)
-	}
-}

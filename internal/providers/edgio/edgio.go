@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/opsworker/opsworker/internal/providers"
 )
@@ -101,8 +100,8 @@ func (c *Client) do(ctx context.Context, op, method, path string, in, out any) e
 }
 
 // checkResponse reads EdgeCast's error body, {"Message": "..."}.
-func checkResponse(resp *http.Response, body []byte, now time.Time) *providers.Error {
-	e := &providers.Error{StatusCode: resp.StatusCode, Class: providers.ClassifyStatus(resp.StatusCode)}
+func checkResponse(resp *http.Response, body []byte) *providers.Error {
+	e := &providers.Error{}
 	var eb struct {
 		Message string `json:"Message"`
 	}
@@ -118,8 +117,5 @@ func checkResponse(resp *http.Response, body []byte, now time.Time) *providers.E
 		e.Message = "the token's user lacks the permission for this call (a purge needs the PUT method and MCC purge rights): " + e.Message
 	}
 	e.RequestID = resp.Header.Get("X-Request-Id")
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		e.RetryAfter = providers.ParseRetryAfter(resp.Header.Get("Retry-After"), now)
-	}
 	return e
 }

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/opsworker/opsworker/internal/providers"
 )
@@ -121,8 +120,8 @@ func (c *Client) do(ctx context.Context, op, method, path string, in, out any) e
 // "messages": [{"errorCode": "...", "message": "..."}]} (the Error schema
 // of https://api.ionos.com/docs/cdn/v1/). The correlation id is the
 // X-Request-Id header.
-func checkResponse(resp *http.Response, body []byte, now time.Time) *providers.Error {
-	e := &providers.Error{StatusCode: resp.StatusCode, Class: providers.ClassifyStatus(resp.StatusCode), RequestID: resp.Header.Get("X-Request-Id")}
+func checkResponse(resp *http.Response, body []byte) *providers.Error {
+	e := &providers.Error{RequestID: resp.Header.Get("X-Request-Id")}
 	var eb struct {
 		Messages []struct {
 			ErrorCode string `json:"errorCode"`
@@ -136,9 +135,6 @@ func checkResponse(resp *http.Response, body []byte, now time.Time) *providers.E
 		if len(e.Message) > 200 {
 			e.Message = e.Message[:200]
 		}
-	}
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		e.RetryAfter = providers.ParseRetryAfter(resp.Header.Get("Retry-After"), now)
 	}
 	return e
 }

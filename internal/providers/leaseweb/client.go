@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/opsworker/opsworker/internal/providers"
 )
@@ -83,8 +82,8 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 	return c.base.Call(ctx, op, method, path, q, in, out)
 }
 
-func checkResponse(resp *http.Response, body []byte, now time.Time) *providers.Error {
-	e := &providers.Error{StatusCode: resp.StatusCode, Class: providers.ClassifyStatus(resp.StatusCode)}
+func checkResponse(resp *http.Response, body []byte) *providers.Error {
+	e := &providers.Error{}
 	var eb errorBody
 	if json.Unmarshal(body, &eb) == nil {
 		e.Code = strings.Trim(string(eb.ErrorCode), `"`)
@@ -100,9 +99,6 @@ func checkResponse(resp *http.Response, body []byte, now time.Time) *providers.E
 			msg = msg[:200]
 		}
 		e.Message = strings.ToValidUTF8(msg, "?")
-	}
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		e.RetryAfter = providers.ParseRetryAfter(resp.Header.Get("Retry-After"), now)
 	}
 	return e
 }

@@ -8,8 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
+	"github.com/opsworker/opsworker/internal/httpclass"
 	"github.com/opsworker/opsworker/internal/providers"
 )
 
@@ -24,6 +24,10 @@ const DefaultBaseURL = "https://api.ucdn.com/v4"
 // reports a refused request (unknown zone, bad parameter), not a transient
 // server fault, so it is classified permanent.
 const StatusFail = 532
+
+// statusOverrides are UCDN's exceptions to httpclass.Classify, which
+// would retry a 5xx: StatusFail is permanent.
+var statusOverrides = httpclass.Overrides{StatusFail: httpclass.Permanent}
 
 // Zone types accepted by the purge endpoint.
 //
@@ -63,6 +67,7 @@ func WithToken(token string) Option { return providers.WithHeader("X-UCDN-Token"
 // New returns a client for the API rooted at baseURL (e.g.
 // DefaultBaseURL or a simulator's URL).
 func New(baseURL string, opts ...Option) (*Client, error) {
+	opts = append([]Option{providers.WithStatusOverrides(statusOverrides)}, opts...)
 	b, err := providers.NewBase(Provider, baseURL, checkResponse, opts...)
 	if err != nil {
 		return nil, err
@@ -164,29 +169,16 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 	return c.base.CallRaw(ctx, op, method, c.base.URL(path, q), body, h, out)
 }
 
-// checkResponse turns a non-2xx answer into *providers.Error.
+// checkResponse reads a non-2xx answer into *providers.Error; Base
+// classifies it.
 //
 // The UCDN API docs (https://api.ucdn.com/docs/) give no error body
 // example: errors are typed "string" or "json". We accept
 // {"message": "..."} / {"error": "..."} objects and bare JSON strings, and
 // fall back to the raw text. UCDN names no correlation-id header;
 // X-Request-Id is kept when a proxy adds one.
-func checkResponse(resp *http.Response, body []byte, now time.Time) *providers.Error {
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		return nil
-	}
-	e := &providers.Error{StatusCode: resp.StatusCode, RequestID: requestID(resp)}
-	e.Message = errorMessage(body)
-	switch {
-	case resp.StatusCode == StatusFail:
-		e.Class = providers.Permanent
-	default:
-		e.Class = providers.ClassifyStatus(resp.StatusCode)
-	}
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		e.RetryAfter = providers.ParseRetryAfter(resp.Header.Get("Retry-After"), now)
-	}
-	return e
+func checkResponse(resp *http.Response, body []byte) *providers.Error {
+	return &providers.Error{RequestID: requestID(resp), Message: errorMessage(body)}
 }
 
 func errorMessage(body []byte) string {
