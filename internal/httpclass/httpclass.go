@@ -171,8 +171,8 @@ func RetryAfter(h http.Header, now time.Time) (d time.Duration, ok bool) {
 }
 
 // Wait is the pause the server asked for before the next attempt: its
-// Retry-After on a 429 or a 503, the two statuses that define one (RFC
-// 6585 §4, RFC 9110 §15.6.4); 0 otherwise.
+// Retry-After on a 429 or a 503, the two statuses that define one
+// (RFC 6585 §4, RFC 9110 §15.6.4); 0 otherwise.
 func Wait(status int, h http.Header, now time.Time) time.Duration {
 	if status != http.StatusTooManyRequests && status != http.StatusServiceUnavailable {
 		return 0
