@@ -72,16 +72,16 @@ func components() []component {
 
 // results names the result schema of each (kind, provider).
 var results = map[[2]string]string{
-	{ops.KindCDNPurge, ops.ProviderUCDN}:                 "UCDNPurgeResult",
-	{ops.KindCDNPurge, ops.ProviderEdgio}:                "EdgioPurgeResult",
-	{ops.KindCDNInvalidate, ops.ProviderLeaseweb}:        "InvalidateResult",
-	{ops.KindCDNDistributionEnsure, ops.ProviderIONOS}:   "DistributionResult",
-	{ops.KindServerInstall, ops.ProviderLeaseweb}:        "ServerJobResult",
-	{ops.KindServerRescue, ops.ProviderLeaseweb}:         "ServerJobResult",
-	{ops.KindInstanceSnapshot, ops.ProviderLeaseweb}:     "SnapshotResult",
-	{ops.KindVPSSnapshot, ops.ProviderLeaseweb}:          "SnapshotResult",
-	{ops.KindASGScale, ops.ProviderLeaseweb}:             "ASGScaleResult",
-	{ops.KindInstanceResize, ops.ProviderLeaseweb}:       "ResizeResult",
+	{ops.KindCDNPurge, ops.ProviderUCDN}:               "UCDNPurgeResult",
+	{ops.KindCDNPurge, ops.ProviderEdgio}:              "EdgioPurgeResult",
+	{ops.KindCDNInvalidate, ops.ProviderLeaseweb}:      "InvalidateResult",
+	{ops.KindCDNDistributionEnsure, ops.ProviderIONOS}: "DistributionResult",
+	{ops.KindServerInstall, ops.ProviderLeaseweb}:      "ServerJobResult",
+	{ops.KindServerRescue, ops.ProviderLeaseweb}:       "ServerJobResult",
+	{ops.KindInstanceSnapshot, ops.ProviderLeaseweb}:   "SnapshotResult",
+	{ops.KindVPSSnapshot, ops.ProviderLeaseweb}:        "SnapshotResult",
+	{ops.KindASGScale, ops.ProviderLeaseweb}:           "ASGScaleResult",
+	{ops.KindInstanceResize, ops.ProviderLeaseweb}:     "ResizeResult",
 }
 
 func newGenerator(c *comments) *generator {
