@@ -26,7 +26,7 @@ type Envelope struct {
 	// Provider names the provider API, e.g. "ucdn". Required.
 	Provider string `json:"provider"`
 	// Account selects the provider account from config. Default "default".
-	Account string `json:"account,omitempty" jsonschema:"pattern=^[A-Za-z0-9][A-Za-z0-9_.-]{0\\,63}$,default=default"`
+	Account string `json:"account,omitempty" jsonschema:"pattern=^[A-Za-z0-9][A-Za-z0-9_.-]{0\\,63}$"`
 	// Params are the kind's parameters (see each kind's Params type).
 	Params json.RawMessage `json:"params"`
 	// CallbackURL receives the completion webhook. Optional.

@@ -93,7 +93,7 @@ type EdgioPurgeParams struct {
 	// (a trailing * purges a folder).
 	MediaPath StringList `json:"media_path"`
 	// MediaType is http_large (default), http_small, adn or flash.
-	MediaType string `json:"media_type,omitempty" jsonschema:"enum=adn,enum=flash,enum=http_large,enum=http_small,default=http_large"`
+	MediaType string `json:"media_type,omitempty" jsonschema:"enum=adn,enum=flash,enum=http_large,enum=http_small"`
 }
 
 // Validate checks the params as Edgio documents them.

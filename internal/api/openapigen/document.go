@@ -223,6 +223,17 @@ func (g *generator) refine() error {
 				},
 			}, "PartitionParam", "size")
 		},
+		// A swap partition has no mountpoint ("none" at most); any other
+		// needs one.
+		func() error {
+			s := g.schemas["PartitionParam"]
+			s.If = &jsonschema.Schema{Required: []string{"filesystem"}, Properties: jsonschema.NewProperties()}
+			s.If.Properties.Set("filesystem", &jsonschema.Schema{Const: "swap"})
+			s.Then = &jsonschema.Schema{Properties: jsonschema.NewProperties()}
+			s.Then.Properties.Set("mountpoint", &jsonschema.Schema{Enum: strEnum("", "none")})
+			s.Else = &jsonschema.Schema{Required: []string{"mountpoint"}}
+			return nil
+		},
 		// Level 0 is RAID 0, so it may be left out.
 		func() error { return g.optional("RAIDParam", "level") },
 		func() error { return g.optional("RoutingRuleParm", "upstream", "caching") },
@@ -344,6 +355,13 @@ func build(c *comments) ([]byte, error) {
 	for _, c := range components() {
 		if err := g.reflect(c); err != nil {
 			return nil, err
+		}
+	}
+	for _, pt := range ops.ParamsTypes() {
+		s := g.schemas[reflect.TypeOf(pt.New()).Elem().Name()]
+		s.Examples = exampleValues(pt.Kind, pt.Provider)
+		if len(s.Examples) == 0 {
+			return nil, fmt.Errorf("no example of %s on %s", pt.Kind, pt.Provider)
 		}
 	}
 	// The envelope's properties make the submit request's.
