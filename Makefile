@@ -7,7 +7,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 REDIS_ADDR ?= 127.0.0.1:6379
 export REDIS_ADDR
 
-.PHONY: all build run test test-deps lint demo fuzz bench chaos clean
+.PHONY: all build run test test-deps lint demo fuzz bench chaos clean openapi
 
 all: lint test build
 
@@ -25,12 +25,27 @@ test:
 	$(GO) test ./... -race -count=1 -p 2 -timeout 15m
 
 ## test-deps: what the tests need beyond Go and Redis: Debian's chromium
-## (for the queue-UI browser test, which skips without it outside CI).
-test-deps:
+## (for the queue-UI browser test), and Node.js with the npm packages
+## pinned in tools/ts (openapi-typescript and tsc, for the OpenAPI
+## TypeScript test). Both tests skip without them outside CI.
+test-deps: tools/ts/node_modules/.package-lock.json
 	@command -v chromium >/dev/null 2>&1 || { \
 		echo "installing chromium (Debian package)"; \
 		SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+tools/ts/node_modules/.package-lock.json: tools/ts/package.json tools/ts/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+		echo "installing nodejs and npm (Debian packages)"; \
+		SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+	cd tools/ts && npm ci --no-audit --no-fund
+	@touch $@
+
+## openapi: regenerate internal/api/openapi.json from the Go types (a
+## test fails when the committed document differs).
+openapi:
+	$(GO) generate ./internal/api
 
 ## bench: one table: asynq's ceiling vs the pipeline, submit latency,
 ## idle latency, Redis memory per in-flight operation (uses and flushes

@@ -26,14 +26,14 @@ type Envelope struct {
 	// Provider names the provider API, e.g. "ucdn". Required.
 	Provider string `json:"provider"`
 	// Account selects the provider account from config. Default "default".
-	Account string `json:"account,omitempty"`
+	Account string `json:"account,omitempty" jsonschema:"pattern=^[A-Za-z0-9][A-Za-z0-9_.-]{0\\,63}$"`
 	// Params are the kind's parameters (see each kind's Params type).
 	Params json.RawMessage `json:"params"`
 	// CallbackURL receives the completion webhook. Optional.
-	CallbackURL string `json:"callback_url,omitempty"`
+	CallbackURL string `json:"callback_url,omitempty" jsonschema:"format=uri,maxLength=2048"`
 	// IdempotencyKey maps to exactly one operation: a second submit with
 	// the same key returns the first operation and launches nothing.
-	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	IdempotencyKey string `json:"idempotency_key,omitempty" jsonschema:"pattern=^[!-~]{1\\,200}$,maxLength=200"`
 }
 
 // Idempotency keys opsworker makes itself: a schedule's runs

@@ -31,11 +31,11 @@ type UCDNPurgeParams struct {
 	// ZoneName is an existing UCDN zone: 1-30 of a-z A-Z 0-9 - _.
 	//
 	// UCDN API docs: https://api.ucdn.com/docs/ ("Create zone", name)
-	ZoneName string `json:"zone_name"`
+	ZoneName string `json:"zone_name" jsonschema:"pattern=^[A-Za-z0-9_-]{1\\,30}$"`
 	// ZoneType is "objects" or "livestream".
-	ZoneType string `json:"zone_type"`
+	ZoneType string `json:"zone_type" jsonschema:"enum=objects,enum=livestream"`
 	// Files are paths ("/dir/file.txt") or absolute http(s) URLs.
-	Files []string `json:"files"`
+	Files []string `json:"files" jsonschema:"minItems=1,maxItems=1000,maxLength=2048"`
 }
 
 var zoneNameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,30}$`)
@@ -93,7 +93,7 @@ type EdgioPurgeParams struct {
 	// (a trailing * purges a folder).
 	MediaPath StringList `json:"media_path"`
 	// MediaType is http_large (default), http_small, adn or flash.
-	MediaType string `json:"media_type,omitempty"`
+	MediaType string `json:"media_type,omitempty" jsonschema:"enum=adn,enum=flash,enum=http_large,enum=http_small"`
 }
 
 // Validate checks the params as Edgio documents them.
@@ -119,7 +119,7 @@ func (p *EdgioPurgeParams) Validate() error {
 // InvalidateParams are the params of cdn:invalidate on leaseweb.
 type InvalidateParams struct {
 	// Files are the URLs (or paths) to invalidate.
-	Files []string `json:"files"`
+	Files []string `json:"files" jsonschema:"minItems=1,maxItems=1000,maxLength=2048"`
 }
 
 // Validate checks the params as Leaseweb documents them.
@@ -140,16 +140,16 @@ var (
 // The whole distribution is given: IONOS fills what is left out with
 // defaults, not with the previous values.
 type DistributionParams struct {
-	DistributionID string            `json:"distribution_id"`
-	Domain         string            `json:"domain"`
-	CertificateID  string            `json:"certificate_id,omitempty"`
-	RoutingRules   []RoutingRuleParm `json:"routing_rules"`
+	DistributionID string            `json:"distribution_id" jsonschema:"format=uuid"`
+	Domain         string            `json:"domain" jsonschema:"minLength=2,maxLength=253"`
+	CertificateID  string            `json:"certificate_id,omitempty" jsonschema:"format=uuid"`
+	RoutingRules   []RoutingRuleParm `json:"routing_rules" jsonschema:"minItems=1"`
 }
 
 // RoutingRuleParm is one routing rule.
 type RoutingRuleParm struct {
-	Scheme   string `json:"scheme"`
-	Prefix   string `json:"prefix"`
+	Scheme   string `json:"scheme" jsonschema:"enum=http,enum=https,enum=http/https"`
+	Prefix   string `json:"prefix" jsonschema:"pattern=^/[A-Za-z0-9._~!$&'()*+\\,;=:@%/-]*$"`
 	Upstream struct {
 		Host            string `json:"host"`
 		Caching         bool   `json:"caching"`

@@ -15,9 +15,9 @@ var (
 // leaseweb.
 type InstanceSnapshotParams struct {
 	// InstanceID is the public cloud instance's UUID.
-	InstanceID string `json:"instance_id"`
+	InstanceID string `json:"instance_id" jsonschema:"format=uuid"`
 	// Name is the snapshot's display name; the snapshot is found by it.
-	Name string `json:"name"`
+	Name string `json:"name" jsonschema:"minLength=1,maxLength=255"`
 	// ReplaceExisting deletes the machine's snapshot first (only one is
 	// allowed per machine) and waits for the deletion.
 	ReplaceExisting bool `json:"replace_existing,omitempty"`
@@ -26,9 +26,9 @@ type InstanceSnapshotParams struct {
 // VPSSnapshotParams are the params of vps:snapshot on leaseweb.
 type VPSSnapshotParams struct {
 	// VPSID is the VPS's numeric id.
-	VPSID string `json:"vps_id"`
+	VPSID string `json:"vps_id" jsonschema:"pattern=^[0-9]{1\\,20}$"`
 	// Name is the snapshot's display name; the snapshot is found by it.
-	Name string `json:"name"`
+	Name string `json:"name" jsonschema:"minLength=1,maxLength=255"`
 	// ReplaceExisting deletes the machine's snapshot first (only one is
 	// allowed per machine) and waits for the deletion.
 	ReplaceExisting bool `json:"replace_existing,omitempty"`
@@ -68,15 +68,15 @@ func validSnapshotName(name string) error {
 
 // ASGScaleParams are the params of asg:scale; give at least one change.
 type ASGScaleParams struct {
-	ASGID         string  `json:"asg_id"`
-	DesiredAmount *int    `json:"desired_amount,omitempty"`
-	MinimumAmount *int    `json:"minimum_amount,omitempty"`
-	MaximumAmount *int    `json:"maximum_amount,omitempty"`
-	CPUThreshold  *int    `json:"cpu_threshold,omitempty"`
-	WarmupTime    *int    `json:"warmup_time,omitempty"`
-	CooldownTime  *int    `json:"cooldown_time,omitempty"`
-	StartsAt      *string `json:"starts_at,omitempty"`
-	EndsAt        *string `json:"ends_at,omitempty"`
+	ASGID         string  `json:"asg_id" jsonschema:"format=uuid"`
+	DesiredAmount *int    `json:"desired_amount,omitempty" jsonschema:"minimum=1,maximum=1000"`
+	MinimumAmount *int    `json:"minimum_amount,omitempty" jsonschema:"minimum=1,maximum=1000"`
+	MaximumAmount *int    `json:"maximum_amount,omitempty" jsonschema:"minimum=1,maximum=1000"`
+	CPUThreshold  *int    `json:"cpu_threshold,omitempty" jsonschema:"minimum=1,maximum=100"`
+	WarmupTime    *int    `json:"warmup_time,omitempty" jsonschema:"minimum=60,maximum=900"`
+	CooldownTime  *int    `json:"cooldown_time,omitempty" jsonschema:"minimum=300,maximum=900"`
+	StartsAt      *string `json:"starts_at,omitempty" jsonschema:"format=date-time"`
+	EndsAt        *string `json:"ends_at,omitempty" jsonschema:"format=date-time"`
 }
 
 // Validate checks the params as Leaseweb documents them.
@@ -126,8 +126,8 @@ func (p *ASGScaleParams) Validate() error {
 
 // ResizeParams are the params of instance:resize.
 type ResizeParams struct {
-	InstanceID string `json:"instance_id"`
-	Type       string `json:"type"`
+	InstanceID string `json:"instance_id" jsonschema:"format=uuid"`
+	Type       string `json:"type" jsonschema:"pattern=^lsw\\.[a-z0-9]+\\.[a-z0-9]+$"`
 }
 
 // Validate checks the params as Leaseweb documents them.

@@ -62,43 +62,43 @@ func validateSSHKeys(k StringList, field string) error {
 // PartitionParam is one partition. Size is MB as a number, or "*" for the
 // rest of the disk.
 type PartitionParam struct {
-	Filesystem string          `json:"filesystem"`
+	Filesystem string          `json:"filesystem" jsonschema:"enum=ext2,enum=ext3,enum=ext4,enum=xfs,enum=swap"`
 	Mountpoint string          `json:"mountpoint,omitempty"`
 	Size       json.RawMessage `json:"size"`
 }
 
 // RAIDParam configures RAID.
 type RAIDParam struct {
-	Level         int    `json:"level"`
-	NumberOfDisks int    `json:"numberOfDisks"`
-	Type          string `json:"type"`
+	Level         int    `json:"level" jsonschema:"enum=0,enum=1,enum=5,enum=10"`
+	NumberOfDisks int    `json:"numberOfDisks" jsonschema:"minimum=2"`
+	Type          string `json:"type" jsonschema:"enum=HW,enum=SW"`
 }
 
 // ServerInstallParams are the params of server:install on leaseweb.
 type ServerInstallParams struct {
-	ServerID          string           `json:"server_id"`
-	OperatingSystemID string           `json:"operating_system_id"`
-	ControlPanelID    string           `json:"control_panel_id,omitempty"`
-	Device            string           `json:"device,omitempty"`
-	Hostname          string           `json:"hostname,omitempty"`
+	ServerID          string           `json:"server_id" jsonschema:"pattern=^[0-9]{1\\,20}$"`
+	OperatingSystemID string           `json:"operating_system_id" jsonschema:"pattern=^[A-Z0-9_]{2\\,64}$"`
+	ControlPanelID    string           `json:"control_panel_id,omitempty" jsonschema:"pattern=^[A-Z0-9_]{2\\,64}$"`
+	Device            string           `json:"device,omitempty" jsonschema:"pattern=^[A-Za-z0-9_]{1\\,32}$"`
+	Hostname          string           `json:"hostname,omitempty" jsonschema:"maxLength=253"`
 	Partitions        []PartitionParam `json:"partitions,omitempty"`
 	RAID              *RAIDParam       `json:"raid,omitempty"`
 	SSHKeys           StringList       `json:"ssh_keys,omitempty" secret:"true"`
-	Password          string           `json:"password,omitempty" secret:"true"`
+	Password          string           `json:"password,omitempty" secret:"true" jsonschema:"minLength=8,maxLength=128"`
 	// PostInstallScript is plain text; the client base64-encodes it.
-	PostInstallScript string `json:"post_install_script,omitempty" secret:"true"`
+	PostInstallScript string `json:"post_install_script,omitempty" secret:"true" jsonschema:"maxLength=65536"`
 	Timezone          string `json:"timezone,omitempty"`
 	PowerCycle        *bool  `json:"power_cycle,omitempty"`
 }
 
 // ServerRescueParams are the params of server:rescue on leaseweb.
 type ServerRescueParams struct {
-	ServerID      string     `json:"server_id"`
-	RescueImageID string     `json:"rescue_image_id,omitempty"`
+	ServerID      string     `json:"server_id" jsonschema:"pattern=^[0-9]{1\\,20}$"`
+	RescueImageID string     `json:"rescue_image_id,omitempty" jsonschema:"pattern=^[A-Z0-9_]{2\\,64}$"`
 	SSHKeys       StringList `json:"ssh_keys,omitempty" secret:"true"`
-	Password      string     `json:"password,omitempty" secret:"true"`
+	Password      string     `json:"password,omitempty" secret:"true" jsonschema:"minLength=8,maxLength=128"`
 	// PostInstallScript is plain text starting with a shebang.
-	PostInstallScript string `json:"post_install_script,omitempty" secret:"true"`
+	PostInstallScript string `json:"post_install_script,omitempty" secret:"true" jsonschema:"maxLength=65536"`
 	PowerCycle        *bool  `json:"power_cycle,omitempty"`
 }
 

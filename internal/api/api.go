@@ -27,8 +27,11 @@ import (
 	"github.com/opsworker/opsworker/internal/tasks"
 )
 
-// OpenAPI is the API's OpenAPI 3 document.
+// OpenAPI is the API's OpenAPI 3.1 document, generated from the Go types
+// (the ops params types, the operation view, the webhook event, and the
+// request and response types here) by openapigen.
 //
+//go:generate go run ./openapigen -o openapi.json
 //go:embed openapi.json
 var OpenAPI []byte
 

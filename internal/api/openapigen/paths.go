@@ -1,0 +1,192 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/invopop/jsonschema"
+)
+
+// obj is a JSON object of the document; encoding/json writes its keys
+// sorted.
+type obj = map[string]any
+
+func problems(codes ...string) obj {
+	out := obj{"default": obj{"$ref": "#/components/responses/Problem"}}
+	for _, c := range codes {
+		if c == "415" {
+			out[c] = obj{"$ref": "#/components/responses/UnsupportedMediaType"}
+			continue
+		}
+		out[c] = obj{"$ref": "#/components/responses/Problem"}
+	}
+	return out
+}
+
+func jsonContent(schema string) obj {
+	return obj{"application/json": obj{"schema": obj{"$ref": "#/components/schemas/" + schema}}}
+}
+
+func idParam() obj {
+	return obj{"name": "id", "in": "path", "required": true, "schema": obj{"type": "string"}}
+}
+
+// openAPI is the document's top level, in the order a reader expects.
+type openAPI struct {
+	OpenAPI    string `json:"openapi"`
+	Info       obj    `json:"info"`
+	Servers    []any  `json:"servers"`
+	Security   []any  `json:"security"`
+	Paths      obj    `json:"paths"`
+	Webhooks   obj    `json:"webhooks"`
+	Components obj    `json:"components"`
+}
+
+// document is the OpenAPI document around the component schemas.
+func document(schemas map[string]*jsonschema.Schema) openAPI {
+	submitResponses := problems("400", "401", "403", "409", "413", "415", "503")
+	submitResponses["202"] = obj{
+		"description": "Accepted (or, with Idempotent-Replayed: true, the operation the key already named)",
+		"headers": obj{
+			"Location":            obj{"$ref": "#/components/headers/Location"},
+			"Idempotent-Replayed": obj{"$ref": "#/components/headers/Idempotent-Replayed"},
+		},
+		"content": jsonContent("Operation"),
+	}
+	listResponses := problems("400", "401", "503")
+	listResponses["200"] = obj{"description": "A page", "content": jsonContent("ListResponse")}
+	getResponses := problems("401", "404", "503")
+	getResponses["200"] = obj{"description": "The operation", "content": jsonContent("Operation")}
+	cancelResponses := problems("400", "401", "403", "404", "409", "413", "415", "503")
+	cancelResponses["202"] = obj{"description": "Cancellation requested (the cancellation is queued: the operation may still read running)", "content": jsonContent("Operation")}
+
+	return openAPI{
+		OpenAPI: "3.1.0",
+		Info: obj{
+			"title":   "opsworker API",
+			"version": "1",
+			"description": "Submit, read, list and cancel infrastructure operations. Every route but this document needs a token: Authorization: Bearer <token> (the scheme in any case), or Basic auth with the token as password. Read scope reads; write scope also submits and cancels. " +
+				"Request bodies are JSON: a write with another Content-Type gets 415. A request with an unsafe method sent by a browser page of another origin (Sec-Fetch-Site, else Origin against Host) gets 403. " +
+				"Every error, including 404 for an unknown path and 405 (with Allow) for another method, is an RFC 9457 problem (application/problem+json). " +
+				"The webhooks section describes the events the worker POSTs to callback_url and to subscriptions (Standard Webhooks v1). " +
+				"This document is generated from the Go types (go generate ./internal/api).",
+		},
+		Servers:  []any{obj{"url": "/"}},
+		Security: []any{obj{"bearer": []any{}}, obj{"basic": []any{}}},
+		Paths: obj{
+			"/v1/operations": obj{
+				"post": obj{
+					"summary":     "Submit an operation",
+					"operationId": "submitOperation",
+					"parameters": []any{obj{"name": "Idempotency-Key", "in": "header", "required": false,
+						"schema":      obj{"type": "string", "maxLength": 200},
+						"description": "One key, one operation: a retry returns the first operation and launches nothing. If the body also has idempotency_key, both must be equal."}},
+					"requestBody": obj{"required": true, "content": jsonContent("SubmitRequest")},
+					"responses":   submitResponses,
+				},
+				"get": obj{
+					"summary":     "List operations, newest first",
+					"description": "A page costs in proportion to limit, not to the number of stored operations. A filter combining state, kind and provider examines at most 1,000 index entries (or limit+1) per page, so a page may hold fewer than limit operations while next_cursor continues.",
+					"operationId": "listOperations",
+					"parameters": []any{
+						obj{"name": "state", "in": "query", "schema": obj{"$ref": "#/components/schemas/State"}, "description": "An unknown state is a 400 naming state"},
+						obj{"name": "kind", "in": "query", "schema": obj{"$ref": "#/components/schemas/Kind"}, "description": "An unknown kind is a 400 naming kind"},
+						obj{"name": "provider", "in": "query", "schema": obj{"$ref": "#/components/schemas/Provider"}, "description": "An unknown provider is a 400 naming provider"},
+						obj{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": 500, "default": 20}},
+						obj{"name": "cursor", "in": "query", "schema": obj{"type": "string"}, "description": "next_cursor of the previous page; any other value is a 400 problem with field cursor"},
+					},
+					"responses": listResponses,
+				},
+			},
+			"/v1/operations/{id}": obj{
+				"get": obj{
+					"summary":     "Read an operation",
+					"operationId": "getOperation",
+					"parameters":  []any{idParam()},
+					"responses":   getResponses,
+				},
+			},
+			"/v1/operations/{id}/cancel": obj{
+				"post": obj{
+					"summary":     "Cancel an operation",
+					"description": "409 when the operation already ended; 400 for a kind that cannot be canceled.",
+					"operationId": "cancelOperation",
+					"parameters":  []any{idParam()},
+					"requestBody": obj{"required": false,
+						"description": "Optional. A request without a body may leave out Content-Type; one that sends a Content-Type must send application/json.",
+						"content":     jsonContent("CancelRequest")},
+					"responses": cancelResponses,
+				},
+			},
+			"/v1/openapi.json": obj{
+				"get": obj{
+					"summary":     "This document",
+					"operationId": "openapi",
+					"security":    []any{},
+					"responses": obj{
+						"200":     obj{"description": "OpenAPI 3.1 document", "content": obj{"application/json": obj{"schema": obj{"type": "object"}}}},
+						"default": obj{"$ref": "#/components/responses/Problem"},
+					},
+				},
+			},
+		},
+		Webhooks: webhooks(),
+		Components: obj{
+			"securitySchemes": obj{
+				"bearer": obj{"type": "http", "scheme": "bearer"},
+				"basic":  obj{"type": "http", "scheme": "basic", "description": "The token as password; never offered in WWW-Authenticate, so browsers do not cache it"},
+			},
+			"responses": obj{
+				"Problem": obj{"description": "An RFC 9457 problem; field names the bad input. 405 answers carry an Allow header.",
+					"content": obj{"application/problem+json": obj{"schema": obj{"$ref": "#/components/schemas/Problem"}}}},
+				"UnsupportedMediaType": obj{"description": "The body is not application/json (a charset, if given, must be UTF-8)",
+					"content": obj{"application/problem+json": obj{"schema": obj{"$ref": "#/components/schemas/Problem"}}}},
+			},
+			"headers": obj{
+				"Location": obj{"description": "The operation's URL: /v1/operations/{id}", "required": true,
+					"schema": obj{"type": "string"}},
+				"Idempotent-Replayed": obj{"description": "true when the Idempotency-Key already named this operation: nothing new was launched. Absent otherwise.",
+					"schema": obj{"type": "string", "enum": []any{"true"}}},
+			},
+			"schemas": schemas,
+		},
+	}
+}
+
+// webhooks describes one POST per event type.
+func webhooks() obj {
+	header := func(name, description string) obj {
+		return obj{"name": name, "in": "header", "required": true, "description": description, "schema": obj{"type": "string"}}
+	}
+	when := map[string]string{
+		"operation.running":   "The operation launched at the provider; data.handle holds the provider's job id.",
+		"operation.succeeded": "The operation ended succeeded.",
+		"operation.failed":    "The operation ended failed.",
+		"operation.timed_out": "The operation ended timed_out.",
+		"operation.canceled":  "The operation ended canceled.",
+	}
+	out := obj{}
+	for _, ev := range eventTypes {
+		out[ev] = obj{"post": obj{
+			"summary":     fmt.Sprintf("The %s event", ev),
+			"description": when[ev] + " Delivered at least once to the operation's callback_url and to each matching subscription; data is the operation with secret params REDACTED and callback_url cut to its origin.",
+			"operationId": "webhook_" + ev,
+			"parameters": []any{
+				header("webhook-id", "The event's id, the same on every retry and replay; deduplicate on it."),
+				header("webhook-timestamp", "Unix seconds of this attempt."),
+				header("webhook-signature", `v1,<base64 HMAC-SHA256 of "id.timestamp.body">, one per configured secret, space-separated.`),
+			},
+			"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": obj{
+				"allOf": []any{
+					obj{"$ref": "#/components/schemas/Event"},
+					obj{"type": "object", "properties": obj{"type": obj{"type": "string", "enum": []any{ev}}}},
+				},
+			}}}},
+			"responses": obj{
+				"2XX":     obj{"description": "Delivered."},
+				"410":     obj{"description": "Gone: no more deliveries go to this destination."},
+				"default": obj{"description": "408, 429, 5xx (and network errors, timeouts) are retried on the schedule; another 4xx or a 3xx is permanent."},
+			},
+		}}
+	}
+	return out
+}
