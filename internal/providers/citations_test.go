@@ -42,7 +42,7 @@ func TestNoCitationsOutsideTheRepository(t *testing.T) {
 		}
 		rel := filepath.ToSlash(must(filepath.Rel(root, path)))
 		if d.IsDir() {
-			if d.Name() == ".git" {
+			if d.Name() == ".git" || d.Name() == "node_modules" {
 				return filepath.SkipDir
 			}
 			return nil
