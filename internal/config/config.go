@@ -32,6 +32,7 @@ import (
 
 	"github.com/opsworker/opsworker/internal/poller"
 	"github.com/opsworker/opsworker/internal/redisconn"
+	"github.com/opsworker/opsworker/internal/tasks"
 	"github.com/opsworker/opsworker/webhookverify"
 )
 
@@ -366,17 +367,9 @@ func Default() Config {
 		},
 		Operations: Operations{Queue: "default", Retention: 168 * time.Hour, LaunchMaxRetry: 10, TaskTimeout: 2 * time.Minute, RetryBackoffMax: 5 * time.Minute,
 			OnBusy: "wait", BusyRetry: 10 * time.Second, BusyWaitMax: time.Hour, LockTTL: 15 * time.Minute},
-		Polling: map[string]poller.Policy{
-			"cdn:purge":               {Initial: 2 * time.Second, Multiplier: 1.5, Max: 30 * time.Second, Jitter: 0.1, Deadline: 30 * time.Minute},
-			"server:install":          {Initial: 30 * time.Second, Multiplier: 1.5, Max: 2 * time.Minute, Jitter: 0.1, Deadline: 4 * time.Hour},
-			"server:rescue":           {Initial: 15 * time.Second, Multiplier: 1.5, Max: time.Minute, Jitter: 0.1, Deadline: time.Hour},
-			"instance:snapshot":       {Initial: 10 * time.Second, Multiplier: 1.5, Max: time.Minute, Jitter: 0.1, Deadline: 2 * time.Hour},
-			"vps:snapshot":            {Initial: 10 * time.Second, Multiplier: 1.5, Max: time.Minute, Jitter: 0.1, Deadline: 2 * time.Hour},
-			"asg:scale":               {Initial: 5 * time.Second, Multiplier: 1.5, Max: 30 * time.Second, Jitter: 0.1, Deadline: time.Hour},
-			"instance:resize":         {Initial: 5 * time.Second, Multiplier: 1.5, Max: 30 * time.Second, Jitter: 0.1, Deadline: time.Hour},
-			"cdn:invalidate":          {Initial: 5 * time.Second, Multiplier: 1.5, Max: 30 * time.Second, Jitter: 0.1, Deadline: 30 * time.Minute},
-			"cdn:distribution_ensure": {Initial: 5 * time.Second, Multiplier: 1.5, Max: 30 * time.Second, Jitter: 0.1, Deadline: time.Hour},
-		},
+		// Each kind's default comes with its registration (package tasks).
+		Polling: tasks.DefaultPolicies(),
+
 		Providers: Providers{
 			UCDN: UCDN{
 				BaseURL:   "https://api.ucdn.com/v4",

@@ -4,10 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
+	"github.com/opsworker/opsworker/internal/poller"
 	"github.com/opsworker/opsworker/internal/providers/ionos"
 	"github.com/opsworker/opsworker/ops"
 )
+
+func init() {
+	registerKind(Kind{Kind: TypeCDNDistributionEnsure, Provider: ops.ProviderIONOS,
+		Policy: poller.Policy{Initial: 5 * time.Second, Multiplier: 1.5, Max: 30 * time.Second, Jitter: 0.1, Deadline: time.Hour}})
+}
 
 // IONOSDistribution runs cdn:distribution_ensure on IONOS CDN: PUT the
 // full distribution (idempotent: the same body twice is the same

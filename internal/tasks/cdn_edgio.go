@@ -10,6 +10,10 @@ import (
 	"github.com/opsworker/opsworker/ops"
 )
 
+func init() {
+	registerKind(Kind{Kind: TypeCDNPurge, Provider: ops.ProviderEdgio, Policy: purgePolicy})
+}
+
 // EdgioAccount is one Edgio account: its client and account number.
 type EdgioAccount struct {
 	Client        *edgio.Client

@@ -5,10 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/opsworker/opsworker/internal/poller"
 	"github.com/opsworker/opsworker/internal/providers/leaseweb"
 	"github.com/opsworker/opsworker/ops"
 )
+
+func init() {
+	registerKind(Kind{Kind: TypeCDNInvalidate, Provider: ops.ProviderLeaseweb,
+		Policy: poller.Policy{Initial: 5 * time.Second, Multiplier: 1.5, Max: 30 * time.Second, Jitter: 0.1, Deadline: 30 * time.Minute}})
+}
 
 // LeasewebInvalidate runs cdn:invalidate on Leaseweb CDN v2: POST
 // /cdn/v2/invalidations, then the action until FINISHED. It polls in

@@ -4,12 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/hibiken/asynq"
 
+	"github.com/opsworker/opsworker/internal/poller"
 	"github.com/opsworker/opsworker/internal/providers/ucdn"
 	"github.com/opsworker/opsworker/ops"
 )
+
+func init() {
+	registerKind(Kind{Kind: TypeCDNPurge, Provider: ops.ProviderUCDN, Policy: purgePolicy})
+}
+
+// purgePolicy is how a purge is polled by default, on every provider.
+var purgePolicy = poller.Policy{Initial: 2 * time.Second, Multiplier: 1.5, Max: 30 * time.Second, Jitter: 0.1, Deadline: 30 * time.Minute}
 
 // NewCDNPurgeTask returns a raw cdn:purge task for env, validated. It is
 // what another Go system would enqueue; opsworker's own client (Submitter)

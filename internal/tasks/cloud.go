@@ -9,9 +9,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opsworker/opsworker/internal/poller"
 	"github.com/opsworker/opsworker/internal/providers/leaseweb"
 	"github.com/opsworker/opsworker/ops"
 )
+
+func init() {
+	snapshot := poller.Policy{Initial: 10 * time.Second, Multiplier: 1.5, Max: time.Minute, Jitter: 0.1, Deadline: 2 * time.Hour}
+	registerKind(Kind{Kind: TypeInstanceSnapshot, Provider: ops.ProviderLeaseweb, Policy: snapshot})
+	registerKind(Kind{Kind: TypeVPSSnapshot, Provider: ops.ProviderLeaseweb, Policy: snapshot})
+	registerKind(Kind{Kind: TypeASGScale, Provider: ops.ProviderLeaseweb,
+		Policy: poller.Policy{Initial: 5 * time.Second, Multiplier: 1.5, Max: 30 * time.Second, Jitter: 0.1, Deadline: time.Hour}})
+	registerKind(Kind{Kind: TypeInstanceResize, Provider: ops.ProviderLeaseweb,
+		Policy: poller.Policy{Initial: 5 * time.Second, Multiplier: 1.5, Max: 30 * time.Second, Jitter: 0.1, Deadline: time.Hour}})
+}
 
 type lwClients map[string]*leaseweb.Client
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/opsworker/opsworker/internal/poller"
 	"github.com/opsworker/opsworker/ops"
 )
 
@@ -45,10 +46,51 @@ func (s Spec) Validate(params json.RawMessage) error {
 	return p.Validate()
 }
 
-// cancelable are the kinds `enqueue cancel` can stop at the provider.
-var cancelable = map[ExecutorKey]bool{
-	{TypeServerInstall, ops.ProviderLeaseweb}: true,
-	{TypeServerRescue, ops.ProviderLeaseweb}:  true,
+// Kind is what the worker knows of one (kind, provider) beyond its params
+// type (package ops): its default polling policy and whether it can be
+// canceled. The file of each kind's executor registers it (registerKind);
+// everything that lists kinds reads ops.ParamsTypes and these.
+type Kind struct {
+	Kind, Provider string
+	// Policy is the default polling policy; config polling.<kind>
+	// replaces it. Kinds of the same name share one.
+	Policy poller.Policy
+	// Cancelable says `enqueue cancel` can stop it at the provider.
+	Cancelable bool
+}
+
+var registeredKinds = map[ExecutorKey]Kind{}
+
+// registerKind adds k; a kind without a params type, registered twice, or
+// with another policy than its namesake on another provider is a
+// programming error, found at start.
+func registerKind(k Kind) {
+	key := ExecutorKey{k.Kind, k.Provider}
+	if _, err := ops.NewParams(k.Kind, k.Provider); err != nil {
+		panic(fmt.Sprintf("tasks: %s on %s has no params type in package ops", k.Kind, k.Provider))
+	}
+	if _, dup := registeredKinds[key]; dup {
+		panic(fmt.Sprintf("tasks: %s on %s registered twice", k.Kind, k.Provider))
+	}
+	for _, o := range registeredKinds {
+		if o.Kind == k.Kind && o.Policy != k.Policy {
+			panic(fmt.Sprintf("tasks: %s has two default polling policies", k.Kind))
+		}
+	}
+	if err := k.Policy.Validate(); err != nil {
+		panic(fmt.Sprintf("tasks: %s on %s: %v", k.Kind, k.Provider, err))
+	}
+	registeredKinds[key] = k
+}
+
+// DefaultPolicies are the registered kinds' default polling policies, by
+// kind (config's polling defaults).
+func DefaultPolicies() map[string]poller.Policy {
+	out := map[string]poller.Policy{}
+	for _, k := range registeredKinds {
+		out[k.Kind] = k.Policy
+	}
+	return out
 }
 
 // Specs lists every supported (kind, provider) pair.
@@ -56,7 +98,7 @@ func Specs() []Spec {
 	var out []Spec
 	for _, t := range ops.ParamsTypes() {
 		out = append(out, Spec{Kind: t.Kind, Provider: t.Provider, Params: func() any { return t.New() },
-			Cancelable: cancelable[ExecutorKey{t.Kind, t.Provider}]})
+			Cancelable: registeredKinds[ExecutorKey{t.Kind, t.Provider}].Cancelable})
 	}
 	return out
 }

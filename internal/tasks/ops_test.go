@@ -4,11 +4,14 @@ import (
 	"maps"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/opsworker/opsworker/internal/poller"
 	"github.com/opsworker/opsworker/internal/providers/edgio"
 	"github.com/opsworker/opsworker/internal/providers/ucdn"
+	"github.com/opsworker/opsworker/internal/tasks"
 	"github.com/opsworker/opsworker/ops"
 )
 
@@ -19,4 +22,28 @@ func TestOpsAgreesWithTheProviderClients(t *testing.T) {
 	assert.Equal(t, slices.Sorted(maps.Keys(edgio.MediaTypes)), ops.EdgioMediaTypes)
 	assert.Equal(t, ucdn.ZoneTypeObjects, ops.ZoneTypeObjects)
 	assert.Equal(t, ucdn.ZoneTypeLivestream, ops.ZoneTypeLivestream)
+}
+
+// Every (kind, provider) with a params type is registered with its
+// defaults, and the defaults are the documented ones.
+func TestEveryKindIsRegistered(t *testing.T) {
+	specs := tasks.Specs()
+	assert.Len(t, specs, len(ops.ParamsTypes()))
+	pol := func(initial, max, deadline time.Duration) poller.Policy {
+		return poller.Policy{Initial: initial, Multiplier: 1.5, Max: max, Jitter: 0.1, Deadline: deadline}
+	}
+	assert.Equal(t, map[string]poller.Policy{
+		"cdn:purge":               pol(2*time.Second, 30*time.Second, 30*time.Minute),
+		"server:install":          pol(30*time.Second, 2*time.Minute, 4*time.Hour),
+		"server:rescue":           pol(15*time.Second, time.Minute, time.Hour),
+		"instance:snapshot":       pol(10*time.Second, time.Minute, 2*time.Hour),
+		"vps:snapshot":            pol(10*time.Second, time.Minute, 2*time.Hour),
+		"asg:scale":               pol(5*time.Second, 30*time.Second, time.Hour),
+		"instance:resize":         pol(5*time.Second, 30*time.Second, time.Hour),
+		"cdn:invalidate":          pol(5*time.Second, 30*time.Second, 30*time.Minute),
+		"cdn:distribution_ensure": pol(5*time.Second, 30*time.Second, time.Hour),
+	}, tasks.DefaultPolicies())
+	for _, s := range specs {
+		assert.Equal(t, s.Kind == tasks.TypeServerInstall || s.Kind == tasks.TypeServerRescue, s.Cancelable, "%s on %s", s.Kind, s.Provider)
+	}
 }

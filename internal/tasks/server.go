@@ -9,9 +9,17 @@ import (
 	"time"
 	_ "time/tzdata" // timezone params are checked against the IANA database
 
+	"github.com/opsworker/opsworker/internal/poller"
 	"github.com/opsworker/opsworker/internal/providers/leaseweb"
 	"github.com/opsworker/opsworker/ops"
 )
+
+func init() {
+	registerKind(Kind{Kind: TypeServerInstall, Provider: ops.ProviderLeaseweb, Cancelable: true,
+		Policy: poller.Policy{Initial: 30 * time.Second, Multiplier: 1.5, Max: 2 * time.Minute, Jitter: 0.1, Deadline: 4 * time.Hour}})
+	registerKind(Kind{Kind: TypeServerRescue, Provider: ops.ProviderLeaseweb, Cancelable: true,
+		Policy: poller.Policy{Initial: 15 * time.Second, Multiplier: 1.5, Max: time.Minute, Jitter: 0.1, Deadline: time.Hour}})
+}
 
 // LeasewebServerJob runs server:install or server:rescue on Leaseweb: it
 // holds the server's lock, checks the server has no running job, launches
