@@ -502,53 +502,38 @@ func startSimulators(ctx context.Context, p config.Providers, log *zap.Logger) (
 // API at bases, and returns the executors of every kind. It starts
 // nothing: prepare runs it to check the clients can be built.
 func buildExecutors(cfg config.Config, bases providerBases, observe providers.Observer) (map[tasks.ExecutorKey]tasks.Executor, error) {
+	var c tasks.Clients
+	var err error
 	u := cfg.Providers.UCDN
-	clients, err := buildClients("ucdn", u.Accounts, u.Simulate, u.Timeout, observe, ucdn.WithToken,
-		func(o ...providers.Option) (*ucdn.Client, error) { return ucdn.New(bases.ucdn, o...) })
-	if err != nil {
+	if c.UCDN, err = buildClients("ucdn", u.Accounts, u.Simulate, u.Timeout, observe, ucdn.WithToken,
+		func(o ...providers.Option) (*ucdn.Client, error) { return ucdn.New(bases.ucdn, o...) }); err != nil {
 		return nil, err
 	}
-	execs := map[tasks.ExecutorKey]tasks.Executor{
-		{Kind: tasks.TypeCDNPurge, Provider: ucdn.Provider}: tasks.NewUCDNPurge(clients),
-	}
-
 	if lw := cfg.Providers.Leaseweb; len(lw.Accounts) > 0 {
-		lwClients, err := buildClients("leaseweb", lw.Accounts, lw.Simulate, lw.Timeout, observe, leaseweb.WithAPIKey,
-			func(o ...providers.Option) (*leaseweb.Client, error) { return leaseweb.New(bases.leaseweb, o...) })
-		if err != nil {
+		if c.Leaseweb, err = buildClients("leaseweb", lw.Accounts, lw.Simulate, lw.Timeout, observe, leaseweb.WithAPIKey,
+			func(o ...providers.Option) (*leaseweb.Client, error) { return leaseweb.New(bases.leaseweb, o...) }); err != nil {
 			return nil, err
 		}
-		execs[tasks.ExecutorKey{Kind: tasks.TypeServerInstall, Provider: leaseweb.Provider}] = tasks.NewLeasewebServerJob(tasks.TypeServerInstall, lwClients)
-		execs[tasks.ExecutorKey{Kind: tasks.TypeServerRescue, Provider: leaseweb.Provider}] = tasks.NewLeasewebServerJob(tasks.TypeServerRescue, lwClients)
-		execs[tasks.ExecutorKey{Kind: tasks.TypeInstanceSnapshot, Provider: leaseweb.Provider}] = tasks.NewLeasewebSnapshot(false, lwClients)
-		execs[tasks.ExecutorKey{Kind: tasks.TypeVPSSnapshot, Provider: leaseweb.Provider}] = tasks.NewLeasewebSnapshot(true, lwClients)
-		execs[tasks.ExecutorKey{Kind: tasks.TypeASGScale, Provider: leaseweb.Provider}] = tasks.NewLeasewebASGScale(lwClients)
-		execs[tasks.ExecutorKey{Kind: tasks.TypeInstanceResize, Provider: leaseweb.Provider}] = tasks.NewLeasewebResize(lwClients)
-		execs[tasks.ExecutorKey{Kind: tasks.TypeCDNInvalidate, Provider: leaseweb.Provider}] = tasks.NewLeasewebInvalidate(lwClients)
 	}
-
 	if eg := cfg.Providers.Edgio; len(eg.Accounts) > 0 {
-		egClients, err := buildClients("edgio", eg.Accounts, eg.Simulate, eg.Timeout, observe, edgio.WithToken,
+		clients, err := buildClients("edgio", eg.Accounts, eg.Simulate, eg.Timeout, observe, edgio.WithToken,
 			func(o ...providers.Option) (*edgio.Client, error) { return edgio.New(bases.edgio, o...) })
 		if err != nil {
 			return nil, err
 		}
-		accounts := map[string]tasks.EdgioAccount{}
-		for name, c := range egClients {
-			accounts[name] = tasks.EdgioAccount{Client: c, AccountNumber: eg.Accounts[name].AccountNumber}
+		c.Edgio = map[string]tasks.EdgioAccount{}
+		for name, cl := range clients {
+			c.Edgio[name] = tasks.EdgioAccount{Client: cl, AccountNumber: eg.Accounts[name].AccountNumber}
 		}
-		execs[tasks.ExecutorKey{Kind: tasks.TypeCDNPurge, Provider: edgio.Provider}] = tasks.NewEdgioPurge(accounts)
 	}
-
 	if io := cfg.Providers.IONOS; len(io.Accounts) > 0 {
-		clients, err := buildClients("ionos", io.Accounts, io.Simulate, io.Timeout, observe, ionos.WithToken,
-			func(o ...providers.Option) (*ionos.Client, error) { return ionos.New(bases.ionos, o...) })
-		if err != nil {
+		if c.IONOS, err = buildClients("ionos", io.Accounts, io.Simulate, io.Timeout, observe, ionos.WithToken,
+			func(o ...providers.Option) (*ionos.Client, error) { return ionos.New(bases.ionos, o...) }); err != nil {
 			return nil, err
 		}
-		execs[tasks.ExecutorKey{Kind: tasks.TypeCDNDistributionEnsure, Provider: ionos.Provider}] = tasks.NewIONOSDistribution(clients)
 	}
-	return execs, nil
+	// Every registered kind whose provider has clients.
+	return tasks.Executors(c), nil
 }
 
 // buildClients makes one client per configured account: its credential

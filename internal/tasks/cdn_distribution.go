@@ -13,6 +13,9 @@ import (
 
 func init() {
 	registerKind(Kind{Kind: TypeCDNDistributionEnsure, Provider: ops.ProviderIONOS,
+		New: func(c Clients) Executor {
+			return when(c.IONOS != nil, func() Executor { return NewIONOSDistribution(c.IONOS) })
+		},
 		Policy: poller.Policy{Initial: 5 * time.Second, Multiplier: 1.5, Max: 30 * time.Second, Jitter: 0.1, Deadline: time.Hour}})
 }
 

@@ -11,7 +11,10 @@ import (
 )
 
 func init() {
-	registerKind(Kind{Kind: TypeCDNPurge, Provider: ops.ProviderEdgio, Policy: purgePolicy})
+	registerKind(Kind{Kind: TypeCDNPurge, Provider: ops.ProviderEdgio, Policy: purgePolicy,
+		New: func(c Clients) Executor {
+			return when(c.Edgio != nil, func() Executor { return NewEdgioPurge(c.Edgio) })
+		}})
 }
 
 // EdgioAccount is one Edgio account: its client and account number.

@@ -14,6 +14,9 @@ import (
 
 func init() {
 	registerKind(Kind{Kind: TypeCDNInvalidate, Provider: ops.ProviderLeaseweb,
+		New: func(c Clients) Executor {
+			return when(c.Leaseweb != nil, func() Executor { return NewLeasewebInvalidate(c.Leaseweb) })
+		},
 		Policy: poller.Policy{Initial: 5 * time.Second, Multiplier: 1.5, Max: 30 * time.Second, Jitter: 0.1, Deadline: 30 * time.Minute}})
 }
 

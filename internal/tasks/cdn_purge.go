@@ -14,7 +14,8 @@ import (
 )
 
 func init() {
-	registerKind(Kind{Kind: TypeCDNPurge, Provider: ops.ProviderUCDN, Policy: purgePolicy})
+	registerKind(Kind{Kind: TypeCDNPurge, Provider: ops.ProviderUCDN, Policy: purgePolicy,
+		New: func(c Clients) Executor { return when(c.UCDN != nil, func() Executor { return NewUCDNPurge(c.UCDN) }) }})
 }
 
 // purgePolicy is how a purge is polled by default, on every provider.

@@ -16,11 +16,23 @@ import (
 
 func init() {
 	snapshot := poller.Policy{Initial: 10 * time.Second, Multiplier: 1.5, Max: time.Minute, Jitter: 0.1, Deadline: 2 * time.Hour}
-	registerKind(Kind{Kind: TypeInstanceSnapshot, Provider: ops.ProviderLeaseweb, Policy: snapshot})
-	registerKind(Kind{Kind: TypeVPSSnapshot, Provider: ops.ProviderLeaseweb, Policy: snapshot})
+	registerKind(Kind{Kind: TypeInstanceSnapshot, Provider: ops.ProviderLeaseweb, Policy: snapshot,
+		New: func(c Clients) Executor {
+			return when(c.Leaseweb != nil, func() Executor { return NewLeasewebSnapshot(false, c.Leaseweb) })
+		}})
+	registerKind(Kind{Kind: TypeVPSSnapshot, Provider: ops.ProviderLeaseweb, Policy: snapshot,
+		New: func(c Clients) Executor {
+			return when(c.Leaseweb != nil, func() Executor { return NewLeasewebSnapshot(true, c.Leaseweb) })
+		}})
 	registerKind(Kind{Kind: TypeASGScale, Provider: ops.ProviderLeaseweb,
+		New: func(c Clients) Executor {
+			return when(c.Leaseweb != nil, func() Executor { return NewLeasewebASGScale(c.Leaseweb) })
+		},
 		Policy: poller.Policy{Initial: 5 * time.Second, Multiplier: 1.5, Max: 30 * time.Second, Jitter: 0.1, Deadline: time.Hour}})
 	registerKind(Kind{Kind: TypeInstanceResize, Provider: ops.ProviderLeaseweb,
+		New: func(c Clients) Executor {
+			return when(c.Leaseweb != nil, func() Executor { return NewLeasewebResize(c.Leaseweb) })
+		},
 		Policy: poller.Policy{Initial: 5 * time.Second, Multiplier: 1.5, Max: 30 * time.Second, Jitter: 0.1, Deadline: time.Hour}})
 }
 

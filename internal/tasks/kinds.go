@@ -5,6 +5,9 @@ import (
 	"fmt"
 
 	"github.com/opsworker/opsworker/internal/poller"
+	"github.com/opsworker/opsworker/internal/providers/ionos"
+	"github.com/opsworker/opsworker/internal/providers/leaseweb"
+	"github.com/opsworker/opsworker/internal/providers/ucdn"
 	"github.com/opsworker/opsworker/ops"
 )
 
@@ -57,6 +60,30 @@ type Kind struct {
 	Policy poller.Policy
 	// Cancelable says `enqueue cancel` can stop it at the provider.
 	Cancelable bool
+	// New returns the kind's executor over the provider's clients, or nil
+	// when the worker has none (the provider is not configured).
+	New func(Clients) Executor
+}
+
+// Clients are the provider clients of a worker, by account; a provider
+// left nil is not configured on this worker.
+type Clients struct {
+	UCDN     map[string]*ucdn.Client
+	Leaseweb map[string]*leaseweb.Client
+	Edgio    map[string]EdgioAccount
+	IONOS    map[string]*ionos.Client
+}
+
+// Executors returns the executor of every registered kind whose provider
+// has clients.
+func Executors(c Clients) map[ExecutorKey]Executor {
+	out := map[ExecutorKey]Executor{}
+	for key, k := range registeredKinds {
+		if e := k.New(c); e != nil {
+			out[key] = e
+		}
+	}
+	return out
 }
 
 var registeredKinds = map[ExecutorKey]Kind{}
@@ -76,6 +103,9 @@ func registerKind(k Kind) {
 		if o.Kind == k.Kind && o.Policy != k.Policy {
 			panic(fmt.Sprintf("tasks: %s has two default polling policies", k.Kind))
 		}
+	}
+	if k.New == nil {
+		panic(fmt.Sprintf("tasks: %s on %s has no executor", k.Kind, k.Provider))
 	}
 	if err := k.Policy.Validate(); err != nil {
 		panic(fmt.Sprintf("tasks: %s on %s: %v", k.Kind, k.Provider, err))
@@ -122,4 +152,13 @@ func LookupSpec(kind, provider string) (Spec, error) {
 		}
 	}
 	return Spec{}, fmt.Errorf("%s on %s: not registered", kind, provider)
+}
+
+// when returns make() if ok, else nil: a kind's executor exists only
+// where its provider has clients.
+func when(ok bool, make func() Executor) Executor {
+	if !ok {
+		return nil
+	}
+	return make()
 }

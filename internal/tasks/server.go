@@ -16,8 +16,14 @@ import (
 
 func init() {
 	registerKind(Kind{Kind: TypeServerInstall, Provider: ops.ProviderLeaseweb, Cancelable: true,
+		New: func(c Clients) Executor {
+			return when(c.Leaseweb != nil, func() Executor { return NewLeasewebServerJob(TypeServerInstall, c.Leaseweb) })
+		},
 		Policy: poller.Policy{Initial: 30 * time.Second, Multiplier: 1.5, Max: 2 * time.Minute, Jitter: 0.1, Deadline: 4 * time.Hour}})
 	registerKind(Kind{Kind: TypeServerRescue, Provider: ops.ProviderLeaseweb, Cancelable: true,
+		New: func(c Clients) Executor {
+			return when(c.Leaseweb != nil, func() Executor { return NewLeasewebServerJob(TypeServerRescue, c.Leaseweb) })
+		},
 		Policy: poller.Policy{Initial: 15 * time.Second, Multiplier: 1.5, Max: time.Minute, Jitter: 0.1, Deadline: time.Hour}})
 }
 
