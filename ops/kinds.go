@@ -64,17 +64,25 @@ func newOf[T any, P interface {
 	return P(new(T))
 }
 
-var paramsTypes = []ParamsType{
-	{KindCDNPurge, ProviderUCDN, newOf[UCDNPurgeParams]},
-	{KindServerInstall, ProviderLeaseweb, newOf[ServerInstallParams]},
-	{KindServerRescue, ProviderLeaseweb, newOf[ServerRescueParams]},
-	{KindCDNInvalidate, ProviderLeaseweb, newOf[InvalidateParams]},
-	{KindCDNPurge, ProviderEdgio, newOf[EdgioPurgeParams]},
-	{KindCDNDistributionEnsure, ProviderIONOS, newOf[DistributionParams]},
-	{KindInstanceSnapshot, ProviderLeaseweb, newOf[InstanceSnapshotParams]},
-	{KindVPSSnapshot, ProviderLeaseweb, newOf[VPSSnapshotParams]},
-	{KindASGScale, ProviderLeaseweb, newOf[ASGScaleParams]},
-	{KindInstanceResize, ProviderLeaseweb, newOf[ResizeParams]},
+var paramsTypes []ParamsType
+
+// registerParams adds a (kind, provider) and its params type; each params
+// type's file registers its own. A pair registered twice is a programming
+// error, found at start.
+func registerParams[T any, P interface {
+	*T
+	Params
+}]() {
+	p := newOf[T, P]()
+	for _, t := range paramsTypes {
+		if t.Kind == p.Kind() && t.Provider == p.Provider() {
+			panic("ops: " + p.Kind() + " on " + p.Provider() + " registered twice")
+		}
+	}
+	paramsTypes = append(paramsTypes, ParamsType{Kind: p.Kind(), Provider: p.Provider(), New: newOf[T, P]})
+	slices.SortFunc(paramsTypes, func(a, b ParamsType) int {
+		return strings.Compare(a.Kind+" "+a.Provider, b.Kind+" "+b.Provider)
+	})
 }
 
 // ParamsTypes lists every supported (kind, provider) with its params
@@ -127,26 +135,3 @@ func NewParams(kind, provider string) (Params, error) {
 	}
 	return nil, invalid("provider", "%q does not support %s (supported: %s)", provider, kind, strings.Join(providers, ", "))
 }
-
-// Kind and Provider of each params type.
-
-func (*UCDNPurgeParams) Kind() string            { return KindCDNPurge }
-func (*UCDNPurgeParams) Provider() string        { return ProviderUCDN }
-func (*EdgioPurgeParams) Kind() string           { return KindCDNPurge }
-func (*EdgioPurgeParams) Provider() string       { return ProviderEdgio }
-func (*InvalidateParams) Kind() string           { return KindCDNInvalidate }
-func (*InvalidateParams) Provider() string       { return ProviderLeaseweb }
-func (*DistributionParams) Kind() string         { return KindCDNDistributionEnsure }
-func (*DistributionParams) Provider() string     { return ProviderIONOS }
-func (*ServerInstallParams) Kind() string        { return KindServerInstall }
-func (*ServerInstallParams) Provider() string    { return ProviderLeaseweb }
-func (*ServerRescueParams) Kind() string         { return KindServerRescue }
-func (*ServerRescueParams) Provider() string     { return ProviderLeaseweb }
-func (*InstanceSnapshotParams) Kind() string     { return KindInstanceSnapshot }
-func (*InstanceSnapshotParams) Provider() string { return ProviderLeaseweb }
-func (*VPSSnapshotParams) Kind() string          { return KindVPSSnapshot }
-func (*VPSSnapshotParams) Provider() string      { return ProviderLeaseweb }
-func (*ASGScaleParams) Kind() string             { return KindASGScale }
-func (*ASGScaleParams) Provider() string         { return ProviderLeaseweb }
-func (*ResizeParams) Kind() string               { return KindInstanceResize }
-func (*ResizeParams) Provider() string           { return ProviderLeaseweb }

@@ -9,6 +9,13 @@ import (
 	"strings"
 )
 
+func init() {
+	registerParams[UCDNPurgeParams]()
+	registerParams[EdgioPurgeParams]()
+	registerParams[InvalidateParams]()
+	registerParams[DistributionParams]()
+}
+
 // UCDN zone types.
 const (
 	ZoneTypeObjects    = "objects"
@@ -212,3 +219,27 @@ func (p *DistributionParams) Validate() error {
 	}
 	return nil
 }
+
+// Kind is KindCDNPurge.
+func (*UCDNPurgeParams) Kind() string { return KindCDNPurge }
+
+// Provider is ProviderUCDN.
+func (*UCDNPurgeParams) Provider() string { return ProviderUCDN }
+
+// Kind is KindCDNPurge.
+func (*EdgioPurgeParams) Kind() string { return KindCDNPurge }
+
+// Provider is ProviderEdgio.
+func (*EdgioPurgeParams) Provider() string { return ProviderEdgio }
+
+// Kind is KindCDNInvalidate.
+func (*InvalidateParams) Kind() string { return KindCDNInvalidate }
+
+// Provider is ProviderLeaseweb.
+func (*InvalidateParams) Provider() string { return ProviderLeaseweb }
+
+// Kind is KindCDNDistributionEnsure.
+func (*DistributionParams) Kind() string { return KindCDNDistributionEnsure }
+
+// Provider is ProviderIONOS.
+func (*DistributionParams) Provider() string { return ProviderIONOS }

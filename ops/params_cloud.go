@@ -6,6 +6,13 @@ import (
 	"time"
 )
 
+func init() {
+	registerParams[InstanceSnapshotParams]()
+	registerParams[VPSSnapshotParams]()
+	registerParams[ASGScaleParams]()
+	registerParams[ResizeParams]()
+}
+
 var (
 	uuidRe         = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	instanceTypeRe = regexp.MustCompile(`^lsw\.[a-z0-9]+\.[a-z0-9]+$`)
@@ -144,3 +151,27 @@ func (p *ResizeParams) Validate() error {
 	}
 	return nil
 }
+
+// Kind is KindInstanceSnapshot.
+func (*InstanceSnapshotParams) Kind() string { return KindInstanceSnapshot }
+
+// Provider is ProviderLeaseweb.
+func (*InstanceSnapshotParams) Provider() string { return ProviderLeaseweb }
+
+// Kind is KindVPSSnapshot.
+func (*VPSSnapshotParams) Kind() string { return KindVPSSnapshot }
+
+// Provider is ProviderLeaseweb.
+func (*VPSSnapshotParams) Provider() string { return ProviderLeaseweb }
+
+// Kind is KindASGScale.
+func (*ASGScaleParams) Kind() string { return KindASGScale }
+
+// Provider is ProviderLeaseweb.
+func (*ASGScaleParams) Provider() string { return ProviderLeaseweb }
+
+// Kind is KindInstanceResize.
+func (*ResizeParams) Kind() string { return KindInstanceResize }
+
+// Provider is ProviderLeaseweb.
+func (*ResizeParams) Provider() string { return ProviderLeaseweb }

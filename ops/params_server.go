@@ -12,6 +12,11 @@ import (
 	_ "time/tzdata" // timezone params are checked against the IANA database
 )
 
+func init() {
+	registerParams[ServerInstallParams]()
+	registerParams[ServerRescueParams]()
+}
+
 var (
 	serverIDRe   = regexp.MustCompile(`^[0-9]{1,20}$`)
 	symbolicIDRe = regexp.MustCompile(`^[A-Z0-9_]{2,64}$`)
@@ -284,3 +289,15 @@ func (p *ServerRescueParams) Validate() error {
 // SizeValue is the partition's size as the provider takes it: a whole
 // number of MB as a decimal string, or "*" for the rest of the disk.
 func (p PartitionParam) SizeValue() (string, error) { return partitionSize(p.Size) }
+
+// Kind is KindServerInstall.
+func (*ServerInstallParams) Kind() string { return KindServerInstall }
+
+// Provider is ProviderLeaseweb.
+func (*ServerInstallParams) Provider() string { return ProviderLeaseweb }
+
+// Kind is KindServerRescue.
+func (*ServerRescueParams) Kind() string { return KindServerRescue }
+
+// Provider is ProviderLeaseweb.
+func (*ServerRescueParams) Provider() string { return ProviderLeaseweb }
