@@ -183,6 +183,16 @@ func newSubmitCmd(g *globals) *cobra.Command {
 	f.StringVar(&env.IdempotencyKey, "key", "", "idempotency key: resubmitting with it returns the same operation")
 	f.BoolVar(&wait, "wait", false, "wait until the operation ends; state changes go to stderr, the final record to stdout")
 	f.DurationVar(&timeout, "timeout", 10*time.Minute, "with --wait: how long to wait")
+	cmd.Long = "Submit an operation; prints its id (with --wait, its final record).\n\nKinds and their providers:\n" + kindsHelp()
+	cmd.ValidArgsFunction = func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return tasks.Kinds(), cobra.ShellCompDirectiveNoFileComp
+	}
+	_ = cmd.RegisterFlagCompletionFunc("provider", func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		return providersOf(args), cobra.ShellCompDirectiveNoFileComp
+	})
 	return cmd
 }
 
@@ -272,6 +282,20 @@ func newListCmd(g *globals) *cobra.Command {
 	f.StringVar(&state, "state", "", "only this state")
 	f.StringVar(&kind, "kind", "", "only this kind (task type)")
 	f.StringVar(&provider, "provider", "", "only this provider")
+	complete := func(values func() []string) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			return values(), cobra.ShellCompDirectiveNoFileComp
+		}
+	}
+	_ = cmd.RegisterFlagCompletionFunc("kind", complete(tasks.Kinds))
+	_ = cmd.RegisterFlagCompletionFunc("provider", complete(tasks.Providers))
+	_ = cmd.RegisterFlagCompletionFunc("state", complete(func() []string {
+		var out []string
+		for _, s := range opstore.States {
+			out = append(out, string(s))
+		}
+		return out
+	}))
 	f.IntVar(&limit, "limit", 20, "at most this many")
 	return cmd
 }
@@ -442,4 +466,28 @@ EXPIRED.`,
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the operation ends")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "with --wait: how long to wait")
 	return cmd
+}
+
+// kindsHelp lists every registered kind with its providers, one a line.
+func kindsHelp() string {
+	var b strings.Builder
+	for _, k := range tasks.Kinds() {
+		fmt.Fprintf(&b, "  %-26s %s\n", k, strings.Join(providersOf([]string{k}), ", "))
+	}
+	return b.String()
+}
+
+// providersOf are the providers of the kind in args[0], or every
+// provider.
+func providersOf(args []string) []string {
+	if len(args) == 0 {
+		return tasks.Providers()
+	}
+	var out []string
+	for _, s := range tasks.Specs() {
+		if s.Kind == args[0] {
+			out = append(out, s.Provider)
+		}
+	}
+	return out
 }
