@@ -50,7 +50,7 @@ func (w *Worker) ReapOrphans(ctx context.Context) (int, error) {
 				if state == opstore.StateLaunching {
 					msg = "its launch task is gone (" + why + ") during a launch attempt: the provider may have accepted it; check there before submitting again"
 				}
-				if err := w.finish(ctx, op, opstore.StateFailed, nil, "", msg, 0, 0); err != nil {
+				if err := w.finish(ctx, op, failed(msg)); err != nil {
 					return reaped, err
 				}
 				w.opLogger(op).Warn("orphaned operation ended", zap.String("reason", why))

@@ -230,7 +230,7 @@ func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
 		// without the params) says why; a record that existed already
 		// belongs to another task and is left alone.
 		if created || (op.State == opstore.StateQueued && len(op.Params) == 0) {
-			if err := w.finish(ctx, op, opstore.StateFailed, nil, "", "invalid input: "+inputErr.Error(), 0, 0); err != nil {
+			if err := w.finish(ctx, op, failed("invalid input: "+inputErr.Error())); err != nil {
 				return err
 			}
 		}
@@ -257,7 +257,7 @@ func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
 	// own client leaves them out of the task, secrets included).
 	check := Envelope{Provider: op.Provider, Account: op.Account, Params: op.Params, CallbackURL: op.CallbackURL}
 	if validErr := check.Validate(kind); validErr != nil {
-		if err := w.finish(ctx, op, opstore.StateFailed, nil, "", "invalid input: "+validErr.Error(), 0, 0); err != nil {
+		if err := w.finish(ctx, op, failed("invalid input: "+validErr.Error())); err != nil {
 			return err
 		}
 		return fmt.Errorf("%s %s: %w: %w", kind, op.ID, validErr, asynq.SkipRetry)
@@ -265,7 +265,7 @@ func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
 
 	exec, ok := w.cfg.Executors[ExecutorKey{op.Kind, op.Provider}]
 	if !ok {
-		if err := w.finish(ctx, op, opstore.StateFailed, nil, "", fmt.Sprintf("provider %s is not configured on this worker for %s", op.Provider, op.Kind), 0, 0); err != nil {
+		if err := w.finish(ctx, op, failed(fmt.Sprintf("provider %s is not configured on this worker for %s", op.Provider, op.Kind))); err != nil {
 			return err
 		}
 		return fmt.Errorf("%s %s: provider %s not configured: %w", kind, op.ID, op.Provider, asynq.SkipRetry)
@@ -344,7 +344,7 @@ func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
 			}
 		}
 		if op.CancelRequested != "" {
-			return w.finish(ctx, op, opstore.StateCanceled, nil, "", "canceled before launch", 0, 0)
+			return w.finish(ctx, op, Outcome{State: opstore.StateCanceled, Error: "canceled before launch"})
 		}
 		handle, err = exec.launch(ctx, op, params, w.launchOptions(op))
 		if err != nil {
@@ -454,7 +454,7 @@ func (w *Worker) poll(ctx context.Context, exec Executor, op *opstore.Operation,
 			}
 		case r.Done:
 			r = w.cleanResult(m, r)
-			if err := w.finish(ctx, m, w.outcome(m, r), r.Result, r.Status, r.Error, 0, 1, r.Progress); err == nil {
+			if err := w.finish(ctx, m, w.polled(m, r, 0)); err == nil {
 				settled++
 			}
 		default:
@@ -611,7 +611,7 @@ func (w *Worker) busy(ctx context.Context, op *opstore.Operation, be *BusyError)
 		if w.cfg.OnBusy != OnBusyFail {
 			msg = fmt.Sprintf("%s for more than %s", msg, w.cfg.BusyWaitMax)
 		}
-		if err := w.finish(ctx, op, opstore.StateFailed, nil, "", msg, 0, 0); err != nil {
+		if err := w.finish(ctx, op, failed(msg)); err != nil {
 			return err
 		}
 		return fmt.Errorf("%s: %w: %w", op.ID, be, asynq.SkipRetry)
@@ -738,13 +738,13 @@ func (w *Worker) launchFailed(ctx context.Context, op *opstore.Operation, err er
 		return fmt.Errorf("launch %s: %w", op.ID, err)
 	}
 	if IsPermanent(err) {
-		if ferr := w.finish(ctx, op, opstore.StateFailed, nil, "", err.Error(), 0, 0); ferr != nil {
+		if ferr := w.finish(ctx, op, failed(err.Error())); ferr != nil {
 			return ferr
 		}
 		return fmt.Errorf("launch %s: %w: %w", op.ID, err, asynq.SkipRetry)
 	}
 	if w.isLastAttempt(ctx) {
-		if ferr := w.finish(ctx, op, opstore.StateFailed, nil, "", fmt.Sprintf("gave up after %d attempts: %v", op.Attempts, err), 0, 0); ferr != nil {
+		if ferr := w.finish(ctx, op, failed(fmt.Sprintf("gave up after %d attempts: %v", op.Attempts, err))); ferr != nil {
 			return ferr
 		}
 		return fmt.Errorf("launch %s: %w: %w", op.ID, err, asynq.SkipRetry)
@@ -864,7 +864,8 @@ func (w *Worker) ProcessPoll(ctx context.Context, t *asynq.Task) error {
 
 	now := w.cfg.Now()
 	if op.DeadlineAt != nil && !now.Before(*op.DeadlineAt) {
-		return w.finish(ctx, op, opstore.StateTimedOut, nil, "", fmt.Sprintf("no final status from %s within the deadline (%s)", op.Provider, w.cfg.Policies[op.Kind].Deadline), p.Seq, 0)
+		return w.finish(ctx, op, Outcome{State: opstore.StateTimedOut, PollSeq: p.Seq,
+			Error: fmt.Sprintf("no final status from %s within the deadline (%s)", op.Provider, w.cfg.Policies[op.Kind].Deadline)})
 	}
 	exec, ok := w.cfg.Executors[ExecutorKey{op.Kind, op.Provider}]
 	if !ok {
@@ -872,7 +873,7 @@ func (w *Worker) ProcessPoll(ctx context.Context, t *asynq.Task) error {
 	}
 	params, err := exec.params(op)
 	if err != nil {
-		return w.finish(ctx, op, opstore.StateFailed, nil, "", err.Error(), p.Seq, 0)
+		return w.finish(ctx, op, Outcome{State: opstore.StateFailed, Error: err.Error(), PollSeq: p.Seq})
 	}
 	if key, n, limit := exec.slots(op, params); n > 0 {
 		_, _, _ = w.cfg.Store.AcquireSlots(ctx, key, op.ID, n, limit+n, w.cfg.LockTTL) // refresh
@@ -895,7 +896,7 @@ func (w *Worker) ProcessPoll(ctx context.Context, t *asynq.Task) error {
 			return fmt.Errorf("poll %s: %w", op.ID, err)
 		}
 		if IsPermanent(err) {
-			return w.finish(ctx, op, opstore.StateFailed, nil, "", err.Error(), p.Seq, 1)
+			return w.finish(ctx, op, Outcome{State: opstore.StateFailed, Error: err.Error(), PollSeq: p.Seq, Polls: 1})
 		}
 		var perr *providers.Error
 		if errors.As(err, &perr) && perr.RetryAfter > 0 {
@@ -904,8 +905,7 @@ func (w *Worker) ProcessPoll(ctx context.Context, t *asynq.Task) error {
 		lastErr = err.Error()
 		log.Warn("poll failed, will poll again", zap.Error(err))
 	} else if res.Done {
-		state := w.outcome(op, res)
-		return w.finish(ctx, op, state, res.Result, res.Status, res.Error, p.Seq, 1, res.Progress)
+		return w.finish(ctx, op, w.polled(op, res, p.Seq))
 	} else if res.Unknown {
 		log.Warn("unknown provider status, treated as running", zap.String("status", res.Status))
 	}
@@ -934,21 +934,42 @@ func (w *Worker) ProcessPoll(ctx context.Context, t *asynq.Task) error {
 	return nil
 }
 
+// Outcome is how an operation ends: its final state and what the
+// provider last said. finish records it.
+type Outcome struct {
+	State opstore.State
+	// Error explains a state other than succeeded.
+	Error string
+	// Result, Status and Progress are the provider's last answer.
+	Result   json.RawMessage
+	Status   string
+	Progress json.RawMessage
+	// PollSeq, when > 0, fences the change to that poll; Polls counts the
+	// poll that found the outcome (0 or 1).
+	PollSeq, Polls int
+}
+
+// failed is the outcome of an operation that cannot go on, for why.
+func failed(why string) Outcome { return Outcome{State: opstore.StateFailed, Error: why} }
+
+// polled is the outcome a final poll result means for op.
+func (w *Worker) polled(op *opstore.Operation, r PollResult, seq int) Outcome {
+	return Outcome{State: w.outcome(op, r), Error: r.Error, Result: r.Result, Status: r.Status, Progress: r.Progress, PollSeq: seq, Polls: 1}
+}
+
 // finish moves op to a terminal state (if it is not in one already) and
-// enqueues its webhook. pollSeq > 0 fences the change to that poll. It
-// returns an error only when the outcome could not be recorded (Redis
-// unreachable): the caller must then fail its task so asynq runs it again.
-func (w *Worker) finish(ctx context.Context, op *opstore.Operation, state opstore.State, result json.RawMessage, status, errMsg string, pollSeq, incrPolls int, progress ...json.RawMessage) error {
-	errMsg = w.redactText(op, errMsg)
-	c := opstore.Change{To: state, PollSeq: pollSeq, Result: result, IncrPolls: incrPolls, LastError: &errMsg,
+// enqueues its webhook. It returns an error only when the outcome could
+// not be recorded (Redis unreachable): the caller must then fail its task
+// so asynq runs it again.
+func (w *Worker) finish(ctx context.Context, op *opstore.Operation, o Outcome) error {
+	errMsg := w.redactText(op, o.Error)
+	c := opstore.Change{To: o.State, PollSeq: o.PollSeq, Result: o.Result, IncrPolls: o.Polls, LastError: &errMsg,
 		// Secrets leave the record in every final state (a record written
 		// by an earlier version names none itself: the kind's type does).
 		Params: opstore.RemoveSecrets(op.Params, w.secretKeys(op))}
-	if len(progress) > 0 {
-		c.Progress = progress[0]
-	}
-	if status != "" {
-		c.Status = &status
+	c.Progress = o.Progress
+	if o.Status != "" {
+		c.Status = &o.Status
 	}
 	done, err := w.cfg.Store.Update(ctx, op, c)
 	if err != nil {
@@ -960,7 +981,7 @@ func (w *Worker) finish(ctx context.Context, op *opstore.Operation, state opstor
 			}
 			return nil
 		}
-		return fmt.Errorf("record %s of %s: %w", state, op.ID, err)
+		return fmt.Errorf("record %s of %s: %w", o.State, op.ID, err)
 	}
 	w.logState(done)
 	if w.cfg.Observer != nil {
