@@ -204,189 +204,6 @@ func (w *Worker) logState(op *opstore.Operation, fields ...zap.Field) {
 	w.opLogger(op).Info("operation "+string(op.State), append(f, fields...)...)
 }
 
-// ProcessLaunch handles an operation kind's task: it makes sure the
-// operation record exists, launches at the provider unless a handle is
-// already saved, and starts the poll chain. Running it twice is harmless.
-func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
-	kind := t.Type()
-	env, decErr := DecodeEnvelope(t.Payload())
-	if decErr != nil {
-		// A payload we cannot read proves nothing about the operation it
-		// names: change no record, lock or slot; archive the task with the
-		// reason.
-		return fmt.Errorf("decode %s: %v: %w", kind, decErr, asynq.SkipRetry)
-	}
-	env.Normalize()
-
-	op, created, inputErr, err := w.ensureRecord(ctx, kind, env)
-	if err != nil {
-		if IsPermanent(err) {
-			return fmt.Errorf("%s: %w: %w", kind, err, asynq.SkipRetry)
-		}
-		return err
-	}
-	if inputErr != nil {
-		// A raw task with input we refuse. The record it created (kept
-		// without the params) says why; a record that existed already
-		// belongs to another task and is left alone.
-		if created || (op.State == opstore.StateQueued && len(op.Params) == 0) {
-			if err := w.finish(ctx, op, failed("invalid input: "+inputErr.Error())); err != nil {
-				return err
-			}
-		}
-		return fmt.Errorf("%s %s: %w: %w", kind, op.ID, inputErr, asynq.SkipRetry)
-	}
-	if env.OperationID != "" && hasParams(env.Params) && Fingerprint(&env, kind) != op.Fingerprint {
-		// A task naming an operation must not change what it does.
-		return fmt.Errorf("%s: payload does not match operation %s (params, account or callback differ): %w", kind, op.ID, asynq.SkipRetry)
-	}
-
-	switch op.State {
-	case opstore.StateSucceeded, opstore.StateFailed, opstore.StateCanceled, opstore.StateTimedOut:
-		return w.ensureNotified(ctx, op)
-	case opstore.StateRunning:
-		// Launched before (this task is a re-delivery): never call the
-		// provider again; make sure the poll chain and its event exist.
-		if err := w.ensurePoll(ctx, op); err != nil {
-			return err
-		}
-		return w.enqueueEvent(ctx, op, webhooks.EventRunning, "")
-	}
-
-	// About to launch: the record's params are what counts (opsworker's
-	// own client leaves them out of the task, secrets included).
-	check := Envelope{Provider: op.Provider, Account: op.Account, Params: op.Params, CallbackURL: op.CallbackURL}
-	if validErr := check.Validate(kind); validErr != nil {
-		if err := w.finish(ctx, op, failed("invalid input: "+validErr.Error())); err != nil {
-			return err
-		}
-		return fmt.Errorf("%s %s: %w: %w", kind, op.ID, validErr, asynq.SkipRetry)
-	}
-
-	exec, ok := w.cfg.Executors[ExecutorKey{op.Kind, op.Provider}]
-	if !ok {
-		if err := w.finish(ctx, op, failed(fmt.Sprintf("provider %s is not configured on this worker for %s", op.Provider, op.Kind))); err != nil {
-			return err
-		}
-		return fmt.Errorf("%s %s: provider %s not configured: %w", kind, op.ID, op.Provider, asynq.SkipRetry)
-	}
-	// The params, decoded once for every step of this task.
-	params, err := exec.params(op)
-	if err != nil {
-		return w.launchFailed(ctx, op, err)
-	}
-
-	// One operation per resource (server) across every replica.
-	if key := exec.lockKey(op, params); key != "" {
-		got, holder, err := w.cfg.Store.AcquireLock(ctx, key, op.ID, w.cfg.LockTTL)
-		if err != nil {
-			return err
-		}
-		if !got {
-			return w.busy(ctx, op, &BusyError{Resource: key, Holder: "operation " + holder})
-		}
-	}
-
-	// A provider-wide cap on outstanding work (Edgio): wait for room.
-	if key, n, limit := exec.slots(op, params); n > 0 {
-		got, used, err := w.cfg.Store.AcquireSlots(ctx, key, op.ID, n, limit, w.cfg.LockTTL)
-		if err != nil {
-			return err
-		}
-		if !got {
-			msg := fmt.Sprintf("waiting: %s has %d of %d outstanding requests in use; this operation needs %d", key, used, limit, n)
-			_, _ = w.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{op.State}, LastError: &msg})
-			return &waitError{Delay: w.cfg.BusyRetry, Err: errors.New(msg)}
-		}
-	}
-
-	// A previous attempt began a launch and did not record its outcome:
-	// the provider may have accepted it. Adopt what it created, if
-	// anything, instead of launching again.
-	var handle string
-	if exec.reconciles() && op.State == opstore.StateLaunching && op.LaunchStartedAt != nil {
-		h, found, err := exec.reconcile(ctx, op, params, *op.LaunchStartedAt)
-		if err != nil {
-			return w.launchFailed(ctx, op, err)
-		}
-		if found {
-			handle = h
-			w.opLogger(op).Warn("adopted the job an interrupted launch created; not launching again", zap.String("handle", h))
-		}
-	}
-
-	if handle == "" {
-		before, pfErr := exec.preflight(ctx, op, params)
-		if pfErr != nil {
-			var be *BusyError
-			if errors.As(pfErr, &be) {
-				return w.busy(ctx, op, be)
-			}
-			return w.launchFailed(ctx, op, pfErr)
-		}
-		now := w.cfg.Now()
-		// The state before the change is saved with the attempt, before
-		// the launch call, so a retry that adopts this launch keeps it.
-		op, err = w.cfg.Store.Update(ctx, op, opstore.Change{
-			From:            []opstore.State{opstore.StateQueued, opstore.StateLaunching},
-			To:              opstore.StateLaunching,
-			IncrAttempts:    1,
-			LaunchStartedAt: &now,
-			Result:          before,
-		})
-		if err != nil {
-			return w.onConflict(ctx, op, err)
-		}
-		if op.Attempts == 1 {
-			w.logState(op)
-			if w.cfg.Observer != nil {
-				w.cfg.Observer.OperationStarted(op)
-			}
-		}
-		if op.CancelRequested != "" {
-			return w.finish(ctx, op, Outcome{State: opstore.StateCanceled, Error: "canceled before launch"})
-		}
-		handle, err = exec.launch(ctx, op, params, w.launchOptions(op))
-		if err != nil {
-			return w.launchFailed(ctx, op, err)
-		}
-	}
-
-	policy := w.cfg.Policies[op.Kind]
-	now := w.cfg.Now()
-	deadline := now.Add(policy.Deadline)
-	seq := 1
-	empty := ""
-	op, err = w.cfg.Store.Update(ctx, op, opstore.Change{
-		From:       []opstore.State{opstore.StateLaunching},
-		To:         opstore.StateRunning,
-		Handle:     &handle,
-		LaunchedAt: &now,
-		DeadlineAt: &deadline,
-		SetPollSeq: &seq,
-		LastError:  &empty,
-		// Secrets were needed for the launch only; digests of them stay to
-		// recognise them in the provider's later answers.
-		Params:        opstore.RemoveSecrets(op.Params, w.secretKeys(op)),
-		RedactDigests: w.launchDigests(op),
-	})
-	if err != nil {
-		// Saving the handle failed (Redis gone): asynq retries, and the
-		// retry reconciles against the provider before anything else.
-		return w.onConflict(ctx, op, err)
-	}
-	w.logState(op)
-	if key := exec.batchKey(op, params); key != "" && w.cfg.Batcher != nil {
-		if err := w.cfg.Batcher.Add(ctx, key, op.ID); err != nil {
-			w.opLogger(op).Warn("join batch polling (it polls alone)", zap.Error(err))
-		}
-	}
-	if err := w.ensurePoll(ctx, op); err != nil {
-		return err
-	}
-	return w.enqueueEvent(ctx, op, webhooks.EventRunning, "")
-}
-
 // poll checks op at its provider: alone, or, for a BatchPoller, through
 // the batch of its (provider, account): the batch leader lists every
 // member's job in one call and settles the finished ones; a member the
@@ -833,35 +650,11 @@ func (w *Worker) ProcessPoll(ctx context.Context, t *asynq.Task) error {
 	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.OperationID == "" || p.Seq < 1 {
 		return fmt.Errorf("decode %s: payload must be {\"operation_id\", \"seq\" >= 1}: %w", TypePoll, asynq.SkipRetry)
 	}
-	op, err := w.cfg.Store.Get(ctx, p.OperationID)
-	if errors.Is(err, opstore.ErrNotFound) {
-		w.log.Warn("poll for unknown or expired operation", zap.String("operation_id", p.OperationID))
-		return nil
-	}
-	if err != nil {
+	op, err := w.pollRecord(ctx, p)
+	if op == nil {
 		return err
 	}
 	log := w.opLogger(op).With(zap.Int("attempt", p.Seq))
-	switch {
-	case op.State.Terminal():
-		return w.ensureNotified(ctx, op)
-	case op.State != opstore.StateRunning:
-		return nil
-	case p.Seq < op.PollSeq || p.Seq > op.PollSeq+1:
-		log.Debug("stale poll dropped", zap.Int("poll_seq", op.PollSeq))
-		return nil
-	case p.Seq == op.PollSeq+1:
-		// The previous poll enqueued us but died before recording it.
-		seq := p.Seq
-		if op, err = w.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{opstore.StateRunning}, PollSeq: p.Seq - 1, SetPollSeq: &seq}); err != nil {
-			var ce *opstore.ConflictError
-			if errors.As(err, &ce) {
-				return nil
-			}
-			return err
-		}
-	}
-
 	now := w.cfg.Now()
 	if op.DeadlineAt != nil && !now.Before(*op.DeadlineAt) {
 		return w.finish(ctx, op, Outcome{State: opstore.StateTimedOut, PollSeq: p.Seq,
@@ -875,14 +668,7 @@ func (w *Worker) ProcessPoll(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return w.finish(ctx, op, Outcome{State: opstore.StateFailed, Error: err.Error(), PollSeq: p.Seq})
 	}
-	if key, n, limit := exec.slots(op, params); n > 0 {
-		_, _, _ = w.cfg.Store.AcquireSlots(ctx, key, op.ID, n, limit+n, w.cfg.LockTTL) // refresh
-	}
-	if key := exec.lockKey(op, params); key != "" {
-		if got, holder, err := w.cfg.Store.AcquireLock(ctx, key, op.ID, w.cfg.LockTTL); err == nil && !got {
-			log.Error("resource lock lost to another operation (were all workers down longer than the lock TTL?)", zap.String("holder", holder))
-		}
-	}
+	w.refresh(ctx, op, exec, params, log)
 	res, pollErr := w.poll(ctx, exec, op, params)
 	if pollErr != nil {
 		pollErr = redactError(pollErr, w.redactorFor(op))
@@ -909,17 +695,70 @@ func (w *Worker) ProcessPoll(ctx context.Context, t *asynq.Task) error {
 	} else if res.Unknown {
 		log.Warn("unknown provider status, treated as running", zap.String("status", res.Status))
 	}
+	return w.pollAgain(ctx, op, p.Seq, res, pollErr == nil, retryAfter, lastErr, log)
+}
 
-	// Not done: schedule the next poll first, then advance the fence. A
-	// crash between the two leaves the next poll able to adopt the chain.
-	policy := w.cfg.Policies[op.Kind]
-	delay := w.clampToDeadline(op, policy.Delay(p.Seq+1, retryAfter, w.cfg.Rand))
-	if err := w.enqueuePoll(ctx, op, p.Seq+1, delay); err != nil {
+// pollRecord loads the operation a poll names and checks the poll is the
+// one its chain expects (the record's poll_seq fences it). A nil record
+// means the poll ends here, with the error returned.
+func (w *Worker) pollRecord(ctx context.Context, p PollPayload) (*opstore.Operation, error) {
+	op, err := w.cfg.Store.Get(ctx, p.OperationID)
+	if errors.Is(err, opstore.ErrNotFound) {
+		w.log.Warn("poll for unknown or expired operation", zap.String("operation_id", p.OperationID))
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case op.State.Terminal():
+		return nil, w.ensureNotified(ctx, op)
+	case op.State != opstore.StateRunning:
+		return nil, nil
+	case p.Seq < op.PollSeq || p.Seq > op.PollSeq+1:
+		w.opLogger(op).Debug("stale poll dropped", zap.Int("attempt", p.Seq), zap.Int("poll_seq", op.PollSeq))
+		return nil, nil
+	case p.Seq == op.PollSeq+1:
+		// The previous poll enqueued us but died before recording it.
+		seq := p.Seq
+		adopted, err := w.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{opstore.StateRunning}, PollSeq: p.Seq - 1, SetPollSeq: &seq})
+		if err != nil {
+			var ce *opstore.ConflictError
+			if errors.As(err, &ce) {
+				return nil, nil
+			}
+			return nil, err
+		}
+		op = adopted
+	}
+	return op, nil
+}
+
+// refresh extends what a running operation holds: its provider slots and
+// its resource lock (and says so when the lock was lost).
+func (w *Worker) refresh(ctx context.Context, op *opstore.Operation, exec Executor, params any, log *zap.Logger) {
+	if key, n, limit := exec.slots(op, params); n > 0 {
+		_, _, _ = w.cfg.Store.AcquireSlots(ctx, key, op.ID, n, limit+n, w.cfg.LockTTL)
+	}
+	if key := exec.lockKey(op, params); key != "" {
+		if got, holder, err := w.cfg.Store.AcquireLock(ctx, key, op.ID, w.cfg.LockTTL); err == nil && !got {
+			log.Error("resource lock lost to another operation (were all workers down longer than the lock TTL?)", zap.String("holder", holder))
+		}
+	}
+}
+
+// pollAgain is what a poll that found the operation still running does:
+// schedule the next poll first, then advance the fence and record what
+// the provider said. A crash between the two leaves the next poll able to
+// adopt the chain.
+func (w *Worker) pollAgain(ctx context.Context, op *opstore.Operation, seq int, res PollResult, answered bool, retryAfter time.Duration, lastErr string, log *zap.Logger) error {
+	delay := w.clampToDeadline(op, w.cfg.Policies[op.Kind].Delay(seq+1, retryAfter, w.cfg.Rand))
+	if err := w.enqueuePoll(ctx, op, seq+1, delay); err != nil {
 		return err
 	}
-	next := p.Seq + 1
-	change := opstore.Change{From: []opstore.State{opstore.StateRunning}, PollSeq: p.Seq, SetPollSeq: &next, IncrPolls: 1, LastError: &lastErr}
-	if pollErr == nil {
+	next := seq + 1
+	change := opstore.Change{From: []opstore.State{opstore.StateRunning}, PollSeq: seq, SetPollSeq: &next, IncrPolls: 1, LastError: &lastErr}
+	if answered {
 		change.Status = &res.Status
 		change.Progress = res.Progress
 	}
