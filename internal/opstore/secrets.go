@@ -1,11 +1,7 @@
 package opstore
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/opsworker/opsworker/ops"
 )
@@ -109,54 +105,4 @@ func (o *Operation) View() ops.Operation {
 		LastError: o.LastError, Result: o.Result, Progress: o.Progress, CancelRequested: o.CancelRequested,
 		LaunchStartedAt: o.LaunchStartedAt,
 	}
-}
-
-func eventField(event string) string { return "event:" + event }
-
-// saveEventScript stores an event body on its record unless one is there
-// already. KEYS: op. ARGV: field, body. Returns 0 when the record is gone.
-var saveEventScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
-return 1
-`)
-
-// SaveEvent keeps the body of one webhook event on the operation's record,
-// built once, so every attempt and every replay sends the same bytes while
-// no queue task carries them. A body stored already is kept (body is then
-// ignored).
-func (s *Store) SaveEvent(ctx context.Context, opID, event string, body []byte) error {
-	n, err := saveEventScript.Run(ctx, s.rdb, []string{s.opKey(opID)}, eventField(event), body).Int()
-	if err != nil {
-		return fmt.Errorf("save event %s of %s: %w", event, opID, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("%w: %s", ErrNotFound, opID)
-	}
-	return nil
-}
-
-// Delivery is what a webhook delivery reads from the record.
-type Delivery struct {
-	// Body is the stored event body (nil when none was saved).
-	Body []byte
-	// CallbackURL is the operation's callback_url, in full.
-	CallbackURL string
-}
-
-// EventDelivery reads an event's stored body and the callback URL.
-func (s *Store) EventDelivery(ctx context.Context, opID, event string) (Delivery, error) {
-	vals, err := s.rdb.HMGet(ctx, s.opKey(opID), fID, eventField(event), fCallback).Result()
-	if err != nil {
-		return Delivery{}, fmt.Errorf("read event %s of %s: %w", event, opID, err)
-	}
-	if vals[0] == nil {
-		return Delivery{}, fmt.Errorf("%w: %s", ErrNotFound, opID)
-	}
-	var d Delivery
-	if b, ok := vals[1].(string); ok {
-		d.Body = []byte(b)
-	}
-	d.CallbackURL, _ = vals[2].(string)
-	return d, nil
 }

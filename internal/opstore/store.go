@@ -1,5 +1,13 @@
-// Package opstore keeps operation records in Redis: one hash per
-// operation, an idempotency-key index and a time index for listing.
+// Package opstore keeps operation records in Redis, by concern:
+//
+//   - store.go: the records (one hash per operation) and their
+//     compare-and-set updates, and idempotency keys (scoped per caller);
+//   - index.go: listing, the time index and the per-state, kind and
+//     provider indexes, and their pruning;
+//   - secrets.go: which params are secret, their redaction and removal;
+//   - locks.go: resource locks and provider slots held across replicas;
+//   - deliveries.go: webhook event bodies and delivery state (disabled
+//     subscriptions, callbacks that answered 410 Gone).
 //
 // Every key carries the hash tag {ops}, so all of them live in one Redis
 // Cluster slot and the Lua scripts that change several keys at once stay
@@ -560,39 +568,6 @@ func parseTime(v string) *time.Time {
 	return &t
 }
 
-func (s *Store) disabledKey() string        { return s.prefix + ":{ops}:subs:disabled" }
-func (s *Store) goneKey(opID string) string { return s.prefix + ":{ops}:gone:" + opID }
-
-// DisableSubscription stops deliveries to the named subscription (after a
-// 410 Gone) until EnableSubscription.
-func (s *Store) DisableSubscription(ctx context.Context, name, reason string) error {
-	return s.rdb.HSet(ctx, s.disabledKey(), name, reason).Err()
-}
-
-// EnableSubscription re-enables a disabled subscription. It reports
-// whether it was disabled.
-func (s *Store) EnableSubscription(ctx context.Context, name string) (bool, error) {
-	n, err := s.rdb.HDel(ctx, s.disabledKey(), name).Result()
-	return n > 0, err
-}
-
-// DisabledSubscriptions returns the disabled subscriptions and why.
-func (s *Store) DisabledSubscriptions(ctx context.Context) (map[string]string, error) {
-	return s.rdb.HGetAll(ctx, s.disabledKey()).Result()
-}
-
-// MarkCallbackGone records that an operation's callback_url answered 410
-// Gone: no more events go there. The mark lives as long as a record.
-func (s *Store) MarkCallbackGone(ctx context.Context, opID string) error {
-	return s.rdb.Set(ctx, s.goneKey(opID), "1", s.retention+24*time.Hour).Err()
-}
-
-// CallbackGone reports whether MarkCallbackGone was called for opID.
-func (s *Store) CallbackGone(ctx context.Context, opID string) (bool, error) {
-	n, err := s.rdb.Exists(ctx, s.goneKey(opID)).Result()
-	return n > 0, err
-}
-
 // CallbackOrigin returns the scheme and host of a callback URL: its user
 // info, path or query may carry a token, so that is all a record shows.
 func CallbackOrigin(s string) string {
@@ -604,47 +579,6 @@ func CallbackOrigin(s string) string {
 		return "REDACTED"
 	}
 	return u.Scheme + "://" + u.Host
-}
-
-func (s *Store) lockKey(resource string) string { return s.prefix + ":{ops}:lock:" + resource }
-
-// lockScript takes or refreshes a lock: it succeeds when the lock is free
-// or already held by ARGV[1]. Returns {1, owner} or {0, holder}.
-var lockScript = redis.NewScript(`
-local cur = redis.call('GET', KEYS[1])
-if cur and cur ~= ARGV[1] then return {0, cur} end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return {1, ARGV[1]}
-`)
-
-var unlockScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`)
-
-// AcquireLock takes the lock on resource for owner (an operation id) for
-// ttl, or refreshes it when owner already holds it. When another owner
-// holds it, it returns false and that owner.
-func (s *Store) AcquireLock(ctx context.Context, resource, owner string, ttl time.Duration) (bool, string, error) {
-	res, err := lockScript.Run(ctx, s.rdb, []string{s.lockKey(resource)}, owner, ttl.Milliseconds()).Slice()
-	if err != nil {
-		return false, "", fmt.Errorf("lock %s: %w", resource, err)
-	}
-	return res[0].(int64) == 1, fmt.Sprint(res[1]), nil
-}
-
-// ReleaseLock frees resource if owner holds it.
-func (s *Store) ReleaseLock(ctx context.Context, resource, owner string) error {
-	return unlockScript.Run(ctx, s.rdb, []string{s.lockKey(resource)}, owner).Err()
-}
-
-// LockHolder returns who holds resource ("" when free).
-func (s *Store) LockHolder(ctx context.Context, resource string) (string, error) {
-	v, err := s.rdb.Get(ctx, s.lockKey(resource)).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", nil
-	}
-	return v, err
 }
 
 // GetMany loads several records in one round trip; missing ones are left
@@ -667,43 +601,4 @@ func (s *Store) GetMany(ctx context.Context, ids []string) ([]*Operation, error)
 		}
 	}
 	return out, nil
-}
-
-func (s *Store) slotsKey(resource string) string { return s.prefix + ":{ops}:slots:" + resource }
-
-// slotsScript takes n of limit slots for owner: fields are owners, values
-// "count:expiry_ms"; expired entries do not count. An owner that already
-// holds slots refreshes them.
-var slotsScript = redis.NewScript(`
-local now = tonumber(ARGV[4])
-local used = 0
-local all = redis.call('HGETALL', KEYS[1])
-for i = 1, #all, 2 do
-  local n, exp = string.match(all[i+1], '(%d+):(%d+)')
-  if tonumber(exp) <= now then
-    redis.call('HDEL', KEYS[1], all[i])
-  elseif all[i] ~= ARGV[1] then
-    used = used + tonumber(n)
-  end
-end
-if used + tonumber(ARGV[2]) > tonumber(ARGV[3]) then return used end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. (now + tonumber(ARGV[5])))
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return -1
-`)
-
-// AcquireSlots takes n of the limit slots of resource for owner, for ttl
-// (or refreshes them). When too few are free it returns false and how
-// many are in use by others.
-func (s *Store) AcquireSlots(ctx context.Context, resource, owner string, n, limit int, ttl time.Duration) (bool, int, error) {
-	used, err := slotsScript.Run(ctx, s.rdb, []string{s.slotsKey(resource)}, owner, n, limit, s.now().UnixMilli(), ttl.Milliseconds()).Int()
-	if err != nil {
-		return false, 0, fmt.Errorf("slots %s: %w", resource, err)
-	}
-	return used < 0, used, nil
-}
-
-// ReleaseSlots frees owner's slots of resource.
-func (s *Store) ReleaseSlots(ctx context.Context, resource, owner string) error {
-	return s.rdb.HDel(ctx, s.slotsKey(resource), owner).Err()
 }

@@ -1,0 +1,95 @@
+package opstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Webhook delivery state: event bodies kept on the record, disabled
+// subscriptions, callbacks that answered 410 Gone.
+
+func (s *Store) disabledKey() string        { return s.prefix + ":{ops}:subs:disabled" }
+func (s *Store) goneKey(opID string) string { return s.prefix + ":{ops}:gone:" + opID }
+
+// DisableSubscription stops deliveries to the named subscription (after a
+// 410 Gone) until EnableSubscription.
+func (s *Store) DisableSubscription(ctx context.Context, name, reason string) error {
+	return s.rdb.HSet(ctx, s.disabledKey(), name, reason).Err()
+}
+
+// EnableSubscription re-enables a disabled subscription. It reports
+// whether it was disabled.
+func (s *Store) EnableSubscription(ctx context.Context, name string) (bool, error) {
+	n, err := s.rdb.HDel(ctx, s.disabledKey(), name).Result()
+	return n > 0, err
+}
+
+// DisabledSubscriptions returns the disabled subscriptions and why.
+func (s *Store) DisabledSubscriptions(ctx context.Context) (map[string]string, error) {
+	return s.rdb.HGetAll(ctx, s.disabledKey()).Result()
+}
+
+// MarkCallbackGone records that an operation's callback_url answered 410
+// Gone: no more events go there. The mark lives as long as a record.
+func (s *Store) MarkCallbackGone(ctx context.Context, opID string) error {
+	return s.rdb.Set(ctx, s.goneKey(opID), "1", s.retention+24*time.Hour).Err()
+}
+
+// CallbackGone reports whether MarkCallbackGone was called for opID.
+func (s *Store) CallbackGone(ctx context.Context, opID string) (bool, error) {
+	n, err := s.rdb.Exists(ctx, s.goneKey(opID)).Result()
+	return n > 0, err
+}
+
+func eventField(event string) string { return "event:" + event }
+
+// saveEventScript stores an event body on its record unless one is there
+// already. KEYS: op. ARGV: field, body. Returns 0 when the record is gone.
+var saveEventScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`)
+
+// SaveEvent keeps the body of one webhook event on the operation's record,
+// built once, so every attempt and every replay sends the same bytes while
+// no queue task carries them. A body stored already is kept (body is then
+// ignored).
+func (s *Store) SaveEvent(ctx context.Context, opID, event string, body []byte) error {
+	n, err := saveEventScript.Run(ctx, s.rdb, []string{s.opKey(opID)}, eventField(event), body).Int()
+	if err != nil {
+		return fmt.Errorf("save event %s of %s: %w", event, opID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %s", ErrNotFound, opID)
+	}
+	return nil
+}
+
+// Delivery is what a webhook delivery reads from the record.
+type Delivery struct {
+	// Body is the stored event body (nil when none was saved).
+	Body []byte
+	// CallbackURL is the operation's callback_url, in full.
+	CallbackURL string
+}
+
+// EventDelivery reads an event's stored body and the callback URL.
+func (s *Store) EventDelivery(ctx context.Context, opID, event string) (Delivery, error) {
+	vals, err := s.rdb.HMGet(ctx, s.opKey(opID), fID, eventField(event), fCallback).Result()
+	if err != nil {
+		return Delivery{}, fmt.Errorf("read event %s of %s: %w", event, opID, err)
+	}
+	if vals[0] == nil {
+		return Delivery{}, fmt.Errorf("%w: %s", ErrNotFound, opID)
+	}
+	var d Delivery
+	if b, ok := vals[1].(string); ok {
+		d.Body = []byte(b)
+	}
+	d.CallbackURL, _ = vals[2].(string)
+	return d, nil
+}
