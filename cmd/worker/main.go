@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"slices"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 	_ "time/tzdata" // schedules name IANA zones; do not depend on the host's zoneinfo
@@ -441,9 +442,62 @@ func configuredBases(p config.Providers, simBase string) providerBases {
 	}
 }
 
+// simulator is one provider's in-process simulator, started when the
+// provider is simulated.
+type simulator struct {
+	name string // providers.<name>
+	// on reports whether the provider is simulated (and served).
+	on func(config.Providers) bool
+	// addr is where it listens.
+	addr func(config.Providers) string
+	// start makes its handler and what stops it (nil: nothing).
+	start func(config.Providers) (http.Handler, func())
+	// root is the path of the API under the listener ("/v4").
+	root string
+	// base is where the provider's base URL goes.
+	base func(*providerBases) *string
+	// serves says what goes there instead of the real API.
+	serves string
+}
+
+// simulators is one row per provider.
+var simulators = []simulator{
+	{name: "ucdn", root: "/v4", serves: "cdn:purge on ucdn",
+		on:   func(p config.Providers) bool { return p.UCDN.Simulate },
+		addr: func(p config.Providers) string { return p.UCDN.Simulator.Addr },
+		start: func(p config.Providers) (http.Handler, func()) {
+			sim := ucdnsim.New(ucdnsim.Config{WaitingFor: p.UCDN.Simulator.WaitingFor, RunningFor: p.UCDN.Simulator.RunningFor})
+			return sim, sim.ReleaseHangs
+		},
+		base: func(b *providerBases) *string { return &b.ucdn }},
+	{name: "leaseweb", serves: "every leaseweb kind (servers, public cloud, CDN invalidations)",
+		on:   func(p config.Providers) bool { return len(p.Leaseweb.Accounts) > 0 && p.Leaseweb.Simulate },
+		addr: func(p config.Providers) string { return p.Leaseweb.Simulator.Addr },
+		start: func(p config.Providers) (http.Handler, func()) {
+			lw := p.Leaseweb.Simulator
+			sim := leasewebsim.New(leasewebsim.Config{TaskDuration: lw.TaskDuration, CloudStep: lw.CloudStep, CDNDuration: lw.CloudStep})
+			return sim, sim.Close
+		},
+		base: func(b *providerBases) *string { return &b.leaseweb }},
+	{name: "edgio", serves: "cdn:purge on edgio",
+		on:   func(p config.Providers) bool { return len(p.Edgio.Accounts) > 0 && p.Edgio.Simulate },
+		addr: func(config.Providers) string { return "127.0.0.1:0" },
+		start: func(p config.Providers) (http.Handler, func()) {
+			return edgiosim.New(edgiosim.Config{Duration: p.Edgio.SimulatorDuration}), nil
+		},
+		base: func(b *providerBases) *string { return &b.edgio }},
+	{name: "ionos", serves: "cdn:distribution_ensure on ionos",
+		on:   func(p config.Providers) bool { return len(p.IONOS.Accounts) > 0 && p.IONOS.Simulate },
+		addr: func(config.Providers) string { return "127.0.0.1:0" },
+		start: func(p config.Providers) (http.Handler, func()) {
+			return ionossim.New(ionossim.Config{Duration: p.IONOS.SimulatorDuration}), nil
+		},
+		base: func(b *providerBases) *string { return &b.ionos }},
+}
+
 // startSimulators starts the simulator of every simulated provider that
 // is served and returns the API roots, the simulators' for those.
-func startSimulators(ctx context.Context, p config.Providers, log *zap.Logger) (providerBases, func(), error) {
+func startSimulators(_ context.Context, p config.Providers, log *zap.Logger) (providerBases, func(), error) {
 	bases := configuredBases(p, "")
 	var closers []func()
 	closeAll := func() {
@@ -451,49 +505,27 @@ func startSimulators(ctx context.Context, p config.Providers, log *zap.Logger) (
 			closers[i]()
 		}
 	}
-	if u := p.UCDN; u.Simulate {
-		sctx, cancel := context.WithCancel(ctx)
-		sim := ucdnsim.New(ucdnsim.Config{WaitingFor: u.Simulator.WaitingFor, RunningFor: u.Simulator.RunningFor})
-		url, errc, err := sim.ListenAndServe(sctx, u.Simulator.Addr)
-		if err != nil {
-			cancel()
-			return bases, nil, fmt.Errorf("providers.ucdn.simulator.addr: %w", err)
+	for _, sim := range simulators {
+		if !sim.on(p) {
+			continue
 		}
-		closers = append(closers, func() { cancel(); <-errc })
-		bases.ucdn = url
-		log.Warn("UCDN SIMULATOR: cdn:purge on ucdn goes to the in-process simulator, not the real API", zap.String("url", url))
-	}
-	if lw := p.Leaseweb; len(lw.Accounts) > 0 && lw.Simulate {
-		sim := leasewebsim.New(leasewebsim.Config{TaskDuration: lw.Simulator.TaskDuration, CloudStep: lw.Simulator.CloudStep, CDNDuration: lw.Simulator.CloudStep})
-		url, stop, err := serveSim(sim, lw.Simulator.Addr)
+		h, stopSim := sim.start(p)
+		url, stop, err := serveSim(h, sim.addr(p))
 		if err != nil {
-			sim.Close()
+			if stopSim != nil {
+				stopSim()
+			}
 			closeAll()
-			return bases, nil, fmt.Errorf("providers.leaseweb.simulator.addr: %w", err)
+			return bases, nil, fmt.Errorf("providers.%s.simulator: %w", sim.name, err)
 		}
-		closers = append(closers, func() { sim.Close(); stop() })
-		bases.leaseweb = url
-		log.Warn("LEASEWEB SIMULATOR: every leaseweb kind (servers, public cloud, CDN invalidations) goes to the in-process simulator, not the real API", zap.String("url", url))
-	}
-	if eg := p.Edgio; len(eg.Accounts) > 0 && eg.Simulate {
-		url, stop, err := serveSim(edgiosim.New(edgiosim.Config{Duration: eg.SimulatorDuration}), "127.0.0.1:0")
-		if err != nil {
-			closeAll()
-			return bases, nil, err
-		}
-		closers = append(closers, stop)
-		bases.edgio = url
-		log.Warn("EDGIO SIMULATOR: cdn:purge on edgio goes to the in-process simulator", zap.String("url", url))
-	}
-	if io := p.IONOS; len(io.Accounts) > 0 && io.Simulate {
-		url, stop, err := serveSim(ionossim.New(ionossim.Config{Duration: io.SimulatorDuration}), "127.0.0.1:0")
-		if err != nil {
-			closeAll()
-			return bases, nil, err
-		}
-		closers = append(closers, stop)
-		bases.ionos = url
-		log.Warn("IONOS SIMULATOR: cdn:distribution_ensure goes to the in-process simulator", zap.String("url", url))
+		closers = append(closers, func() {
+			if stopSim != nil {
+				stopSim()
+			}
+			stop()
+		})
+		*sim.base(&bases) = url + sim.root
+		log.Warn(strings.ToUpper(sim.name)+" SIMULATOR: "+sim.serves+" goes to the in-process simulator, not the real API", zap.String("url", url+sim.root))
 	}
 	return bases, closeAll, nil
 }
