@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf16"
+
+	"github.com/opsworker/opsworker/internal/opstore"
 )
 
 // canonicalParams decodes raw into a new value of the spec's params type
@@ -86,17 +88,13 @@ func secretValues(params json.RawMessage, keys []string) []string {
 			continue
 		}
 		for _, v := range list {
-			if v != "" && v != removedValue {
+			if v != "" && v != opstore.Removed {
 				out = append(out, v)
 			}
 		}
 	}
 	return out
 }
-
-// removedValue replaces a secret param in the stored record once it is no
-// longer needed.
-const removedValue = "REMOVED"
 
 // secretForms are the spellings of a secret value a provider could echo:
 // as is; JSON-escaped as Go, JavaScript or PHP write it; URL-escaped;

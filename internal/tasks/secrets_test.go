@@ -543,3 +543,24 @@ func TestOrphanedOperationsAreEnded(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, n, "once")
 }
+
+// Refused params are kept nowhere, not even hashed in the record's
+// fingerprint: a second refused task under the same idempotency key is
+// answered the same whatever password it carries (a fingerprint over the
+// refused params would answer "a different request" and leave a hash of
+// the password to test guesses against).
+func TestRefusedParamsLeaveNoFingerprint(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour})
+	for _, pw := range []string{"Guess-One-Pw1", "Guess-Two-Pw2"} {
+		params := strings.Replace(installWith(t, "password", "PASSWORD"), installSecret, pw, 1)
+		payload := `{"provider":"leaseweb","idempotency_key":"ext-refused","params":` + params + `}`
+		err := b.worker.Handler().ProcessTask(t.Context(), asynq.NewTask(tasks.TypeServerInstall, []byte(payload)))
+		require.ErrorIs(t, err, asynq.SkipRetry)
+		assert.Contains(t, err.Error(), "params.PASSWORD: unknown field")
+		assert.NotContains(t, err.Error(), "different request")
+	}
+	ops, err := b.store.List(t.Context(), opstore.Filter{})
+	require.NoError(t, err)
+	assert.Len(t, ops, 1, "one record for the key")
+}

@@ -522,9 +522,14 @@ func (w *Worker) ensureRecord(ctx context.Context, kind string, env Envelope) (o
 	params, secrets, inputErr := prepare(&env, kind)
 	if inputErr == nil {
 		rec.Params, rec.SecretParams, rec.CallbackURL = params, secrets, env.CallbackURL
-	} else if ops.ValidateCallbackURL(env.CallbackURL) == nil {
-		// The callback still hears about the refusal.
-		rec.CallbackURL = env.CallbackURL
+	} else {
+		// Refused params are kept nowhere, not even in the fingerprint (a
+		// hash of a password could be tested against guesses).
+		rec.Fingerprint = fingerprint(&env, kind, nil)
+		if ops.ValidateCallbackURL(env.CallbackURL) == nil {
+			// The callback still hears about the refusal.
+			rec.CallbackURL = env.CallbackURL
+		}
 	}
 	op, created, err = w.cfg.Store.Create(ctx, rec)
 	if errors.Is(err, opstore.ErrIdempotencyConflict) {
