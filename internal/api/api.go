@@ -247,9 +247,6 @@ type SubmitRequest struct {
 	IdempotencyKey string          `json:"idempotency_key,omitempty"`
 }
 
-// MaxCallbackURL bounds callback_url, in bytes.
-const MaxCallbackURL = 2048
-
 func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 	var req SubmitRequest
 	if !jsonBody(w, r) || !decode(w, r, a.cfg.MaxBody, &req) {
@@ -257,10 +254,6 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.TaskType == "" {
 		problem(w, http.StatusBadRequest, "task_type: required", "task_type")
-		return
-	}
-	if len(req.CallbackURL) > MaxCallbackURL {
-		problem(w, http.StatusBadRequest, fmt.Sprintf("callback_url: at most %d bytes, got %d", MaxCallbackURL, len(req.CallbackURL)), "callback_url")
 		return
 	}
 	if h := r.Header.Get("Idempotency-Key"); h != "" {
