@@ -25,6 +25,7 @@ import (
 
 	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/tasks"
+	"github.com/opsworker/opsworker/ops"
 )
 
 // OpenAPI is the API's OpenAPI 3.1 document, generated from the Go types
@@ -269,7 +270,7 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 		scope = "token:" + tok.Name
 	}
 	op, created, err := a.cfg.Submitter.SubmitAs(r.Context(), scope, req.TaskType, env)
-	var ve *tasks.ValidationError
+	var ve *ops.ValidationError
 	switch {
 	case errors.As(err, &ve):
 		problem(w, http.StatusBadRequest, ve.Error(), ve.Field)
@@ -318,8 +319,8 @@ func decode(w http.ResponseWriter, r *http.Request, max int64, v any) bool {
 		problem(w, http.StatusBadRequest, "cannot read the request body", "")
 		return false
 	}
-	if err := tasks.DecodeObject(buf.Bytes(), v); err != nil {
-		var ve *tasks.ValidationError
+	if err := ops.DecodeObject(buf.Bytes(), v); err != nil {
+		var ve *ops.ValidationError
 		if errors.As(err, &ve) {
 			msg := ve.Message
 			if ve.Field != "" {

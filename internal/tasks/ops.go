@@ -48,11 +48,6 @@ const (
 var (
 	// DecodeEnvelope decodes a task payload strictly (ops.DecodeEnvelope).
 	DecodeEnvelope = ops.DecodeEnvelope
-	// DecodeObject decodes a JSON object strictly (ops.DecodeObject).
-	DecodeObject = ops.DecodeObject
-	// JSONType names a Go type's JSON type (ops.JSONType).
-	JSONType = ops.JSONType
-
 	decodeParams = ops.DecodeParams
 )
 
