@@ -75,11 +75,15 @@ type Delivery struct {
 	Body []byte
 	// CallbackURL is the operation's callback_url, in full.
 	CallbackURL string
+	// Kind, Provider and Account are the operation's: they pick the
+	// destination's filters and signing secrets, whatever a task says.
+	Kind, Provider, Account string
 }
 
-// EventDelivery reads an event's stored body and the callback URL.
+// EventDelivery reads an event's stored body, the callback URL, and what
+// the operation is.
 func (s *Store) EventDelivery(ctx context.Context, opID, event string) (Delivery, error) {
-	vals, err := s.rdb.HMGet(ctx, s.opKey(opID), fID, eventField(event), fCallback).Result()
+	vals, err := s.rdb.HMGet(ctx, s.opKey(opID), fID, eventField(event), fCallback, fKind, fProvider, fAccount).Result()
 	if err != nil {
 		return Delivery{}, fmt.Errorf("read event %s of %s: %w", event, opID, err)
 	}
@@ -91,5 +95,8 @@ func (s *Store) EventDelivery(ctx context.Context, opID, event string) (Delivery
 		d.Body = []byte(b)
 	}
 	d.CallbackURL, _ = vals[2].(string)
+	d.Kind, _ = vals[3].(string)
+	d.Provider, _ = vals[4].(string)
+	d.Account, _ = vals[5].(string)
 	return d, nil
 }

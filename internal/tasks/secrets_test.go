@@ -20,6 +20,7 @@ import (
 	"github.com/opsworker/opsworker/internal/tasks"
 	"github.com/opsworker/opsworker/internal/testutil"
 	"github.com/opsworker/opsworker/internal/webhooks"
+	"github.com/opsworker/opsworker/webhookverify"
 )
 
 const (
@@ -563,4 +564,34 @@ func TestRefusedParamsLeaveNoFingerprint(t *testing.T) {
 	ops, err := b.store.List(t.Context(), opstore.Filter{})
 	require.NoError(t, err)
 	assert.Len(t, ops, 1, "one record for the key")
+}
+
+// A delivery task picks neither the signing secret nor the audience: the
+// record's account decides the secret, and a subscription whose filters
+// do not take the operation gets nothing, whatever the task says.
+func TestDeliveryTaskCannotChooseSecretOrAudience(t *testing.T) {
+	t.Parallel()
+	hooks := newReceiver(t)
+	other := webhookverify.NewSecret()
+	b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour}, func(c *tasks.Config) {
+		c.Webhooks.AccountSecrets = map[string][]webhookverify.Secret{"other": {other}}
+		c.Webhooks.Subscriptions = []tasks.Subscription{{Name: "cdn-only", URL: hooks.srv.URL + "/sub", Kinds: []string{tasks.TypeCDNPurge}}}
+	})
+	op, _, err := b.store.Create(t.Context(), &opstore.Operation{ID: "0190c0de-0000-7000-8000-000000000001", Kind: tasks.TypeServerInstall, Provider: "leaseweb",
+		Account: "default", CallbackURL: hooks.srv.URL + "/cb"})
+	require.NoError(t, err)
+	require.NoError(t, b.store.SaveEvent(t.Context(), op.ID, webhooks.EventSucceeded, []byte(`{"id":"x"}`)))
+	deliver := func(dest, account string) error {
+		payload, _ := json.Marshal(tasks.WebhookPayload{OperationID: op.ID, Account: account, EventID: tasks.EventID(op.ID, webhooks.EventSucceeded),
+			EventType: webhooks.EventSucceeded, Destination: dest})
+		return b.worker.Handler().ProcessTask(t.Context(), asynq.NewTask(tasks.TypeWebhookDeliver, payload))
+	}
+	require.ErrorIs(t, deliver(tasks.SubscriptionDestination("cdn-only"), "default"), asynq.SkipRetry)
+	assert.Empty(t, hooks.hooks(), "a server:install event never reaches a cdn:purge subscription")
+
+	require.NoError(t, deliver(tasks.DestinationCallback, "other"))
+	require.Len(t, hooks.hooks(), 1)
+	h := hooks.hooks()[0]
+	assert.NoError(t, webhookverify.Verify(h.Header, h.Raw, time.Minute, time.Now(), testSecret), "signed as the record's account")
+	assert.Error(t, webhookverify.Verify(h.Header, h.Raw, time.Minute, time.Now(), other), "not as the task's")
 }

@@ -243,16 +243,19 @@ func (w *Worker) ensureNotified(ctx context.Context, op *opstore.Operation) erro
 }
 
 // destination returns the URL and signing secrets of a delivery's
-// destination, and false when it no longer exists in the config.
-func (w *Worker) destination(p WebhookPayload, callbackURL string) (string, []webhookverify.Secret, bool) {
+// destination, as the operation's record (d) and the config say: false
+// when the destination no longer exists in the config, or never was one
+// of this operation's (its filters do not take it).
+func (w *Worker) destination(p WebhookPayload, d opstore.Delivery) (string, []webhookverify.Secret, bool) {
 	if p.Destination == destCallback {
-		if s, ok := w.cfg.Webhooks.AccountSecrets[p.Account]; ok {
-			return callbackURL, s, true
+		if s, ok := w.cfg.Webhooks.AccountSecrets[d.Account]; ok {
+			return d.CallbackURL, s, true
 		}
-		return callbackURL, w.cfg.Webhooks.Secrets, true
+		return d.CallbackURL, w.cfg.Webhooks.Secrets, true
 	}
+	op := &opstore.Operation{Kind: d.Kind, Provider: d.Provider}
 	for _, s := range w.cfg.Webhooks.Subscriptions {
-		if destSub(s.Name) == p.Destination {
+		if destSub(s.Name) == p.Destination && s.matches(op, p.EventType) {
 			if s.Secrets != nil {
 				return s.URL, s.Secrets, true
 			}
@@ -290,9 +293,9 @@ func (w *Worker) ProcessWebhook(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("deliver %s: not the id of %s of operation %s: %w", p.EventID, p.EventType, p.OperationID, asynq.SkipRetry)
 	}
 	body := d.Body
-	url, secrets, ok := w.destination(p, d.CallbackURL)
+	url, secrets, ok := w.destination(p, d)
 	if !ok {
-		return fmt.Errorf("deliver %s: destination %s is no longer configured: %w", p.EventID, p.Destination, asynq.SkipRetry)
+		return fmt.Errorf("deliver %s: destination %s is not configured for this event: %w", p.EventID, p.Destination, asynq.SkipRetry)
 	}
 	if url == "" {
 		return fmt.Errorf("deliver %s: the operation has no callback_url: %w", p.EventID, asynq.SkipRetry)
