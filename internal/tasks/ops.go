@@ -48,7 +48,7 @@ const (
 var (
 	// DecodeEnvelope decodes a task payload strictly (ops.DecodeEnvelope).
 	DecodeEnvelope = ops.DecodeEnvelope
-	decodeParams = ops.DecodeParams
+	decodeParams   = ops.DecodeParams
 )
 
 func invalid(field, format string, args ...any) error {
