@@ -115,7 +115,7 @@ func run(ctx context.Context, args []string) error {
 
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
 	mx := metrics.New(inspector, slices.Sorted(maps.Keys(cfg.Worker.Queues))...)
-	execs, closeProviders, err := buildProviders(ctx, cfg, log, mx.ProviderCall)
+	execs, closeProviders, err := buildProviders(cfg, log, mx.ProviderCall)
 	if err != nil {
 		return err
 	}
@@ -409,8 +409,8 @@ func openRedis(ctx context.Context, c config.Redis, log *zap.Logger) (redis.Univ
 
 // buildProviders starts the simulators asked for and returns the
 // executors of every kind, with one client per configured account.
-func buildProviders(ctx context.Context, cfg config.Config, log *zap.Logger, observe providers.Observer) (map[tasks.ExecutorKey]tasks.Executor, func(), error) {
-	bases, closeAll, err := startSimulators(ctx, cfg.Providers, log)
+func buildProviders(cfg config.Config, log *zap.Logger, observe providers.Observer) (map[tasks.ExecutorKey]tasks.Executor, func(), error) {
+	bases, closeAll, err := startSimulators(cfg.Providers, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -497,7 +497,7 @@ var simulators = []simulator{
 
 // startSimulators starts the simulator of every simulated provider that
 // is served and returns the API roots, the simulators' for those.
-func startSimulators(_ context.Context, p config.Providers, log *zap.Logger) (providerBases, func(), error) {
+func startSimulators(p config.Providers, log *zap.Logger) (providerBases, func(), error) {
 	bases := configuredBases(p, "")
 	var closers []func()
 	closeAll := func() {
