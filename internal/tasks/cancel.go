@@ -34,12 +34,12 @@ func Cancelable(kind, provider string) bool {
 // ProcessCancel cancels an operation: one not launched yet ends canceled
 // at once; a running one is canceled at the provider, and its next poll
 // (run now) records the canceled state.
-func (w *Worker) ProcessCancel(ctx context.Context, t *asynq.Task) error {
+func (cs *cancelStep) ProcessCancel(ctx context.Context, t *asynq.Task) error {
 	var p CancelPayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.OperationID == "" {
 		return fmt.Errorf("decode %s: %w", TypeCancel, asynq.SkipRetry)
 	}
-	op, err := w.cfg.Store.Get(ctx, p.OperationID)
+	op, err := cs.cfg.Store.Get(ctx, p.OperationID)
 	if errors.Is(err, opstore.ErrNotFound) {
 		return fmt.Errorf("cancel: %w: %w", err, asynq.SkipRetry)
 	}
@@ -49,7 +49,7 @@ func (w *Worker) ProcessCancel(ctx context.Context, t *asynq.Task) error {
 	if op.State.Terminal() {
 		return nil
 	}
-	exec, ok := w.cfg.Executors[ExecutorKey{op.Kind, op.Provider}]
+	exec, ok := cs.cfg.Executors[ExecutorKey{op.Kind, op.Provider}]
 	if !ok || !exec.cancels() {
 		return fmt.Errorf("cancel %s: %s on %s cannot be canceled: %w", op.ID, op.Kind, op.Provider, asynq.SkipRetry)
 	}
@@ -57,7 +57,7 @@ func (w *Worker) ProcessCancel(ctx context.Context, t *asynq.Task) error {
 	if p.Expire {
 		how = "expire"
 	}
-	op, err = w.cfg.Store.Update(ctx, op, opstore.Change{CancelRequested: &how})
+	op, err = cs.cfg.Store.Update(ctx, op, opstore.Change{CancelRequested: &how})
 	if err != nil {
 		var ce *opstore.ConflictError
 		if errors.As(err, &ce) {
@@ -68,20 +68,20 @@ func (w *Worker) ProcessCancel(ctx context.Context, t *asynq.Task) error {
 	switch op.State {
 	case opstore.StateQueued:
 		// Not launched: end it here; the launch task finds it canceled.
-		if _, err := w.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{opstore.StateQueued}, To: opstore.StateCanceled, LastError: strPtr("canceled before launch"),
-			Params: opstore.RemoveSecrets(op.Params, w.secretKeys(op))}); err != nil {
+		if _, err := cs.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{opstore.StateQueued}, To: opstore.StateCanceled, LastError: strPtr("canceled before launch"),
+			Params: opstore.RemoveSecrets(op.Params, cs.secretKeys(op))}); err != nil {
 			var ce *opstore.ConflictError
 			if errors.As(err, &ce) {
 				return &waitError{Delay: time.Second, Err: errors.New("launch in progress")}
 			}
 			return err
 		}
-		cur, err := w.cfg.Store.Get(ctx, op.ID)
+		cur, err := cs.cfg.Store.Get(ctx, op.ID)
 		if err != nil {
 			return err
 		}
-		w.logState(cur)
-		return w.ensureNotified(ctx, cur)
+		cs.logState(cur)
+		return cs.ensureNotified(ctx, cur)
 	case opstore.StateLaunching:
 		// The launch checks the flag before calling the provider; if the
 		// call is already out, cancel once the job is known.
@@ -92,16 +92,16 @@ func (w *Worker) ProcessCancel(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("cancel %s: %w: %w", op.ID, err, asynq.SkipRetry)
 	}
 	if err := exec.cancel(ctx, op, params, p.Expire); err != nil {
-		err = redactError(err, w.redactorFor(op))
+		err = redactError(err, cs.redactorFor(op))
 		if IsPermanent(err) {
 			msg := "cancel failed: " + err.Error()
-			_, _ = w.cfg.Store.Update(ctx, op, opstore.Change{LastError: &msg})
+			_, _ = cs.cfg.Store.Update(ctx, op, opstore.Change{LastError: &msg})
 			return fmt.Errorf("cancel %s: %w: %w", op.ID, err, asynq.SkipRetry)
 		}
 		return fmt.Errorf("cancel %s: %w", op.ID, err)
 	}
-	w.opLogger(op).Info("canceled at the provider; polling now", zap.String("how", how))
-	if _, err := w.PollNow(ctx, op.Provider, op.ID); err != nil {
+	cs.opLogger(op).Info("canceled at the provider; polling now", zap.String("how", how))
+	if _, err := cs.pollNow(ctx, op.Provider, op.ID); err != nil {
 		return err
 	}
 	return nil

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
 	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/webhooks"
+	"github.com/opsworker/opsworker/ops"
 )
 
 // The launch step, for an operation kind's task: make sure the record
@@ -19,7 +21,7 @@ import (
 // over to polling. Running it twice is harmless.
 
 // ProcessLaunch handles an operation kind's task.
-func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
+func (ls *launchStep) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
 	kind := t.Type()
 	env, decErr := DecodeEnvelope(t.Payload())
 	if decErr != nil {
@@ -29,39 +31,39 @@ func (w *Worker) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("decode %s: %v: %w", kind, decErr, asynq.SkipRetry)
 	}
 	env.Normalize()
-	op, err := w.launchRecord(ctx, kind, env)
+	op, err := ls.launchRecord(ctx, kind, env)
 	if op == nil {
 		return err
 	}
 	switch op.State {
 	case opstore.StateSucceeded, opstore.StateFailed, opstore.StateCanceled, opstore.StateTimedOut:
-		return w.ensureNotified(ctx, op)
+		return ls.ensureNotified(ctx, op)
 	case opstore.StateRunning:
 		// Launched before (this task is a re-delivery): never call the
 		// provider again; make sure the poll chain and its event exist.
-		if err := w.ensurePoll(ctx, op); err != nil {
+		if err := ls.ensurePoll(ctx, op); err != nil {
 			return err
 		}
-		return w.enqueueEvent(ctx, op, webhooks.EventRunning, "")
+		return ls.enqueueEvent(ctx, op, webhooks.EventRunning, "")
 	}
-	exec, params, err := w.launchable(ctx, kind, op)
+	exec, params, err := ls.launchable(ctx, kind, op)
 	if exec == nil {
 		return err
 	}
-	if err := w.acquire(ctx, op, exec, params); err != nil {
+	if err := ls.acquire(ctx, op, exec, params); err != nil {
 		return err
 	}
-	op, handle, err := w.attempt(ctx, op, exec, params)
+	op, handle, err := ls.attempt(ctx, op, exec, params)
 	if handle == "" {
 		return err
 	}
-	return w.started(ctx, op, exec, params, handle)
+	return ls.started(ctx, op, exec, params, handle)
 }
 
 // launchRecord loads or creates the task's record. A nil record means the
 // task ends here, with the error returned.
-func (w *Worker) launchRecord(ctx context.Context, kind string, env Envelope) (*opstore.Operation, error) {
-	op, created, inputErr, err := w.ensureRecord(ctx, kind, env)
+func (ls *launchStep) launchRecord(ctx context.Context, kind string, env Envelope) (*opstore.Operation, error) {
+	op, created, inputErr, err := ls.ensureRecord(ctx, kind, env)
 	if err != nil {
 		if IsPermanent(err) {
 			return nil, fmt.Errorf("%s: %w: %w", kind, err, asynq.SkipRetry)
@@ -73,7 +75,7 @@ func (w *Worker) launchRecord(ctx context.Context, kind string, env Envelope) (*
 		// without the params) says why; a record that existed already
 		// belongs to another task and is left alone.
 		if created || (op.State == opstore.StateQueued && len(op.Params) == 0) {
-			if err := w.finish(ctx, op, failed("invalid input: "+inputErr.Error())); err != nil {
+			if err := ls.finish(ctx, op, failed("invalid input: "+inputErr.Error())); err != nil {
 				return nil, err
 			}
 		}
@@ -89,26 +91,26 @@ func (w *Worker) launchRecord(ctx context.Context, kind string, env Envelope) (*
 // launchable checks the record's input and finds its executor, and
 // decodes its params once for every step of this task. A nil executor
 // means the task ends here, with the error returned.
-func (w *Worker) launchable(ctx context.Context, kind string, op *opstore.Operation) (Executor, any, error) {
+func (ls *launchStep) launchable(ctx context.Context, kind string, op *opstore.Operation) (Executor, any, error) {
 	// The record's params are what counts (opsworker's own client leaves
 	// them out of the task, secrets included).
 	check := Envelope{Provider: op.Provider, Account: op.Account, Params: op.Params, CallbackURL: op.CallbackURL}
 	if validErr := check.Validate(kind); validErr != nil {
-		if err := w.finish(ctx, op, failed("invalid input: "+validErr.Error())); err != nil {
+		if err := ls.finish(ctx, op, failed("invalid input: "+validErr.Error())); err != nil {
 			return nil, nil, err
 		}
 		return nil, nil, fmt.Errorf("%s %s: %w: %w", kind, op.ID, validErr, asynq.SkipRetry)
 	}
-	exec, ok := w.cfg.Executors[ExecutorKey{op.Kind, op.Provider}]
+	exec, ok := ls.cfg.Executors[ExecutorKey{op.Kind, op.Provider}]
 	if !ok {
-		if err := w.finish(ctx, op, failed(fmt.Sprintf("provider %s is not configured on this worker for %s", op.Provider, op.Kind))); err != nil {
+		if err := ls.finish(ctx, op, failed(fmt.Sprintf("provider %s is not configured on this worker for %s", op.Provider, op.Kind))); err != nil {
 			return nil, nil, err
 		}
 		return nil, nil, fmt.Errorf("%s %s: provider %s not configured: %w", kind, op.ID, op.Provider, asynq.SkipRetry)
 	}
 	params, err := exec.params(op)
 	if err != nil {
-		return nil, nil, w.launchFailed(ctx, op, err)
+		return nil, nil, ls.launchFailed(ctx, op, err)
 	}
 	return exec, params, nil
 }
@@ -117,25 +119,25 @@ func (w *Worker) launchable(ctx context.Context, kind string, op *opstore.Operat
 // its resource (a server) to itself across every replica, and room under
 // the provider's cap on outstanding work (Edgio). Either taken means it
 // waits, without using a retry.
-func (w *Worker) acquire(ctx context.Context, op *opstore.Operation, exec Executor, params any) error {
+func (ls *launchStep) acquire(ctx context.Context, op *opstore.Operation, exec Executor, params any) error {
 	if key := exec.lockKey(op, params); key != "" {
-		got, holder, err := w.cfg.Store.AcquireLock(ctx, key, op.ID, w.cfg.LockTTL)
+		got, holder, err := ls.cfg.Store.AcquireLock(ctx, key, op.ID, ls.cfg.LockTTL)
 		if err != nil {
 			return err
 		}
 		if !got {
-			return w.busy(ctx, op, &BusyError{Resource: key, Holder: "operation " + holder})
+			return ls.busy(ctx, op, &BusyError{Resource: key, Holder: "operation " + holder})
 		}
 	}
 	if key, n, limit := exec.slots(op, params); n > 0 {
-		got, used, err := w.cfg.Store.AcquireSlots(ctx, key, op.ID, n, limit, w.cfg.LockTTL)
+		got, used, err := ls.cfg.Store.AcquireSlots(ctx, key, op.ID, n, limit, ls.cfg.LockTTL)
 		if err != nil {
 			return err
 		}
 		if !got {
 			msg := fmt.Sprintf("waiting: %s has %d of %d outstanding requests in use; this operation needs %d", key, used, limit, n)
-			_, _ = w.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{op.State}, LastError: &msg})
-			return &waitError{Delay: w.cfg.BusyRetry, Err: errors.New(msg)}
+			_, _ = ls.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{op.State}, LastError: &msg})
+			return &waitError{Delay: ls.cfg.BusyRetry, Err: errors.New(msg)}
 		}
 	}
 	return nil
@@ -146,14 +148,14 @@ func (w *Worker) acquire(ctx context.Context, op *opstore.Operation, exec Execut
 // new launch returns, after the pre-flight checks and with the attempt
 // recorded first. An empty handle means the task ends here, with the
 // error returned.
-func (w *Worker) attempt(ctx context.Context, op *opstore.Operation, exec Executor, params any) (*opstore.Operation, string, error) {
+func (ls *launchStep) attempt(ctx context.Context, op *opstore.Operation, exec Executor, params any) (*opstore.Operation, string, error) {
 	if exec.reconciles() && op.State == opstore.StateLaunching && op.LaunchStartedAt != nil {
 		h, found, err := exec.reconcile(ctx, op, params, *op.LaunchStartedAt)
 		if err != nil {
-			return op, "", w.launchFailed(ctx, op, err)
+			return op, "", ls.launchFailed(ctx, op, err)
 		}
 		if found {
-			w.opLogger(op).Warn("adopted the job an interrupted launch created; not launching again", zap.String("handle", h))
+			ls.opLogger(op).Warn("adopted the job an interrupted launch created; not launching again", zap.String("handle", h))
 			return op, h, nil
 		}
 	}
@@ -161,29 +163,29 @@ func (w *Worker) attempt(ctx context.Context, op *opstore.Operation, exec Execut
 	if err != nil {
 		var be *BusyError
 		if errors.As(err, &be) {
-			return op, "", w.busy(ctx, op, be)
+			return op, "", ls.busy(ctx, op, be)
 		}
-		return op, "", w.launchFailed(ctx, op, err)
+		return op, "", ls.launchFailed(ctx, op, err)
 	}
-	op, err = w.recordAttempt(ctx, op, before)
+	op, err = ls.recordAttempt(ctx, op, before)
 	if err != nil {
-		return op, "", w.onConflict(ctx, op, err)
+		return op, "", ls.onConflict(ctx, op, err)
 	}
 	if op.CancelRequested != "" {
-		return op, "", w.finish(ctx, op, Outcome{State: opstore.StateCanceled, Error: "canceled before launch"})
+		return op, "", ls.finish(ctx, op, Outcome{State: opstore.StateCanceled, Error: "canceled before launch"})
 	}
-	handle, err := exec.launch(ctx, op, params, w.launchOptions(op))
+	handle, err := exec.launch(ctx, op, params, ls.launchOptions(op))
 	if err != nil {
-		return op, "", w.launchFailed(ctx, op, err)
+		return op, "", ls.launchFailed(ctx, op, err)
 	}
 	return op, handle, nil
 }
 
 // recordAttempt saves a launch attempt before the provider call, with the
 // state before the change (so a retry that adopts this launch keeps it).
-func (w *Worker) recordAttempt(ctx context.Context, op *opstore.Operation, before json.RawMessage) (*opstore.Operation, error) {
-	now := w.cfg.Now()
-	rec, err := w.cfg.Store.Update(ctx, op, opstore.Change{
+func (ls *launchStep) recordAttempt(ctx context.Context, op *opstore.Operation, before json.RawMessage) (*opstore.Operation, error) {
+	now := ls.cfg.Now()
+	rec, err := ls.cfg.Store.Update(ctx, op, opstore.Change{
 		From:            []opstore.State{opstore.StateQueued, opstore.StateLaunching},
 		To:              opstore.StateLaunching,
 		IncrAttempts:    1,
@@ -194,9 +196,9 @@ func (w *Worker) recordAttempt(ctx context.Context, op *opstore.Operation, befor
 		return op, err
 	}
 	if rec.Attempts == 1 {
-		w.logState(rec)
-		if w.cfg.Observer != nil {
-			w.cfg.Observer.OperationStarted(rec)
+		ls.logState(rec)
+		if ls.cfg.Observer != nil {
+			ls.cfg.Observer.OperationStarted(rec)
 		}
 	}
 	return rec, nil
@@ -205,12 +207,12 @@ func (w *Worker) recordAttempt(ctx context.Context, op *opstore.Operation, befor
 // started records the handle and hands the operation over to polling:
 // running, its secrets removed, its deadline set, its first poll and its
 // operation.running event enqueued.
-func (w *Worker) started(ctx context.Context, op *opstore.Operation, exec Executor, params any, handle string) error {
-	now := w.cfg.Now()
-	deadline := now.Add(w.cfg.Policies[op.Kind].Deadline)
+func (ls *launchStep) started(ctx context.Context, op *opstore.Operation, exec Executor, params any, handle string) error {
+	now := ls.cfg.Now()
+	deadline := now.Add(ls.cfg.Policies[op.Kind].Deadline)
 	seq := 1
 	empty := ""
-	rec, err := w.cfg.Store.Update(ctx, op, opstore.Change{
+	rec, err := ls.cfg.Store.Update(ctx, op, opstore.Change{
 		From:       []opstore.State{opstore.StateLaunching},
 		To:         opstore.StateRunning,
 		Handle:     &handle,
@@ -220,24 +222,159 @@ func (w *Worker) started(ctx context.Context, op *opstore.Operation, exec Execut
 		LastError:  &empty,
 		// Secrets were needed for the launch only; digests of them stay to
 		// recognise them in the provider's later answers.
-		Params:        opstore.RemoveSecrets(op.Params, w.secretKeys(op)),
-		RedactDigests: w.launchDigests(op),
+		Params:        opstore.RemoveSecrets(op.Params, ls.secretKeys(op)),
+		RedactDigests: ls.launchDigests(op),
 	})
 	if err != nil {
 		// Saving the handle failed (Redis gone): asynq retries, and the
 		// retry reconciles against the provider before anything else. Or
 		// the record moved on (canceled meanwhile): do what it needs.
-		return w.onConflict(ctx, op, err)
+		return ls.onConflict(ctx, op, err)
 	}
 	op = rec
-	w.logState(op)
-	if key := exec.batchKey(op, params); key != "" && w.cfg.Batcher != nil {
-		if err := w.cfg.Batcher.Add(ctx, key, op.ID); err != nil {
-			w.opLogger(op).Warn("join batch polling (it polls alone)", zap.Error(err))
+	ls.logState(op)
+	if key := exec.batchKey(op, params); key != "" && ls.cfg.Batcher != nil {
+		if err := ls.cfg.Batcher.Add(ctx, key, op.ID); err != nil {
+			ls.opLogger(op).Warn("join batch polling (it polls alone)", zap.Error(err))
 		}
 	}
-	if err := w.ensurePoll(ctx, op); err != nil {
+	if err := ls.ensurePoll(ctx, op); err != nil {
 		return err
 	}
-	return w.enqueueEvent(ctx, op, webhooks.EventRunning, "")
+	return ls.enqueueEvent(ctx, op, webhooks.EventRunning, "")
+}
+
+// busy handles a taken resource per the on_busy policy: fail now, or wait
+// (re-run later without using a retry) up to BusyWaitMax.
+func (ls *launchStep) busy(ctx context.Context, op *opstore.Operation, be *BusyError) error {
+	if ls.cfg.OnBusy == OnBusyFail || ls.cfg.Now().Sub(op.CreatedAt) > ls.cfg.BusyWaitMax {
+		msg := be.Error()
+		if ls.cfg.OnBusy != OnBusyFail {
+			msg = fmt.Sprintf("%s for more than %s", msg, ls.cfg.BusyWaitMax)
+		}
+		if err := ls.finish(ctx, op, failed(msg)); err != nil {
+			return err
+		}
+		return fmt.Errorf("%s: %w: %w", op.ID, be, asynq.SkipRetry)
+	}
+	msg := "waiting: " + be.Error()
+	if _, err := ls.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{op.State}, LastError: &msg}); err != nil {
+		var ce *opstore.ConflictError
+		if !errors.As(err, &ce) {
+			return err
+		}
+	}
+	return &waitError{Delay: ls.cfg.BusyRetry, Err: be}
+}
+
+func (ls *launchStep) launchOptions(op *opstore.Operation) LaunchOptions {
+	var o LaunchOptions
+	if ls.cfg.CallbackBaseURL != "" && len(ls.cfg.CallbackSecret) > 0 {
+		o.CallbackURL = webhooks.CallbackURL(ls.cfg.CallbackBaseURL, ls.cfg.CallbackSecret, op.Provider, op.ID)
+	}
+	return o
+}
+
+// ensureRecord loads the operation named by env, or creates it for a raw
+// task enqueued by another system. A raw task whose input is refused still
+// gets a record, without its params (secrets could hide under a key
+// spelled otherwise), and inputErr says why.
+func (ls *launchStep) ensureRecord(ctx context.Context, kind string, env Envelope) (op *opstore.Operation, created bool, inputErr error, err error) {
+	if env.OperationID != "" {
+		op, err := ls.cfg.Store.Get(ctx, env.OperationID)
+		if err == nil {
+			if op.Kind != kind {
+				return nil, false, nil, Permanent(fmt.Errorf("operation %s is a %s, not a %s", op.ID, op.Kind, kind))
+			}
+			return op, false, nil, nil
+		}
+		if !errors.Is(err, opstore.ErrNotFound) {
+			return nil, false, nil, err
+		}
+		if _, perr := uuid.Parse(env.OperationID); perr != nil {
+			return nil, false, nil, Permanent(fmt.Errorf("operation_id %q is not a UUID", env.OperationID))
+		}
+	}
+	id := env.OperationID
+	idemKey := env.IdempotencyKey
+	if id == "" {
+		u, err := uuid.NewV7()
+		if err != nil {
+			return nil, false, nil, err
+		}
+		id = u.String()
+		if taskID, ok := asynq.GetTaskID(ctx); idemKey == "" && ok && taskID != "" {
+			// A re-delivery of the same raw task must find the same record.
+			idemKey = "asynq-task:" + taskID
+		}
+	}
+	rec := &opstore.Operation{
+		ID:             id,
+		Kind:           kind,
+		Provider:       env.Provider,
+		Account:        env.Account,
+		IdempotencyKey: idemKey,
+		Fingerprint:    Fingerprint(&env, kind),
+	}
+	if taskID, ok := asynq.GetTaskID(ctx); ok {
+		rec.LaunchQueue, _ = asynq.GetQueueName(ctx)
+		rec.LaunchTaskID = taskID
+	}
+	params, secrets, inputErr := prepare(&env, kind)
+	if inputErr == nil {
+		rec.Params, rec.SecretParams, rec.CallbackURL = params, secrets, env.CallbackURL
+	} else {
+		// Refused params are kept nowhere, not even in the fingerprint (a
+		// hash of a password could be tested against guesses).
+		rec.Fingerprint = fingerprint(&env, kind, nil)
+		if ops.ValidateCallbackURL(env.CallbackURL) == nil {
+			// The callback still hears about the refusal.
+			rec.CallbackURL = env.CallbackURL
+		}
+	}
+	op, created, err = ls.cfg.Store.Create(ctx, rec)
+	if errors.Is(err, opstore.ErrIdempotencyConflict) {
+		return nil, false, nil, Permanent(fmt.Errorf("idempotency_key %q already names operation %s with a different request", idemKey, op.ID))
+	}
+	return op, created, inputErr, err
+}
+
+// isLastAttempt reports whether a failed launch must give up: asynq's
+// own bound for this task or the worker's LaunchMaxRetry, whichever is
+// lower, is used up.
+func (ls *launchStep) isLastAttempt(ctx context.Context) bool {
+	n, ok1 := asynq.GetRetryCount(ctx)
+	max, ok2 := asynq.GetMaxRetry(ctx)
+	return ok1 && ok2 && (n >= max || n >= ls.cfg.LaunchMaxRetry)
+}
+
+func (ls *launchStep) launchFailed(ctx context.Context, op *opstore.Operation, err error) error {
+	err = redactError(err, ls.redactorFor(op))
+	var we *waitError
+	if errors.As(err, &we) {
+		msg := we.Error()
+		_, _ = ls.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{op.State}, LastError: &msg})
+		return err
+	}
+	if ctx.Err() != nil {
+		// Shutdown or task timeout: asynq re-queues the task.
+		return fmt.Errorf("launch %s: %w", op.ID, err)
+	}
+	if IsPermanent(err) {
+		if ferr := ls.finish(ctx, op, failed(err.Error())); ferr != nil {
+			return ferr
+		}
+		return fmt.Errorf("launch %s: %w: %w", op.ID, err, asynq.SkipRetry)
+	}
+	if ls.isLastAttempt(ctx) {
+		if ferr := ls.finish(ctx, op, failed(fmt.Sprintf("gave up after %d attempts: %v", op.Attempts, err))); ferr != nil {
+			return ferr
+		}
+		return fmt.Errorf("launch %s: %w: %w", op.ID, err, asynq.SkipRetry)
+	}
+	msg := err.Error()
+	if _, uerr := ls.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{opstore.StateLaunching}, LastError: &msg}); uerr != nil {
+		ls.opLogger(op).Warn("record launch error", zap.Error(uerr))
+	}
+	return fmt.Errorf("launch %s: %w", op.ID, err)
 }

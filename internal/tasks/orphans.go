@@ -26,15 +26,15 @@ const OrphanAfter = 10 * time.Minute
 // out. Records written by an earlier version name no launch task and are
 // left alone. It returns how many it ended. Safe to run from every replica.
 func (w *Worker) ReapOrphans(ctx context.Context) (int, error) {
-	if w.cfg.Inspector == nil {
+	if w.p.cfg.Inspector == nil {
 		return 0, nil
 	}
-	cutoff := w.cfg.Now().Add(-OrphanAfter)
+	cutoff := w.p.cfg.Now().Add(-OrphanAfter)
 	reaped := 0
 	for _, state := range []opstore.State{opstore.StateQueued, opstore.StateLaunching} {
 		f := opstore.Filter{State: state, Limit: 200}
 		for {
-			ops, next, err := w.cfg.Store.ListPage(ctx, f)
+			ops, next, err := w.p.cfg.Store.ListPage(ctx, f)
 			if err != nil {
 				return reaped, fmt.Errorf("reap orphans: %w", err)
 			}
@@ -50,10 +50,10 @@ func (w *Worker) ReapOrphans(ctx context.Context) (int, error) {
 				if state == opstore.StateLaunching {
 					msg = "its launch task is gone (" + why + ") during a launch attempt: the provider may have accepted it; check there before submitting again"
 				}
-				if err := w.finish(ctx, op, failed(msg)); err != nil {
+				if err := w.p.finish(ctx, op, failed(msg)); err != nil {
 					return reaped, err
 				}
-				w.opLogger(op).Warn("orphaned operation ended", zap.String("reason", why))
+				w.p.opLogger(op).Warn("orphaned operation ended", zap.String("reason", why))
 				reaped++
 			}
 			if next == "" {
@@ -67,7 +67,7 @@ func (w *Worker) ReapOrphans(ctx context.Context) (int, error) {
 
 // launchTaskGone reports whether op's launch task can no longer run it.
 func (w *Worker) launchTaskGone(op *opstore.Operation) (string, bool) {
-	info, err := w.cfg.Inspector.GetTaskInfo(op.LaunchQueue, op.LaunchTaskID)
+	info, err := w.p.cfg.Inspector.GetTaskInfo(op.LaunchQueue, op.LaunchTaskID)
 	switch {
 	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
 		return "deleted", true

@@ -143,123 +143,24 @@ func eventBody(op *opstore.Operation, event string, ts time.Time) ([]byte, error
 	return json.Marshal(webhooks.Event{ID: EventID(op.ID, event), Type: event, Timestamp: ts.UTC(), Data: data})
 }
 
-// enqueueEvent enqueues one delivery task per destination of event: the
-// operation's callback_url and every matching, enabled subscription. Each
-// destination is its own task, so a failing endpoint never delays
-// another. TaskIDs are deterministic (and retained), so enqueueing the
-// same event again is a no-op. replay != "" starts a new series.
-func (w *Worker) enqueueEvent(ctx context.Context, op *opstore.Operation, event, replay string) error {
-	return w.enqueueEventTo(ctx, op, event, replay, nil)
-}
-
-func (w *Worker) enqueueEventTo(ctx context.Context, op *opstore.Operation, event, replay string, only func(destination, url string) bool) error {
-	type dest struct{ id, url string }
-	var dests []dest
-	if op.CallbackURL != "" {
-		gone, err := w.cfg.Store.CallbackGone(ctx, op.ID)
-		if err != nil {
-			return err
-		}
-		if !gone {
-			dests = append(dests, dest{destCallback, op.CallbackURL})
-		}
-	}
-	if len(w.cfg.Webhooks.Subscriptions) > 0 {
-		disabled, err := w.cfg.Store.DisabledSubscriptions(ctx)
-		if err != nil {
-			return err
-		}
-		for _, s := range w.cfg.Webhooks.Subscriptions {
-			if _, off := disabled[s.Name]; !off && s.matches(op, event) {
-				dests = append(dests, dest{destSub(s.Name), s.URL})
-			}
-		}
-	}
-	if only != nil {
-		dests = slices.DeleteFunc(dests, func(d dest) bool { return !only(d.id, d.url) })
-	}
-	if len(dests) == 0 {
-		return nil
-	}
-	ts := w.cfg.Now()
-	switch {
-	case event == webhooks.EventRunning && op.LaunchedAt != nil:
-		ts = *op.LaunchedAt
-	case event != webhooks.EventRunning && op.FinishedAt != nil:
-		ts = *op.FinishedAt
-	}
-	body, err := eventBody(op, event, ts)
-	if err != nil {
-		return err
-	}
-	// The body is built once and kept on the record: every attempt and
-	// every replay sends the same bytes.
-	if err := w.cfg.Store.SaveEvent(ctx, op.ID, event, body); err != nil {
-		return err
-	}
-	for _, d := range dests {
-		payload, _ := json.Marshal(WebhookPayload{
-			OperationID: op.ID, Account: op.Account, EventID: EventID(op.ID, event), EventType: event,
-			Destination: d.id, Host: opstore.CallbackOrigin(d.url),
-		})
-		id := DeliveryTaskID(op.ID, event, d.id)
-		if replay != "" {
-			id += ":replay:" + replay
-		}
-		_, err := w.cfg.Enqueuer.EnqueueContext(ctx, asynq.NewTask(TypeWebhookDeliver, payload),
-			asynq.TaskID(id),
-			asynq.Queue(w.cfg.Webhooks.Queue),
-			asynq.MaxRetry(len(w.cfg.Webhooks.Schedule)),
-			asynq.Timeout(w.cfg.Webhooks.Timeout+5*time.Second),
-			asynq.Retention(w.cfg.Webhooks.Retention),
-		)
-		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-			return fmt.Errorf("enqueue %s of %s: %w", event, op.ID, err)
-		}
-	}
-	return nil
-}
-
-func shortHash(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:6])
-}
-
-// ensureNotified enqueues the terminal event of a finished operation and
-// marks the record notified, so a re-run does not enqueue it again.
-func (w *Worker) ensureNotified(ctx context.Context, op *opstore.Operation) error {
-	if op.Notified || !op.State.Terminal() {
-		return nil
-	}
-	if err := w.enqueueEvent(ctx, op, EventType(op.State), ""); err != nil {
-		return err
-	}
-	_, err := w.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{op.State}, Notified: true})
-	var ce *opstore.ConflictError
-	if err != nil && !errors.As(err, &ce) && !errors.Is(err, opstore.ErrNotFound) {
-		return err
-	}
-	return nil
-}
-
 // destination returns the URL and signing secrets of a delivery's
 // destination, as the operation's record (d) and the config say: false
 // when the destination no longer exists in the config, or never was one
 // of this operation's (its filters do not take it).
-func (w *Worker) destination(p WebhookPayload, d opstore.Delivery) (string, []webhookverify.Secret, bool) {
+func (ds *deliverStep) destination(p WebhookPayload, d opstore.Delivery) (string, []webhookverify.Secret, bool) {
 	if p.Destination == destCallback {
-		if s, ok := w.cfg.Webhooks.AccountSecrets[d.Account]; ok {
+		if s, ok := ds.cfg.Webhooks.AccountSecrets[d.Account]; ok {
 			return d.CallbackURL, s, true
 		}
-		return d.CallbackURL, w.cfg.Webhooks.Secrets, true
+		return d.CallbackURL, ds.cfg.Webhooks.Secrets, true
 	}
 	op := &opstore.Operation{Kind: d.Kind, Provider: d.Provider}
-	for _, s := range w.cfg.Webhooks.Subscriptions {
+	for _, s := range ds.cfg.Webhooks.Subscriptions {
 		if destSub(s.Name) == p.Destination && s.matches(op, p.EventType) {
 			if s.Secrets != nil {
 				return s.URL, s.Secrets, true
 			}
-			return s.URL, w.cfg.Webhooks.Secrets, true
+			return s.URL, ds.cfg.Webhooks.Secrets, true
 		}
 	}
 	return "", nil, false
@@ -271,15 +172,15 @@ func (w *Worker) destination(p WebhookPayload, d opstore.Delivery) (string, []we
 // 410 Gone stops deliveries to that destination: the operation's
 // callback_url gets nothing more, a subscription is disabled until
 // `enqueue webhooks enable`.
-func (w *Worker) ProcessWebhook(ctx context.Context, t *asynq.Task) error {
+func (ds *deliverStep) ProcessWebhook(ctx context.Context, t *asynq.Task) error {
 	var p WebhookPayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.OperationID == "" || p.EventID == "" || p.Destination == "" || p.EventType == "" {
 		// A delivery never carries its URL or body: one that does (queued
 		// by an earlier version, or forged) is refused rather than signed.
 		return fmt.Errorf("decode %s: payload needs operation_id, event_id, event_type and destination (`enqueue webhooks replay` re-queues an operation's events): %w", TypeWebhookDeliver, asynq.SkipRetry)
 	}
-	log := w.log.With(zap.String("operation_id", p.OperationID), zap.String("event", p.EventType), zap.String("destination", p.Destination))
-	d, err := w.cfg.Store.EventDelivery(ctx, p.OperationID, p.EventType)
+	log := ds.log.With(zap.String("operation_id", p.OperationID), zap.String("event", p.EventType), zap.String("destination", p.Destination))
+	d, err := ds.cfg.Store.EventDelivery(ctx, p.OperationID, p.EventType)
 	if errors.Is(err, opstore.ErrNotFound) {
 		return fmt.Errorf("deliver %s: the operation record expired (operations.retention): %w", p.EventID, asynq.SkipRetry)
 	}
@@ -293,7 +194,7 @@ func (w *Worker) ProcessWebhook(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("deliver %s: not the id of %s of operation %s: %w", p.EventID, p.EventType, p.OperationID, asynq.SkipRetry)
 	}
 	body := d.Body
-	url, secrets, ok := w.destination(p, d)
+	url, secrets, ok := ds.destination(p, d)
 	if !ok {
 		return fmt.Errorf("deliver %s: destination %s is not configured for this event: %w", p.EventID, p.Destination, asynq.SkipRetry)
 	}
@@ -301,7 +202,7 @@ func (w *Worker) ProcessWebhook(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("deliver %s: the operation has no callback_url: %w", p.EventID, asynq.SkipRetry)
 	}
 	if p.Destination != destCallback {
-		disabled, err := w.cfg.Store.DisabledSubscriptions(ctx)
+		disabled, err := ds.cfg.Store.DisabledSubscriptions(ctx)
 		if err != nil {
 			return err
 		}
@@ -309,21 +210,21 @@ func (w *Worker) ProcessWebhook(ctx context.Context, t *asynq.Task) error {
 			return fmt.Errorf("deliver %s: subscription disabled (%s); `enqueue webhooks enable` re-enables it: %w", p.EventID, reason, asynq.SkipRetry)
 		}
 	}
-	sctx, cancel := context.WithTimeout(ctx, w.cfg.Webhooks.Timeout)
+	sctx, cancel := context.WithTimeout(ctx, ds.cfg.Webhooks.Timeout)
 	defer cancel()
 	n, _ := asynq.GetRetryCount(ctx)
-	err = w.cfg.Sender.Send(sctx, url, p.EventID, body, secrets)
-	if w.cfg.Observer != nil {
+	err = ds.cfg.Sender.Send(sctx, url, p.EventID, body, secrets)
+	if ds.cfg.Observer != nil {
 		outcome := "delivered"
 		var de *webhooks.DeliveryError
 		switch {
 		case err == nil:
-		case errors.As(err, &de) && !de.Retryable, n >= len(w.cfg.Webhooks.Schedule):
+		case errors.As(err, &de) && !de.Retryable, n >= len(ds.cfg.Webhooks.Schedule):
 			outcome = "failed"
 		default:
 			outcome = "retry"
 		}
-		w.cfg.Observer.WebhookAttempt(outcome, n+1)
+		ds.cfg.Observer.WebhookAttempt(outcome, n+1)
 	}
 	if err == nil {
 		log.Info("webhook delivered", zap.String("event_id", p.EventID), zap.Int("attempt", n+1))
@@ -332,10 +233,10 @@ func (w *Worker) ProcessWebhook(ctx context.Context, t *asynq.Task) error {
 	var de *webhooks.DeliveryError
 	if errors.As(err, &de) && de.Gone {
 		if p.Destination == destCallback {
-			err = errors.Join(err, w.cfg.Store.MarkCallbackGone(ctx, p.OperationID))
+			err = errors.Join(err, ds.cfg.Store.MarkCallbackGone(ctx, p.OperationID))
 		} else {
 			name := p.Destination[len("sub:"):]
-			err = errors.Join(err, w.cfg.Store.DisableSubscription(ctx, name, "410 Gone at "+w.cfg.Now().UTC().Format(time.RFC3339)))
+			err = errors.Join(err, ds.cfg.Store.DisableSubscription(ctx, name, "410 Gone at "+ds.cfg.Now().UTC().Format(time.RFC3339)))
 		}
 		log.Warn("receiver answered 410 Gone: no more deliveries to this destination")
 		return fmt.Errorf("deliver %s: %w: %w", p.EventID, err, asynq.SkipRetry)
@@ -343,7 +244,7 @@ func (w *Worker) ProcessWebhook(ctx context.Context, t *asynq.Task) error {
 	if errors.As(err, &de) && !de.Retryable {
 		return fmt.Errorf("deliver %s: %w: %w", p.EventID, err, asynq.SkipRetry)
 	}
-	return fmt.Errorf("deliver %s (attempt %d of %d): %w", p.EventID, n+1, len(w.cfg.Webhooks.Schedule)+1, err)
+	return fmt.Errorf("deliver %s (attempt %d of %d): %w", p.EventID, n+1, len(ds.cfg.Webhooks.Schedule)+1, err)
 }
 
 // ReplayPayload is the payload of webhook:replay.
@@ -370,12 +271,12 @@ func DestinationHash(url string) string {
 // ProcessReplay re-sends every event the operation has produced so far
 // (running, and its final one) to its destinations, as a new attempt
 // series with the same webhook-ids.
-func (w *Worker) ProcessReplay(ctx context.Context, t *asynq.Task) error {
+func (ds *deliverStep) ProcessReplay(ctx context.Context, t *asynq.Task) error {
 	var p ReplayPayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.OperationID == "" || p.Nonce == "" {
 		return fmt.Errorf("decode %s: %w", TypeWebhookReplay, asynq.SkipRetry)
 	}
-	op, err := w.cfg.Store.Get(ctx, p.OperationID)
+	op, err := ds.cfg.Store.Get(ctx, p.OperationID)
 	if errors.Is(err, opstore.ErrNotFound) {
 		return fmt.Errorf("replay: %w: %w", err, asynq.SkipRetry)
 	}
@@ -402,7 +303,7 @@ func (w *Worker) ProcessReplay(ctx context.Context, t *asynq.Task) error {
 		}
 	}
 	for _, ev := range events {
-		if err := w.enqueueEventTo(ctx, op, ev, p.Nonce, only); err != nil {
+		if err := ds.enqueueEventTo(ctx, op, ev, p.Nonce, only); err != nil {
 			return err
 		}
 	}
@@ -410,30 +311,6 @@ func (w *Worker) ProcessReplay(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("replay of %s: no destination of the operation matches %s (use callback, sub:<name>, the destination's origin or its full URL): %w",
 			op.ID, cmp.Or(p.Destination, "the given URL"), asynq.SkipRetry)
 	}
-	w.log.Info("webhooks replayed", zap.String("operation_id", op.ID), zap.Strings("events", events))
+	ds.log.Info("webhooks replayed", zap.String("operation_id", op.ID), zap.Strings("events", events))
 	return nil
-}
-
-// RetryDelay is the asynq RetryDelayFunc; n is how often the task was
-// retried before this failure (0 after the first attempt). A task that
-// waits (Wait, a busy resource) runs again after its own delay; otherwise
-// a provider's or receiver's Retry-After wins (plus 1 s, see honour);
-// webhook deliveries follow the configured schedule; other tasks back off
-// exponentially from 1 s to Config.RetryBackoffMax. Schedule and backoff
-// get jitter from Config.Rand (webhooks: the configured fraction; others
-// ±20%).
-func (w *Worker) RetryDelay(n int, err error, t *asynq.Task) time.Duration {
-	var we *waitError
-	if errors.As(err, &we) {
-		return we.Delay
-	}
-	if d, ok := retryAfter(err); ok {
-		return d
-	}
-	if t != nil && t.Type() == TypeWebhookDeliver && len(w.cfg.Webhooks.Schedule) > 0 {
-		i := min(max(n, 0), len(w.cfg.Webhooks.Schedule)-1)
-		d := w.cfg.Webhooks.Schedule[i]
-		return time.Duration(float64(d) * (1 + w.cfg.Webhooks.Jitter*(2*w.cfg.Rand()-1)))
-	}
-	return launchBackoff(n, w.cfg.Rand, w.cfg.RetryBackoffMax)
 }
