@@ -41,3 +41,17 @@ func ExampleDecodeParams() {
 	fmt.Println(err)
 	// Output: params.PASSWORD: unknown field
 }
+
+// An operation's result decodes into its kind's result type.
+func ExampleOperation_DecodeResult() {
+	op := ops.Operation{Kind: ops.KindInstanceSnapshot, Provider: ops.ProviderLeaseweb,
+		Result: json.RawMessage(`{"snapshot_id":"95b0ae2e","name":"before-upgrade","state":"READY","created":"2026-12-01T10:00:00Z"}`)}
+	res, err := op.DecodeResult()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	snap := res.(*ops.SnapshotResult)
+	fmt.Println(snap.SnapshotID, snap.State)
+	// Output: 95b0ae2e READY
+}

@@ -55,6 +55,9 @@ type ParamsType struct {
 	Kind, Provider string
 	// New returns a pointer to a new zero value of the params type.
 	New func() Params
+	// NewResult returns a pointer to a new zero value of the result type
+	// its operations report (see ResultReporter).
+	NewResult func() any
 }
 
 func newOf[T any, P interface {
@@ -79,7 +82,11 @@ func registerParams[T any, P interface {
 			panic("ops: " + p.Kind() + " on " + p.Provider() + " registered twice")
 		}
 	}
-	paramsTypes = append(paramsTypes, ParamsType{Kind: p.Kind(), Provider: p.Provider(), New: newOf[T, P]})
+	r, ok := p.(ResultReporter)
+	if !ok {
+		panic("ops: " + p.Kind() + " on " + p.Provider() + ": params type has no NewResult")
+	}
+	paramsTypes = append(paramsTypes, ParamsType{Kind: p.Kind(), Provider: p.Provider(), New: newOf[T, P], NewResult: r.NewResult})
 	slices.SortFunc(paramsTypes, func(a, b ParamsType) int {
 		return strings.Compare(a.Kind+" "+a.Provider, b.Kind+" "+b.Provider)
 	})

@@ -2,6 +2,8 @@ package ops
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -68,4 +70,41 @@ type Event struct {
 	Timestamp time.Time `json:"timestamp"`
 	// Data is the operation, as Operation shows it.
 	Data json.RawMessage `json:"data"`
+}
+
+// DecodeResult decodes o.Result into the result type of o's kind and
+// provider (a *SnapshotResult for instance:snapshot, …; see
+// ResultReporter). It returns nil, nil when there is no result yet.
+// Fields a later version adds are ignored.
+func (o *Operation) DecodeResult() (any, error) {
+	if !present(o.Result) {
+		return nil, nil
+	}
+	for _, pt := range paramsTypes {
+		if pt.Kind == o.Kind && pt.Provider == o.Provider {
+			v := pt.NewResult()
+			if err := json.Unmarshal(o.Result, v); err != nil {
+				return nil, fmt.Errorf("result of %s on %s: %w", o.Kind, o.Provider, err)
+			}
+			return v, nil
+		}
+	}
+	return nil, fmt.Errorf("result: %s on %s is not a known kind", o.Kind, o.Provider)
+}
+
+// DecodeProgress decodes o.Progress; nil, nil when there is none.
+func (o *Operation) DecodeProgress() (*Progress, error) {
+	if !present(o.Progress) {
+		return nil, nil
+	}
+	var p Progress
+	if err := json.Unmarshal(o.Progress, &p); err != nil {
+		return nil, fmt.Errorf("progress: %w", err)
+	}
+	return &p, nil
+}
+
+func present(raw json.RawMessage) bool {
+	s := strings.TrimSpace(string(raw))
+	return s != "" && s != "null"
 }

@@ -74,3 +74,60 @@ func TestREADMEListsEveryKind(t *testing.T) {
 	}
 	assert.Equal(t, registered, listed, "README.md's kinds table")
 }
+
+func TestEveryKindDeclaresItsResultType(t *testing.T) {
+	for _, pt := range ops.ParamsTypes() {
+		require.NotNil(t, pt.NewResult, "%s on %s", pt.Kind, pt.Provider)
+		a, b := pt.NewResult(), pt.NewResult()
+		typ := reflect.TypeOf(a)
+		require.Equal(t, reflect.Pointer, typ.Kind(), "%s on %s", pt.Kind, pt.Provider)
+		assert.Equal(t, reflect.Struct, typ.Elem().Kind(), "%s on %s", pt.Kind, pt.Provider)
+		assert.NotSame(t, a, b, "NewResult returns a new value each time")
+	}
+}
+
+func TestDecodeResult(t *testing.T) {
+	op := ops.Operation{Kind: ops.KindCDNPurge, Provider: ops.ProviderEdgio,
+		Result: json.RawMessage(`{"purges":[{"Id":"p1","CompleteDate":null},{"Id":"p2","CompleteDate":"2026-12-01T10:00:00Z","Later":1}]}`)}
+	res, err := op.DecodeResult()
+	require.NoError(t, err)
+	purges := res.(*ops.EdgioPurgeResult).Purges
+	require.Len(t, purges, 2)
+	assert.Nil(t, purges[0].CompleteDate)
+	assert.Equal(t, "2026-12-01T10:00:00Z", *purges[1].CompleteDate)
+
+	for _, empty := range []string{``, `null`} {
+		op.Result = json.RawMessage(empty)
+		res, err = op.DecodeResult()
+		assert.NoError(t, err)
+		assert.Nil(t, res)
+	}
+
+	op.Result = json.RawMessage(`{"purges":"no"}`)
+	_, err = op.DecodeResult()
+	assert.ErrorContains(t, err, "result of cdn:purge on edgio")
+
+	op = ops.Operation{Kind: "cdn:nosuch", Provider: ops.ProviderEdgio, Result: json.RawMessage(`{}`)}
+	_, err = op.DecodeResult()
+	assert.ErrorContains(t, err, "cdn:nosuch on edgio is not a known kind")
+}
+
+func TestDecodeProgress(t *testing.T) {
+	op := ops.Operation{Progress: json.RawMessage(`{"percentage":40,"task":"Install operating system","finished":2,"total":5}`)}
+	p, err := op.DecodeProgress()
+	require.NoError(t, err)
+	assert.Equal(t, 40, p.Percentage)
+	assert.Equal(t, "Install operating system", p.Task)
+	assert.Equal(t, 2, *p.Finished)
+	assert.Equal(t, 5, *p.Total)
+
+	op.Progress = json.RawMessage(`{"percentage":50,"task":"1/2 complete"}`)
+	p, err = op.DecodeProgress()
+	require.NoError(t, err)
+	assert.Nil(t, p.Finished, "edgio progress counts no tasks")
+
+	op.Progress = nil
+	p, err = op.DecodeProgress()
+	assert.NoError(t, err)
+	assert.Nil(t, p)
+}

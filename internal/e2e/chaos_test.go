@@ -213,6 +213,7 @@ func (r *chaosRig) check(t *testing.T, ops []*chaosOp, final map[string]*opstore
 		if !assert.Equal(t, opstore.StateSucceeded, op.State, "%s %s: %s", o.kind, o.id, op.LastError) {
 			continue
 		}
+		assertDeclaredShapes(t, op)
 		// Every non-idempotent kind: the provider accepted its launch once.
 		var p struct {
 			ServerID   string `json:"server_id"`

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/assert"
@@ -26,6 +28,7 @@ import (
 	"github.com/opsworker/opsworker/internal/providers/ucdn/ucdnsim"
 	"github.com/opsworker/opsworker/internal/tasks"
 	"github.com/opsworker/opsworker/internal/testutil"
+	"github.com/opsworker/opsworker/ops"
 )
 
 var binDir string
@@ -132,7 +135,36 @@ func decodeOp(t *testing.T, s string) opstore.Operation {
 	t.Helper()
 	var op opstore.Operation
 	require.NoError(t, json.Unmarshal([]byte(s), &op), s)
+	assertDeclaredShapes(t, &op)
 	return op
+}
+
+// assertDeclaredShapes checks that what the worker stored as op's result
+// and progress decodes into the types the ops package declares for its
+// kind (its params type's NewResult, and ops.Progress), with no field
+// those types lack: the public types and the OpenAPI document generated
+// from them describe what executors really write.
+func assertDeclaredShapes(t *testing.T, op *opstore.Operation) {
+	t.Helper()
+	strict := []jsonv2.Options{jsonv2.RejectUnknownMembers(true)}
+	if hasJSON(op.Progress) {
+		assert.NoError(t, jsonv2.Unmarshal(op.Progress, new(ops.Progress), strict...), "%s on %s: progress %s", op.Kind, op.Provider, op.Progress)
+	}
+	if !hasJSON(op.Result) {
+		return
+	}
+	for _, pt := range ops.ParamsTypes() {
+		if pt.Kind == op.Kind && pt.Provider == op.Provider {
+			assert.NoError(t, jsonv2.Unmarshal(op.Result, pt.NewResult(), strict...), "%s on %s: result %s", op.Kind, op.Provider, op.Result)
+			return
+		}
+	}
+	t.Errorf("%s on %s is not a registered kind", op.Kind, op.Provider)
+}
+
+func hasJSON(b json.RawMessage) bool {
+	s := strings.TrimSpace(string(b))
+	return s != "" && s != "null"
 }
 
 // withSection inserts text (YAML lines indented under the key) at the top

@@ -82,7 +82,7 @@ func (x *IONOSDistribution) Poll(ctx context.Context, op Op[*ops.DistributionPar
 		return PollResult{}, err
 	}
 	res := PollResult{Status: d.Metadata.State}
-	res.Result, _ = json.Marshal(map[string]any{"distribution_id": d.ID, "state": d.Metadata.State, "message": d.Metadata.Message, "domain": d.Properties.Domain})
+	res.Result, _ = json.Marshal(ops.DistributionResult{DistributionID: d.ID, State: d.Metadata.State, Message: d.Metadata.Message, Domain: d.Properties.Domain})
 	switch d.Metadata.State {
 	case ionos.StateAvailable:
 		res.Done, res.Succeeded = true, true

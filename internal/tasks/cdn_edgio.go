@@ -85,20 +85,20 @@ func (e *EdgioPurge) Poll(ctx context.Context, op Op[*ops.EdgioPurgeParams]) (Po
 	}
 	ids := strings.Split(op.Handle, ",")
 	done := 0
-	var purges []*edgio.Purge
+	var purges []ops.EdgioPurge
 	for _, id := range ids {
 		pr, err := a.Client.GetPurge(ctx, a.AccountNumber, id)
 		if err != nil {
 			return PollResult{}, err
 		}
-		purges = append(purges, pr)
+		purges = append(purges, ops.EdgioPurge(*pr))
 		if pr.Done() {
 			done++
 		}
 	}
 	res := PollResult{Status: fmt.Sprintf("%d/%d complete", done, len(ids))}
-	res.Progress, _ = json.Marshal(map[string]any{"percentage": done * 100 / len(ids), "task": res.Status})
-	res.Result, _ = json.Marshal(map[string]any{"purges": purges})
+	res.Progress, _ = json.Marshal(ops.Progress{Percentage: done * 100 / len(ids), Task: res.Status})
+	res.Result, _ = json.Marshal(ops.EdgioPurgeResult{Purges: purges})
 	if done == len(ids) {
 		res.Done, res.Succeeded = true, true
 	}

@@ -64,12 +64,18 @@ func (l *LeasewebInvalidate) Poll(ctx context.Context, op Op[*ops.InvalidatePara
 // SUCCESS fails, naming the URLs; an unknown status is never success.
 func actionResult(a *leaseweb.Action) PollResult {
 	res := PollResult{Status: a.Status}
-	var urls []leaseweb.URLStatus
+	var urls []ops.InvalidationURLStatus
 	invID := ""
 	if a.Resource != nil {
-		urls, invID = a.Resource.URLStatus, a.Resource.InvalidationID
+		if a.Resource.URLStatus != nil {
+			urls = make([]ops.InvalidationURLStatus, 0, len(a.Resource.URLStatus))
+		}
+		for _, u := range a.Resource.URLStatus {
+			urls = append(urls, ops.InvalidationURLStatus(u))
+		}
+		invID = a.Resource.InvalidationID
 	}
-	res.Result, _ = json.Marshal(map[string]any{"action_id": a.ID, "invalidation_id": invID, "status": a.Status, "url_status": urls})
+	res.Result, _ = json.Marshal(ops.InvalidateResult{ActionID: a.ID, InvalidationID: invID, Status: a.Status, URLStatus: urls})
 	switch a.Status {
 	case leaseweb.ActionPending:
 	case leaseweb.ActionFinished:

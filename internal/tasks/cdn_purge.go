@@ -89,11 +89,11 @@ func purgeResult(job *ucdn.PurgeJob) PollResult {
 	case ucdn.JobWaiting, ucdn.JobRunning:
 	case ucdn.JobFinished:
 		res.Done, res.Succeeded = true, true
-		res.Result, _ = json.Marshal(map[string]any{"job_id": job.JobID, "status": job.Status, "files": job.Files, "created_at": job.CreatedAt})
+		res.Result, _ = json.Marshal(ops.UCDNPurgeResult{JobID: job.JobID, Status: job.Status, Files: job.Files, CreatedAt: job.CreatedAt})
 	case ucdn.JobFailed:
 		res.Done = true
 		res.Error = fmt.Sprintf("ucdn purge job %s failed", job.JobID)
-		res.Result, _ = json.Marshal(map[string]any{"job_id": job.JobID, "status": job.Status, "files": job.Files, "created_at": job.CreatedAt})
+		res.Result, _ = json.Marshal(ops.UCDNPurgeResult{JobID: job.JobID, Status: job.Status, Files: job.Files, CreatedAt: job.CreatedAt})
 	default:
 		// Unknown values are never taken as success: keep polling until
 		// the deadline, and let the caller log the value.

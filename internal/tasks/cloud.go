@@ -174,7 +174,7 @@ func (l *LeasewebSnapshot[P]) Poll(ctx context.Context, op Op[P]) (PollResult, e
 		return PollResult{}, err
 	}
 	res := PollResult{Status: s.State}
-	res.Result, _ = json.Marshal(map[string]any{"snapshot_id": s.ID, "name": s.DisplayName, "state": s.State, "created": s.Created})
+	res.Result, _ = json.Marshal(ops.SnapshotResult{SnapshotID: s.ID, Name: s.DisplayName, State: s.State, Created: s.Created})
 	switch s.State {
 	case "READY":
 		res.Done, res.Succeeded = true, true
@@ -200,9 +200,9 @@ func (l *LeasewebASGScale) LockKey(op Op[*ops.ASGScaleParams]) string {
 	return "leaseweb:asg:" + op.Params.ASGID
 }
 
-func amounts(g *leaseweb.AutoScalingGroup) map[string]any {
-	return map[string]any{"desired_amount": g.DesiredAmount, "minimum_amount": g.MinimumAmount, "maximum_amount": g.MaximumAmount,
-		"cpu_threshold": g.CPUThreshold, "warmup_time": g.WarmupTime, "cooldown_time": g.CooldownTime, "starts_at": g.StartsAt, "ends_at": g.EndsAt}
+func amounts(g *leaseweb.AutoScalingGroup) *ops.ASGAmounts {
+	return &ops.ASGAmounts{DesiredAmount: g.DesiredAmount, MinimumAmount: g.MinimumAmount, MaximumAmount: g.MaximumAmount,
+		CPUThreshold: g.CPUThreshold, WarmupTime: g.WarmupTime, CooldownTime: g.CooldownTime, StartsAt: g.StartsAt, EndsAt: g.EndsAt}
 }
 
 // request decodes the operation's params and picks its account's client.
@@ -229,7 +229,7 @@ func (l *LeasewebASGScale) PreflightResult(ctx context.Context, op Op[*ops.ASGSc
 	if err := checkASGType(g.Type, p); err != nil {
 		return nil, err
 	}
-	return json.Marshal(map[string]any{"group_type": g.Type, "before": amounts(g)})
+	return json.Marshal(ops.ASGScaleResult{GroupType: g.Type, Before: amounts(g)})
 }
 
 // Launch updates the group (PreflightResult has checked the change).
@@ -332,12 +332,10 @@ func (l *LeasewebASGScale) Poll(ctx context.Context, op Op[*ops.ASGScaleParams])
 	if err != nil {
 		return PollResult{}, err
 	}
-	var launched struct {
-		Before json.RawMessage `json:"before"`
-	}
+	var launched ops.ASGScaleResult
 	_ = json.Unmarshal(op.Result, &launched)
 	res := PollResult{Status: g.State}
-	result := map[string]any{"group_id": g.ID, "group_type": g.Type, "state": g.State, "before": launched.Before, "after": amounts(g)}
+	result := ops.ASGScaleResult{GroupID: g.ID, GroupType: g.Type, State: g.State, Before: launched.Before, After: amounts(g)}
 	switch g.State {
 	case "ACTIVE":
 		if g.Type == leaseweb.ASGManual && g.DesiredAmount != nil {
@@ -345,9 +343,10 @@ func (l *LeasewebASGScale) Poll(ctx context.Context, op Op[*ops.ASGScaleParams])
 			if err != nil {
 				return PollResult{}, err
 			}
-			result["instances"] = len(inst)
+			n := len(inst)
+			result.Instances = &n
 			if len(inst) != *g.DesiredAmount {
-				res.Progress, _ = json.Marshal(map[string]any{"percentage": 0, "task": fmt.Sprintf("%d of %d instances", len(inst), *g.DesiredAmount)})
+				res.Progress, _ = json.Marshal(ops.Progress{Task: fmt.Sprintf("%d of %d instances", len(inst), *g.DesiredAmount)})
 				break
 			}
 		}
@@ -444,7 +443,7 @@ func (l *LeasewebResize) Poll(ctx context.Context, op Op[*ops.ResizeParams]) (Po
 		return PollResult{}, err
 	}
 	res := PollResult{Status: m.State}
-	res.Result, _ = json.Marshal(map[string]any{"instance_id": m.ID, "type": m.Type, "target_type": p.Type, "state": m.State})
+	res.Result, _ = json.Marshal(ops.ResizeResult{InstanceID: m.ID, Type: m.Type, TargetType: p.Type, State: m.State})
 	switch {
 	case m.State == leaseweb.InstanceFailed:
 		res.Done, res.Error = true, fmt.Sprintf("instance %s is FAILED (type %s, target %s)", m.ID, m.Type, p.Type)

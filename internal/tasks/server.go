@@ -209,9 +209,9 @@ func (l *LeasewebServerJob[P]) Poll(ctx context.Context, op Op[P]) (PollResult, 
 			failure = fmt.Sprintf("%s: %s", t.Description, *t.ErrorMessage)
 		}
 	}
-	res.Progress, _ = json.Marshal(map[string]any{"percentage": job.Progress.Percentage, "task": current, "finished": job.Progress.Finished, "total": job.Progress.Total})
-	result, _ := json.Marshal(map[string]any{"job_uuid": job.UUID, "type": job.Type, "status": job.Status, "server_id": job.ServerID,
-		"created_at": job.CreatedAt, "updated_at": job.UpdatedAt, "progress": job.Progress})
+	res.Progress, _ = json.Marshal(ops.Progress{Percentage: job.Progress.Percentage, Task: current, Finished: &job.Progress.Finished, Total: &job.Progress.Total})
+	result, _ := json.Marshal(ops.ServerJobResult{JobUUID: job.UUID, Type: job.Type, Status: job.Status, ServerID: job.ServerID,
+		CreatedAt: job.CreatedAt, UpdatedAt: job.UpdatedAt, Progress: ops.ServerJobTasks(job.Progress)})
 	switch job.Status {
 	case leaseweb.JobActive:
 	case leaseweb.JobFinished:

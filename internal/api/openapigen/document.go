@@ -12,8 +12,6 @@ import (
 
 	"github.com/opsworker/opsworker/internal/api"
 	"github.com/opsworker/opsworker/internal/opstore"
-	"github.com/opsworker/opsworker/internal/providers/edgio"
-	"github.com/opsworker/opsworker/internal/providers/leaseweb"
 	"github.com/opsworker/opsworker/ops"
 )
 
@@ -34,55 +32,56 @@ type generator struct {
 type component struct {
 	name string
 	typ  reflect.Type
+	// open: a result or progress object, which may gain fields.
+	open bool
 }
 
 // components lists every Go type the document describes.
 func components() []component {
 	list := []component{
-		{"State", reflect.TypeFor[ops.State]()},
-		{"StringList", reflect.TypeFor[ops.StringList]()},
-		{"PartitionParam", reflect.TypeFor[ops.PartitionParam]()},
-		{"RAIDParam", reflect.TypeFor[ops.RAIDParam]()},
-		{"RoutingRuleParm", reflect.TypeFor[ops.RoutingRuleParm]()},
-		{"Operation", reflect.TypeFor[ops.Operation]()},
-		{"Event", reflect.TypeFor[ops.Event]()},
-		{"Problem", reflect.TypeFor[api.Problem]()},
-		{"CancelRequest", reflect.TypeFor[api.CancelRequest]()},
-		{"ListResponse", reflect.TypeFor[api.ListResponse]()},
-		{"Progress", reflect.TypeFor[Progress]()},
-		{"ServerJobResult", reflect.TypeFor[ServerJobResult]()},
-		{"ServerJobTasks", reflect.TypeFor[leaseweb.Progress]()},
-		{"SnapshotResult", reflect.TypeFor[SnapshotResult]()},
-		{"ASGScaleResult", reflect.TypeFor[ASGScaleResult]()},
-		{"ASGAmounts", reflect.TypeFor[ASGAmounts]()},
-		{"ResizeResult", reflect.TypeFor[ResizeResult]()},
-		{"UCDNPurgeResult", reflect.TypeFor[UCDNPurgeResult]()},
-		{"EdgioPurgeResult", reflect.TypeFor[EdgioPurgeResult]()},
-		{"EdgioPurge", reflect.TypeFor[edgio.Purge]()},
-		{"InvalidateResult", reflect.TypeFor[InvalidateResult]()},
-		{"InvalidationURLStatus", reflect.TypeFor[leaseweb.URLStatus]()},
-		{"DistributionResult", reflect.TypeFor[DistributionResult]()},
+		{"State", reflect.TypeFor[ops.State](), false},
+		{"StringList", reflect.TypeFor[ops.StringList](), false},
+		{"PartitionParam", reflect.TypeFor[ops.PartitionParam](), false},
+		{"RAIDParam", reflect.TypeFor[ops.RAIDParam](), false},
+		{"RoutingRuleParm", reflect.TypeFor[ops.RoutingRuleParm](), false},
+		{"Operation", reflect.TypeFor[ops.Operation](), false},
+		{"Event", reflect.TypeFor[ops.Event](), false},
+		{"Problem", reflect.TypeFor[api.Problem](), false},
+		{"CancelRequest", reflect.TypeFor[api.CancelRequest](), false},
+		{"ListResponse", reflect.TypeFor[api.ListResponse](), false},
+		{"Progress", reflect.TypeFor[ops.Progress](), true},
+		// Types a result holds (the results themselves come from the
+		// registry below).
+		{"ServerJobTasks", reflect.TypeFor[ops.ServerJobTasks](), true},
+		{"ASGAmounts", reflect.TypeFor[ops.ASGAmounts](), true},
+		{"EdgioPurge", reflect.TypeFor[ops.EdgioPurge](), true},
+		{"InvalidationURLStatus", reflect.TypeFor[ops.InvalidationURLStatus](), true},
+	}
+	for _, t := range resultTypes() {
+		list = append(list, component{t.Name(), t, true})
 	}
 	for _, pt := range ops.ParamsTypes() {
 		t := reflect.TypeOf(pt.New()).Elem()
-		list = append(list, component{t.Name(), t})
+		list = append(list, component{t.Name(), t, false})
 	}
 	return list
 }
 
-// results names the result schema of each (kind, provider).
-var results = map[[2]string]string{
-	{ops.KindCDNPurge, ops.ProviderUCDN}:               "UCDNPurgeResult",
-	{ops.KindCDNPurge, ops.ProviderEdgio}:              "EdgioPurgeResult",
-	{ops.KindCDNInvalidate, ops.ProviderLeaseweb}:      "InvalidateResult",
-	{ops.KindCDNDistributionEnsure, ops.ProviderIONOS}: "DistributionResult",
-	{ops.KindServerInstall, ops.ProviderLeaseweb}:      "ServerJobResult",
-	{ops.KindServerRescue, ops.ProviderLeaseweb}:       "ServerJobResult",
-	{ops.KindInstanceSnapshot, ops.ProviderLeaseweb}:   "SnapshotResult",
-	{ops.KindVPSSnapshot, ops.ProviderLeaseweb}:        "SnapshotResult",
-	{ops.KindASGScale, ops.ProviderLeaseweb}:           "ASGScaleResult",
-	{ops.KindInstanceResize, ops.ProviderLeaseweb}:     "ResizeResult",
+// resultTypes are the result types of every (kind, provider), once each,
+// sorted by name.
+func resultTypes() []reflect.Type {
+	var out []reflect.Type
+	for _, pt := range ops.ParamsTypes() {
+		if t := resultType(pt); !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	slices.SortFunc(out, func(a, b reflect.Type) int { return strings.Compare(a.Name(), b.Name()) })
+	return out
 }
+
+// resultType is the result type a (kind, provider) reports.
+func resultType(pt ops.ParamsType) reflect.Type { return reflect.TypeOf(pt.NewResult()).Elem() }
 
 func newGenerator(c *comments) *generator {
 	g := &generator{names: map[reflect.Type]string{}, schemas: map[string]*jsonschema.Schema{}}
@@ -283,15 +282,8 @@ func (g *generator) refine() error {
 		},
 		func() error {
 			s := &jsonschema.Schema{}
-			var names []string
-			for _, n := range results {
-				if !slices.Contains(names, n) {
-					names = append(names, n)
-				}
-			}
-			slices.Sort(names)
-			for _, n := range names {
-				s.AnyOf = append(s.AnyOf, ref(n))
+			for _, t := range resultTypes() {
+				s.AnyOf = append(s.AnyOf, ref(t.Name()))
 			}
 			return g.setProperty(s, "Operation", "result")
 		},
@@ -311,10 +303,9 @@ func (g *generator) refine() error {
 	}
 	// Result and progress objects may gain fields: they are open.
 	for _, c := range components() {
-		if c.typ.PkgPath() != reflect.TypeFor[Progress]().PkgPath() && c.typ.PkgPath() != reflect.TypeFor[edgio.Purge]().PkgPath() && c.typ.PkgPath() != reflect.TypeFor[leaseweb.Progress]().PkgPath() {
-			continue
+		if c.open {
+			g.schemas[c.name].AdditionalProperties = nil
 		}
-		g.schemas[c.name].AdditionalProperties = nil
 	}
 	return nil
 }
@@ -365,7 +356,7 @@ func build(c *comments) ([]byte, error) {
 		}
 	}
 	// The envelope's properties make the submit request's.
-	if err := g.reflect(component{"Envelope", reflect.TypeFor[ops.Envelope]()}); err != nil {
+	if err := g.reflect(component{"Envelope", reflect.TypeFor[ops.Envelope](), false}); err != nil {
 		return nil, err
 	}
 	if err := g.setProperty(&jsonschema.Schema{Type: "string", Format: "uri", MaxLength: new(uint64(ops.MaxCallbackURLLen)),
