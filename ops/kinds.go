@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 )
@@ -58,6 +59,9 @@ type ParamsType struct {
 	// NewResult returns a pointer to a new zero value of the result type
 	// its operations report (see ResultReporter).
 	NewResult func() any
+	// Examples are valid params, as JSON (shown in the OpenAPI document;
+	// tests check each against Validate and the schema).
+	Examples []json.RawMessage
 }
 
 func newOf[T any, P interface {
@@ -69,13 +73,14 @@ func newOf[T any, P interface {
 
 var paramsTypes []ParamsType
 
-// registerParams adds a (kind, provider) and its params type; each params
-// type's file registers its own. A pair registered twice is a programming
-// error, found at start.
+// registerParams adds a (kind, provider), its params type and examples of
+// valid params; each params type's file registers its own. A pair
+// registered twice, or without an example, is a programming error, found
+// at start.
 func registerParams[T any, P interface {
 	*T
 	Params
-}]() {
+}](examples ...string) {
 	p := newOf[T, P]()
 	for _, t := range paramsTypes {
 		if t.Kind == p.Kind() && t.Provider == p.Provider() {
@@ -86,7 +91,14 @@ func registerParams[T any, P interface {
 	if !ok {
 		panic("ops: " + p.Kind() + " on " + p.Provider() + ": params type has no NewResult")
 	}
-	paramsTypes = append(paramsTypes, ParamsType{Kind: p.Kind(), Provider: p.Provider(), New: newOf[T, P], NewResult: r.NewResult})
+	if len(examples) == 0 {
+		panic("ops: " + p.Kind() + " on " + p.Provider() + ": no example params")
+	}
+	pt := ParamsType{Kind: p.Kind(), Provider: p.Provider(), New: newOf[T, P], NewResult: r.NewResult}
+	for _, e := range examples {
+		pt.Examples = append(pt.Examples, json.RawMessage(e))
+	}
+	paramsTypes = append(paramsTypes, pt)
 	slices.SortFunc(paramsTypes, func(a, b ParamsType) int {
 		return strings.Compare(a.Kind+" "+a.Provider, b.Kind+" "+b.Provider)
 	})

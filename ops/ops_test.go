@@ -131,3 +131,16 @@ func TestDecodeProgress(t *testing.T) {
 	assert.NoError(t, err)
 	assert.Nil(t, p)
 }
+
+// Every registered kind carries examples, and each is valid params of its
+// type (decoded as strictly as the worker decodes).
+func TestExamplesAreValidParams(t *testing.T) {
+	for _, pt := range ops.ParamsTypes() {
+		require.NotEmpty(t, pt.Examples, "%s on %s", pt.Kind, pt.Provider)
+		for _, e := range pt.Examples {
+			p := pt.New()
+			require.NoError(t, ops.DecodeParams(e, p), "%s on %s: %s", pt.Kind, pt.Provider, e)
+			assert.NoError(t, p.Validate(), "%s on %s: %s", pt.Kind, pt.Provider, e)
+		}
+	}
+}

@@ -10,10 +10,21 @@ import (
 )
 
 func init() {
-	registerParams[UCDNPurgeParams]()
-	registerParams[EdgioPurgeParams]()
-	registerParams[InvalidateParams]()
-	registerParams[DistributionParams]()
+	registerParams[UCDNPurgeParams](
+		`{"zone_name":"shop","zone_type":"objects","files":["/index.html","https://cdn.example.com/app.css"]}`,
+	)
+	registerParams[EdgioPurgeParams](
+		`{"media_path":["https://wpc.0001.edgecastcdn.net/000001/img/*","/css/app.css"],"media_type":"http_large"}`,
+		`{"media_path":"/a.png\n/b.png"}`,
+	)
+	registerParams[InvalidateParams](
+		`{"files":["https://cdn.example.com/app.js"]}`,
+	)
+	registerParams[DistributionParams](
+		`{"distribution_id":"0b9f5a52-7c1e-4b7e-9d1c-3c8a2d4e5f60","domain":"cdn.example.com","certificate_id":"6a1d2c3b-4e5f-4a6b-8c7d-9e0f1a2b3c4d",` +
+			`"routing_rules":[{"scheme":"https","prefix":"/api","upstream":{"host":"origin.example.com","caching":true,"waf":true,` +
+			`"geo_restrictions":{"block_list":["CN","RU"]},"rate_limit_class":"R100","sni_mode":"distribution"}}]}`,
+	)
 }
 
 // UCDN zone types.

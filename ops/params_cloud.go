@@ -7,10 +7,20 @@ import (
 )
 
 func init() {
-	registerParams[InstanceSnapshotParams]()
-	registerParams[VPSSnapshotParams]()
-	registerParams[ASGScaleParams]()
-	registerParams[ResizeParams]()
+	registerParams[InstanceSnapshotParams](
+		`{"instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1","name":"nightly","replace_existing":true}`,
+	)
+	registerParams[VPSSnapshotParams](
+		`{"vps_id":"4242","name":"before-upgrade"}`,
+	)
+	registerParams[ASGScaleParams](
+		`{"asg_id":"90b9f2cc-c655-40ea-b01a-58c00e175c96","desired_amount":3}`,
+		`{"asg_id":"90b9f2cc-c655-40ea-b01a-58c00e175c96","minimum_amount":2,"maximum_amount":6,"cpu_threshold":70,"warmup_time":300,"cooldown_time":600}`,
+		`{"asg_id":"90b9f2cc-c655-40ea-b01a-58c00e175c96","desired_amount":5,"starts_at":"2026-12-01T08:00:00Z","ends_at":"2026-12-01T20:00:00Z"}`,
+	)
+	registerParams[ResizeParams](
+		`{"instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1","type":"lsw.m3.xlarge"}`,
+	)
 }
 
 var (

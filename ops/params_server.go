@@ -13,8 +13,16 @@ import (
 )
 
 func init() {
-	registerParams[ServerInstallParams]()
-	registerParams[ServerRescueParams]()
+	registerParams[ServerInstallParams](
+		`{"server_id":"12345","operating_system_id":"UBUNTU_22_04_64BIT","control_panel_id":"CPANEL_PREMIER_100","device":"SATA2TB",` +
+			`"hostname":"web01.example.com","partitions":[{"filesystem":"swap","size":4096},{"filesystem":"ext4","mountpoint":"/boot","size":"1024"},{"filesystem":"ext4","mountpoint":"/","size":"*"}],` +
+			`"raid":{"level":1,"numberOfDisks":2,"type":"SW"},"ssh_keys":["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKeyOnlyForTheDocs ops@example.com"],` +
+			`"password":"correct-horse-battery","post_install_script":"#!/bin/sh\necho ready","timezone":"Europe/Amsterdam","power_cycle":true}`,
+	)
+	registerParams[ServerRescueParams](
+		`{"server_id":"12345","rescue_image_id":"GRML","ssh_keys":"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKeyOnlyForTheDocs ops@example.com",` +
+			`"password":"correct-horse-battery","post_install_script":"#!/bin/sh\necho rescued","power_cycle":false}`,
+	)
 }
 
 var (

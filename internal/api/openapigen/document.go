@@ -350,7 +350,9 @@ func build(c *comments) ([]byte, error) {
 	}
 	for _, pt := range ops.ParamsTypes() {
 		s := g.schemas[reflect.TypeOf(pt.New()).Elem().Name()]
-		s.Examples = exampleValues(pt.Kind, pt.Provider)
+		for _, e := range pt.Examples {
+			s.Examples = append(s.Examples, e)
+		}
 		if len(s.Examples) == 0 {
 			return nil, fmt.Errorf("no example of %s on %s", pt.Kind, pt.Provider)
 		}
