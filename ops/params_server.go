@@ -309,3 +309,9 @@ func (*ServerRescueParams) Kind() string { return KindServerRescue }
 
 // Provider is ProviderLeaseweb.
 func (*ServerRescueParams) Provider() string { return ProviderLeaseweb }
+
+// Server is the dedicated server's id.
+func (p *ServerInstallParams) Server() string { return p.ServerID }
+
+// Server is the dedicated server's id.
+func (p *ServerRescueParams) Server() string { return p.ServerID }

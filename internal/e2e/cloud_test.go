@@ -10,8 +10,9 @@ import (
 	"github.com/opsworker/opsworker/internal/providers/ucdn/ucdnsim"
 )
 
-// The four public-cloud kinds through the worker on real Redis, against
-// the worker's in-process Leaseweb simulator; bad input per kind exits 2.
+// The public-cloud kinds and the server jobs that need no OS through the
+// worker on real Redis, against the worker's in-process Leaseweb
+// simulator; bad input per kind exits 2.
 func TestCloudKindsEndToEnd(t *testing.T) {
 	redisURL, _, cfg, _ := redisSetup(t, ucdnsim.Config{})
 	cfg = withSection(t, cfg, "providers", `  leaseweb:
@@ -24,6 +25,8 @@ func TestCloudKindsEndToEnd(t *testing.T) {
   vps:snapshot: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
   asg:scale: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
   instance:resize: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
+  server:hardware_scan: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
+  server:ipmi_reset: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
 `)
 	startWorker(t, cfg)
 	for _, tc := range []struct{ kind, params, want string }{
@@ -31,6 +34,8 @@ func TestCloudKindsEndToEnd(t *testing.T) {
 		{"vps:snapshot", `{"vps_id":"999999999","name":"e2e"}`, `"state": "READY"`},
 		{"asg:scale", `{"asg_id":"fb769dab-3daa-47e4-89ed-06a4b6499176","desired_amount":3}`, `"instances": 3`},
 		{"instance:resize", `{"instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1","type":"lsw.m3.xlarge"}`, `"type": "lsw.m3.xlarge"`},
+		{"server:hardware_scan", `{"server_id":"12345"}`, `"type": "hardwareScan"`},
+		{"server:ipmi_reset", `{"server_id":"12345","power_cycle":true}`, `"type": "ipmiReset"`},
 	} {
 		r := cli(t, "--redis", redisURL, "submit", tc.kind, "--provider", "leaseweb", "--params", tc.params, "--wait", "--timeout", "60s", "--output", "json")
 		require.Equal(t, 0, r.code, "%s: %s", tc.kind, r.stderr)
@@ -44,6 +49,8 @@ func TestCloudKindsEndToEnd(t *testing.T) {
 		{"instance:resize", `{"instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1","type":"big"}`, "params.type"},
 		{"server:install", `{"server_id":"1","operating_system_id":"UBUNTU_22_04_64BIT","partitions":[{"filesystem":"ext4","mountpoint":"/","size":"*"},{"filesystem":"swap","size":1}]}`, "params.partitions[0].size"},
 		{"server:rescue", `{"server_id":"1","post_install_script":"echo"}`, "params.post_install_script"},
+		{"server:hardware_scan", `{"server_id":"web01"}`, "params.server_id"},
+		{"server:ipmi_reset", `{"server_id":"1","power_cycle":"yes"}`, "params.power_cycle"},
 	} {
 		r := cli(t, "--redis", redisURL, "submit", tc.kind, "--provider", "leaseweb", "--params", tc.params)
 		assert.Equal(t, 2, r.code, tc.kind)

@@ -3,6 +3,7 @@ package tasks_test
 import (
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +37,8 @@ func TestEveryKindIsRegistered(t *testing.T) {
 		"cdn:purge":               pol(2*time.Second, 30*time.Second, 30*time.Minute),
 		"server:install":          pol(30*time.Second, 2*time.Minute, 4*time.Hour),
 		"server:rescue":           pol(15*time.Second, time.Minute, time.Hour),
+		"server:hardware_scan":    pol(15*time.Second, time.Minute, 2*time.Hour),
+		"server:ipmi_reset":       pol(15*time.Second, time.Minute, time.Hour),
 		"instance:snapshot":       pol(10*time.Second, time.Minute, 2*time.Hour),
 		"vps:snapshot":            pol(10*time.Second, time.Minute, 2*time.Hour),
 		"asg:scale":               pol(5*time.Second, 30*time.Second, time.Hour),
@@ -44,6 +47,7 @@ func TestEveryKindIsRegistered(t *testing.T) {
 		"cdn:distribution_ensure": pol(5*time.Second, 30*time.Second, time.Hour),
 	}, tasks.DefaultPolicies())
 	for _, s := range specs {
-		assert.Equal(t, s.Kind == tasks.TypeServerInstall || s.Kind == tasks.TypeServerRescue, s.Cancelable, "%s on %s", s.Kind, s.Provider)
+		serverJob := strings.HasPrefix(s.Kind, "server:")
+		assert.Equal(t, serverJob, s.Cancelable, "%s on %s", s.Kind, s.Provider)
 	}
 }

@@ -17,43 +17,62 @@ import (
 func init() {
 	registerKind(Kind{Kind: TypeServerInstall, Provider: ops.ProviderLeaseweb, Cancelable: true,
 		New: func(c Clients) Executor {
-			return when(c.Leaseweb != nil, func() Executor { return NewLeasewebServerJob(TypeServerInstall, c.Leaseweb) })
+			return when(c.Leaseweb != nil, func() Executor {
+				return newServerJob[ops.ServerInstallParams](leaseweb.JobTypeInstall, c.Leaseweb,
+					func(p *ops.ServerInstallParams) string { return p.OperatingSystemID }, launchInstall)
+			})
 		},
 		Policy: poller.Policy{Initial: 30 * time.Second, Multiplier: 1.5, Max: 2 * time.Minute, Jitter: 0.1, Deadline: 4 * time.Hour}})
 	registerKind(Kind{Kind: TypeServerRescue, Provider: ops.ProviderLeaseweb, Cancelable: true,
 		New: func(c Clients) Executor {
-			return when(c.Leaseweb != nil, func() Executor { return NewLeasewebServerJob(TypeServerRescue, c.Leaseweb) })
+			return when(c.Leaseweb != nil, func() Executor {
+				return newServerJob[ops.ServerRescueParams](leaseweb.JobTypeRescueMode, c.Leaseweb, nil, launchRescue)
+			})
 		},
 		Policy: poller.Policy{Initial: 15 * time.Second, Multiplier: 1.5, Max: time.Minute, Jitter: 0.1, Deadline: time.Hour}})
 }
 
-// LeasewebServerJob runs server:install or server:rescue on Leaseweb: it
-// holds the server's lock, checks the server has no running job, launches
-// the job, polls it, and can cancel or expire it. After a crash between
-// the launch call and saving its uuid, Reconcile finds the job the call
-// created instead of launching a second one.
-type LeasewebServerJob[P ops.Params] struct {
-	kind    string
+// LeasewebServerJob runs a kind that is one Leaseweb server job
+// (server:install, server:rescue, server:hardware_scan…): it holds the
+// server's lock, checks the server has no running job, launches the job,
+// polls it, and can cancel or expire it. After a crash between the launch
+// call and saving its uuid, Reconcile finds the job the call created
+// instead of launching a second one.
+type LeasewebServerJob[P ServerParams] struct {
+	jobType string
 	clients map[string]*leaseweb.Client
-	// serverID and osID read the params (osID "" for a rescue).
-	serverID, osID func(P) string
+	// osID reads the params' operating system (nil: the job has none).
+	osID func(P) string
 	// start launches the job.
 	start func(ctx context.Context, c *leaseweb.Client, p P, opts LaunchOptions) (*leaseweb.Job, error)
 }
 
-// NewLeasewebServerJob returns the executor of kind (TypeServerInstall or
-// TypeServerRescue); clients maps account name to client.
-func NewLeasewebServerJob(kind string, clients map[string]*leaseweb.Client) Executor {
-	if kind == TypeServerRescue {
-		return Register[ops.ServerRescueParams](&LeasewebServerJob[*ops.ServerRescueParams]{kind: kind, clients: clients,
-			serverID: func(p *ops.ServerRescueParams) string { return p.ServerID },
-			osID:     func(*ops.ServerRescueParams) string { return "" },
-			start:    launchRescue})
+// ServerParams are the params of a kind that acts on one dedicated
+// server.
+type ServerParams interface {
+	ops.Params
+	Server() string
+}
+
+// newServerJob returns the executor of a server job kind whose params
+// type is T: jobType is Leaseweb's job type, osID (nil: none) reads the
+// operating system a reconcile matches on, and start makes the launch
+// call.
+func newServerJob[T any, P interface {
+	*T
+	ServerParams
+}](jobType string, clients map[string]*leaseweb.Client, osID func(P) string, start func(context.Context, *leaseweb.Client, P, LaunchOptions) (*leaseweb.Job, error)) Executor {
+	if osID == nil {
+		osID = func(P) string { return "" }
 	}
-	return Register[ops.ServerInstallParams](&LeasewebServerJob[*ops.ServerInstallParams]{kind: kind, clients: clients,
-		serverID: func(p *ops.ServerInstallParams) string { return p.ServerID },
-		osID:     func(p *ops.ServerInstallParams) string { return p.OperatingSystemID },
-		start:    launchInstall})
+	return Register[T](&LeasewebServerJob[P]{jobType: jobType, clients: clients, osID: osID, start: start})
+}
+
+// NewLeasewebServerJob returns the registered executor of a server job
+// kind (TypeServerInstall, TypeServerRescue…); clients maps account name
+// to client.
+func NewLeasewebServerJob(kind string, clients map[string]*leaseweb.Client) Executor {
+	return Executors(Clients{Leaseweb: clients})[ExecutorKey{kind, ops.ProviderLeaseweb}]
 }
 
 func (l *LeasewebServerJob[P]) client(account string) (*leaseweb.Client, error) {
@@ -64,16 +83,9 @@ func (l *LeasewebServerJob[P]) client(account string) (*leaseweb.Client, error) 
 	return c, nil
 }
 
-func (l *LeasewebServerJob[P]) jobType() string {
-	if l.kind == TypeServerRescue {
-		return leaseweb.JobTypeRescueMode
-	}
-	return leaseweb.JobTypeInstall
-}
-
 // LockKey is the server: one operation per server at a time.
 func (l *LeasewebServerJob[P]) LockKey(op Op[P]) string {
-	return "leaseweb:server:" + l.serverID(op.Params)
+	return "leaseweb:server:" + op.Params.Server()
 }
 
 // Preflight refuses to stack a job on a server that is running one
@@ -84,13 +96,13 @@ func (l *LeasewebServerJob[P]) Preflight(ctx context.Context, op Op[P]) error {
 		return err
 	}
 	running := true
-	list, err := c.BareMetal.ListJobs(ctx, l.serverID(op.Params), &leaseweb.ListJobsOptions{IsRunning: &running, Limit: 10})
+	list, err := c.BareMetal.ListJobs(ctx, op.Params.Server(), &leaseweb.ListJobsOptions{IsRunning: &running, Limit: 10})
 	if err != nil {
 		return err
 	}
 	for _, j := range list.Jobs {
 		if j.UUID != op.Handle {
-			return &BusyError{Resource: "server " + l.serverID(op.Params), Holder: fmt.Sprintf("a %s job (%s) not started by this operation", j.Type, j.UUID)}
+			return &BusyError{Resource: "server " + op.Params.Server(), Holder: fmt.Sprintf("a %s job (%s) not started by this operation", j.Type, j.UUID)}
 		}
 	}
 	return nil
@@ -104,7 +116,7 @@ func (l *LeasewebServerJob[P]) Reconcile(ctx context.Context, op Op[P], since ti
 	if err != nil {
 		return "", false, err
 	}
-	list, err := c.BareMetal.ListJobs(ctx, l.serverID(op.Params), &leaseweb.ListJobsOptions{Type: l.jobType(), Limit: 50})
+	list, err := c.BareMetal.ListJobs(ctx, op.Params.Server(), &leaseweb.ListJobsOptions{Type: l.jobType, Limit: 50})
 	if err != nil {
 		return "", false, err
 	}
@@ -114,7 +126,7 @@ func (l *LeasewebServerJob[P]) Reconcile(ctx context.Context, op Op[P], since ti
 	for i := range list.Jobs {
 		j := &list.Jobs[i]
 		created := j.Created()
-		if j.Type != l.jobType() || created.IsZero() || created.Before(since.Add(-skew)) {
+		if j.Type != l.jobType || created.IsZero() || created.Before(since.Add(-skew)) {
 			continue
 		}
 		if osID != "" {
@@ -194,7 +206,7 @@ func (l *LeasewebServerJob[P]) Poll(ctx context.Context, op Op[P]) (PollResult, 
 	if err != nil {
 		return PollResult{}, err
 	}
-	job, err := c.BareMetal.GetJob(ctx, l.serverID(op.Params), op.Handle)
+	job, err := c.BareMetal.GetJob(ctx, op.Params.Server(), op.Handle)
 	if err != nil {
 		return PollResult{}, err
 	}
@@ -237,9 +249,9 @@ func (l *LeasewebServerJob[P]) Cancel(ctx context.Context, op Op[P], expire bool
 		return err
 	}
 	if expire {
-		_, err = c.BareMetal.ExpireActiveJob(ctx, l.serverID(op.Params))
+		_, err = c.BareMetal.ExpireActiveJob(ctx, op.Params.Server())
 	} else {
-		_, err = c.BareMetal.CancelActiveJob(ctx, l.serverID(op.Params))
+		_, err = c.BareMetal.CancelActiveJob(ctx, op.Params.Server())
 	}
 	return err
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/opsworker/opsworker/internal/tasks"
 	"github.com/opsworker/opsworker/internal/testutil"
 	"github.com/opsworker/opsworker/internal/webhooks"
+	"github.com/opsworker/opsworker/ops"
 	"github.com/opsworker/opsworker/webhookverify"
 )
 
@@ -59,27 +60,17 @@ func setupServer(t *testing.T, simCfg leasewebsim.Config, mods ...func(*tasks.Co
 		Store:     b.store,
 		Enqueuer:  b.client,
 		Inspector: b.insp,
-		Executors: map[tasks.ExecutorKey]tasks.Executor{
-			{Kind: tasks.TypeServerInstall, Provider: "leaseweb"}:    tasks.NewLeasewebServerJob(tasks.TypeServerInstall, clients),
-			{Kind: tasks.TypeServerRescue, Provider: "leaseweb"}:     tasks.NewLeasewebServerJob(tasks.TypeServerRescue, clients),
-			{Kind: tasks.TypeInstanceSnapshot, Provider: "leaseweb"}: tasks.NewLeasewebSnapshot(false, clients),
-			{Kind: tasks.TypeVPSSnapshot, Provider: "leaseweb"}:      tasks.NewLeasewebSnapshot(true, clients),
-			{Kind: tasks.TypeASGScale, Provider: "leaseweb"}:         tasks.NewLeasewebASGScale(clients),
-			{Kind: tasks.TypeInstanceResize, Provider: "leaseweb"}:   tasks.NewLeasewebResize(clients),
-		},
-		Policies: map[string]poller.Policy{
-			tasks.TypeServerInstall:    {Initial: time.Second, Multiplier: 1, Max: time.Second, Deadline: time.Hour},
-			tasks.TypeServerRescue:     {Initial: time.Second, Multiplier: 1, Max: time.Second, Deadline: time.Hour},
-			tasks.TypeInstanceSnapshot: {Initial: time.Second, Multiplier: 1, Max: time.Second, Deadline: time.Hour},
-			tasks.TypeVPSSnapshot:      {Initial: time.Second, Multiplier: 1, Max: time.Second, Deadline: time.Hour},
-			tasks.TypeASGScale:         {Initial: time.Second, Multiplier: 1, Max: time.Second, Deadline: time.Hour},
-			tasks.TypeInstanceResize:   {Initial: time.Second, Multiplier: 1, Max: time.Second, Deadline: time.Hour},
-		},
-		Sender:   webhooks.NewSender(webhooks.SenderConfig{Timeout: 2 * time.Second, AllowCIDRs: loopback}),
-		Webhooks: tasks.WebhookConfig{Secrets: []webhookverify.Secret{testSecret}},
-		Logger:   zap.New(core),
-		Now:      b.clock.Now,
-		Rand:     func() float64 { return 0.5 },
+		// Every kind on leaseweb, from the registry, polled every second.
+		Executors: tasks.Executors(tasks.Clients{Leaseweb: clients}),
+		Policies:  map[string]poller.Policy{},
+		Sender:    webhooks.NewSender(webhooks.SenderConfig{Timeout: 2 * time.Second, AllowCIDRs: loopback}),
+		Webhooks:  tasks.WebhookConfig{Secrets: []webhookverify.Secret{testSecret}},
+		Logger:    zap.New(core),
+		Now:       b.clock.Now,
+		Rand:      func() float64 { return 0.5 },
+	}
+	for k := range cfg.Executors {
+		cfg.Policies[k.Kind] = poller.Policy{Initial: time.Second, Multiplier: 1, Max: time.Second, Deadline: time.Hour}
 	}
 	for _, m := range mods {
 		m(&cfg)
@@ -375,4 +366,66 @@ func TestCancelAndExpire(t *testing.T) {
 		assert.False(t, tasks.Cancelable(tasks.TypeCDNPurge, "ucdn"))
 		assert.True(t, tasks.Cancelable(tasks.TypeServerInstall, "leaseweb"))
 	})
+}
+
+// The server job kinds without an OS (hardware scan, IPMI reset) run
+// like an install: the job type and power_cycle reach Leaseweb, progress
+// is published, FINISHED succeeds with the job as result, the server's
+// lock is held while the job runs (an install waits for it), and a lost
+// launch answer is adopted, never repeated.
+func TestServerJobKinds(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		kind, jobType, path string
+		tasks               int
+	}{
+		{ops.KindServerHardwareScan, leaseweb.JobTypeHardwareScan, "/hardwareScan", 5},
+		{ops.KindServerIPMIReset, leaseweb.JobTypeIPMIReset, "/ipmiReset", 2},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			t.Parallel()
+			b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour})
+			b.lw.Inject(simkit.Fault{Kind: simkit.FaultAfterEffect, Method: "POST", PathPrefix: "/servers/12345" + tc.path})
+			op := b.submit(t, tc.kind, `{"server_id":"12345","power_cycle":false}`)
+			task := b.task(t, tasks.LaunchTaskID(op.ID))
+			require.Error(t, b.worker.Handler().ProcessTask(t.Context(), task), "the answer was lost")
+			require.NoError(t, b.worker.Handler().ProcessTask(t.Context(), task))
+			assert.Equal(t, 1, b.lw.Launches("12345", tc.jobType), "adopted, not launched again")
+			assert.Equal(t, 1, b.lw.CountCalls("POST", "/servers/12345"+tc.path))
+			for _, c := range b.lw.Calls() {
+				if c.Method == "POST" && strings.HasSuffix(c.Path, tc.path) {
+					assert.JSONEq(t, `{"powerCycle":false}`, c.Body)
+				}
+			}
+			op = b.op(t, op.ID)
+			assert.Equal(t, opstore.StateRunning, op.State)
+			assert.Equal(t, mustJobs(t, b)[0].UUID, op.Handle)
+
+			install := b.submit(t, tasks.TypeServerInstall, installParams)
+			err := b.worker.Handler().ProcessTask(t.Context(), b.task(t, tasks.LaunchTaskID(install.ID)))
+			assert.Contains(t, err.Error(), "busy with operation "+op.ID)
+			assert.Equal(t, 0, b.lw.Launches("12345", "install"))
+
+			require.NoError(t, b.run(t, tasks.PollTaskID(op.ID, 1)))
+			view := b.op(t, op.ID).View()
+			p, err := view.DecodeProgress()
+			require.NoError(t, err)
+			assert.Equal(t, tc.tasks, *p.Total)
+
+			finishAll(b)
+			require.NoError(t, b.run(t, tasks.PollTaskID(op.ID, 2)))
+			op = b.op(t, op.ID)
+			require.Equal(t, opstore.StateSucceeded, op.State, op.LastError)
+			view = op.View()
+			res, err := view.DecodeResult()
+			require.NoError(t, err)
+			job := res.(*ops.ServerJobResult)
+			assert.Equal(t, tc.jobType, job.Type)
+			assert.Equal(t, leaseweb.JobFinished, job.Status)
+			assert.Equal(t, tc.tasks, job.Progress.Finished)
+			holder, err := b.store.LockHolder(t.Context(), "leaseweb:server:12345")
+			require.NoError(t, err)
+			assert.Empty(t, holder, "server lock released")
+		})
+	}
 }

@@ -28,8 +28,10 @@ const (
 
 // Job types.
 const (
-	JobTypeInstall    = "install"
-	JobTypeRescueMode = "rescueMode"
+	JobTypeInstall      = "install"
+	JobTypeRescueMode   = "rescueMode"
+	JobTypeHardwareScan = "hardwareScan"
+	JobTypeIPMIReset    = "ipmiReset"
 )
 
 // Job is a server job.
@@ -150,6 +152,31 @@ func (s *BareMetalService) LaunchInstallation(ctx context.Context, serverID stri
 func (s *BareMetalService) LaunchRescueMode(ctx context.Context, serverID string, req *RescueRequest) (*Job, error) {
 	var j Job
 	return &j, s.c.do(ctx, "launch rescue mode", http.MethodPost, serverPath(serverID)+"/rescueMode", nil, req, &j)
+}
+
+// JobRequest is the body of Launch hardware scan and Launch IPMI reset.
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/dedicatedservers_v2.html ("Launch hardware scan", "Launch IPMI reset")
+type JobRequest struct {
+	CallbackURL string `json:"callbackUrl,omitempty"`
+	// PowerCycle: Leaseweb's default is true (both jobs need a reboot).
+	PowerCycle *bool `json:"powerCycle,omitempty"`
+}
+
+// LaunchHardwareScan reboots the server into a scan image and back; the
+// disks are untouched: POST /bareMetals/v2/servers/{serverId}/hardwareScan
+// (202 job).
+func (s *BareMetalService) LaunchHardwareScan(ctx context.Context, serverID string, req *JobRequest) (*Job, error) {
+	var j Job
+	return &j, s.c.do(ctx, "launch hardware scan", http.MethodPost, serverPath(serverID)+"/hardwareScan", nil, req, &j)
+}
+
+// LaunchIPMIReset resets the server's IPMI interface to what Leaseweb's
+// automation expects: POST /bareMetals/v2/servers/{serverId}/ipmiReset
+// (202 job).
+func (s *BareMetalService) LaunchIPMIReset(ctx context.Context, serverID string, req *JobRequest) (*Job, error) {
+	var j Job
+	return &j, s.c.do(ctx, "launch IPMI reset", http.MethodPost, serverPath(serverID)+"/ipmiReset", nil, req, &j)
 }
 
 // GetJob reads one job: GET /bareMetals/v2/servers/{serverId}/jobs/{jobId}.

@@ -62,7 +62,7 @@ type (
 var jobTasks = map[string][]string{
 	"install":      {"Power cycle server", "Boot installer (PXE)", "Prepare disks and partitions", "Install operating system", "Configure network", "Run post-install script", "Reboot into the installed system"},
 	"rescueMode":   {"Power cycle server", "Boot rescue image", "Configure SSH access"},
-	"hardwareScan": {"Power cycle server", "Boot scan image", "Scan hardware", "Reboot into the original system"},
+	"hardwareScan": {"Power cycle server", "Boot scan image", "Scan hardware", "Store hardware information", "Reboot into the original system"},
 	"ipmiReset":    {"Reset IPMI", "Verify IPMI"},
 }
 
@@ -316,6 +316,9 @@ func (s *Server) launch(w http.ResponseWriter, server, typ string, body []byte) 
 		}
 	}
 	payload := map[string]any{"jobType": typ, "serverId": server, "pop": "AMS-01", "powerCycle": req["powerCycle"] != false}
+	if typ == "ipmiReset" {
+		payload["hasPublicIpmiIp"] = false
+	}
 	for _, k := range []string{"operatingSystemId", "device", "partitions", "timezone", "rescueImageId", "controlPanelId", "hostname"} {
 		if v, ok := req[k]; ok {
 			payload[k] = v
