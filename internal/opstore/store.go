@@ -314,6 +314,9 @@ type Change struct {
 	Progress        json.RawMessage
 	CancelRequested *string
 	LaunchStartedAt *time.Time
+	// ClearLaunchStarted forgets the latest launch attempt (the provider
+	// cannot have acted on it: nothing to reconcile).
+	ClearLaunchStarted bool
 }
 
 // updateScript applies a Change atomically; a new state moves the record
@@ -425,6 +428,9 @@ func (s *Store) Update(ctx context.Context, op *Operation, c Change) (*Operation
 	}
 	if c.CancelRequested != nil {
 		set[fCancel] = *c.CancelRequested
+	}
+	if c.ClearLaunchStarted {
+		set[fLaunchStart] = ""
 	}
 	if c.LaunchStartedAt != nil {
 		set[fLaunchStart] = c.LaunchStartedAt.UTC().Format(time.RFC3339Nano)

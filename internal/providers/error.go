@@ -1,7 +1,10 @@
 package providers
 
 import (
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -86,6 +89,22 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Retryable reports whether the call may succeed if tried again.
 func (e *Error) Retryable() bool { return e.Class.Retryable() }
+
+// NotProcessed reports whether the provider cannot have acted on the
+// request: it answered 429 (rate limited) or 503 (unavailable), or the
+// connection was never made. Any other failure (a 500, a timeout, a
+// connection cut after the request was sent) may hide a change the
+// provider made.
+func (e *Error) NotProcessed() bool {
+	switch e.StatusCode {
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		return true
+	case 0:
+		var op *net.OpError
+		return errors.As(e.Err, &op) && op.Op == "dial"
+	}
+	return false
+}
 
 // Is matches any *Error, so errors.Is(err, &providers.Error{}) works.
 func (e *Error) Is(target error) bool {

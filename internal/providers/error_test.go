@@ -1,8 +1,12 @@
 package providers
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/url"
 	"syscall"
 	"testing"
@@ -32,4 +36,23 @@ func TestErrorMatching(t *testing.T) {
 	assert.True(t, errors.Is(err, &Error{}))
 	assert.True(t, errors.Is(err, syscall.ECONNRESET))
 	assert.Equal(t, "ucdn: purge: http 503: busy: connection reset by peer [request_id r-1]", pe.Error())
+}
+
+// NotProcessed is true only where the provider cannot have acted: a 429
+// or 503 answer, or a connection never made. A refused connection to a
+// real closed port proves the dial case.
+func TestNotProcessed(t *testing.T) {
+	t.Parallel()
+	for status, want := range map[int]bool{429: true, 503: true, 500: false, 502: false, 504: false, 400: false, 409: false} {
+		assert.Equal(t, want, (&Error{StatusCode: status}).NotProcessed(), "http %d", status)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	_, dialErr := (&http.Client{}).Get("http://" + addr + "/")
+	require.Error(t, dialErr)
+	assert.True(t, (&Error{Err: dialErr}).NotProcessed(), "connection refused: %v", dialErr)
+	assert.False(t, (&Error{Err: fmt.Errorf("read: %w", io.ErrUnexpectedEOF)}).NotProcessed(), "a cut answer may hide a change")
+	assert.False(t, (&Error{Err: context.DeadlineExceeded}).NotProcessed(), "a timeout may hide a change")
 }

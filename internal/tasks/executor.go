@@ -24,7 +24,11 @@ type Op[P ops.Params] struct {
 // retries. Optional capabilities are the interfaces below (Locking,
 // Preflighting, …); Register detects them.
 type KindExecutor[P ops.Params] interface {
-	// Launch starts the operation and returns the provider's handle.
+	// Launch starts the operation and returns the provider's handle. An
+	// error that is a *providers.Error whose NotProcessed is true (429,
+	// 503, no connection) tells the worker the provider changed nothing,
+	// so the retry launches without reconciling: a Launch that changed
+	// something before such an error must not return it unwrapped.
 	Launch(ctx context.Context, op Op[P], opts LaunchOptions) (handle string, err error)
 	// Poll checks the operation's status at the provider once.
 	Poll(ctx context.Context, op Op[P]) (PollResult, error)

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/providers"
 	"github.com/opsworker/opsworker/internal/webhooks"
 	"github.com/opsworker/opsworker/ops"
 )
@@ -176,6 +177,10 @@ func (ls *launchStep) attempt(ctx context.Context, op *opstore.Operation, exec E
 	}
 	handle, err := exec.launch(ctx, op, params, ls.launchOptions(op))
 	if err != nil {
+		var perr *providers.Error
+		if errors.As(err, &perr) && perr.NotProcessed() {
+			err = &notProcessedError{err}
+		}
 		return op, "", ls.launchFailed(ctx, op, err)
 	}
 	return op, handle, nil
@@ -373,8 +378,24 @@ func (ls *launchStep) launchFailed(ctx context.Context, op *opstore.Operation, e
 		return fmt.Errorf("launch %s: %w: %w", op.ID, err, asynq.SkipRetry)
 	}
 	msg := err.Error()
-	if _, uerr := ls.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{opstore.StateLaunching}, LastError: &msg}); uerr != nil {
+	change := opstore.Change{From: []opstore.State{opstore.StateLaunching}, LastError: &msg}
+	var np *notProcessedError
+	if errors.As(err, &np) {
+		// The provider refused the launch call unread: the retry has
+		// nothing to reconcile and launches again.
+		change.ClearLaunchStarted = true
+	}
+	if _, uerr := ls.cfg.Store.Update(ctx, op, change); uerr != nil {
 		ls.opLogger(op).Warn("record launch error", zap.Error(uerr))
 	}
 	return fmt.Errorf("launch %s: %w", op.ID, err)
 }
+
+// notProcessedError is a launch call's error that proves the provider
+// did not act on it (providers.Error.NotProcessed). Only the launch call's
+// own error qualifies: a failed reconcile or pre-flight read says nothing
+// about an earlier attempt.
+type notProcessedError struct{ err error }
+
+func (e *notProcessedError) Error() string { return e.err.Error() }
+func (e *notProcessedError) Unwrap() error { return e.err }

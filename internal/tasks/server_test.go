@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -258,16 +259,39 @@ func TestInterruptedLaunchIsAdopted(t *testing.T) {
 	assert.Equal(t, 1, b.lw.CountCalls("POST", "/servers/12345/install"))
 }
 
+// A launch call the provider refused unread (503, 429) leaves nothing to
+// reconcile: the retry launches at once. Any other failure (a 500) may
+// hide a job, so the retry looks for one first.
 func TestFailedAttemptWithoutEffectLaunchesOnce(t *testing.T) {
 	t.Parallel()
-	b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour})
-	b.lw.Inject(simkit.Fault{Kind: simkit.FaultStatus, Status: 503, Method: "POST", PathPrefix: "/servers/12345/install"})
-	op := b.submit(t, tasks.TypeServerInstall, installParams)
-	task := b.task(t, tasks.LaunchTaskID(op.ID))
-	require.Error(t, b.worker.Handler().ProcessTask(t.Context(), task))
-	require.NoError(t, b.worker.Handler().ProcessTask(t.Context(), task))
-	assert.Equal(t, opstore.StateRunning, b.op(t, op.ID).State)
-	assert.Equal(t, 1, b.lw.Launches("12345", "install"))
+	for _, tc := range []struct {
+		status    int
+		reconcile bool
+	}{{503, false}, {429, false}, {500, true}} {
+		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
+			t.Parallel()
+			b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour})
+			b.lw.Inject(simkit.Fault{Kind: simkit.FaultStatus, Status: tc.status, Method: "POST", PathPrefix: "/servers/12345/install"})
+			op := b.submit(t, tasks.TypeServerInstall, installParams)
+			task := b.task(t, tasks.LaunchTaskID(op.ID))
+			require.Error(t, b.worker.Handler().ProcessTask(t.Context(), task))
+			op = b.op(t, op.ID)
+			assert.Equal(t, tc.reconcile, op.LaunchStartedAt != nil, "attempt kept for reconcile")
+			lists := func() int {
+				n := 0
+				for _, c := range b.lw.Calls() {
+					if c.Method == "GET" && strings.Contains(c.Path, "/servers/12345/jobs") && c.Query.Get("type") == "install" {
+						n++
+					}
+				}
+				return n
+			}
+			require.NoError(t, b.worker.Handler().ProcessTask(t.Context(), task))
+			assert.Equal(t, opstore.StateRunning, b.op(t, op.ID).State)
+			assert.Equal(t, 1, b.lw.Launches("12345", "install"))
+			assert.Equal(t, map[bool]int{true: 1, false: 0}[tc.reconcile], lists(), "reconcile lists install jobs")
+		})
+	}
 }
 
 func TestBusyServer(t *testing.T) {
