@@ -27,6 +27,9 @@ func TestCloudKindsEndToEnd(t *testing.T) {
   instance:resize: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
   server:hardware_scan: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
   server:ipmi_reset: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
+  server:power_cycle: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
+  server:power_off: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
+  server:power_on: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
 `)
 	startWorker(t, cfg)
 	for _, tc := range []struct{ kind, params, want string }{
@@ -36,6 +39,9 @@ func TestCloudKindsEndToEnd(t *testing.T) {
 		{"instance:resize", `{"instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1","type":"lsw.m3.xlarge"}`, `"type": "lsw.m3.xlarge"`},
 		{"server:hardware_scan", `{"server_id":"12345"}`, `"type": "hardwareScan"`},
 		{"server:ipmi_reset", `{"server_id":"12345","power_cycle":true}`, `"type": "ipmiReset"`},
+		{"server:power_off", `{"server_id":"12345"}`, `"ipmi": "off"`},
+		{"server:power_on", `{"server_id":"12345"}`, `"ipmi": "on"`},
+		{"server:power_cycle", `{"server_id":"12345"}`, `"action": "powerCycle"`},
 	} {
 		r := cli(t, "--redis", redisURL, "submit", tc.kind, "--provider", "leaseweb", "--params", tc.params, "--wait", "--timeout", "60s", "--output", "json")
 		require.Equal(t, 0, r.code, "%s: %s", tc.kind, r.stderr)
@@ -51,6 +57,7 @@ func TestCloudKindsEndToEnd(t *testing.T) {
 		{"server:rescue", `{"server_id":"1","post_install_script":"echo"}`, "params.post_install_script"},
 		{"server:hardware_scan", `{"server_id":"web01"}`, "params.server_id"},
 		{"server:ipmi_reset", `{"server_id":"1","power_cycle":"yes"}`, "params.power_cycle"},
+		{"server:power_cycle", `{"server_id":"1","power_cycle":true}`, "params.power_cycle"},
 	} {
 		r := cli(t, "--redis", redisURL, "submit", tc.kind, "--provider", "leaseweb", "--params", tc.params)
 		assert.Equal(t, 2, r.code, tc.kind)

@@ -39,6 +39,9 @@ func TestEveryKindIsRegistered(t *testing.T) {
 		"server:rescue":           pol(15*time.Second, time.Minute, time.Hour),
 		"server:hardware_scan":    pol(15*time.Second, time.Minute, 2*time.Hour),
 		"server:ipmi_reset":       pol(15*time.Second, time.Minute, time.Hour),
+		"server:power_cycle":      pol(5*time.Second, 30*time.Second, 15*time.Minute),
+		"server:power_on":         pol(5*time.Second, 30*time.Second, 15*time.Minute),
+		"server:power_off":        pol(5*time.Second, 30*time.Second, 15*time.Minute),
 		"instance:snapshot":       pol(10*time.Second, time.Minute, 2*time.Hour),
 		"vps:snapshot":            pol(10*time.Second, time.Minute, 2*time.Hour),
 		"asg:scale":               pol(5*time.Second, 30*time.Second, time.Hour),
@@ -47,7 +50,8 @@ func TestEveryKindIsRegistered(t *testing.T) {
 		"cdn:distribution_ensure": pol(5*time.Second, 30*time.Second, time.Hour),
 	}, tasks.DefaultPolicies())
 	for _, s := range specs {
-		serverJob := strings.HasPrefix(s.Kind, "server:")
+		// A server job can be canceled at Leaseweb; a power action cannot.
+		serverJob := strings.HasPrefix(s.Kind, "server:") && !strings.HasPrefix(s.Kind, "server:power_")
 		assert.Equal(t, serverJob, s.Cancelable, "%s on %s", s.Kind, s.Provider)
 	}
 }

@@ -95,14 +95,21 @@ func (l *LeasewebServerJob[P]) Preflight(ctx context.Context, op Op[P]) error {
 	if err != nil {
 		return err
 	}
+	return serverJobRunning(ctx, c, op.Params.Server(), op.Handle)
+}
+
+// serverJobRunning returns a *BusyError when the server runs a job other
+// than own (GET .../jobs?isRunning=true): one started outside opsworker
+// holds no lock, but a second job or a power action would break it.
+func serverJobRunning(ctx context.Context, c *leaseweb.Client, serverID, own string) error {
 	running := true
-	list, err := c.BareMetal.ListJobs(ctx, op.Params.Server(), &leaseweb.ListJobsOptions{IsRunning: &running, Limit: 10})
+	list, err := c.BareMetal.ListJobs(ctx, serverID, &leaseweb.ListJobsOptions{IsRunning: &running, Limit: 10})
 	if err != nil {
 		return err
 	}
 	for _, j := range list.Jobs {
-		if j.UUID != op.Handle {
-			return &BusyError{Resource: "server " + op.Params.Server(), Holder: fmt.Sprintf("a %s job (%s) not started by this operation", j.Type, j.UUID)}
+		if j.UUID != own {
+			return &BusyError{Resource: "server " + serverID, Holder: fmt.Sprintf("a %s job (%s) not started by this operation", j.Type, j.UUID)}
 		}
 	}
 	return nil

@@ -179,6 +179,41 @@ func (s *BareMetalService) LaunchIPMIReset(ctx context.Context, serverID string,
 	return &j, s.c.do(ctx, "launch IPMI reset", http.MethodPost, serverPath(serverID)+"/ipmiReset", nil, req, &j)
 }
 
+// PowerInfo is a server's power as Leaseweb reports it: IPMI asks the
+// server's remote management; the PDU reads "on" while any of its ports
+// has power, even for a server shut down through IPMI.
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/dedicatedservers_v2.html ("Show power status")
+type PowerInfo struct {
+	IPMI struct {
+		Status string `json:"status"`
+	} `json:"ipmi"`
+	PDU struct {
+		Status string `json:"status"`
+	} `json:"pdu"`
+}
+
+// Power actions: the path segment of POST /bareMetals/v2/servers/{serverId}/….
+const (
+	PowerActionCycle = "powerCycle"
+	PowerActionOn    = "powerOn"
+	PowerActionOff   = "powerOff"
+)
+
+// Power sends a power action (PowerActionCycle, PowerActionOn or
+// PowerActionOff). Leaseweb documents no success body: any 2xx is
+// success, and GetPowerInfo tells what happened.
+func (s *BareMetalService) Power(ctx context.Context, serverID, action string) error {
+	return s.c.do(ctx, "power "+action, http.MethodPost, serverPath(serverID)+"/"+action, nil, nil, nil)
+}
+
+// GetPowerInfo reads a server's power: GET
+// /bareMetals/v2/servers/{serverId}/powerInfo.
+func (s *BareMetalService) GetPowerInfo(ctx context.Context, serverID string) (*PowerInfo, error) {
+	var p PowerInfo
+	return &p, s.c.do(ctx, "get power info", http.MethodGet, serverPath(serverID)+"/powerInfo", nil, nil, &p)
+}
+
 // GetJob reads one job: GET /bareMetals/v2/servers/{serverId}/jobs/{jobId}.
 func (s *BareMetalService) GetJob(ctx context.Context, serverID, jobID string) (*Job, error) {
 	var j Job

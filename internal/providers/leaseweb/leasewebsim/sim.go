@@ -109,6 +109,8 @@ type Server struct {
 
 	actions []*cdnAction
 	failInv int
+
+	powers map[string]*power
 }
 
 // New returns a simulator and starts its callback loop.
@@ -238,6 +240,9 @@ func (s *Server) route(w *simkit.Recorder, r *http.Request, path string, body []
 		writeJSON(w, 200, map[string]any{"id": server, "contract": map[string]string{"reference": "sim-" + server}})
 	case r.Method == http.MethodPost && (rest == "/install" || rest == "/rescueMode" || rest == "/hardwareScan" || rest == "/ipmiReset"):
 		s.launch(w, server, strings.TrimPrefix(rest, "/"), body)
+	case r.Method == http.MethodPost && (rest == "/powerOn" || rest == "/powerOff" || rest == "/powerCycle"),
+		r.Method == http.MethodGet && rest == "/powerInfo":
+		s.powerRoute(w, r, server, strings.TrimPrefix(rest, "/"))
 	case rest == "/jobs" && r.Method == http.MethodGet:
 		s.list(w, r, server)
 	case strings.HasPrefix(rest, "/jobs/") && strings.HasSuffix(rest, "/retry") && r.Method == http.MethodPost:
