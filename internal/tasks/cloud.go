@@ -130,7 +130,9 @@ func (l *LeasewebSnapshot[P]) Launch(ctx context.Context, op Op[P], _ LaunchOpti
 	}
 	snaps, err = c.PublicCloud.ListSnapshots(ctx, l.machine, id)
 	if err != nil {
-		return "", err // the retry reconciles: it finds the snapshot by name
+		// The snapshot exists: the retry must reconcile (find it by name),
+		// whatever this read's error says about itself.
+		return "", fmt.Errorf("snapshot asked for, but listing it failed: %v", err)
 	}
 	for _, s := range snaps {
 		if s.DisplayName == p.Name {

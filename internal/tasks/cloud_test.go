@@ -275,3 +275,22 @@ func TestInterruptedResizeIsAdopted(t *testing.T) {
 	require.Equal(t, opstore.StateSucceeded, op.State, op.LastError)
 	assert.Contains(t, string(op.Result), `"type":"lsw.m3.xlarge"`)
 }
+
+// The snapshot is asked for and then listing it fails with a 503: the
+// create happened, so the retry reconciles (finds it by name) instead of
+// taking the 503 as "nothing happened" and asking again.
+func TestSnapshotListFailureAfterCreateIsReconciled(t *testing.T) {
+	t.Parallel()
+	b := setupCloud(t)
+	path := "/publicCloud/v1/instances/" + instRunning + "/snapshots"
+	b.lw.Inject(simkit.Fault{Kind: simkit.FaultStatus, Status: 503, Method: "GET", PathPrefix: path, Skip: 1})
+	op := b.submit(t, tasks.TypeInstanceSnapshot, `{"instance_id":"`+instRunning+`","name":"nightly"}`)
+	task := b.task(t, tasks.LaunchTaskID(op.ID))
+	require.Error(t, b.worker.Handler().ProcessTask(t.Context(), task))
+	require.NotNil(t, b.op(t, op.ID).LaunchStartedAt, "kept for reconcile")
+	require.NoError(t, b.worker.Handler().ProcessTask(t.Context(), task))
+	op = b.op(t, op.ID)
+	assert.Equal(t, opstore.StateRunning, op.State, op.LastError)
+	assert.Equal(t, mustSnapshot(t, b, instRunning).ID, op.Handle)
+	assert.Equal(t, 1, b.lw.CountCalls("POST", path), "asked for once")
+}

@@ -45,7 +45,9 @@ type Fault struct {
 	Method     string
 	PathPrefix string
 	// Times is how many matching requests it affects (0 means 1).
-	Times      int
+	Times int
+	// Skip lets that many matching requests through first.
+	Skip       int
 	Status     int
 	RetryAfter string
 	Body       string
@@ -161,6 +163,10 @@ func (k *Kit) take(method, path string) *Fault {
 	}
 	for i, f := range k.faults {
 		if (f.Method == "" || f.Method == method) && strings.HasPrefix(path, f.PathPrefix) {
+			if f.Skip > 0 {
+				f.Skip--
+				return nil
+			}
 			f.Times--
 			if f.Times <= 0 {
 				k.faults = append(k.faults[:i], k.faults[i+1:]...)
