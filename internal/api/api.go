@@ -420,12 +420,14 @@ func (a *API) cancel(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusServiceUnavailable, "the operation store is unavailable; try again", "")
 		return
 	}
-	if op.State.Terminal() {
-		problem(w, http.StatusConflict, fmt.Sprintf("operation already ended %s", op.State), "")
-		return
-	}
+	// A kind that can never be canceled says so whatever the state: the
+	// request is wrong in itself, not late.
 	if !tasks.Cancelable(op.Kind, op.Provider) {
 		problem(w, http.StatusBadRequest, fmt.Sprintf("%s on %s cannot be canceled", op.Kind, op.Provider), "")
+		return
+	}
+	if op.State.Terminal() {
+		problem(w, http.StatusConflict, fmt.Sprintf("operation already ended %s", op.State), "")
 		return
 	}
 	b, _ := json.Marshal(tasks.CancelPayload{OperationID: op.ID, Expire: req.Expire})

@@ -202,6 +202,14 @@ func TestCancel(t *testing.T) {
 	code, _, p := call(t, srv, "POST", "/v1/operations/"+purgeOp["id"].(string)+"/cancel", writeTok, "")
 	assert.Equal(t, 400, code)
 	assert.Contains(t, p["detail"], "cannot be canceled")
+	// Finished or not: a purge is never cancelable.
+	done, err := store.Get(t.Context(), purgeOp["id"].(string))
+	require.NoError(t, err)
+	_, err = store.Update(t.Context(), done, opstore.Change{To: opstore.StateSucceeded})
+	require.NoError(t, err)
+	code, _, p = call(t, srv, "POST", "/v1/operations/"+purgeOp["id"].(string)+"/cancel", writeTok, "")
+	assert.Equal(t, 400, code)
+	assert.Contains(t, p["detail"], "cannot be canceled")
 
 	_, _, inst := call(t, srv, "POST", "/v1/operations", writeTok, `{"task_type":"server:rescue","provider":"leaseweb","params":{"server_id":"1"}}`)
 	id := inst["id"].(string)
