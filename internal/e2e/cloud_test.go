@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -30,8 +31,13 @@ func TestCloudKindsEndToEnd(t *testing.T) {
   server:power_cycle: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
   server:power_off: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
   server:power_on: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
+  instance:snapshot_restore: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
+  vps:snapshot_restore: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
+  instance:snapshot_delete: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
+  vps:snapshot_delete: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
 `)
 	startWorker(t, cfg)
+	snapshots := map[string]string{}
 	for _, tc := range []struct{ kind, params, want string }{
 		{"instance:snapshot", `{"instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1","name":"e2e"}`, `"state": "READY"`},
 		{"vps:snapshot", `{"vps_id":"999999999","name":"e2e"}`, `"state": "READY"`},
@@ -45,8 +51,26 @@ func TestCloudKindsEndToEnd(t *testing.T) {
 	} {
 		r := cli(t, "--redis", redisURL, "submit", tc.kind, "--provider", "leaseweb", "--params", tc.params, "--wait", "--timeout", "60s", "--output", "json")
 		require.Equal(t, 0, r.code, "%s: %s", tc.kind, r.stderr)
-		assert.Equal(t, opstore.StateSucceeded, decodeOp(t, r.stdout).State, tc.kind)
+		op := decodeOp(t, r.stdout)
+		assert.Equal(t, opstore.StateSucceeded, op.State, tc.kind)
 		assert.Contains(t, r.stdout, tc.want, tc.kind)
+		if strings.HasSuffix(tc.kind, ":snapshot") {
+			snapshots[tc.kind] = op.Handle
+		}
+	}
+	// Restore each machine from the snapshot just made, then delete it.
+	for _, tc := range []struct{ kind, machine, snapshot string }{
+		{"instance:snapshot_restore", `"instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1"`, snapshots["instance:snapshot"]},
+		{"vps:snapshot_restore", `"vps_id":"999999999"`, snapshots["vps:snapshot"]},
+		{"instance:snapshot_delete", `"instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1"`, snapshots["instance:snapshot"]},
+		{"vps:snapshot_delete", `"vps_id":"999999999"`, snapshots["vps:snapshot"]},
+	} {
+		require.NotEmpty(t, tc.snapshot)
+		params := "{" + tc.machine + `,"snapshot_id":"` + tc.snapshot + `"}`
+		r := cli(t, "--redis", redisURL, "submit", tc.kind, "--provider", "leaseweb", "--params", params, "--wait", "--timeout", "60s", "--output", "json")
+		require.Equal(t, 0, r.code, "%s: %s", tc.kind, r.stderr)
+		assert.Equal(t, opstore.StateSucceeded, decodeOp(t, r.stdout).State, tc.kind)
+		assert.Contains(t, r.stdout, tc.snapshot, tc.kind)
 	}
 	for _, tc := range []struct{ kind, params, field string }{
 		{"instance:snapshot", `{"name":"x"}`, "params.instance_id"},
@@ -58,6 +82,8 @@ func TestCloudKindsEndToEnd(t *testing.T) {
 		{"server:hardware_scan", `{"server_id":"web01"}`, "params.server_id"},
 		{"server:ipmi_reset", `{"server_id":"1","power_cycle":"yes"}`, "params.power_cycle"},
 		{"server:power_cycle", `{"server_id":"1","power_cycle":true}`, "params.power_cycle"},
+		{"instance:snapshot_restore", `{"instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1"}`, "params.snapshot_id"},
+		{"vps:snapshot_delete", `{"vps_id":"x","snapshot_id":"95b0ae2e-4a8d-4b4d-9d5e-2f0a1c3b4d5e"}`, "params.vps_id"},
 	} {
 		r := cli(t, "--redis", redisURL, "submit", tc.kind, "--provider", "leaseweb", "--params", tc.params)
 		assert.Equal(t, 2, r.code, tc.kind)

@@ -131,6 +131,15 @@ func (s *PublicCloudService) DeleteSnapshot(ctx context.Context, kind, id, snaps
 	return s.c.do(ctx, "delete snapshot", http.MethodDelete, machinePath(kind, id)+"/snapshots/"+url.PathEscape(snapshotID), nil, nil, nil)
 }
 
+// RestoreSnapshot restores a machine from its snapshot: PUT
+// .../{id}/snapshots/{snapshotId}, no body. The answer has no documented
+// body: the machine's state tells the progress.
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/publiccloud_v1.html ("Restore instance snapshot")
+func (s *PublicCloudService) RestoreSnapshot(ctx context.Context, kind, id, snapshotID string) error {
+	return s.c.do(ctx, "restore snapshot", http.MethodPut, machinePath(kind, id)+"/snapshots/"+url.PathEscape(snapshotID), nil, nil, nil)
+}
+
 // UpdateInstanceType changes an instance's type: PUT
 // /publicCloud/v1/instances/{id} with {"type": ...}.
 func (s *PublicCloudService) UpdateInstanceType(ctx context.Context, id, typ string) (*Instance, error) {

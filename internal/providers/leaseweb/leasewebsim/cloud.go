@@ -217,6 +217,19 @@ func (s *Server) cloudRoute(w *simkit.Recorder, r *http.Request, path string, bo
 				mc.snap.deleting, mc.snap.gone = true, now.Add(s.cfg.CloudStep)
 			}
 			w.WriteHeader(http.StatusNoContent)
+		case http.MethodPut:
+			// Restore: the machine stops, is rewritten and starts again
+			// over two steps, like a type change.
+			if st := snapJSON(mc.snap, now)["state"]; st != "READY" {
+				lswError(w, 400, "400", fmt.Sprintf("The snapshot is %s; only a READY snapshot can be restored.", st))
+				return
+			}
+			if mc.target != "" {
+				lswError(w, 400, "400", "The machine is changing; try again when it is RUNNING or STOPPED.")
+				return
+			}
+			mc.target, mc.changeAt, mc.State = mc.Type, now.Add(2*s.cfg.CloudStep), "STOPPING"
+			w.WriteHeader(http.StatusAccepted)
 		default:
 			lswError(w, 405, "405", "Method not allowed")
 		}
