@@ -34,24 +34,24 @@ func TestEveryKindIsRegistered(t *testing.T) {
 		return poller.Policy{Initial: initial, Multiplier: 1.5, Max: max, Jitter: 0.1, Deadline: deadline}
 	}
 	assert.Equal(t, map[string]poller.Policy{
-		"cdn:purge":               pol(2*time.Second, 30*time.Second, 30*time.Minute),
-		"server:install":          pol(30*time.Second, 2*time.Minute, 4*time.Hour),
-		"server:rescue":           pol(15*time.Second, time.Minute, time.Hour),
-		"server:hardware_scan":    pol(15*time.Second, time.Minute, 2*time.Hour),
-		"server:ipmi_reset":       pol(15*time.Second, time.Minute, time.Hour),
-		"server:power_cycle":      pol(5*time.Second, 30*time.Second, 15*time.Minute),
-		"server:power_on":         pol(5*time.Second, 30*time.Second, 15*time.Minute),
-		"server:power_off":        pol(5*time.Second, 30*time.Second, 15*time.Minute),
+		"cdn:purge":                 pol(2*time.Second, 30*time.Second, 30*time.Minute),
+		"server:install":            pol(30*time.Second, 2*time.Minute, 4*time.Hour),
+		"server:rescue":             pol(15*time.Second, time.Minute, time.Hour),
+		"server:hardware_scan":      pol(15*time.Second, time.Minute, 2*time.Hour),
+		"server:ipmi_reset":         pol(15*time.Second, time.Minute, time.Hour),
+		"server:power_cycle":        pol(5*time.Second, 30*time.Second, 15*time.Minute),
+		"server:power_on":           pol(5*time.Second, 30*time.Second, 15*time.Minute),
+		"server:power_off":          pol(5*time.Second, 30*time.Second, 15*time.Minute),
 		"instance:snapshot_restore": pol(10*time.Second, time.Minute, 2*time.Hour),
 		"vps:snapshot_restore":      pol(10*time.Second, time.Minute, 2*time.Hour),
 		"instance:snapshot_delete":  pol(5*time.Second, 30*time.Second, 30*time.Minute),
 		"vps:snapshot_delete":       pol(5*time.Second, 30*time.Second, 30*time.Minute),
-		"instance:snapshot":       pol(10*time.Second, time.Minute, 2*time.Hour),
-		"vps:snapshot":            pol(10*time.Second, time.Minute, 2*time.Hour),
-		"asg:scale":               pol(5*time.Second, 30*time.Second, time.Hour),
-		"instance:resize":         pol(5*time.Second, 30*time.Second, time.Hour),
-		"cdn:invalidate":          pol(5*time.Second, 30*time.Second, 30*time.Minute),
-		"cdn:distribution_ensure": pol(5*time.Second, 30*time.Second, time.Hour),
+		"instance:snapshot":         pol(10*time.Second, time.Minute, 2*time.Hour),
+		"vps:snapshot":              pol(10*time.Second, time.Minute, 2*time.Hour),
+		"asg:scale":                 pol(5*time.Second, 30*time.Second, time.Hour),
+		"instance:resize":           pol(5*time.Second, 30*time.Second, time.Hour),
+		"cdn:invalidate":            pol(5*time.Second, 30*time.Second, 30*time.Minute),
+		"cdn:distribution_ensure":   pol(5*time.Second, 30*time.Second, time.Hour),
 	}, tasks.DefaultPolicies())
 	for _, s := range specs {
 		// A server job can be canceled at Leaseweb; a power action cannot.
