@@ -143,6 +143,9 @@ type InvalidateParams struct {
 // Validate checks the params as Leaseweb documents them.
 func (p *InvalidateParams) Validate() error { return validateFiles(p.Files) }
 
+// URLs are the files to invalidate.
+func (p *InvalidateParams) URLs() []string { return p.Files }
+
 // Limits and patterns IONOS documents (filter.domain: 2..253 characters,
 // the hostname pattern below).
 //

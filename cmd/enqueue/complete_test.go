@@ -26,7 +26,7 @@ func TestHelpAndCompletionFollowTheRegistry(t *testing.T) {
 	for _, k := range tasks.Kinds() {
 		assert.Contains(t, kinds, k+"\n")
 	}
-	assert.Equal(t, []string{"edgio", "ucdn", ":4"}, strings.Fields(sh("__complete", "submit", "cdn:purge", "--provider", "")))
+	assert.Equal(t, []string{"edgio", "leaseweb", "ucdn", ":4"}, strings.Fields(sh("__complete", "submit", "cdn:purge", "--provider", "")))
 	states := sh("__complete", "list", "--state", "")
 	assert.Contains(t, states, "timed_out\n")
 	assert.Contains(t, sh("__complete", "list", "--kind", ""), "server:install\n")

@@ -45,6 +45,7 @@ func TestCDNKindsEndToEnd(t *testing.T) {
 		contains                     string
 	}{
 		{"LeasewebOK", "cdn:invalidate", "leaseweb", `{"files":["https://cdn.example.com/a.png"]}`, opstore.StateSucceeded, `"status": "SUCCESS"`},
+		{"LeasewebPurge", "cdn:purge", "leaseweb", `{"files":["https://cdn.example.com/b.png"]}`, opstore.StateSucceeded, `"status": "SUCCESS"`},
 		{"LeasewebFailedURL", "cdn:invalidate", "leaseweb", `{"files":["https://cdn.example.com/ok.png","https://cdn.example.com/__fail__.png"]}`, opstore.StateFailed, "__fail__.png (FAILED"},
 		{"EdgioOK", "cdn:purge", "edgio", `{"media_path":["/a.png","/b/*"],"media_type":"adn"}`, opstore.StateSucceeded, `"CompleteDate"`},
 		{"IONOSOK", "cdn:distribution_ensure", "ionos", dist("cdn.example.com"), opstore.StateSucceeded, `"state": "AVAILABLE"`},

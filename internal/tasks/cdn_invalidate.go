@@ -20,24 +20,31 @@ func init() {
 		Policy: poller.Policy{Initial: 5 * time.Second, Multiplier: 1.5, Max: 30 * time.Second, Jitter: 0.1, Deadline: 30 * time.Minute}})
 }
 
-// LeasewebInvalidate runs cdn:invalidate on Leaseweb CDN v2: POST
+// LeasewebInvalidate runs cdn:invalidate, and cdn:purge on leaseweb
+// (Leaseweb's purge is its invalidation), on Leaseweb CDN v2: POST
 // /cdn/v2/invalidations, then the action until FINISHED. It polls in
-// batches (see BatchPoll) when many are in flight.
-type LeasewebInvalidate struct{ clients lwClients }
+// batches (see BatchPoll) when many are in flight; both kinds share an
+// account's batch.
+type LeasewebInvalidate[P FilesParams] struct{ clients lwClients }
 
-// NewLeasewebInvalidate returns the executor.
+// FilesParams are the params of a kind that names CDN URLs.
+type FilesParams interface {
+	ops.Params
+	URLs() []string
+}
+
+// NewLeasewebInvalidate returns the cdn:invalidate executor.
 func NewLeasewebInvalidate(clients map[string]*leaseweb.Client) Executor {
-	return Register[ops.InvalidateParams](&LeasewebInvalidate{clients: clients})
+	return Register[ops.InvalidateParams](&LeasewebInvalidate[*ops.InvalidateParams]{clients: clients})
 }
 
 // Launch submits the invalidation; the handle is the action id.
-func (l *LeasewebInvalidate) Launch(ctx context.Context, op Op[*ops.InvalidateParams], _ LaunchOptions) (string, error) {
-	p := op.Params
+func (l *LeasewebInvalidate[P]) Launch(ctx context.Context, op Op[P], _ LaunchOptions) (string, error) {
 	c, err := l.clients.get(op.Account)
 	if err != nil {
 		return "", err
 	}
-	a, err := c.CDN.Invalidate(ctx, p.Files)
+	a, err := c.CDN.Invalidate(ctx, op.Params.URLs())
 	if err != nil {
 		return "", err
 	}
@@ -48,7 +55,7 @@ func (l *LeasewebInvalidate) Launch(ctx context.Context, op Op[*ops.InvalidatePa
 }
 
 // Poll reads the action once.
-func (l *LeasewebInvalidate) Poll(ctx context.Context, op Op[*ops.InvalidateParams]) (PollResult, error) {
+func (l *LeasewebInvalidate[P]) Poll(ctx context.Context, op Op[P]) (PollResult, error) {
 	c, err := l.clients.get(op.Account)
 	if err != nil {
 		return PollResult{}, err
@@ -102,14 +109,14 @@ func actionResult(a *leaseweb.Action) PollResult {
 }
 
 // BatchKey groups invalidations by account.
-func (l *LeasewebInvalidate) BatchKey(op Op[*ops.InvalidateParams]) string {
+func (l *LeasewebInvalidate[P]) BatchKey(op Op[P]) string {
 	return "leaseweb-cdn:" + op.Account
 }
 
 // PollBatch lists the account's INVALIDATION actions, newest first, in
 // pages of 500 until every handle is found or the list ends (at most 10
 // pages), and maps every handle it finds.
-func (l *LeasewebInvalidate) PollBatch(ctx context.Context, account string, handles []string) (map[string]PollResult, error) {
+func (l *LeasewebInvalidate[P]) PollBatch(ctx context.Context, account string, handles []string) (map[string]PollResult, error) {
 	c, err := l.clients.get(account)
 	if err != nil {
 		return nil, err

@@ -269,7 +269,7 @@ func TestSubmitRequestSchema(t *testing.T) {
 		"zone_type video":           `{"task_type":"cdn:purge","provider":"ucdn","params":{"zone_name":"demo","zone_type":"video","files":["/a.png"]}}`,
 		"files empty":               `{"task_type":"cdn:purge","provider":"ucdn","params":{"zone_name":"demo","zone_type":"objects","files":[]}}`,
 		"ucdn params on edgio":      `{"task_type":"cdn:purge","provider":"edgio","params":{"zone_name":"demo","zone_type":"objects","files":["/a.png"]}}`,
-		"unsupported pair":          `{"task_type":"cdn:purge","provider":"leaseweb","params":{"files":["/a.png"]}}`,
+		"unsupported pair":          `{"task_type":"cdn:purge","provider":"ionos","params":{"files":["/a.png"]}}`,
 		"callback_url too long":     `{"task_type":"cdn:invalidate","provider":"leaseweb","params":{"files":["/a"]},"callback_url":"https://h.example/` + strings.Repeat("a", 2048) + `"}`,
 		"idempotency_key too long":  `{"task_type":"cdn:invalidate","provider":"leaseweb","params":{"files":["/a"]},"idempotency_key":"` + strings.Repeat("k", 201) + `"}`,
 		"unknown envelope key":      `{"task_type":"cdn:invalidate","provider":"leaseweb","params":{"files":["/a"]},"Provider":"leaseweb"}`,
