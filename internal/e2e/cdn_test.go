@@ -33,6 +33,7 @@ func TestCDNKindsEndToEnd(t *testing.T) {
       default: {}
 `)
 	cfg = withSection(t, cfg, "polling", `  cdn:invalidate: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
+  cdn:distribution_delete: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
   cdn:distribution_ensure: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
 `)
 	startWorker(t, cfg)
@@ -50,6 +51,8 @@ func TestCDNKindsEndToEnd(t *testing.T) {
 		{"EdgioOK", "cdn:purge", "edgio", `{"media_path":["/a.png","/b/*"],"media_type":"adn"}`, opstore.StateSucceeded, `"CompleteDate"`},
 		{"IONOSOK", "cdn:distribution_ensure", "ionos", dist("cdn.example.com"), opstore.StateSucceeded, `"state": "AVAILABLE"`},
 		{"IONOSFailed", "cdn:distribution_ensure", "ionos", dist("fail-cdn.example.com"), opstore.StateFailed, "is FAILED"},
+		{"IONOSDelete", "cdn:distribution_delete", "ionos", `{"distribution_id":"9ba15778-16c4-543c-8775-e52acf4853f5"}`, opstore.StateSucceeded, `"already_gone": false`},
+		{"IONOSDeleteAgain", "cdn:distribution_delete", "ionos", `{"distribution_id":"9ba15778-16c4-543c-8775-e52acf4853f5"}`, opstore.StateSucceeded, `"already_gone": true`},
 	} {
 		r := cli(t, "--redis", redisURL, "submit", tc.kind, "--provider", tc.provider, "--params", tc.params, "--wait", "--timeout", "60s", "--output", "json")
 		op := decodeOp(t, r.stdout)
@@ -69,6 +72,7 @@ func TestCDNKindsEndToEnd(t *testing.T) {
 		{"cdn:distribution_ensure", "ionos", `{"distribution_id":"9ba15778-16c4-543c-8775-e52acf4853f5","domain":"-bad-","routing_rules":[]}`, "params.domain"},
 		{"cdn:distribution_ensure", "ionos", strings.Replace(dist("cdn.example.com"), `"https"`, `"gopher"`, 1), "params.routing_rules[0].scheme"},
 		{"cdn:distribution_ensure", "leaseweb", dist("cdn.example.com"), "provider"},
+		{"cdn:distribution_delete", "ionos", `{"distribution_id":"nope"}`, "params.distribution_id"},
 	} {
 		r := cli(t, "--redis", redisURL, "submit", tc.kind, "--provider", tc.provider, "--params", tc.params)
 		assert.Equal(t, 2, r.code, "%s %s", tc.kind, tc.params)

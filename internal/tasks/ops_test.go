@@ -52,6 +52,7 @@ func TestEveryKindIsRegistered(t *testing.T) {
 		"instance:resize":           pol(5*time.Second, 30*time.Second, time.Hour),
 		"cdn:invalidate":            pol(5*time.Second, 30*time.Second, 30*time.Minute),
 		"cdn:distribution_ensure":   pol(5*time.Second, 30*time.Second, time.Hour),
+		"cdn:distribution_delete":   pol(5*time.Second, 30*time.Second, time.Hour),
 	}, tasks.DefaultPolicies())
 	for _, s := range specs {
 		// A server job can be canceled at Leaseweb; a power action cannot.

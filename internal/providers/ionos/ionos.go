@@ -112,6 +112,15 @@ func (c *Client) GetDistribution(ctx context.Context, id string) (*Distribution,
 	return &d, c.do(ctx, "get distribution", http.MethodGet, "/distributions/"+url.PathEscape(id), nil, &d)
 }
 
+// DeleteDistribution deletes a distribution: DELETE
+// /distributions/{distributionId} (202). The deletion is asynchronous:
+// GET answers 404 once it is done.
+//
+// IONOS API docs: https://api.ionos.com/docs/cdn/v1/ ("Delete Distribution")
+func (c *Client) DeleteDistribution(ctx context.Context, id string) error {
+	return c.do(ctx, "delete distribution", http.MethodDelete, "/distributions/"+url.PathEscape(id), nil, nil)
+}
+
 func (c *Client) do(ctx context.Context, op, method, path string, in, out any) error {
 	return c.base.Call(ctx, op, method, path, nil, in, out)
 }

@@ -33,6 +33,9 @@ type dist struct {
 	changed time.Time
 	fail    bool
 	created time.Time
+	// deleted is when a DELETE arrived (zero: none); GET answers 404 one
+	// Duration later.
+	deleted time.Time
 }
 
 // Server is the simulator.
@@ -109,7 +112,7 @@ func (s *Server) route(w *simkit.Recorder, r *http.Request, path string, body []
 			d = &dist{created: now}
 			s.dists[id] = d
 		}
-		d.props, d.domain, d.changed = props, req.Properties.Domain, now
+		d.props, d.domain, d.changed, d.deleted = props, req.Properties.Domain, now, time.Time{}
 		d.fail = strings.HasPrefix(d.domain, "fail-")
 		if s.failNext > 0 {
 			s.failNext--
@@ -118,11 +121,26 @@ func (s *Server) route(w *simkit.Recorder, r *http.Request, path string, body []
 		writeDist(w, id, d, s.state(d, now))
 	case http.MethodGet:
 		d, ok := s.dists[id]
+		if ok && !d.deleted.IsZero() && !now.Before(d.deleted.Add(s.cfg.Duration)) {
+			delete(s.dists, id)
+			ok = false
+		}
 		if !ok {
 			ionosError(w, 404, "paas-resource-1", "Distribution not found")
 			return
 		}
 		writeDist(w, id, d, s.state(d, now))
+	case http.MethodDelete:
+		d, ok := s.dists[id]
+		if !ok || (!d.deleted.IsZero() && !now.Before(d.deleted.Add(s.cfg.Duration))) {
+			delete(s.dists, id)
+			ionosError(w, 404, "paas-resource-1", "Distribution not found")
+			return
+		}
+		if d.deleted.IsZero() {
+			d.deleted = now
+		}
+		w.WriteHeader(http.StatusAccepted)
 	default:
 		ionosError(w, 405, "paas-method-1", "Method not allowed")
 	}
@@ -130,7 +148,7 @@ func (s *Server) route(w *simkit.Recorder, r *http.Request, path string, body []
 
 func (s *Server) state(d *dist, now time.Time) string {
 	switch {
-	case now.Before(d.changed.Add(s.cfg.Duration)):
+	case !d.deleted.IsZero(), now.Before(d.changed.Add(s.cfg.Duration)):
 		return "BUSY"
 	case d.fail:
 		return "FAILED"
