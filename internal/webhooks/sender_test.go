@@ -76,7 +76,10 @@ func TestDeliveryDecisions(t *testing.T) {
 				t.Cleanup(srv.Close)
 				target = srv.URL + "/hook?token=s3cret"
 			}
-			err := open(300*time.Millisecond).Send(t.Context(), target, "evt", []byte(`{}`), []webhookverify.Secret{webhookverify.NewSecret()})
+			// 2 s: a TLS handshake on a loaded machine under -race can take
+			// longer than a short timeout, which would turn the refused
+			// certificate into a retryable timeout.
+			err := open(2*time.Second).Send(t.Context(), target, "evt", []byte(`{}`), []webhookverify.Secret{webhookverify.NewSecret()})
 			if tc.delivered {
 				require.NoError(t, err)
 				return

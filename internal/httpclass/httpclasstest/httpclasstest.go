@@ -24,8 +24,11 @@ import (
 )
 
 // Timeout is the per-call timeout a Target's client must have: the
-// Timeout case answers only after the client gives up.
-const Timeout = 500 * time.Millisecond
+// Timeout case answers only after the client gives up. It is long enough
+// for a TLS handshake on a loaded CI machine under -race (500 ms was not:
+// the untrusted-certificate case then timed out, a retryable failure,
+// before the certificate was refused).
+const Timeout = 2 * time.Second
 
 // Outcome is what a client reported for one call.
 type Outcome struct {
