@@ -208,10 +208,13 @@ func TestListPagesAndCancel(t *testing.T) {
 	require.ErrorAs(t, err, &p)
 	assert.Equal(t, "kind", p.Field)
 
-	// A purge cannot be canceled; the API says so.
-	_, _, err = c.Cancel(ctx, ids[0], false)
+	// A purge on Edgio cannot be canceled; the API says so.
+	edgio, _, err := c.Submit(ctx, &ops.EdgioPurgeParams{MediaPath: ops.StringList{"/a.png"}})
+	require.NoError(t, err)
+	_, _, err = c.Cancel(ctx, edgio.ID, false)
 	require.ErrorAs(t, err, &p)
 	assert.Equal(t, http.StatusBadRequest, p.Status)
+	assert.Contains(t, p.Detail, "cdn:purge on edgio cannot be canceled")
 }
 
 func TestWaitEndsWithTheContext(t *testing.T) {

@@ -87,9 +87,10 @@ func ExampleClient_Cancel() {
 	base, stop := exampleWorker()
 	defer stop()
 	c, _ := client.New(base, writeTok)
-	// Purges cannot be canceled; server installs and rescues can.
-	op, _, _ := c.Submit(context.Background(), &ops.UCDNPurgeParams{ZoneName: "shop", ZoneType: ops.ZoneTypeObjects, Files: []string{"/a"}})
+	// Server jobs, and UCDN purges that have not started, can be
+	// canceled; an Edgio purge cannot.
+	op, _, _ := c.Submit(context.Background(), &ops.EdgioPurgeParams{MediaPath: ops.StringList{"/a.png"}})
 	_, _, err := c.Cancel(context.Background(), op.ID, false)
 	fmt.Println(err)
-	// Output: opsworker: 400 Bad Request: cdn:purge on ucdn cannot be canceled
+	// Output: opsworker: 400 Bad Request: cdn:purge on edgio cannot be canceled
 }

@@ -3,18 +3,21 @@ package tasks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/opsworker/opsworker/internal/poller"
+	"github.com/opsworker/opsworker/internal/providers"
 	"github.com/opsworker/opsworker/internal/providers/ucdn"
 	"github.com/opsworker/opsworker/ops"
 )
 
 func init() {
-	registerKind(Kind{Kind: TypeCDNPurge, Provider: ops.ProviderUCDN, Policy: purgePolicy,
+	registerKind(Kind{Kind: TypeCDNPurge, Provider: ops.ProviderUCDN, Policy: purgePolicy, Cancelable: true,
 		New: func(c Clients) Executor { return when(c.UCDN != nil, func() Executor { return NewUCDNPurge(c.UCDN) }) }})
 }
 
@@ -78,9 +81,51 @@ func (u *UCDNPurge) Poll(ctx context.Context, op Op[*ops.UCDNPurgeParams]) (Poll
 	}
 	job, err := c.GetPurgeJob(ctx, op.Handle)
 	if err != nil {
+		if op.CancelRequested != "" && purgeJobGone(err) {
+			return PollResult{Status: "removed", Done: true, Canceled: true, Error: fmt.Sprintf("ucdn purge job %s was removed before it ran", op.Handle)}, nil
+		}
 		return PollResult{}, err
 	}
 	return purgeResult(job), nil
+}
+
+// purgeJobGone reports UCDN's answer for a job that does not exist (a
+// removed one): its "Fail message" status naming it not found. UCDN lists
+// no 404 for a purge job.
+func purgeJobGone(err error) bool {
+	var perr *providers.Error
+	return errors.As(err, &perr) && perr.StatusCode == ucdn.StatusFail && strings.Contains(strings.ToLower(perr.Message), "not found")
+}
+
+// Cancel removes a purge job that is still waiting: UCDN removes only
+// waiting or finished jobs. A running job cannot be stopped; a finished
+// one has nothing left to stop (its poll reports it succeeded). Expire is
+// the same as cancel here.
+//
+// UCDN API docs: https://api.ucdn.com/docs/ ("Delete purge job")
+func (u *UCDNPurge) Cancel(ctx context.Context, op Op[*ops.UCDNPurgeParams], _ bool) error {
+	c, err := u.client(op.Account)
+	if err != nil {
+		return err
+	}
+	job, err := c.GetPurgeJob(ctx, op.Handle)
+	if err != nil {
+		return err
+	}
+	switch job.Status {
+	case ucdn.JobWaiting:
+	case ucdn.JobRunning:
+		return Permanent(fmt.Errorf("ucdn purge job %s is running: UCDN removes only waiting jobs, so it cannot be canceled", job.JobID))
+	default:
+		return nil // finished or failed: the poll reports it
+	}
+	if err := c.DeletePurgeJob(ctx, op.Handle); err != nil {
+		if purgeJobGone(err) {
+			return nil
+		}
+		return err
+	}
+	return nil
 }
 
 func purgeResult(job *ucdn.PurgeJob) PollResult {

@@ -1,9 +1,6 @@
 package tasks
 
 import (
-	"time"
-
-	"github.com/opsworker/opsworker/internal/poller"
 	"github.com/opsworker/opsworker/ops"
 )
 
@@ -16,5 +13,5 @@ func init() {
 				return Register[ops.LeasewebPurgeParams](&LeasewebInvalidate[*ops.LeasewebPurgeParams]{clients: c.Leaseweb})
 			})
 		},
-		Policy: poller.Policy{Initial: 2 * time.Second, Multiplier: 1.5, Max: 30 * time.Second, Jitter: 0.1, Deadline: 30 * time.Minute}})
+		Policy: purgePolicy})
 }

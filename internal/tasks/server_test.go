@@ -387,7 +387,8 @@ func TestCancelAndExpire(t *testing.T) {
 	})
 	t.Run("NotCancelable", func(t *testing.T) {
 		t.Parallel()
-		assert.False(t, tasks.Cancelable(tasks.TypeCDNPurge, "ucdn"))
+		assert.False(t, tasks.Cancelable(tasks.TypeCDNPurge, "edgio"))
+		assert.True(t, tasks.Cancelable(tasks.TypeCDNPurge, "ucdn"))
 		assert.True(t, tasks.Cancelable(tasks.TypeServerInstall, "leaseweb"))
 	})
 }
