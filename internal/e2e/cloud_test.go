@@ -35,6 +35,8 @@ func TestCloudKindsEndToEnd(t *testing.T) {
   vps:snapshot_restore: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
   instance:snapshot_delete: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
   vps:snapshot_delete: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
+  asg:create: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
+  asg:delete: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
 `)
 	startWorker(t, cfg)
 	snapshots := map[string]string{}
@@ -48,6 +50,8 @@ func TestCloudKindsEndToEnd(t *testing.T) {
 		{"server:power_off", `{"server_id":"12345"}`, `"ipmi": "off"`},
 		{"server:power_on", `{"server_id":"12345"}`, `"ipmi": "on"`},
 		{"server:power_cycle", `{"server_id":"12345"}`, `"action": "powerCycle"`},
+		{"asg:create", `{"type":"MANUAL","instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1","reference":"e2e-pool","desired_amount":2}`, `"reference": "e2e-pool"`},
+		{"asg:delete", `{"asg_id":"3b5b5e4a-5c0c-4c8f-9cf6-0d8a9b5ad2c1"}`, `"already_gone": false`},
 	} {
 		r := cli(t, "--redis", redisURL, "submit", tc.kind, "--provider", "leaseweb", "--params", tc.params, "--wait", "--timeout", "60s", "--output", "json")
 		require.Equal(t, 0, r.code, "%s: %s", tc.kind, r.stderr)
@@ -84,6 +88,7 @@ func TestCloudKindsEndToEnd(t *testing.T) {
 		{"server:power_cycle", `{"server_id":"1","power_cycle":true}`, "params.power_cycle"},
 		{"instance:snapshot_restore", `{"instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1"}`, "params.snapshot_id"},
 		{"vps:snapshot_delete", `{"vps_id":"x","snapshot_id":"95b0ae2e-4a8d-4b4d-9d5e-2f0a1c3b4d5e"}`, "params.vps_id"},
+		{"asg:create", `{"type":"CPU_BASED","instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1","reference":"x","desired_amount":2}`, "params.minimum_amount"},
 	} {
 		r := cli(t, "--redis", redisURL, "submit", tc.kind, "--provider", "leaseweb", "--params", tc.params)
 		assert.Equal(t, 2, r.code, tc.kind)

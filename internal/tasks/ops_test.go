@@ -53,6 +53,8 @@ func TestEveryKindIsRegistered(t *testing.T) {
 		"cdn:invalidate":            pol(5*time.Second, 30*time.Second, 30*time.Minute),
 		"cdn:distribution_ensure":   pol(5*time.Second, 30*time.Second, time.Hour),
 		"cdn:distribution_delete":   pol(5*time.Second, 30*time.Second, time.Hour),
+		"asg:create":                pol(5*time.Second, 30*time.Second, time.Hour),
+		"asg:delete":                pol(5*time.Second, 30*time.Second, time.Hour),
 	}, tasks.DefaultPolicies())
 	for _, s := range specs {
 		// A server job can be canceled at Leaseweb, and a UCDN purge that

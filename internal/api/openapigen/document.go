@@ -259,6 +259,27 @@ func (g *generator) refine() error {
 				},
 			}, "EdgioPurgeParams", "media_path")
 		},
+		// asg:create: each type takes its own amounts, all of them, and
+		// none of another type's.
+		func() error {
+			cpu := []string{"minimum_amount", "maximum_amount", "cpu_threshold", "warmup_time", "cooldown_time"}
+			rule := func(typ string, required, refused []string) *jsonschema.Schema {
+				cond := &jsonschema.Schema{Required: []string{"type"}, Properties: jsonschema.NewProperties()}
+				cond.Properties.Set("type", &jsonschema.Schema{Const: typ})
+				then := &jsonschema.Schema{Required: required}
+				for _, f := range refused {
+					then.AllOf = append(then.AllOf, &jsonschema.Schema{Not: &jsonschema.Schema{Required: []string{f}}})
+				}
+				return &jsonschema.Schema{If: cond, Then: then}
+			}
+			s := g.schemas["ASGCreateParams"]
+			s.AllOf = append(s.AllOf,
+				rule("MANUAL", []string{"desired_amount"}, append([]string{"starts_at", "ends_at"}, cpu...)),
+				rule("SCHEDULED", []string{"desired_amount", "starts_at", "ends_at"}, cpu),
+				rule("CPU_BASED", cpu, []string{"desired_amount", "starts_at", "ends_at"}),
+			)
+			return nil
+		},
 		// asg:scale: at least one change, and starts_at with ends_at.
 		func() error {
 			s := g.schemas["ASGScaleParams"]

@@ -171,6 +171,52 @@ func (s *PublicCloudService) UpdateAutoScalingGroup(ctx context.Context, id stri
 	return &g, s.c.do(ctx, "update auto scaling group", http.MethodPut, asgPath(id), nil, req, &g)
 }
 
+// CreateAutoScalingGroupRequest is the body of Create Auto Scaling Group;
+// which amounts are required depends on the type.
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/publiccloud_v1.html ("Create Auto Scaling Group")
+type CreateAutoScalingGroupRequest struct {
+	Type          string  `json:"type"`
+	InstanceID    string  `json:"instanceId"`
+	Reference     string  `json:"reference"`
+	DesiredAmount *int    `json:"desiredAmount,omitempty"`
+	StartsAt      *string `json:"startsAt,omitempty"`
+	EndsAt        *string `json:"endsAt,omitempty"`
+	MinimumAmount *int    `json:"minimumAmount,omitempty"`
+	MaximumAmount *int    `json:"maximumAmount,omitempty"`
+	CPUThreshold  *int    `json:"cpuThreshold,omitempty"`
+	WarmupTime    *int    `json:"warmupTime,omitempty"`
+	CooldownTime  *int    `json:"cooldownTime,omitempty"`
+}
+
+// CreateAutoScalingGroup creates a group: POST
+// /publicCloud/v1/autoScalingGroups (201, the group CREATING).
+func (s *PublicCloudService) CreateAutoScalingGroup(ctx context.Context, req *CreateAutoScalingGroupRequest) (*AutoScalingGroup, error) {
+	var g AutoScalingGroup
+	return &g, s.c.do(ctx, "create auto scaling group", http.MethodPost, "/publicCloud/v1/autoScalingGroups", nil, req, &g)
+}
+
+// ListAutoScalingGroups lists the groups with a reference ("" lists the
+// first 50 of all): GET /publicCloud/v1/autoScalingGroups?reference=.
+func (s *PublicCloudService) ListAutoScalingGroups(ctx context.Context, reference string) ([]AutoScalingGroup, error) {
+	var out struct {
+		Groups []AutoScalingGroup `json:"autoScalingGroups"`
+	}
+	q := url.Values{"limit": {"50"}}
+	if reference != "" {
+		q.Set("reference", reference)
+	}
+	err := s.c.do(ctx, "list auto scaling groups", http.MethodGet, "/publicCloud/v1/autoScalingGroups", q, nil, &out)
+	return out.Groups, err
+}
+
+// DeleteAutoScalingGroup deletes a group: DELETE
+// .../autoScalingGroups/{id}. The answer has no documented body; the
+// group reads DESTROYING, then DESTROYED or 404.
+func (s *PublicCloudService) DeleteAutoScalingGroup(ctx context.Context, id string) error {
+	return s.c.do(ctx, "delete auto scaling group", http.MethodDelete, asgPath(id), nil, nil, nil)
+}
+
 // ListAutoScalingGroupInstances lists a group's instances.
 func (s *PublicCloudService) ListAutoScalingGroupInstances(ctx context.Context, id string) ([]Instance, error) {
 	var out struct {

@@ -54,6 +54,12 @@ type cloudGroup struct {
 	from     int
 	changeAt time.Time
 	scaling  bool
+	// reference is the create call's; createdAt+CloudStep ends CREATING;
+	// a non-zero deleted starts DESTROYING, and one CloudStep later the
+	// group is gone (404).
+	reference          string
+	creating           bool
+	createdAt, deleted time.Time
 }
 
 // DefaultMachines and DefaultGroups fill a simulator that was given none,
@@ -121,6 +127,13 @@ func (s *Server) cloudRoute(w *simkit.Recorder, r *http.Request, path string, bo
 	key := r.Header.Get("X-LSW-Auth")
 	if key == "" || (s.cfg.APIKey != "" && key != s.cfg.APIKey) {
 		lswError(w, http.StatusUnauthorized, "401", "You are not authorized to view this resource.")
+		return
+	}
+	if path == "/publicCloud/v1/autoScalingGroups" {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.initCloudLocked()
+		s.groupsRoute(w, r, body, s.cfg.Now())
 		return
 	}
 	m := cloudPathRe.FindStringSubmatch(path)
@@ -283,12 +296,21 @@ func validationFailed(w http.ResponseWriter, details map[string]string) {
 
 func (s *Server) groupRoute(w http.ResponseWriter, r *http.Request, id, rest string, body []byte, now time.Time) {
 	g, ok := s.groups[id]
+	if ok && !g.deleted.IsZero() && !now.Before(g.deleted.Add(s.cfg.CloudStep)) {
+		delete(s.groups, id)
+		ok = false
+	}
 	if !ok {
 		lswError(w, 404, "404", "Resource not found")
 		return
 	}
 	s.settleGroup(g, now)
 	switch {
+	case rest == "" && r.Method == http.MethodDelete:
+		if g.deleted.IsZero() {
+			g.deleted = now
+		}
+		w.WriteHeader(http.StatusNoContent)
 	case rest == "" && r.Method == http.MethodGet:
 		writeJSON(w, 200, groupJSON(g))
 	case rest == "/instances" && r.Method == http.MethodGet:
@@ -377,6 +399,11 @@ func deref(p *int) int {
 // settleGroup moves a scaling group's instance count one step per
 // CloudStep toward its target.
 func (s *Server) settleGroup(g *cloudGroup, now time.Time) {
+	if g.creating && !now.Before(g.createdAt.Add(s.cfg.CloudStep)) {
+		// Created: it launches its instances one step at a time.
+		g.creating = false
+		g.from, g.changeAt, g.scaling = 0, g.createdAt.Add(s.cfg.CloudStep), true
+	}
 	if !g.scaling {
 		return
 	}
@@ -405,13 +432,98 @@ func abs(i int) int {
 
 func groupJSON(g *cloudGroup) map[string]any {
 	state := "ACTIVE"
-	if g.scaling {
+	switch {
+	case !g.deleted.IsZero():
+		state = "DESTROYING"
+	case g.creating:
+		state = "CREATING"
+	case g.scaling:
 		state = "SCALING"
 		if g.Instances == g.target() {
 			state = "UPDATING"
 		}
 	}
+	ref := g.reference
+	if ref == "" {
+		ref = "sim"
+	}
 	return map[string]any{"id": g.ID, "type": g.Type, "state": state, "desiredAmount": g.Desired, "minimumAmount": g.Min,
 		"maximumAmount": g.Max, "cpuThreshold": g.CPU, "warmupTime": g.Warmup, "cooldownTime": g.Cooldown,
-		"startsAt": g.StartsAt, "endsAt": g.EndsAt, "region": "eu-west-3", "reference": "sim", "targetGroups": []any{}}
+		"startsAt": g.StartsAt, "endsAt": g.EndsAt, "region": "eu-west-3", "reference": ref, "targetGroups": []any{}}
+}
+
+// groupsRoute serves the collection: GET lists groups (filtered by
+// reference), POST creates one (201, CREATING for one CloudStep, then
+// scaling to its amount like an update).
+func (s *Server) groupsRoute(w http.ResponseWriter, r *http.Request, body []byte, now time.Time) {
+	switch r.Method {
+	case http.MethodGet:
+		ref := r.URL.Query().Get("reference")
+		list := []map[string]any{}
+		for _, g := range s.groups {
+			if !g.deleted.IsZero() && !now.Before(g.deleted.Add(s.cfg.CloudStep)) {
+				continue
+			}
+			s.settleGroup(g, now)
+			if ref == "" || g.reference == ref {
+				list = append(list, groupJSON(g))
+			}
+		}
+		writeJSON(w, 200, map[string]any{"autoScalingGroups": list, "_metadata": map[string]int{"totalCount": len(list), "limit": 50, "offset": 0}})
+	case http.MethodPost:
+		var req struct {
+			Type, InstanceID, Reference                                                         string
+			DesiredAmount, MinimumAmount, MaximumAmount, CPUThreshold, WarmupTime, CooldownTime *int
+			StartsAt, EndsAt                                                                    *string
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			lswError(w, 400, "400", "The API could not interpret your request correctly.")
+			return
+		}
+		details := map[string]string{}
+		if req.Reference == "" || len(req.Reference) > 255 {
+			details["reference"] = "This value should not be blank."
+		}
+		mc, ok := s.machines[req.InstanceID]
+		if !ok || mc.vps || (mc.State != "RUNNING" && mc.State != "STOPPED") {
+			details["instanceId"] = "The instance must exist and be running or stopped."
+		}
+		switch req.Type {
+		case "MANUAL", "SCHEDULED":
+			if req.DesiredAmount == nil {
+				details["desiredAmount"] = "This value should not be blank."
+			}
+			if req.Type == "SCHEDULED" && (req.StartsAt == nil || req.EndsAt == nil) {
+				details["startsAt"] = "This value should not be blank."
+			}
+		case "CPU_BASED":
+			for name, v := range map[string]*int{"minimumAmount": req.MinimumAmount, "maximumAmount": req.MaximumAmount, "cpuThreshold": req.CPUThreshold, "warmupTime": req.WarmupTime, "cooldownTime": req.CooldownTime} {
+				if v == nil {
+					details[name] = "This value should not be blank."
+				}
+			}
+		default:
+			details["type"] = "The value you selected is not a valid choice."
+		}
+		if len(details) > 0 {
+			validationFailed(w, details)
+			return
+		}
+		g := &cloudGroup{Group: Group{ID: newUUID(), Type: req.Type, Desired: req.DesiredAmount, Min: req.MinimumAmount, Max: req.MaximumAmount,
+			CPU: req.CPUThreshold, Warmup: req.WarmupTime, Cooldown: req.CooldownTime, StartsAt: req.StartsAt, EndsAt: req.EndsAt},
+			reference: req.Reference, creating: true, createdAt: now}
+		s.groups[g.ID] = g
+		writeJSON(w, http.StatusCreated, groupJSON(g))
+	default:
+		lswError(w, 405, "405", "Method not allowed")
+	}
+}
+
+// GroupExists reports whether a group exists (not deleted).
+func (s *Server) GroupExists(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initCloudLocked()
+	g, ok := s.groups[id]
+	return ok && g.deleted.IsZero()
 }
