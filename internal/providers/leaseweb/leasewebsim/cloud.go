@@ -527,3 +527,32 @@ func (s *Server) GroupExists(id string) bool {
 	g, ok := s.groups[id]
 	return ok && g.deleted.IsZero()
 }
+
+// AddSnapshot gives a machine a READY snapshot (a fixture) and returns
+// its id.
+func (s *Server) AddSnapshot(machineID string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initCloudLocked()
+	mc, ok := s.machines[machineID]
+	if !ok {
+		return "", false
+	}
+	now := s.cfg.Now()
+	mc.snap = &cloudSnap{id: newUUID(), name: "fixture", created: now, readyAt: now}
+	return mc.snap.id, true
+}
+
+// GroupsWithReference counts the groups (not deleted) with a reference.
+func (s *Server) GroupsWithReference(ref string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.initCloudLocked()
+	n := 0
+	for _, g := range s.groups {
+		if g.reference == ref && g.deleted.IsZero() {
+			n++
+		}
+	}
+	return n
+}
