@@ -214,6 +214,16 @@ func (s *BareMetalService) GetPowerInfo(ctx context.Context, serverID string) (*
 	return &p, s.c.do(ctx, "get power info", http.MethodGet, serverPath(serverID)+"/powerInfo", nil, nil, &p)
 }
 
+// RetryJob runs a failed, canceled or expired job again: POST
+// /bareMetals/v2/servers/{serverId}/jobs/{jobId}/retry (200, the job
+// ACTIVE again, under the same uuid).
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/dedicatedservers_v2.html ("Retry a job")
+func (s *BareMetalService) RetryJob(ctx context.Context, serverID, jobID string) (*Job, error) {
+	var j Job
+	return &j, s.c.do(ctx, "retry job", http.MethodPost, serverPath(serverID)+"/jobs/"+url.PathEscape(jobID)+"/retry", nil, nil, &j)
+}
+
 // GetJob reads one job: GET /bareMetals/v2/servers/{serverId}/jobs/{jobId}.
 func (s *BareMetalService) GetJob(ctx context.Context, serverID, jobID string) (*Job, error) {
 	var j Job
