@@ -37,6 +37,8 @@ func TestCloudKindsEndToEnd(t *testing.T) {
   vps:snapshot_delete: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
   asg:create: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
   asg:delete: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
+  instance:reinstall: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
+  vps:reinstall: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
 `)
 	startWorker(t, cfg)
 	snapshots := map[string]string{}
@@ -75,6 +77,17 @@ func TestCloudKindsEndToEnd(t *testing.T) {
 		require.Equal(t, 0, r.code, "%s: %s", tc.kind, r.stderr)
 		assert.Equal(t, opstore.StateSucceeded, decodeOp(t, r.stdout).State, tc.kind)
 		assert.Contains(t, r.stdout, tc.snapshot, tc.kind)
+	}
+	// With the snapshots gone, reinstall both machines.
+	for _, params := range []string{
+		`{"instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1","image_id":"DEBIAN_12_64BIT"}`,
+		`{"vps_id":"999999999","image_id":"UBUNTU_24_04_64BIT"}`,
+	} {
+		kind := map[bool]string{true: "vps:reinstall", false: "instance:reinstall"}[strings.Contains(params, "vps_id")]
+		r := cli(t, "--redis", redisURL, "submit", kind, "--provider", "leaseweb", "--params", params, "--wait", "--timeout", "60s", "--output", "json")
+		require.Equal(t, 0, r.code, "%s: %s", kind, r.stderr)
+		assert.Equal(t, opstore.StateSucceeded, decodeOp(t, r.stdout).State, kind)
+		assert.Contains(t, r.stdout, `"image_before": "UBUNTU_22_04_64BIT"`, kind)
 	}
 	for _, tc := range []struct{ kind, params, field string }{
 		{"instance:snapshot", `{"name":"x"}`, "params.instance_id"},

@@ -178,7 +178,10 @@ func (ls *launchStep) attempt(ctx context.Context, op *opstore.Operation, exec E
 	handle, err := exec.launch(ctx, op, params, ls.launchOptions(op))
 	if err != nil {
 		var perr *providers.Error
-		if errors.As(err, &perr) && perr.NotProcessed() {
+		var we *waitError
+		if errors.As(err, &perr) && perr.NotProcessed() || errors.As(err, &we) {
+			// Refused unread, or the launch waits before its call (an old
+			// snapshot being deleted): nothing to reconcile.
 			err = &notProcessedError{err}
 		}
 		return op, "", ls.launchFailed(ctx, op, err)
@@ -356,9 +359,10 @@ func (ls *launchStep) isLastAttempt(ctx context.Context) bool {
 func (ls *launchStep) launchFailed(ctx context.Context, op *opstore.Operation, err error) error {
 	err = redactError(err, ls.redactorFor(op))
 	var we *waitError
+	var np *notProcessedError
 	if errors.As(err, &we) {
 		msg := we.Error()
-		_, _ = ls.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{op.State}, LastError: &msg})
+		_, _ = ls.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{op.State}, LastError: &msg, ClearLaunchStarted: errors.As(err, &np)})
 		return err
 	}
 	if ctx.Err() != nil {
@@ -379,7 +383,6 @@ func (ls *launchStep) launchFailed(ctx context.Context, op *opstore.Operation, e
 	}
 	msg := err.Error()
 	change := opstore.Change{From: []opstore.State{opstore.StateLaunching}, LastError: &msg}
-	var np *notProcessedError
 	if errors.As(err, &np) {
 		// The provider refused the launch call unread: the retry has
 		// nothing to reconcile and launches again.
@@ -391,10 +394,10 @@ func (ls *launchStep) launchFailed(ctx context.Context, op *opstore.Operation, e
 	return fmt.Errorf("launch %s: %w", op.ID, err)
 }
 
-// notProcessedError is a launch call's error that proves the provider
-// did not act on it (providers.Error.NotProcessed). Only the launch call's
-// own error qualifies: a failed reconcile or pre-flight read says nothing
-// about an earlier attempt.
+// notProcessedError is a launch's error that proves the provider did not
+// act on it (providers.Error.NotProcessed), or a Wait the launch returned
+// before its call. Only the launch's own error qualifies: a failed
+// reconcile or pre-flight read says nothing about an earlier attempt.
 type notProcessedError struct{ err error }
 
 func (e *notProcessedError) Error() string { return e.err.Error() }

@@ -43,6 +43,8 @@ func TestEveryKindIsRegistered(t *testing.T) {
 		"server:power_on":           pol(5*time.Second, 30*time.Second, 15*time.Minute),
 		"server:power_off":          pol(5*time.Second, 30*time.Second, 15*time.Minute),
 		"server:job_retry":          pol(30*time.Second, 2*time.Minute, 4*time.Hour),
+		"instance:reinstall":        pol(10*time.Second, time.Minute, time.Hour),
+		"vps:reinstall":             pol(10*time.Second, time.Minute, time.Hour),
 		"instance:snapshot_restore": pol(10*time.Second, time.Minute, 2*time.Hour),
 		"vps:snapshot_restore":      pol(10*time.Second, time.Minute, 2*time.Hour),
 		"instance:snapshot_delete":  pol(5*time.Second, 30*time.Second, 30*time.Minute),

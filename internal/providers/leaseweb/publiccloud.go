@@ -21,6 +21,22 @@ type Instance struct {
 	Region string `json:"region,omitempty"`
 	// Reference is the customer's label.
 	Reference string `json:"reference,omitempty"`
+	// Image is what the machine runs (nil when not reported).
+	Image *Image `json:"image,omitempty"`
+}
+
+// Image is an operating system image of a machine.
+type Image struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+}
+
+// ImageID is the machine's image id ("" when not reported).
+func (m *Instance) ImageID() string {
+	if m.Image == nil {
+		return ""
+	}
+	return m.Image.ID
 }
 
 // Instance states (the state filter's enum).
@@ -138,6 +154,19 @@ func (s *PublicCloudService) DeleteSnapshot(ctx context.Context, kind, id, snaps
 // Leaseweb API docs: https://developer.leaseweb.com/api-docs/publiccloud_v1.html ("Restore instance snapshot")
 func (s *PublicCloudService) RestoreSnapshot(ctx context.Context, kind, id, snapshotID string) error {
 	return s.c.do(ctx, "restore snapshot", http.MethodPut, machinePath(kind, id)+"/snapshots/"+url.PathEscape(snapshotID), nil, nil, nil)
+}
+
+// ReinstallMachine recreates a machine from an image, wiping its disk:
+// PUT .../{id}/reinstall with imageId (and marketAppId). The answer has
+// no documented body; Leaseweb refuses a machine that has a snapshot.
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/publiccloud_v1.html ("Reinstall an Instance")
+func (s *PublicCloudService) ReinstallMachine(ctx context.Context, kind, id, imageID, marketAppID string) error {
+	body := map[string]string{"imageId": imageID}
+	if marketAppID != "" {
+		body["marketAppId"] = marketAppID
+	}
+	return s.c.do(ctx, "reinstall "+kind, http.MethodPut, machinePath(kind, id)+"/reinstall", nil, body, nil)
 }
 
 // UpdateInstanceType changes an instance's type: PUT

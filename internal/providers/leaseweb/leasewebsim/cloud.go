@@ -39,7 +39,17 @@ type cloudMachine struct {
 	target     string
 	changeAt   time.Time
 	failResize bool
+	// image is what the machine runs (DefaultImage unless reinstalled);
+	// newImage is the one a running reinstall puts on.
+	image, newImage string
 }
+
+// DefaultImage is the image every simulated machine starts with.
+const DefaultImage = "UBUNTU_22_04_64BIT"
+
+// Images are the images a simulated machine may be reinstalled with (a
+// subset of "List images" in the public cloud API docs).
+var Images = []string{"UBUNTU_22_04_64BIT", "UBUNTU_24_04_64BIT", "DEBIAN_12_64BIT", "ALMALINUX_9_64BIT", "WINDOWS_SERVER_2022_64BIT"}
 
 type cloudSnap struct {
 	id, name         string
@@ -180,6 +190,30 @@ func (s *Server) cloudRoute(w *simkit.Recorder, r *http.Request, path string, bo
 			}
 		}
 		writeJSON(w, 200, machineJSON(mc))
+	case rest == "/reinstall" && r.Method == http.MethodPut:
+		var req struct {
+			ImageID     string `json:"imageId"`
+			MarketAppID string `json:"marketAppId"`
+		}
+		if json.Unmarshal(body, &req) != nil || req.ImageID == "" {
+			validationFailed(w, map[string]string{"imageId": "This value should not be blank."})
+			return
+		}
+		if !slices.Contains(Images, req.ImageID) {
+			validationFailed(w, map[string]string{"imageId": "The image " + req.ImageID + " is not available."})
+			return
+		}
+		what := map[bool]string{false: "instance", true: "VPS"}[mc.vps]
+		if mc.snap != nil {
+			lswError(w, 400, "400", fmt.Sprintf("Cannot be performed when the %s has snapshots.", what))
+			return
+		}
+		if mc.target != "" {
+			lswError(w, 400, "400", "The machine is changing; try again when it is RUNNING or STOPPED.")
+			return
+		}
+		mc.target, mc.newImage, mc.changeAt, mc.State = mc.Type, req.ImageID, now.Add(2*s.cfg.CloudStep), "STOPPING"
+		w.WriteHeader(http.StatusAccepted)
 	case rest == "/instanceTypesUpdate" && r.Method == http.MethodGet:
 		types := []map[string]any{}
 		for _, t := range mc.Allowed {
@@ -262,6 +296,9 @@ func (s *Server) settleMachine(mc *cloudMachine, now time.Time) {
 			mc.State, mc.target, mc.failResize = "FAILED", "", false
 		case !now.Before(mc.changeAt):
 			mc.Type, mc.State, mc.target = mc.target, "RUNNING", ""
+			if mc.newImage != "" {
+				mc.image, mc.newImage = mc.newImage, ""
+			}
 		case !now.Before(mc.changeAt.Add(-s.cfg.CloudStep)):
 			mc.State = "STARTING"
 		}
@@ -273,7 +310,12 @@ func machineJSON(mc *cloudMachine) map[string]any {
 	if mc.vps {
 		product = "VPS"
 	}
-	return map[string]any{"id": mc.ID, "type": mc.Type, "state": mc.State, "region": "eu-west-3", "reference": "sim", "productType": product}
+	image := mc.image
+	if image == "" {
+		image = DefaultImage
+	}
+	return map[string]any{"id": mc.ID, "type": mc.Type, "state": mc.State, "region": "eu-west-3", "reference": "sim", "productType": product,
+		"image": map[string]string{"id": image, "name": image}}
 }
 
 func snapJSON(sn *cloudSnap, now time.Time) map[string]any {
