@@ -17,7 +17,10 @@ const (
 )
 
 func init() {
-	registerParams[InstanceSnapshotRestoreParams](`{"instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1","snapshot_id":"95b0ae2e-4a8d-4b4d-9d5e-2f0a1c3b4d5e"}`)
+	registerParams[InstanceSnapshotRestoreParams](
+		`{"instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1","snapshot_id":"95b0ae2e-4a8d-4b4d-9d5e-2f0a1c3b4d5e"}`,
+		`{"instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1","operation_id":"01938f4e-7a2b-7c3d-9e4f-5a6b7c8d9e0f"}`,
+	)
 	registerParams[VPSSnapshotRestoreParams](`{"vps_id":"999999999","snapshot_id":"95b0ae2e-4a8d-4b4d-9d5e-2f0a1c3b4d5e"}`)
 	registerParams[InstanceSnapshotDeleteParams](`{"instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1","snapshot_id":"95b0ae2e-4a8d-4b4d-9d5e-2f0a1c3b4d5e"}`)
 	registerParams[VPSSnapshotDeleteParams](`{"vps_id":"999999999","snapshot_id":"95b0ae2e-4a8d-4b4d-9d5e-2f0a1c3b4d5e"}`)
@@ -30,8 +33,11 @@ func init() {
 type InstanceSnapshotRestoreParams struct {
 	InstanceID string `json:"instance_id" jsonschema:"format=uuid"`
 	// SnapshotID is the snapshot's id: the result of the instance:snapshot
-	// operation that made it names it.
-	SnapshotID string `json:"snapshot_id" jsonschema:"format=uuid"`
+	// operation that made it names it. Give it or OperationID.
+	SnapshotID string `json:"snapshot_id,omitempty" jsonschema:"format=uuid"`
+	// OperationID is the instance:snapshot operation that made the
+	// snapshot. Give it or SnapshotID.
+	OperationID string `json:"operation_id,omitempty" jsonschema:"format=uuid"`
 }
 
 // VPSSnapshotRestoreParams are the params of vps:snapshot_restore on
@@ -41,8 +47,11 @@ type InstanceSnapshotRestoreParams struct {
 type VPSSnapshotRestoreParams struct {
 	VPSID string `json:"vps_id" jsonschema:"pattern=^[0-9]{1\\,20}$"`
 	// SnapshotID is the snapshot's id: the result of the vps:snapshot
-	// operation that made it names it.
-	SnapshotID string `json:"snapshot_id" jsonschema:"format=uuid"`
+	// operation that made it names it. Give it or OperationID.
+	SnapshotID string `json:"snapshot_id,omitempty" jsonschema:"format=uuid"`
+	// OperationID is the vps:snapshot operation that made the snapshot.
+	// Give it or SnapshotID.
+	OperationID string `json:"operation_id,omitempty" jsonschema:"format=uuid"`
 }
 
 // InstanceSnapshotDeleteParams are the params of
@@ -127,13 +136,27 @@ func validMachineSnapshot(machine func(string) error, id, snapshot string) error
 
 // Validate checks the ids.
 func (p *InstanceSnapshotRestoreParams) Validate() error {
-	return validMachineSnapshot(validInstanceID, p.InstanceID, p.SnapshotID)
+	if err := validInstanceID(p.InstanceID); err != nil {
+		return err
+	}
+	return oneRef("params.snapshot_id", p.SnapshotID, "params.operation_id", p.OperationID)
 }
 
 // Validate checks the ids.
 func (p *VPSSnapshotRestoreParams) Validate() error {
-	return validMachineSnapshot(validVPSID, p.VPSID, p.SnapshotID)
+	if err := validVPSID(p.VPSID); err != nil {
+		return err
+	}
+	return oneRef("params.snapshot_id", p.SnapshotID, "params.operation_id", p.OperationID)
 }
+
+// SnapshotOperation is the snapshot operation named instead of the
+// snapshot ("" when SnapshotID is given).
+func (p *InstanceSnapshotRestoreParams) SnapshotOperation() string { return p.OperationID }
+
+// SnapshotOperation is the snapshot operation named instead of the
+// snapshot ("" when SnapshotID is given).
+func (p *VPSSnapshotRestoreParams) SnapshotOperation() string { return p.OperationID }
 
 // Validate checks the ids.
 func (p *InstanceSnapshotDeleteParams) Validate() error {

@@ -17,6 +17,20 @@ import (
 type Op[P ops.Params] struct {
 	*opstore.Operation
 	Params P
+	store  *opstore.Store
+}
+
+// Lookup reads another operation, for params that name one
+// (operation_id). An unknown id is a *ValidationError naming field.
+func (o Op[P]) Lookup(ctx context.Context, field, id string) (*opstore.Operation, error) {
+	if o.store == nil {
+		return nil, errors.New("tasks: no operation store to look operations up in")
+	}
+	ref, err := o.store.Get(ctx, id)
+	if errors.Is(err, opstore.ErrNotFound) {
+		return nil, &ValidationError{Field: field, Message: "no operation " + id + " (unknown, or past its retention)"}
+	}
+	return ref, err
 }
 
 // KindExecutor runs one (kind, provider) against the provider API with

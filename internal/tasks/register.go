@@ -32,6 +32,9 @@ type Executor interface {
 	// batchKey groups operations polled together ("" polls alone).
 	batchKey(op *opstore.Operation, p any) string
 	pollBatch(ctx context.Context, account string, handles []string) (map[string]PollResult, error)
+	// useStore lets the executor's operations read other operations
+	// (Op.Lookup); NewWorker calls it.
+	useStore(s *opstore.Store)
 }
 
 // Register makes the Executor of a typed KindExecutor, with the optional
@@ -61,7 +64,11 @@ type registered[P ops.Params] struct {
 	rc   Reconciling[P]
 	cn   Canceling[P]
 	bp   BatchPolling[P]
+	// store is where Op.Lookup reads (nil: lookups fail).
+	store *opstore.Store
 }
+
+func (r *registered[P]) useStore(s *opstore.Store) { r.store = s }
 
 // params decodes strictly. A record whose params the kind's type no
 // longer accepts (written by an earlier version) is read leniently once
@@ -83,7 +90,7 @@ func (r *registered[P]) params(op *opstore.Operation) (any, error) {
 
 func (r *registered[P]) op(op *opstore.Operation, p any) Op[P] {
 	tp, _ := p.(P)
-	return Op[P]{Operation: op, Params: tp}
+	return Op[P]{Operation: op, Params: tp, store: r.store}
 }
 
 func (r *registered[P]) launch(ctx context.Context, op *opstore.Operation, p any, opts LaunchOptions) (string, error) {

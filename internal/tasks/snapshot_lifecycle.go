@@ -72,9 +72,52 @@ func isNotFound(err error) bool {
 // first, so a restore whose answer was lost is adopted while the machine
 // is mid-change and never sent again when it reads RUNNING: the
 // operation fails and says so.
-type LeasewebSnapshotRestore[P SnapshotParams] struct {
+type LeasewebSnapshotRestore[P RestoreParams] struct {
 	machine string
 	clients lwClients
+}
+
+// RestoreParams are the params of a restore kind: the snapshot, or the
+// snapshot operation that made it.
+type RestoreParams interface {
+	SnapshotParams
+	SnapshotOperation() string
+}
+
+// snapshotOf finds the snapshot to restore: snapshot_id, or the handle of
+// the snapshot operation operation_id names (same machine, launched).
+func (l *LeasewebSnapshotRestore[P]) snapshotOf(ctx context.Context, op Op[P]) (string, error) {
+	if id := op.Params.Snapshot(); id != "" {
+		return id, nil
+	}
+	ref, err := op.Lookup(ctx, "params.operation_id", op.Params.SnapshotOperation())
+	if err != nil {
+		return "", err
+	}
+	want, field := ops.KindInstanceSnapshot, "instance_id"
+	if l.machine == leaseweb.MachineVPS {
+		want, field = ops.KindVPSSnapshot, "vps_id"
+	}
+	var rp map[string]any
+	_ = json.Unmarshal(ref.Params, &rp)
+	switch {
+	case ref.Kind != want || ref.Provider != ops.ProviderLeaseweb:
+		return "", &ValidationError{Field: "params.operation_id", Message: fmt.Sprintf("operation %s is a %s on %s, not a %s", ref.ID, ref.Kind, ref.Provider, want)}
+	case rp[field] != op.Params.Machine():
+		return "", &ValidationError{Field: "params.operation_id", Message: fmt.Sprintf("operation %s snapshotted %s %v, not %s", ref.ID, machineName(l.machine), rp[field], op.Params.Machine())}
+	case ref.Handle == "":
+		return "", &ValidationError{Field: "params.operation_id", Message: fmt.Sprintf("operation %s (%s) has made no snapshot", ref.ID, ref.State)}
+	}
+	return ref.Handle, nil
+}
+
+// restoring is the snapshot the pre-flight found (kept on the record).
+func restoring[P RestoreParams](op Op[P]) string {
+	var r ops.SnapshotRestoreResult
+	if json.Unmarshal(op.Result, &r) == nil && r.SnapshotID != "" {
+		return r.SnapshotID
+	}
+	return op.Params.Snapshot()
 }
 
 // restoreGracePolls is how many polls a restore that reads RUNNING
@@ -99,9 +142,13 @@ func (l *LeasewebSnapshotRestore[P]) PreflightResult(ctx context.Context, op Op[
 	if err != nil {
 		return nil, err
 	}
-	s, err := c.PublicCloud.GetSnapshot(ctx, l.machine, op.Params.Machine(), op.Params.Snapshot())
+	snap, err := l.snapshotOf(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.PublicCloud.GetSnapshot(ctx, l.machine, op.Params.Machine(), snap)
 	if isNotFound(err) {
-		return nil, Permanent(fmt.Errorf("%s %s has no snapshot %s", machineName(l.machine), op.Params.Machine(), op.Params.Snapshot()))
+		return nil, Permanent(fmt.Errorf("%s %s has no snapshot %s", machineName(l.machine), op.Params.Machine(), snap))
 	}
 	if err != nil {
 		return nil, err
@@ -131,7 +178,7 @@ func (l *LeasewebSnapshotRestore[P]) Reconcile(ctx context.Context, op Op[P], si
 	}
 	switch m.State {
 	case leaseweb.InstanceStopping, leaseweb.InstanceStarting:
-		return op.Params.Snapshot(), true, nil
+		return restoring(op), true, nil
 	case leaseweb.InstanceRunning, leaseweb.InstanceStopped:
 		return "", false, Permanent(fmt.Errorf("the answer to the restore of %s %s was lost and it reads %s: it may be restored already; a second restore was not sent (submit again to restore it)",
 			machineName(l.machine), op.Params.Machine(), m.State))
@@ -145,10 +192,11 @@ func (l *LeasewebSnapshotRestore[P]) Launch(ctx context.Context, op Op[P], _ Lau
 	if err != nil {
 		return "", err
 	}
-	if err := c.PublicCloud.RestoreSnapshot(ctx, l.machine, op.Params.Machine(), op.Params.Snapshot()); err != nil {
+	snap := restoring(op)
+	if err := c.PublicCloud.RestoreSnapshot(ctx, l.machine, op.Params.Machine(), snap); err != nil {
 		return "", err
 	}
-	return op.Params.Snapshot(), nil
+	return snap, nil
 }
 
 // Poll reads the machine: STOPPING, STARTING (or STOPPED, for a machine
@@ -171,7 +219,7 @@ func (l *LeasewebSnapshotRestore[P]) Poll(ctx context.Context, op Op[P]) (PollRe
 	if result.StateBefore == "" {
 		result.StateBefore = leaseweb.InstanceRunning
 	}
-	result.MachineID, result.SnapshotID, result.State = m.ID, op.Params.Snapshot(), m.State
+	result.MachineID, result.SnapshotID, result.State = m.ID, restoring(op), m.State
 	result.ChangeSeen = progress.Task == restoreChanging
 	res := PollResult{Status: m.State}
 	settled := m.State == result.StateBefore || m.State == leaseweb.InstanceRunning
@@ -183,7 +231,7 @@ func (l *LeasewebSnapshotRestore[P]) Poll(ctx context.Context, op Op[P]) (PollRe
 		result.ChangeSeen = true
 		res.Progress, _ = json.Marshal(ops.Progress{Percentage: 50, Task: restoreChanging})
 	case m.State == leaseweb.InstanceFailed:
-		res.Done, res.Error = true, fmt.Sprintf("%s %s is FAILED after the restore of snapshot %s", machineName(l.machine), m.ID, op.Params.Snapshot())
+		res.Done, res.Error = true, fmt.Sprintf("%s %s is FAILED after the restore of snapshot %s", machineName(l.machine), m.ID, restoring(op))
 	default:
 		res.Unknown = true
 	}

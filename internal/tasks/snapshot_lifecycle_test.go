@@ -145,3 +145,25 @@ func pathOf(machine string) string {
 }
 
 func sprintf(format, arg string) string { return fmt.Sprintf(format, arg) }
+
+// operation_id names the instance:snapshot operation whose snapshot to
+// restore.
+func TestSnapshotRestoreByOperation(t *testing.T) {
+	t.Parallel()
+	b := setupCloud(t)
+	snap := b.submit(t, tasks.TypeInstanceSnapshot, `{"instance_id":"`+instRunning+`","name":"before"}`)
+	require.NoError(t, b.run(t, tasks.LaunchTaskID(snap.ID)))
+	snap = b.runPolls(t, snap.ID, 5)
+	require.Equal(t, opstore.StateSucceeded, snap.State, snap.LastError)
+
+	op := b.submit(t, ops.KindInstanceSnapshotRestore, `{"instance_id":"`+instRunning+`","operation_id":"`+snap.ID+`"}`)
+	require.NoError(t, b.run(t, tasks.LaunchTaskID(op.ID)))
+	assert.Equal(t, 1, b.lw.CountCalls("PUT", "/publicCloud/v1/instances/"+instRunning+"/snapshots/"+snap.Handle))
+	op = b.runPolls(t, op.ID, 5)
+	require.Equal(t, opstore.StateSucceeded, op.State, op.LastError)
+	assert.Contains(t, string(op.Result), `"snapshot_id":"`+snap.Handle+`"`)
+
+	wrong := b.submit(t, ops.KindVPSSnapshotRestore, `{"vps_id":"999999999","operation_id":"`+snap.ID+`"}`)
+	assert.ErrorIs(t, b.run(t, tasks.LaunchTaskID(wrong.ID)), asynq.SkipRetry)
+	assert.Contains(t, b.op(t, wrong.ID).LastError, "is a instance:snapshot on leaseweb, not a vps:snapshot")
+}

@@ -171,6 +171,9 @@ func NewWorker(cfg Config) (*Worker, error) {
 	if cfg.BusyWaitMax == 0 {
 		cfg.BusyWaitMax = time.Hour
 	}
+	for _, e := range cfg.Executors {
+		e.useStore(cfg.Store)
+	}
 	p := &pipeline{cfg: cfg, log: cfg.Logger}
 	return &Worker{p: p, launch: &launchStep{p}, poll: &pollStep{p}, deliver: &deliverStep{p}, cancel: &cancelStep{p}}, nil
 }

@@ -259,6 +259,14 @@ func (g *generator) refine() error {
 				},
 			}, "EdgioPurgeParams", "media_path")
 		},
+		// An id, or the operation_id of the operation that made it: one
+		// of the two.
+		func() error {
+			for name, id := range map[string]string{"ServerJobRetryParams": "job_id", "InstanceSnapshotRestoreParams": "snapshot_id", "VPSSnapshotRestoreParams": "snapshot_id"} {
+				g.schemas[name].OneOf = []*jsonschema.Schema{{Required: []string{id}}, {Required: []string{"operation_id"}}}
+			}
+			return nil
+		},
 		// asg:create: each type takes its own amounts, all of them, and
 		// none of another type's.
 		func() error {
