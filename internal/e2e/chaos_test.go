@@ -110,6 +110,7 @@ func newChaosRig(t *testing.T, step time.Duration) *chaosRig {
   instance:snapshot_restore: {initial: 200ms, multiplier: 1.5, max: 1s, jitter: 0.1, deadline: 10m}
   asg:create: {initial: 200ms, multiplier: 1.5, max: 1s, jitter: 0.1, deadline: 10m}
   asg:delete: {initial: 200ms, multiplier: 1.5, max: 1s, jitter: 0.1, deadline: 10m}
+  instance:reinstall: {initial: 200ms, multiplier: 1.5, max: 1s, jitter: 0.1, deadline: 10m}
 `)
 	cfg += fmt.Sprintf(`operations:
   busy_retry: 1s
@@ -135,15 +136,15 @@ type chaosOp struct {
 
 // mix builds n operations across the kinds: purge (UCDN and Leaseweb),
 // install, rescue, hardware scan, power cycle, instance and VPS
-// snapshots, snapshot restore, auto scaling group create, scale and
-// delete, resize and Leaseweb CDN invalidation, each server job on its
+// snapshots, snapshot restore, reinstall, auto scaling group create,
+// scale and delete, resize and Leaseweb CDN invalidation, each server job on its
 // own server and each cloud operation on its own instance, VPS or group
 // (added to the simulator).
 func (r *chaosRig) mix(n int) []*chaosOp {
 	var ops []*chaosOp
 	for i := 0; i < n; i++ {
 		var o *chaosOp
-		switch i % 14 {
+		switch i % 15 {
 		case 0:
 			o = &chaosOp{kind: "cdn:purge", provider: "ucdn", params: fmt.Sprintf(`{"zone_name":"demo","zone_type":"objects","files":["/c%d.png"]}`, i)}
 		case 1:
@@ -187,6 +188,10 @@ func (r *chaosRig) mix(n int) []*chaosOp {
 			o = &chaosOp{kind: "asg:delete", provider: "leaseweb", params: fmt.Sprintf(`{"asg_id":%q}`, id)}
 		case 13:
 			o = &chaosOp{kind: "cdn:purge", provider: "leaseweb", params: fmt.Sprintf(`{"files":["https://cdn.example.com/p%d.png"]}`, i)}
+		case 14:
+			id := uuid.NewString()
+			r.lw.AddMachine(leasewebsim.Machine{ID: id, Type: "lsw.m3.large", State: "RUNNING"}, false)
+			o = &chaosOp{kind: "instance:reinstall", provider: "leaseweb", params: fmt.Sprintf(`{"instance_id":%q,"image_id":"DEBIAN_12_64BIT"}`, id)}
 		}
 		o.key = fmt.Sprintf("chaos-%d", i)
 		ops = append(ops, o)
@@ -274,6 +279,8 @@ func (r *chaosRig) check(t *testing.T, ops []*chaosOp, final map[string]*opstore
 			assert.Equal(t, 1, r.lw.CountCalls("PUT", "/publicCloud/v1/instances/"+p.InstanceID+"/snapshots/"+p.SnapshotID), "one restore of %s", p.InstanceID)
 		case "asg:create":
 			assert.Equal(t, 1, r.lw.GroupsWithReference(p.Reference), "one group %s", p.Reference)
+		case "instance:reinstall":
+			assert.Equal(t, 1, r.lw.CountCalls("PUT", "/publicCloud/v1/instances/"+p.InstanceID+"/reinstall"), "one reinstall of %s", p.InstanceID)
 		case "asg:delete":
 			assert.False(t, r.lw.GroupExists(p.ASGID), "group %s deleted", p.ASGID)
 		case "server:install", "server:rescue":
