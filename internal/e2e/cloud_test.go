@@ -39,6 +39,8 @@ func TestCloudKindsEndToEnd(t *testing.T) {
   asg:delete: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
   instance:reinstall: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
   vps:reinstall: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
+  server:install: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
+  server:job_retry: {initial: 100ms, multiplier: 1, max: 200ms, jitter: 0, deadline: 1m}
 `)
 	startWorker(t, cfg)
 	snapshots := map[string]string{}
@@ -78,6 +80,19 @@ func TestCloudKindsEndToEnd(t *testing.T) {
 		assert.Equal(t, opstore.StateSucceeded, decodeOp(t, r.stdout).State, tc.kind)
 		assert.Contains(t, r.stdout, tc.snapshot, tc.kind)
 	}
+	// An install that fails (the simulator fails hostnames starting with
+	// fail-), then the retry of its job, named by the operation.
+	r := cli(t, "--redis", redisURL, "submit", "server:install", "--provider", "leaseweb", "--wait", "--timeout", "60s", "--output", "json",
+		"--params", `{"server_id":"777","operating_system_id":"DEBIAN_11_64BIT","hostname":"fail-web.example.com"}`)
+	failed := decodeOp(t, r.stdout)
+	require.Equal(t, opstore.StateFailed, failed.State, r.stderr)
+	r = cli(t, "--redis", redisURL, "submit", "server:job_retry", "--provider", "leaseweb", "--wait", "--timeout", "60s", "--output", "json",
+		"--params", `{"server_id":"777","operation_id":"`+failed.ID+`"}`)
+	require.Equal(t, 0, r.code, r.stderr)
+	retried := decodeOp(t, r.stdout)
+	assert.Equal(t, opstore.StateSucceeded, retried.State)
+	assert.Equal(t, failed.Handle, retried.Handle, "the same job, run again")
+
 	// With the snapshots gone, reinstall both machines.
 	for _, params := range []string{
 		`{"instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1","image_id":"DEBIAN_12_64BIT"}`,

@@ -59,6 +59,10 @@ type (
 	Call  = simkit.Call
 )
 
+// FailHostPrefix starts the hostname of an install that fails (a retry of
+// its job succeeds): a fixture for trying server:job_retry.
+const FailHostPrefix = "fail-"
+
 var jobTasks = map[string][]string{
 	"install":      {"Power cycle server", "Boot installer (PXE)", "Prepare disks and partitions", "Install operating system", "Configure network", "Run post-install script", "Reboot into the installed system"},
 	"rescueMode":   {"Power cycle server", "Boot rescue image", "Configure SSH access"},
@@ -330,6 +334,11 @@ func (s *Server) launch(w http.ResponseWriter, server, typ string, body []byte) 
 		}
 	}
 	j := &job{uuid: newUUID(), typ: typ, server: server, created: s.cfg.Now(), payload: payload, callback: str("callbackUrl")}
+	if h, _ := req["hostname"].(string); strings.HasPrefix(h, FailHostPrefix) {
+		// A fixture for make run and the e2e tests: this job fails (and a
+		// retry of it succeeds).
+		j.fail = true
+	}
 	if s.failNext > 0 || s.failServers[server] {
 		j.fail = true
 		if s.failNext > 0 {
