@@ -456,13 +456,23 @@ type simulator struct {
 	root string
 	// base is where the provider's base URL goes.
 	base func(*providerBases) *string
-	// serves says what goes there instead of the real API.
-	serves string
+}
+
+// served lists the registered kinds of a provider, for the line that
+// says they go to its simulator.
+func served(provider string) string {
+	var kinds []string
+	for _, s := range tasks.Specs() {
+		if s.Provider == provider {
+			kinds = append(kinds, s.Kind)
+		}
+	}
+	return strings.Join(kinds, ", ") + " on " + provider
 }
 
 // simulators is one row per provider.
 var simulators = []simulator{
-	{name: "ucdn", root: "/v4", serves: "cdn:purge on ucdn",
+	{name: "ucdn", root: "/v4",
 		on:   func(p config.Providers) bool { return p.UCDN.Simulate },
 		addr: func(p config.Providers) string { return p.UCDN.Simulator.Addr },
 		start: func(p config.Providers) (http.Handler, func()) {
@@ -470,7 +480,7 @@ var simulators = []simulator{
 			return sim, sim.ReleaseHangs
 		},
 		base: func(b *providerBases) *string { return &b.ucdn }},
-	{name: "leaseweb", serves: "every leaseweb kind (servers, public cloud, CDN invalidations)",
+	{name: "leaseweb",
 		on:   func(p config.Providers) bool { return len(p.Leaseweb.Accounts) > 0 && p.Leaseweb.Simulate },
 		addr: func(p config.Providers) string { return p.Leaseweb.Simulator.Addr },
 		start: func(p config.Providers) (http.Handler, func()) {
@@ -479,14 +489,14 @@ var simulators = []simulator{
 			return sim, sim.Close
 		},
 		base: func(b *providerBases) *string { return &b.leaseweb }},
-	{name: "edgio", serves: "cdn:purge on edgio",
+	{name: "edgio",
 		on:   func(p config.Providers) bool { return len(p.Edgio.Accounts) > 0 && p.Edgio.Simulate },
 		addr: func(config.Providers) string { return "127.0.0.1:0" },
 		start: func(p config.Providers) (http.Handler, func()) {
 			return edgiosim.New(edgiosim.Config{Duration: p.Edgio.SimulatorDuration}), nil
 		},
 		base: func(b *providerBases) *string { return &b.edgio }},
-	{name: "ionos", serves: "cdn:distribution_ensure on ionos",
+	{name: "ionos",
 		on:   func(p config.Providers) bool { return len(p.IONOS.Accounts) > 0 && p.IONOS.Simulate },
 		addr: func(config.Providers) string { return "127.0.0.1:0" },
 		start: func(p config.Providers) (http.Handler, func()) {
@@ -525,7 +535,7 @@ func startSimulators(p config.Providers, log *zap.Logger) (providerBases, func()
 			stop()
 		})
 		*sim.base(&bases) = url + sim.root
-		log.Warn(strings.ToUpper(sim.name)+" SIMULATOR: "+sim.serves+" goes to the in-process simulator, not the real API", zap.String("url", url+sim.root))
+		log.Warn(strings.ToUpper(sim.name)+" SIMULATOR: "+served(sim.name)+" go to the in-process simulator, not the real API", zap.String("url", url+sim.root))
 	}
 	return bases, closeAll, nil
 }
