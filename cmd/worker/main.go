@@ -36,6 +36,7 @@ import (
 	configfiles "github.com/opsworker/opsworker/config"
 	"github.com/opsworker/opsworker/internal/api"
 	"github.com/opsworker/opsworker/internal/config"
+	"github.com/opsworker/opsworker/internal/flow"
 	"github.com/opsworker/opsworker/internal/metrics"
 	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/poller"
@@ -115,7 +116,7 @@ func run(ctx context.Context, args []string) error {
 
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
 	mx := metrics.New(inspector, slices.Sorted(maps.Keys(cfg.Worker.Queues))...)
-	execs, closeProviders, err := buildProviders(cfg, log, mx.ProviderCall)
+	execs, closeProviders, err := buildProviders(cfg, log, mx.ProviderCall, sharedLimiter(rdb, cfg.Redis.KeyPrefix))
 	if err != nil {
 		return err
 	}
@@ -315,7 +316,7 @@ func prepare(cfg config.Config) (*plan, error) {
 	// The clients are built as start-up builds them; a simulated
 	// provider's URL is only known once its simulator listens, and is a
 	// loopback http URL like this one.
-	execs, err := buildExecutors(cfg, configuredBases(cfg.Providers, "http://127.0.0.1"), nil)
+	execs, err := buildExecutors(cfg, configuredBases(cfg.Providers, "http://127.0.0.1"), nil, localLimiter)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -409,12 +410,12 @@ func openRedis(ctx context.Context, c config.Redis, log *zap.Logger) (redis.Univ
 
 // buildProviders starts the simulators asked for and returns the
 // executors of every kind, with one client per configured account.
-func buildProviders(cfg config.Config, log *zap.Logger, observe providers.Observer) (map[tasks.ExecutorKey]tasks.Executor, func(), error) {
+func buildProviders(cfg config.Config, log *zap.Logger, observe providers.Observer, limiter limiterFunc) (map[tasks.ExecutorKey]tasks.Executor, func(), error) {
 	bases, closeAll, err := startSimulators(cfg.Providers, log)
 	if err != nil {
 		return nil, nil, err
 	}
-	execs, err := buildExecutors(cfg, bases, observe)
+	execs, err := buildExecutors(cfg, bases, observe, limiter)
 	if err != nil {
 		closeAll()
 		return nil, nil, err
@@ -543,22 +544,22 @@ func startSimulators(p config.Providers, log *zap.Logger) (providerBases, func()
 // buildExecutors creates one client per configured account, calling the
 // API at bases, and returns the executors of every kind. It starts
 // nothing: prepare runs it to check the clients can be built.
-func buildExecutors(cfg config.Config, bases providerBases, observe providers.Observer) (map[tasks.ExecutorKey]tasks.Executor, error) {
+func buildExecutors(cfg config.Config, bases providerBases, observe providers.Observer, limiter limiterFunc) (map[tasks.ExecutorKey]tasks.Executor, error) {
 	var c tasks.Clients
 	var err error
 	u := cfg.Providers.UCDN
-	if c.UCDN, err = buildClients("ucdn", u.Accounts, u.Simulate, u.Timeout, observe, ucdn.WithToken,
+	if c.UCDN, err = buildClients("ucdn", u.Accounts, u.Simulate, u.Timeout, observe, limiter, ucdn.WithToken,
 		func(o ...providers.Option) (*ucdn.Client, error) { return ucdn.New(bases.ucdn, o...) }); err != nil {
 		return nil, err
 	}
 	if lw := cfg.Providers.Leaseweb; len(lw.Accounts) > 0 {
-		if c.Leaseweb, err = buildClients("leaseweb", lw.Accounts, lw.Simulate, lw.Timeout, observe, leaseweb.WithAPIKey,
+		if c.Leaseweb, err = buildClients("leaseweb", lw.Accounts, lw.Simulate, lw.Timeout, observe, limiter, leaseweb.WithAPIKey,
 			func(o ...providers.Option) (*leaseweb.Client, error) { return leaseweb.New(bases.leaseweb, o...) }); err != nil {
 			return nil, err
 		}
 	}
 	if eg := cfg.Providers.Edgio; len(eg.Accounts) > 0 {
-		clients, err := buildClients("edgio", eg.Accounts, eg.Simulate, eg.Timeout, observe, edgio.WithToken,
+		clients, err := buildClients("edgio", eg.Accounts, eg.Simulate, eg.Timeout, observe, limiter, edgio.WithToken,
 			func(o ...providers.Option) (*edgio.Client, error) { return edgio.New(bases.edgio, o...) })
 		if err != nil {
 			return nil, err
@@ -569,7 +570,7 @@ func buildExecutors(cfg config.Config, bases providerBases, observe providers.Ob
 		}
 	}
 	if io := cfg.Providers.IONOS; len(io.Accounts) > 0 {
-		if c.IONOS, err = buildClients("ionos", io.Accounts, io.Simulate, io.Timeout, observe, ionos.WithToken,
+		if c.IONOS, err = buildClients("ionos", io.Accounts, io.Simulate, io.Timeout, observe, limiter, ionos.WithToken,
 			func(o ...providers.Option) (*ionos.Client, error) { return ionos.New(bases.ionos, o...) }); err != nil {
 			return nil, err
 		}
@@ -578,11 +579,27 @@ func buildExecutors(cfg config.Config, bases providerBases, observe providers.Ob
 	return tasks.Executors(c), nil
 }
 
+// limiterFunc makes an account's rate limiter.
+type limiterFunc func(provider, account string, acc config.Account) providers.Limiter
+
+// localLimiter limits this process alone (checking a config needs no
+// Redis).
+func localLimiter(_, _ string, acc config.Account) providers.Limiter {
+	return rate.NewLimiter(rate.Limit(acc.RateLimit), max(acc.Burst, 1))
+}
+
+// sharedLimiter limits every replica together, through Redis.
+func sharedLimiter(rdb redis.UniversalClient, prefix string) limiterFunc {
+	return func(provider, account string, acc config.Account) providers.Limiter {
+		return flow.NewLimiter(rdb, prefix, provider, account, acc.RateLimit, acc.Burst)
+	}
+}
+
 // buildClients makes one client per configured account: its credential
 // (a simulated provider needs none), the call timeout, the User-Agent and
 // the account's rate limit.
 func buildClients[C any](provider string, accounts map[string]config.Account, simulate bool, timeout time.Duration, observe providers.Observer,
-	auth func(string) providers.Option, newClient func(...providers.Option) (C, error)) (map[string]C, error) {
+	limiter limiterFunc, auth func(string) providers.Option, newClient func(...providers.Option) (C, error)) (map[string]C, error) {
 	out := make(map[string]C, len(accounts))
 	for _, name := range slices.Sorted(maps.Keys(accounts)) {
 		acc := accounts[name]
@@ -593,7 +610,7 @@ func buildClients[C any](provider string, accounts map[string]config.Account, si
 		opts := []providers.Option{auth(token), providers.WithHTTPClient(&http.Client{Timeout: timeout}), providers.WithUserAgent("opsworker/" + version), providers.WithObserver(observe),
 			providers.WithReadRetries(2)}
 		if acc.RateLimit > 0 {
-			opts = append(opts, providers.WithRateLimiter(rate.NewLimiter(rate.Limit(acc.RateLimit), max(acc.Burst, 1))))
+			opts = append(opts, providers.WithRateLimiter(limiter(provider, name, acc)))
 		}
 		c, err := newClient(opts...)
 		if err != nil {

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/opsworker/opsworker/internal/httpclass"
 )
 
@@ -23,7 +21,7 @@ type Base struct {
 	url       *url.URL
 	http      *http.Client
 	userAgent string
-	limiter   *rate.Limiter
+	limiter   Limiter
 	auth      func(http.Header)
 	check     CheckFunc
 	overrides httpclass.Overrides
@@ -62,8 +60,20 @@ func WithHTTPClient(h *http.Client) Option { return func(b *Base) { b.http = h }
 // WithUserAgent sets the User-Agent header.
 func WithUserAgent(ua string) Option { return func(b *Base) { b.userAgent = ua } }
 
+// Limiter paces an account's calls: a *rate.Limiter (this process), or a
+// *flow.Limiter shared by every replica through Redis.
+type Limiter interface {
+	Wait(ctx context.Context) error
+}
+
+// Holder is a Limiter a provider's 429 with Retry-After can hold: no call
+// of the account goes out for that long.
+type Holder interface {
+	Hold(ctx context.Context, d time.Duration)
+}
+
 // WithRateLimiter makes every call wait for l first; nil disables it.
-func WithRateLimiter(l *rate.Limiter) Option { return func(b *Base) { b.limiter = l } }
+func WithRateLimiter(l Limiter) Option { return func(b *Base) { b.limiter = l } }
 
 // WithHeader sends the credential (or any header) on every call.
 func WithHeader(name, value string) Option {

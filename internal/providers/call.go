@@ -10,8 +10,7 @@ import (
 	"net/url"
 	"time"
 
-	"golang.org/x/time/rate"
-
+	"github.com/opsworker/opsworker/internal/flow"
 	"github.com/opsworker/opsworker/internal/httpclass"
 )
 
@@ -44,7 +43,7 @@ type CheckFunc func(resp *http.Response, body []byte) *Error
 // which may carry credentials, cut away) and non-2xx answers (described
 // by check, with the Retry-After of a 429 or 503). A 2xx body that is not
 // JSON is retryable. It never retries.
-func Do(ctx context.Context, hc *http.Client, limiter *rate.Limiter, r Request, check CheckFunc, out any) error {
+func Do(ctx context.Context, hc *http.Client, limiter Limiter, r Request, check CheckFunc, out any) error {
 	fill := func(e *Error) *Error {
 		e.Provider, e.Op, e.Method, e.URL = r.Provider, r.Op, r.Method, RedactURL(r.URL)
 		return e
@@ -59,6 +58,10 @@ func Do(ctx context.Context, hc *http.Client, limiter *rate.Limiter, r Request, 
 	}
 	if limiter != nil {
 		if err := limiter.Wait(ctx); err != nil {
+			if d, ok := flow.IsThrottled(err); ok {
+				// Not sent: the account's limit (or a hold) has no room.
+				return fill(&Error{Err: err, Class: httpclass.RateLimited, RetryAfter: d})
+			}
 			return fill(&Error{Err: err, Class: transport(err)})
 		}
 	}
@@ -96,6 +99,11 @@ func Do(ctx context.Context, hc *http.Client, limiter *rate.Limiter, r Request, 
 		}
 		e.StatusCode, e.Class = resp.StatusCode, class
 		e.RetryAfter = httpclass.Wait(resp.StatusCode, resp.Header, time.Now())
+		if h, ok := limiter.(Holder); ok && resp.StatusCode == http.StatusTooManyRequests && e.RetryAfter > 0 {
+			// The provider asked the account to slow down: every replica
+			// holds its calls that long.
+			h.Hold(ctx, e.RetryAfter)
+		}
 		return fill(e)
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent || len(bytes.TrimSpace(data)) == 0 {

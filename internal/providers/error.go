@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opsworker/opsworker/internal/flow"
 	"github.com/opsworker/opsworker/internal/httpclass"
 )
 
@@ -91,8 +92,8 @@ func (e *Error) Unwrap() error { return e.Err }
 func (e *Error) Retryable() bool { return e.Class.Retryable() }
 
 // NotProcessed reports whether the provider cannot have acted on the
-// request: it answered 429 (rate limited) or 503 (unavailable), or the
-// connection was never made. Any other failure (a 500, a timeout, a
+// request: it answered 429 (rate limited) or 503 (unavailable), the
+// connection was never made, or the rate limit held the call back. Any other failure (a 500, a timeout, a
 // connection cut after the request was sent) may hide a change the
 // provider made.
 func (e *Error) NotProcessed() bool {
@@ -100,6 +101,9 @@ func (e *Error) NotProcessed() bool {
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 		return true
 	case 0:
+		if _, ok := flow.IsThrottled(e.Err); ok {
+			return true // held back by the rate limit: never sent
+		}
 		var op *net.OpError
 		return errors.As(e.Err, &op) && op.Op == "dial"
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
+	"github.com/opsworker/opsworker/internal/flow"
 	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/providers"
 	"github.com/opsworker/opsworker/internal/webhooks"
@@ -358,6 +359,11 @@ func (ls *launchStep) isLastAttempt(ctx context.Context) bool {
 
 func (ls *launchStep) launchFailed(ctx context.Context, op *opstore.Operation, err error) error {
 	err = redactError(err, ls.redactorFor(op))
+	if d, ok := flow.IsThrottled(err); ok {
+		// The account's rate limit has no room now: come back then,
+		// without using an attempt.
+		err = &waitError{Delay: d, Err: err}
+	}
 	var we *waitError
 	var np *notProcessedError
 	if errors.As(err, &we) {

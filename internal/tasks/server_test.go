@@ -42,6 +42,12 @@ type serverBundle struct {
 
 func setupServer(t *testing.T, simCfg leasewebsim.Config, mods ...func(*tasks.Config)) *serverBundle {
 	t.Helper()
+	return setupServerWith(t, simCfg, nil, mods...)
+}
+
+// setupServerWith is setupServer whose Leaseweb client also takes lwOpts.
+func setupServerWith(t *testing.T, simCfg leasewebsim.Config, lwOpts []leaseweb.Option, mods ...func(*tasks.Config)) *serverBundle {
+	t.Helper()
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rdb.Close() })
@@ -53,7 +59,7 @@ func setupServer(t *testing.T, simCfg leasewebsim.Config, mods ...func(*tasks.Co
 	t.Cleanup(lw.Close)
 	srv := httptest.NewServer(lw)
 	t.Cleanup(srv.Close)
-	lwc, err := leaseweb.New(srv.URL, leaseweb.WithAPIKey("lsw-key"), leaseweb.WithHTTPClient(&http.Client{Timeout: 2 * time.Second}))
+	lwc, err := leaseweb.New(srv.URL, append([]leaseweb.Option{leaseweb.WithAPIKey("lsw-key"), leaseweb.WithHTTPClient(&http.Client{Timeout: 2 * time.Second})}, lwOpts...)...)
 	require.NoError(t, err)
 	core, logs := observer.New(zap.DebugLevel)
 	clients := map[string]*leaseweb.Client{"default": lwc}

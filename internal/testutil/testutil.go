@@ -21,6 +21,7 @@ const (
 	DBStore  = 12
 	DBCLI    = 13
 	DBSched  = 14
+	DBFlow   = 8
 	// DBStoreBench holds the operation store benchmarks' large data sets.
 	DBStoreBench = 9
 )
