@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -18,7 +19,7 @@ import (
 // limit: over any 1 s window the calls they let through stay within the
 // rate plus the burst, and the limit is used, not starved.
 func TestLimitIsSharedAcrossReplicas(t *testing.T) {
-	rdb := testutil.Redis(t, testutil.DBFlow)
+	rdb, prefix := flowRedis(t)
 	const perSecond, burst = 10, 1
 	var mu sync.Mutex
 	var calls []time.Time
@@ -27,7 +28,7 @@ func TestLimitIsSharedAcrossReplicas(t *testing.T) {
 	var wg sync.WaitGroup
 	throttled := 0
 	for r := 0; r < 3; r++ {
-		l := flow.NewLimiter(rdb, "owtest", "leaseweb", "default", perSecond, burst)
+		l := flow.NewLimiter(rdb, prefix, "leaseweb", "default", perSecond, burst)
 		for g := 0; g < 4; g++ {
 			wg.Add(1)
 			go func() {
@@ -74,8 +75,8 @@ func TestLimitIsSharedAcrossReplicas(t *testing.T) {
 // A wait longer than MaxWait is handed back, not slept: the call was not
 // counted, and the caller learns how long to stay away.
 func TestLongWaitIsHandedBack(t *testing.T) {
-	rdb := testutil.Redis(t, testutil.DBFlow)
-	l := flow.NewLimiter(rdb, "owtest", "leaseweb", "slow", 1, 1)
+	rdb, prefix := flowRedis(t)
+	l := flow.NewLimiter(rdb, prefix, "leaseweb", "slow", 1, 1)
 	require.NoError(t, l.Wait(t.Context()))
 	start := time.Now()
 	d, ok := flow.IsThrottled(l.Wait(t.Context()))
@@ -86,9 +87,9 @@ func TestLongWaitIsHandedBack(t *testing.T) {
 
 // A provider's Retry-After holds the account on every replica.
 func TestHoldStopsEveryReplica(t *testing.T) {
-	rdb := testutil.Redis(t, testutil.DBFlow)
-	a := flow.NewLimiter(rdb, "owtest", "ucdn", "default", 100, 10)
-	b := flow.NewLimiter(rdb, "owtest", "ucdn", "default", 100, 10)
+	rdb, prefix := flowRedis(t)
+	a := flow.NewLimiter(rdb, prefix, "ucdn", "default", 100, 10)
+	b := flow.NewLimiter(rdb, prefix, "ucdn", "default", 100, 10)
 	require.NoError(t, b.Wait(t.Context()))
 	a.Hold(t.Context(), 3*time.Second)
 	d, ok := flow.IsThrottled(b.Wait(t.Context()))
@@ -97,7 +98,7 @@ func TestHoldStopsEveryReplica(t *testing.T) {
 	a.Hold(t.Context(), time.Second) // shorter: the longer hold stays
 	d, _ = flow.IsThrottled(b.Wait(t.Context()))
 	assert.Greater(t, d, 2*time.Second)
-	other := flow.NewLimiter(rdb, "owtest", "ucdn", "other", 100, 10)
+	other := flow.NewLimiter(rdb, prefix, "ucdn", "other", 100, 10)
 	assert.NoError(t, other.Wait(t.Context()), "another account is not held")
 }
 
@@ -112,4 +113,15 @@ func TestRedisDownFallsBackToTheProcess(t *testing.T) {
 		require.NoError(t, l.Wait(t.Context()))
 	}
 	assert.GreaterOrEqual(t, time.Since(start), 150*time.Millisecond, "5 calls at 20/s with burst 1 take at least 4 intervals")
+}
+
+// flowRedis is a client on the real Redis's database for flow tests and
+// a key prefix of this test alone. The database is not flushed: other
+// packages' tests use it at the same time, each under its own prefix,
+// and the limiter's keys expire by themselves.
+func flowRedis(t *testing.T) (*redis.Client, string) {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: testutil.RedisAddr(t), DB: testutil.DBFlow})
+	t.Cleanup(func() { rdb.Close() })
+	return rdb, "owtest-" + uuid.NewString()
 }
