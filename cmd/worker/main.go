@@ -199,7 +199,14 @@ func run(ctx context.Context, args []string) error {
 		queues = append(queues, q)
 	}
 	sort.Strings(queues)
-	log.Info("worker ready", zap.Strings("queues", queues), zap.Int("concurrency", cfg.Worker.Concurrency), zap.Strings("kinds", tasks.Kinds()))
+	// What this worker serves: the (kind, provider) pairs it has clients
+	// for. Tasks of any other pair wait for a worker that serves them.
+	serves := make([]string, 0, len(execs))
+	for k := range execs {
+		serves = append(serves, k.Kind+" on "+k.Provider)
+	}
+	sort.Strings(serves)
+	log.Info("worker ready", zap.Strings("queues", queues), zap.Int("concurrency", cfg.Worker.Concurrency), zap.Strings("serves", serves))
 
 	schedCtx, stopSched := context.WithCancel(ctx)
 	schedDone := make(chan struct{})

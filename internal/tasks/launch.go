@@ -105,10 +105,9 @@ func (ls *launchStep) launchable(ctx context.Context, kind string, op *opstore.O
 	}
 	exec, ok := ls.cfg.Executors[ExecutorKey{op.Kind, op.Provider}]
 	if !ok {
-		if err := ls.finish(ctx, op, failed(fmt.Sprintf("provider %s is not configured on this worker for %s", op.Provider, op.Kind))); err != nil {
-			return nil, nil, err
-		}
-		return nil, nil, fmt.Errorf("%s %s: provider %s not configured: %w", kind, op.ID, op.Provider, asynq.SkipRetry)
+		// Another worker may serve it (a fleet split by provider, a rolling
+		// deploy that adds one): wait for it, never fail for it.
+		return nil, nil, ls.launchFailed(ctx, op, unserved(ls.pipeline, op))
 	}
 	params, err := exec.params(op)
 	if err != nil {

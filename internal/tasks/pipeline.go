@@ -262,3 +262,10 @@ func hasParams(p json.RawMessage) bool {
 	t := bytes.TrimSpace(p)
 	return len(t) > 0 && string(t) != "null"
 }
+
+// unserved is the wait of a task whose (kind, provider) this worker has
+// no executor for: it runs again after BusyRetry, without using an
+// attempt, until a worker that serves it takes it.
+func unserved(pl *pipeline, op *opstore.Operation) error {
+	return &waitError{Delay: pl.cfg.BusyRetry, Err: fmt.Errorf("no worker here serves %s on %s", op.Kind, op.Provider)}
+}

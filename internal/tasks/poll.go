@@ -34,7 +34,7 @@ func (ps *pollStep) ProcessPoll(ctx context.Context, t *asynq.Task) error {
 	}
 	exec, ok := ps.cfg.Executors[ExecutorKey{op.Kind, op.Provider}]
 	if !ok {
-		return fmt.Errorf("poll %s: provider %s is not configured on this worker", op.ID, op.Provider)
+		return unserved(ps.pipeline, op)
 	}
 	params, err := exec.params(op)
 	if err != nil {

@@ -150,14 +150,23 @@ func TestSecretsScrubbedWhenNeverLaunched(t *testing.T) {
 		assert.Equal(t, opstore.StateFailed, b.op(t, op.ID).State)
 		requireNoSecretInRecord(t, b, op.ID, installSecret, installKey, "echo installed")
 	})
-	t.Run("ProviderNotConfigured", func(t *testing.T) {
+	t.Run("ProviderNotServedHere", func(t *testing.T) {
+		// A worker without the provider does not fail the operation: it
+		// waits (no attempt used) for a worker that serves it, and says
+		// why on the record, without a secret in that reason.
 		b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour}, func(c *tasks.Config) {
 			delete(c.Executors, tasks.ExecutorKey{Kind: tasks.TypeServerInstall, Provider: "leaseweb"})
 		})
 		op := b.submit(t, tasks.TypeServerInstall, installParams)
-		require.ErrorIs(t, b.run(t, tasks.LaunchTaskID(op.ID)), asynq.SkipRetry)
-		assert.Equal(t, opstore.StateFailed, b.op(t, op.ID).State)
-		requireNoSecretInRecord(t, b, op.ID, installSecret, installKey, "echo installed")
+		task := b.task(t, tasks.LaunchTaskID(op.ID))
+		err := b.worker.Handler().ProcessTask(t.Context(), task)
+		require.Error(t, err)
+		assert.False(t, b.worker.IsFailure(err), "waiting uses no attempt")
+		assert.Equal(t, 10*time.Second, b.worker.RetryDelay(0, err, task))
+		op = b.op(t, op.ID)
+		assert.Equal(t, opstore.StateQueued, op.State)
+		assert.Equal(t, "waiting: no worker here serves server:install on leaseweb", op.LastError)
+		assert.Zero(t, b.lw.Launches("12345", "install"))
 	})
 	t.Run("CanceledBeforeLaunch", func(t *testing.T) {
 		b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour})
