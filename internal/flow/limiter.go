@@ -25,10 +25,16 @@ const MaxWait = 500 * time.Millisecond
 type ThrottledError struct {
 	Account string
 	Wait    time.Duration
+	// Reason is what holds the call back ("" the rate limit).
+	Reason string
 }
 
 func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("rate limit of %s: next call in %s", e.Account, e.Wait.Round(time.Millisecond))
+	why := e.Reason
+	if why == "" {
+		why = "rate limit"
+	}
+	return fmt.Sprintf("%s of %s: next call in %s", why, e.Account, e.Wait.Round(time.Millisecond))
 }
 
 // Limiter is one provider account's rate limit, shared by every replica

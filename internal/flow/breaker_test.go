@@ -1,0 +1,99 @@
+package flow_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/opsworker/opsworker/internal/flow"
+)
+
+type changes struct {
+	mu  sync.Mutex
+	all []string
+}
+
+func (c *changes) add(account, from, to string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.all = append(c.all, account+" "+from+"->"+to)
+}
+
+func (c *changes) list() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.all...)
+}
+
+// Five failures open the breaker on every replica; after the cool-down
+// one replica probes while the other waits; a good probe closes it. Each
+// change is heard once.
+func TestBreakerOpensProbesAndCloses(t *testing.T) {
+	rdb, prefix := flowRedis(t)
+	cfg := flow.BreakerConfig{Failures: 5, Window: 10 * time.Second, CoolDown: 300 * time.Millisecond}
+	var seen changes
+	a := flow.NewBreaker(rdb, prefix, "leaseweb", "default", cfg)
+	b := flow.NewBreaker(rdb, prefix, "leaseweb", "default", cfg)
+	a.OnChange, b.OnChange = seen.add, seen.add
+	ctx := t.Context()
+	for i := 0; i < 4; i++ {
+		require.NoError(t, a.Allow(ctx))
+		a.Record(ctx, false)
+	}
+	require.NoError(t, b.Allow(ctx), "4 failures: still closed")
+	b.Record(ctx, false)
+	for _, r := range []*flow.Breaker{a, b} {
+		d, ok := flow.IsThrottled(r.Allow(ctx))
+		require.True(t, ok, "open on every replica")
+		assert.LessOrEqual(t, d, cfg.CoolDown)
+	}
+	time.Sleep(cfg.CoolDown + 50*time.Millisecond)
+	require.NoError(t, a.Allow(ctx), "the cool-down is over: a probes")
+	_, ok := flow.IsThrottled(b.Allow(ctx))
+	assert.True(t, ok, "one probe at a time")
+	a.Record(ctx, true)
+	require.NoError(t, b.Allow(ctx), "closed again")
+	st, err := b.State(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, flow.Closed, st)
+	assert.Equal(t, []string{"leaseweb:default closed->open", "leaseweb:default open->half_open", "leaseweb:default half_open->closed"}, seen.list())
+}
+
+// A probe that fails opens the breaker again for another cool-down.
+func TestBreakerFailedProbeReopens(t *testing.T) {
+	rdb, prefix := flowRedis(t)
+	cfg := flow.BreakerConfig{Failures: 1, Window: time.Second, CoolDown: 200 * time.Millisecond}
+	br := flow.NewBreaker(rdb, prefix, "ucdn", "default", cfg)
+	ctx := t.Context()
+	br.Record(ctx, false)
+	time.Sleep(cfg.CoolDown + 50*time.Millisecond)
+	require.NoError(t, br.Allow(ctx))
+	br.Record(ctx, false)
+	d, ok := flow.IsThrottled(br.Allow(ctx))
+	require.True(t, ok)
+	assert.Greater(t, d, cfg.CoolDown/2, "a new cool-down")
+	assert.Contains(t, br.Allow(ctx).Error(), "circuit breaker open of ucdn:default")
+}
+
+// Failures further apart than the window do not add up, and a success
+// resets the count.
+func TestBreakerCountsWithinTheWindow(t *testing.T) {
+	rdb, prefix := flowRedis(t)
+	cfg := flow.BreakerConfig{Failures: 3, Window: 200 * time.Millisecond, CoolDown: time.Minute}
+	br := flow.NewBreaker(rdb, prefix, "ionos", "default", cfg)
+	ctx := t.Context()
+	br.Record(ctx, false)
+	br.Record(ctx, false)
+	time.Sleep(300 * time.Millisecond)
+	br.Record(ctx, false)
+	br.Record(ctx, true)
+	br.Record(ctx, false)
+	br.Record(ctx, false)
+	require.NoError(t, br.Allow(ctx), "never 3 failures in a row within the window")
+	br.Record(ctx, false)
+	_, ok := flow.IsThrottled(br.Allow(ctx))
+	assert.True(t, ok, "3 within the window")
+}
