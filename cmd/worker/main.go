@@ -116,7 +116,7 @@ func run(ctx context.Context, args []string) error {
 
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
 	mx := metrics.New(inspector, slices.Sorted(maps.Keys(cfg.Worker.Queues))...)
-	execs, closeProviders, err := buildProviders(cfg, log, mx.ProviderCall, sharedLimiter(rdb, cfg.Redis.KeyPrefix))
+	execs, closeProviders, err := buildProviders(cfg, log, mx.ProviderCall, sharedLimiter(rdb, cfg.Redis.KeyPrefix, log))
 	if err != nil {
 		return err
 	}
@@ -586,19 +586,40 @@ func buildExecutors(cfg config.Config, bases providerBases, observe providers.Ob
 	return tasks.Executors(c), nil
 }
 
-// limiterFunc makes an account's rate limiter.
-type limiterFunc func(provider, account string, acc config.Account) providers.Limiter
+// limiterFunc makes an account's flow control: its rate limiter (when it
+// has a rate_limit) and its circuit breaker.
+type limiterFunc func(provider, account string, acc config.Account) []providers.Option
 
 // localLimiter limits this process alone (checking a config needs no
 // Redis).
-func localLimiter(_, _ string, acc config.Account) providers.Limiter {
-	return rate.NewLimiter(rate.Limit(acc.RateLimit), max(acc.Burst, 1))
+func localLimiter(_, _ string, acc config.Account) []providers.Option {
+	if acc.RateLimit <= 0 {
+		return nil
+	}
+	return []providers.Option{providers.WithRateLimiter(rate.NewLimiter(rate.Limit(acc.RateLimit), max(acc.Burst, 1)))}
 }
 
-// sharedLimiter limits every replica together, through Redis.
-func sharedLimiter(rdb redis.UniversalClient, prefix string) limiterFunc {
-	return func(provider, account string, acc config.Account) providers.Limiter {
-		return flow.NewLimiter(rdb, prefix, provider, account, acc.RateLimit, acc.Burst)
+// sharedLimiter limits and guards every replica together, through Redis.
+// A breaker's state change is logged once, by the replica that made it.
+func sharedLimiter(rdb redis.UniversalClient, prefix string, log *zap.Logger) limiterFunc {
+	return func(provider, account string, acc config.Account) []providers.Option {
+		var opts []providers.Option
+		if acc.RateLimit > 0 {
+			opts = append(opts, providers.WithRateLimiter(flow.NewLimiter(rdb, prefix, provider, account, acc.RateLimit, acc.Burst)))
+		}
+		if !acc.Breaker.Disabled {
+			br := flow.NewBreaker(rdb, prefix, provider, account, flow.BreakerConfig{Failures: acc.Breaker.Failures, Window: acc.Breaker.Window, CoolDown: acc.Breaker.CoolDown})
+			br.OnChange = func(name, from, to string) {
+				l := log.With(zap.String("account", name), zap.String("from", from), zap.String("to", to))
+				if to == flow.Open {
+					l.Warn("provider account circuit open: its calls wait until a probe succeeds")
+					return
+				}
+				l.Info("provider account circuit " + to)
+			}
+			opts = append(opts, providers.WithBreaker(br))
+		}
+		return opts
 	}
 }
 
@@ -616,9 +637,7 @@ func buildClients[C any](provider string, accounts map[string]config.Account, si
 		}
 		opts := []providers.Option{auth(token), providers.WithHTTPClient(&http.Client{Timeout: timeout}), providers.WithUserAgent("opsworker/" + version), providers.WithObserver(observe),
 			providers.WithReadRetries(2)}
-		if acc.RateLimit > 0 {
-			opts = append(opts, providers.WithRateLimiter(limiter(provider, name, acc)))
-		}
+		opts = append(opts, limiter(provider, name, acc)...)
 		c, err := newClient(opts...)
 		if err != nil {
 			return nil, fmt.Errorf("providers.%s.accounts.%s: %w", provider, name, err)

@@ -275,13 +275,50 @@ type Account struct {
 	// is simulated.
 	Token string `yaml:"token"`
 	// RateLimit is the sustained number of API calls per second for this
-	// account across this worker. 0 means unlimited. Default 0.
+	// account across every worker replica (a limit shared in Redis). 0
+	// means unlimited. Default 0.
 	RateLimit float64 `yaml:"rate_limit"`
 	// Burst is how many calls may exceed RateLimit at once. Default 1.
 	Burst int `yaml:"burst"`
 	// AccountNumber is the Edgio customer account number (the
 	// {AccountNumber} in its API paths); required for Edgio.
 	AccountNumber string `yaml:"account_number"`
+	// Breaker is the account's circuit breaker, shared by every replica.
+	Breaker Breaker `yaml:"breaker"`
+}
+
+// Breaker opens an account's circuit after Failures retryable provider
+// failures (5xx, timeouts, connection errors) within Window: its calls
+// are then held back, and its tasks wait without using attempts, until
+// CoolDown has passed and one probe call succeeds.
+type Breaker struct {
+	// Failures that open the circuit. Default 5.
+	Failures int `yaml:"failures"`
+	// Window the failures fall within. Default 30s.
+	Window time.Duration `yaml:"window"`
+	// CoolDown before a probe. Default 30s.
+	CoolDown time.Duration `yaml:"cool_down"`
+	// Disabled turns the breaker off.
+	Disabled bool `yaml:"disabled"`
+}
+
+// checkFlow checks an account's rate limit and breaker settings.
+func checkFlow(bad func(key, format string, args ...any), key string, a Account) {
+	if a.RateLimit < 0 {
+		bad(key+".rate_limit", "must be >= 0")
+	}
+	if a.Burst < 0 {
+		bad(key+".burst", "must be >= 0")
+	}
+	if a.Breaker.Failures < 0 {
+		bad(key+".breaker.failures", "must be >= 0")
+	}
+	if a.Breaker.Window < 0 {
+		bad(key+".breaker.window", "must be >= 0")
+	}
+	if a.Breaker.CoolDown < 0 {
+		bad(key+".breaker.cool_down", "must be >= 0")
+	}
 }
 
 // Webhooks configures completion webhooks and provider callbacks.
@@ -745,12 +782,7 @@ func (c Config) Validate() error {
 			bad(key+".token", "required (use ${ENV_VAR})")
 		}
 		token(key+".token", a.Token)
-		if a.RateLimit < 0 {
-			bad(key+".rate_limit", "must be >= 0")
-		}
-		if a.Burst < 0 {
-			bad(key+".burst", "must be >= 0")
-		}
+		checkFlow(bad, key, a)
 	}
 	lw := c.Providers.Leaseweb
 	if !lw.Simulate && len(lw.Accounts) > 0 {
@@ -771,9 +803,7 @@ func (c Config) Validate() error {
 			bad(key+".token", "required: the API key (use ${ENV_VAR})")
 		}
 		token(key+".token", a.Token)
-		if a.RateLimit < 0 {
-			bad(key+".rate_limit", "must be >= 0")
-		}
+		checkFlow(bad, key, a)
 	}
 	for _, sp := range []struct {
 		name string
@@ -800,9 +830,7 @@ func (c Config) Validate() error {
 			if sp.name == "edgio" && !regexp.MustCompile(`^[A-Za-z0-9]{1,16}$`).MatchString(a.AccountNumber) {
 				bad(key+".accounts."+name+".account_number", "required: the Edgio customer account number (letters and digits)")
 			}
-			if a.RateLimit < 0 {
-				bad(key+".accounts."+name+".rate_limit", "must be >= 0")
-			}
+			checkFlow(bad, key+".accounts."+name, a)
 		}
 	}
 	if _, ok := c.Worker.Queues[c.Webhooks.Queue]; !ok {

@@ -86,12 +86,18 @@ func newChaosRig(t *testing.T, step time.Duration) *chaosRig {
 	t.Cleanup(srv.Close)
 	hooks := newHookCounter(t)
 	t.Setenv("E2E_LSW_KEY", lwKey)
+	// Breakers that trip and recover within the test's time: a brown-out
+	// fails 40% of calls, an outage all of them.
+	breaker := "        breaker: {failures: 10, window: 5s, cool_down: 1s}\n"
+	token := "        token: ${E2E_UCDN_TOKEN}\n"
+	require.Contains(t, cfg, token)
+	cfg = strings.Replace(cfg, token, token+breaker, 1)
 	cfg = withSection(t, cfg, "providers", fmt.Sprintf(`  leaseweb:
     base_url: %s
     accounts:
       default:
         token: ${E2E_LSW_KEY}
-`, srv.URL))
+`+breaker, srv.URL))
 	// Every kind gets a deadline longer than the worst recovery the rig
 	// provokes: a task whose outcome Redis never took (a pause) waits out
 	// asynq's lease and its recoverer, about two minutes.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opsworker/opsworker/internal/flow"
 	"github.com/opsworker/opsworker/internal/httpclass"
 )
 
@@ -22,6 +23,7 @@ type Base struct {
 	http      *http.Client
 	userAgent string
 	limiter   Limiter
+	breaker   Breaker
 	auth      func(http.Header)
 	check     CheckFunc
 	overrides httpclass.Overrides
@@ -74,6 +76,17 @@ type Holder interface {
 
 // WithRateLimiter makes every call wait for l first; nil disables it.
 func WithRateLimiter(l Limiter) Option { return func(b *Base) { b.limiter = l } }
+
+// Breaker guards an account against a provider that is down: Allow holds
+// a call back (a *flow.ThrottledError) while it is open, and Record hears
+// each call's outcome (false: a retryable failure of the provider).
+type Breaker interface {
+	Allow(ctx context.Context) error
+	Record(ctx context.Context, ok bool)
+}
+
+// WithBreaker puts every call behind br; nil disables it.
+func WithBreaker(br Breaker) Option { return func(b *Base) { b.breaker = br } }
 
 // WithHeader sends the credential (or any header) on every call.
 func WithHeader(name, value string) Option {
@@ -143,7 +156,14 @@ func (b *Base) CallRaw(ctx context.Context, op, method string, u *url.URL, body 
 	}
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
+		if b.breaker != nil {
+			if err := b.breaker.Allow(ctx); err != nil {
+				d, _ := flow.IsThrottled(err)
+				return &Error{Provider: b.provider, Op: op, Method: method, URL: RedactURL(u), Err: err, Class: httpclass.RateLimited, RetryAfter: d}
+			}
+		}
 		err := Do(ctx, b.http, b.limiter, Request{Provider: b.provider, Op: op, Method: method, URL: u, Body: body, Header: h, Overrides: b.overrides}, b.check, out)
+		b.record(ctx, err)
 		var pe *Error
 		if b.observe != nil {
 			status := http.StatusOK
@@ -170,6 +190,27 @@ func (b *Base) CallRaw(ctx context.Context, op, method string, u *url.URL, body 
 		case <-t.C:
 		}
 	}
+}
+
+// record tells the breaker how the provider answered: a retryable
+// failure (5xx, timeout, connection) counts against it; any answer
+// counts for it; a call held back or given up by the caller, nothing.
+func (b *Base) record(ctx context.Context, err error) {
+	if b.breaker == nil || ctx.Err() != nil {
+		return
+	}
+	if err == nil {
+		b.breaker.Record(ctx, true)
+		return
+	}
+	var pe *Error
+	if !errors.As(err, &pe) {
+		return
+	}
+	if _, held := flow.IsThrottled(pe.Err); held || pe.Class == httpclass.RateLimited {
+		return
+	}
+	b.breaker.Record(ctx, pe.Class != httpclass.Retryable)
 }
 
 // URL returns the API root joined with path and query.
