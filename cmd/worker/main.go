@@ -150,6 +150,7 @@ func run(ctx context.Context, args []string) error {
 		CallbackBaseURL: cfg.Webhooks.Callbacks.PublicBaseURL,
 		CallbackSecret:  []byte(cfg.Webhooks.Callbacks.Secret),
 		Credentials:     credentials(cfg),
+		MaxInFlight:     maxInFlight(cfg),
 		Logger:          log,
 	})
 	if err != nil {
@@ -803,13 +804,24 @@ func startHTTP(cfg config.Config, d httpDeps, log *zap.Logger) (func(), error) {
 
 // credentials returns the secrets of each provider account, which the
 // worker redacts from any provider message it stores, logs or sends.
-func credentials(cfg config.Config) func(provider, account string) []string {
-	byProvider := map[string]map[string]config.Account{
+// accounts are the configured accounts by provider.
+func accounts(cfg config.Config) map[string]map[string]config.Account {
+	return map[string]map[string]config.Account{
 		ucdn.Provider:     cfg.Providers.UCDN.Accounts,
 		leaseweb.Provider: cfg.Providers.Leaseweb.Accounts,
 		edgio.Provider:    cfg.Providers.Edgio.Accounts,
 		ionos.Provider:    cfg.Providers.IONOS.Accounts,
 	}
+}
+
+// maxInFlight is each account's max_in_flight.
+func maxInFlight(cfg config.Config) func(provider, account string) int {
+	byProvider := accounts(cfg)
+	return func(provider, account string) int { return byProvider[provider][account].MaxInFlight }
+}
+
+func credentials(cfg config.Config) func(provider, account string) []string {
+	byProvider := accounts(cfg)
 	return func(provider, account string) []string {
 		if a, ok := byProvider[provider][account]; ok && a.Token != "" {
 			return []string{a.Token}

@@ -285,6 +285,10 @@ type Account struct {
 	AccountNumber string `yaml:"account_number"`
 	// Breaker is the account's circuit breaker, shared by every replica.
 	Breaker Breaker `yaml:"breaker"`
+	// MaxInFlight caps the account's operations running at the provider
+	// at once, across every replica; the others wait in queued. 0 means
+	// no cap. Default 0.
+	MaxInFlight int `yaml:"max_in_flight"`
 }
 
 // Breaker opens an account's circuit after Failures retryable provider
@@ -309,6 +313,9 @@ func checkFlow(bad func(key, format string, args ...any), key string, a Account)
 	}
 	if a.Burst < 0 {
 		bad(key+".burst", "must be >= 0")
+	}
+	if a.MaxInFlight < 0 {
+		bad(key+".max_in_flight", "must be >= 0")
 	}
 	if a.Breaker.Failures < 0 {
 		bad(key+".breaker.failures", "must be >= 0")

@@ -130,6 +130,17 @@ func (ls *launchStep) acquire(ctx context.Context, op *opstore.Operation, exec E
 			return ls.busy(ctx, op, &BusyError{Resource: key, Holder: "operation " + holder})
 		}
 	}
+	if key, limit := ls.accountCap(op); key != "" {
+		got, used, err := ls.cfg.Store.AcquireSlots(ctx, key, op.ID, 1, limit, ls.cfg.LockTTL)
+		if err != nil {
+			return err
+		}
+		if !got {
+			msg := fmt.Sprintf("waiting: %s on %s has %d of %d operations in flight (max_in_flight)", op.Account, op.Provider, used, limit)
+			_, _ = ls.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{op.State}, LastError: &msg})
+			return &waitError{Delay: ls.cfg.BusyRetry, Err: errors.New(msg)}
+		}
+	}
 	if key, n, limit := exec.slots(op, params); n > 0 {
 		got, used, err := ls.cfg.Store.AcquireSlots(ctx, key, op.ID, n, limit, ls.cfg.LockTTL)
 		if err != nil {

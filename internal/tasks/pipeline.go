@@ -228,6 +228,9 @@ func (pl *pipeline) finish(ctx context.Context, op *opstore.Operation, o Outcome
 			if key, n, _ := exec.slots(op, params); n > 0 {
 				_ = pl.cfg.Store.ReleaseSlots(ctx, key, done.ID)
 			}
+			if key, _ := pl.accountCap(op); key != "" {
+				_ = pl.cfg.Store.ReleaseSlots(ctx, key, done.ID)
+			}
 			if key := exec.lockKey(op, params); key != "" {
 				if err := pl.cfg.Store.ReleaseLock(ctx, key, done.ID); err != nil {
 					pl.opLogger(done).Warn("release resource lock (it expires by itself)", zap.Error(err))
@@ -268,4 +271,17 @@ func hasParams(p json.RawMessage) bool {
 // attempt, until a worker that serves it takes it.
 func unserved(pl *pipeline, op *opstore.Operation) error {
 	return &waitError{Delay: pl.cfg.BusyRetry, Err: fmt.Errorf("no worker here serves %s on %s", op.Kind, op.Provider)}
+}
+
+// accountCap is op's account's cap on operations in flight and the key
+// of its slots ("" and 0: none).
+func (pl *pipeline) accountCap(op *opstore.Operation) (string, int) {
+	if pl.cfg.MaxInFlight == nil {
+		return "", 0
+	}
+	n := pl.cfg.MaxInFlight(op.Provider, op.Account)
+	if n <= 0 {
+		return "", 0
+	}
+	return "inflight:" + op.Provider + ":" + op.Account, n
 }

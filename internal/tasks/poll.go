@@ -112,6 +112,9 @@ func (ps *pollStep) refresh(ctx context.Context, op *opstore.Operation, exec Exe
 	if key, n, limit := exec.slots(op, params); n > 0 {
 		_, _, _ = ps.cfg.Store.AcquireSlots(ctx, key, op.ID, n, limit+n, ps.cfg.LockTTL)
 	}
+	if key, limit := ps.accountCap(op); key != "" {
+		_, _, _ = ps.cfg.Store.AcquireSlots(ctx, key, op.ID, 1, limit+1, ps.cfg.LockTTL)
+	}
 	if key := exec.lockKey(op, params); key != "" {
 		if got, holder, err := ps.cfg.Store.AcquireLock(ctx, key, op.ID, ps.cfg.LockTTL); err == nil && !got {
 			log.Error("resource lock lost to another operation (were all workers down longer than the lock TTL?)", zap.String("holder", holder))

@@ -58,6 +58,10 @@ type Config struct {
 	// provider callback URL (webhooks.CallbackURL).
 	CallbackBaseURL string
 	CallbackSecret  []byte
+	// MaxInFlight returns how many operations of a provider account may
+	// run at the provider at once, across every replica (0 or nil: no
+	// cap).
+	MaxInFlight func(provider, account string) int
 	// Credentials returns the secrets of a provider account (its API
 	// token): a provider's error text that echoes one is redacted before
 	// it is stored, logged or sent. nil: none.

@@ -1,0 +1,46 @@
+package tasks_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/providers/leaseweb/leasewebsim"
+	"github.com/opsworker/opsworker/internal/tasks"
+	"github.com/opsworker/opsworker/ops"
+)
+
+// max_in_flight 1: a second operation of the account waits in queued,
+// saying why and using no attempt, until the first ends; then it runs.
+func TestAccountCapHoldsWorkInQueued(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour}, func(c *tasks.Config) {
+		c.MaxInFlight = func(provider, account string) int {
+			if provider == ops.ProviderLeaseweb && account == "default" {
+				return 1
+			}
+			return 0
+		}
+	})
+	first := b.submit(t, ops.KindServerIPMIReset, `{"server_id":"111"}`)
+	second := b.submit(t, ops.KindServerIPMIReset, `{"server_id":"222"}`)
+	require.NoError(t, b.run(t, tasks.LaunchTaskID(first.ID)))
+	task := b.task(t, tasks.LaunchTaskID(second.ID))
+	err := b.worker.Handler().ProcessTask(t.Context(), task)
+	require.Error(t, err)
+	assert.False(t, b.worker.IsFailure(err))
+	op := b.op(t, second.ID)
+	assert.Equal(t, opstore.StateQueued, op.State)
+	assert.Equal(t, "waiting: default on leaseweb has 1 of 1 operations in flight (max_in_flight)", op.LastError)
+	assert.Zero(t, b.lw.Launches("222", "ipmiReset"))
+
+	finishAll(b)
+	require.NoError(t, b.run(t, tasks.PollTaskID(first.ID, 1)))
+	require.Equal(t, opstore.StateSucceeded, b.op(t, first.ID).State)
+	require.NoError(t, b.worker.Handler().ProcessTask(t.Context(), task))
+	assert.Equal(t, opstore.StateRunning, b.op(t, second.ID).State)
+	assert.Equal(t, 1, b.lw.Launches("222", "ipmiReset"))
+}
