@@ -140,8 +140,11 @@ type queueCollector struct {
 }
 
 var (
-	queueSize = prometheus.NewDesc("opsworker_queue_tasks", "Tasks in an asynq queue by state.", []string{"queue", "state"}, nil)
-	queueLat  = prometheus.NewDesc("opsworker_queue_latency_seconds", "Age of the oldest pending task of an asynq queue.", []string{"queue"}, nil)
+	// The queue gauges are the cluster's queues, read from Redis: every
+	// replica exports the same values, so they aggregate with max, never
+	// sum.
+	queueSize = prometheus.NewDesc("opsworker_queue_tasks", "Tasks in an asynq queue by state (the same on every replica: aggregate with max, not sum).", []string{"queue", "state"}, nil)
+	queueLat  = prometheus.NewDesc("opsworker_queue_latency_seconds", "Age of the oldest pending task of an asynq queue (the same on every replica: aggregate with max).", []string{"queue"}, nil)
 	queueUp   = prometheus.NewDesc("opsworker_queue_scrape_ok", "1 if asynq's queues could be read.", nil, nil)
 )
 
