@@ -62,7 +62,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&g.keyPrefix, "key-prefix", envOr("OPSWORKER_KEY_PREFIX", "opsworker"), "operation store key prefix, as redis.key_prefix (env OPSWORKER_KEY_PREFIX)")
 	pf.StringVar(&g.queue, "queue", envOr("OPSWORKER_QUEUE", "default"), "queue for new operations, as operations.queue (env OPSWORKER_QUEUE)")
-	root.AddCommand(newSubmitCmd(g), newStatusCmd(g), newWaitCmd(g), newListCmd(g), newWebhooksCmd(g), newSchedulesCmd(g), newCancelCmd(g))
+	root.AddCommand(newSubmitCmd(g), newStatusCmd(g), newWaitCmd(g), newListCmd(g), newWebhooksCmd(g), newSchedulesCmd(g), newCancelCmd(g), newAccountCmd(g))
 	return root
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/opsworker/opsworker/internal/flow"
 	"github.com/opsworker/opsworker/internal/opstore"
 )
 
@@ -56,4 +57,30 @@ func TestListFollowsPagesToTheLimit(t *testing.T) {
 	code, out, _ = list("--state", "failed", "--kind", "cdn:purge", "--limit", "20")
 	require.Equal(t, 0, code)
 	assert.Equal(t, 5, strings.Count(out, "\n"), "a header and the four matches:\n%s", out)
+}
+
+// `account pause` and `resume` hold an account on every worker through
+// Redis; an unknown provider exits 2 naming it.
+func TestAccountPauseAndResume(t *testing.T) {
+	mr := miniredis.RunT(t)
+	sh := func(args ...string) (int, string) {
+		var out, errOut bytes.Buffer
+		code := run(t.Context(), append([]string{"--redis", "redis://" + mr.Addr() + "/0", "--output", "json"}, args...), strings.NewReader(""), &out, &errOut)
+		return code, out.String() + errOut.String()
+	}
+	code, out := sh("account", "pause", "leaseweb", "default")
+	require.Equal(t, 0, code, out)
+	assert.JSONEq(t, `{"provider":"leaseweb","account":"default","paused":true,"was_paused":false}`, out)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	by, paused, err := flow.NewPauses(rdb, "opsworker").PausedBy(t.Context(), "leaseweb", "default")
+	require.NoError(t, err)
+	assert.True(t, paused)
+	assert.Contains(t, by, "the CLI")
+	code, out = sh("account", "resume", "leaseweb", "default")
+	require.Equal(t, 0, code, out)
+	assert.JSONEq(t, `{"provider":"leaseweb","account":"default","paused":false,"was_paused":true}`, out)
+	code, out = sh("account", "pause", "akamai", "default")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, out, `provider: unknown "akamai"`)
 }

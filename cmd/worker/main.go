@@ -608,8 +608,11 @@ func sharedLimiter(rdb redis.UniversalClient, prefix string, log *zap.Logger) li
 		if acc.RateLimit > 0 {
 			opts = append(opts, providers.WithRateLimiter(flow.NewLimiter(rdb, prefix, provider, account, acc.RateLimit, acc.Burst)))
 		}
-		if !acc.Breaker.Disabled {
-			br := flow.NewBreaker(rdb, prefix, provider, account, flow.BreakerConfig{Failures: acc.Breaker.Failures, Window: acc.Breaker.Window, CoolDown: acc.Breaker.CoolDown})
+		{
+			// Always there: a disabled breaker never opens by itself, but an
+			// operator's pause holds the account through it.
+			br := flow.NewBreaker(rdb, prefix, provider, account, flow.BreakerConfig{Failures: acc.Breaker.Failures, Window: acc.Breaker.Window,
+				CoolDown: acc.Breaker.CoolDown, Disabled: acc.Breaker.Disabled})
 			br.OnChange = func(name, from, to string) {
 				l := log.With(zap.String("account", name), zap.String("from", from), zap.String("to", to))
 				if to == flow.Open {
@@ -768,7 +771,8 @@ func startHTTP(cfg config.Config, d httpDeps, log *zap.Logger) (func(), error) {
 	for _, t := range cfg.HTTP.Tokens {
 		tokens = append(tokens, api.Token{Name: t.Name, Secret: t.Token, Scope: t.Scope})
 	}
-	a := api.New(api.Config{Store: d.store, Submitter: d.sub, Enqueuer: d.client, Queue: cfg.Operations.Queue, Tokens: tokens, Logger: log.Named("api")})
+	a := api.New(api.Config{Store: d.store, Submitter: d.sub, Enqueuer: d.client, Queue: cfg.Operations.Queue, Tokens: tokens, Logger: log.Named("api"),
+		Pauses: flow.NewPauses(d.rdb, cfg.Redis.KeyPrefix)})
 	a.Register(mux)
 	if ui := cfg.HTTP.UI; ui == nil || *ui {
 		// Browsers sign in at /ui/login (a session cookie); scripts may

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -64,6 +65,15 @@ type Config struct {
 	SessionTTL time.Duration
 	// Now is the clock of sessions (default time.Now).
 	Now func() time.Time
+	// Pauses pauses and resumes provider accounts (nil: those routes
+	// answer 503).
+	Pauses Pauser
+}
+
+// Pauser pauses and resumes provider accounts for every replica.
+type Pauser interface {
+	Pause(ctx context.Context, provider, account, by string) error
+	Resume(ctx context.Context, provider, account string) (bool, error)
 }
 
 // API serves /v1 and the queue UI's login. Safe for concurrent use.
@@ -107,6 +117,8 @@ func Routes() []Route {
 		{"GET", "/v1/operations"},
 		{"GET", "/v1/operations/{id}"},
 		{"POST", "/v1/operations/{id}/cancel"},
+		{"POST", "/v1/providers/{provider}/accounts/{account}/pause"},
+		{"POST", "/v1/providers/{provider}/accounts/{account}/resume"},
 		{"GET", "/v1/openapi.json"},
 	}
 }
@@ -120,6 +132,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/operations", a.Require(ScopeRead, http.HandlerFunc(a.list)))
 	mux.Handle("GET /v1/operations/{id}", a.Require(ScopeRead, http.HandlerFunc(a.get)))
 	mux.Handle("POST /v1/operations/{id}/cancel", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.cancel))))
+	mux.Handle("POST /v1/providers/{provider}/accounts/{account}/pause", a.cop.Handler(a.Require(ScopeWrite, a.pause(true))))
+	mux.Handle("POST /v1/providers/{provider}/accounts/{account}/resume", a.cop.Handler(a.Require(ScopeWrite, a.pause(false))))
 	mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(OpenAPI)
@@ -391,6 +405,75 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 		ops = []*opstore.Operation{}
 	}
 	writeJSON(w, http.StatusOK, ListResponse{Operations: ops, NextCursor: next})
+}
+
+// AccountPause is the answer of POST .../pause and .../resume.
+type AccountPause struct {
+	Provider string `json:"provider"`
+	Account  string `json:"account"`
+	// Paused is whether the account's calls are now held back.
+	Paused bool `json:"paused"`
+	// WasPaused is whether it was paused before this request.
+	WasPaused bool `json:"was_paused"`
+}
+
+var accountNameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// pause pauses (or resumes) a provider account on every replica: its
+// calls are held back and its tasks wait, without using attempts, until
+// it is resumed.
+func (a *API) pause(on bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		provider, account := r.PathValue("provider"), r.PathValue("account")
+		if r.ContentLength != 0 {
+			// No body is needed; one that is sent is JSON, and empty.
+			var none struct{}
+			if !decode(w, r, a.cfg.MaxBody, &none) {
+				return
+			}
+		}
+		if !slices.Contains(ops.Providers(), provider) {
+			problem(w, http.StatusBadRequest, fmt.Sprintf("unknown provider %q (known: %s)", provider, strings.Join(ops.Providers(), ", ")), "provider")
+			return
+		}
+		if !accountNameRe.MatchString(account) {
+			problem(w, http.StatusBadRequest, "an account name is 1-64 letters, digits, - or _", "account")
+			return
+		}
+		if a.cfg.Pauses == nil {
+			problem(w, http.StatusServiceUnavailable, "pausing accounts is not available on this server", "")
+			return
+		}
+		res := AccountPause{Provider: provider, Account: account, Paused: on}
+		var err error
+		if on {
+			tok, _ := r.Context().Value(ctxKey{}).(Token)
+			_, res.WasPaused, err = a.pausedBy(r.Context(), provider, account)
+			if err == nil {
+				err = a.cfg.Pauses.Pause(r.Context(), provider, account, "token "+tok.Name)
+			}
+		} else {
+			res.WasPaused, err = a.cfg.Pauses.Resume(r.Context(), provider, account)
+		}
+		if err != nil {
+			problem(w, http.StatusServiceUnavailable, "the pause state is unavailable; try again", "")
+			return
+		}
+		a.cfg.Logger.Info(map[bool]string{true: "provider account paused", false: "provider account resumed"}[on],
+			zap.String("provider", provider), zap.String("account", account))
+		writeJSON(w, http.StatusOK, res)
+	})
+}
+
+// pausedBy reports whether the account is paused, when the Pauser can
+// tell.
+func (a *API) pausedBy(ctx context.Context, provider, account string) (string, bool, error) {
+	if p, ok := a.cfg.Pauses.(interface {
+		PausedBy(ctx context.Context, provider, account string) (string, bool, error)
+	}); ok {
+		return p.PausedBy(ctx, provider, account)
+	}
+	return "", false, nil
 }
 
 // CancelRequest is the optional body of POST .../cancel.

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/opsworker/opsworker/internal/api"
+	"github.com/opsworker/opsworker/internal/flow"
 	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/tasks"
 )
@@ -35,7 +36,8 @@ func setup(t *testing.T) (*httptest.Server, *opstore.Store) {
 	client := asynq.NewClientFromRedisClient(rdb)
 	t.Cleanup(func() { client.Close() })
 	a := api.New(api.Config{Store: store, Submitter: tasks.NewSubmitter(store, client, tasks.SubmitOptions{}), Enqueuer: client,
-		Tokens: []api.Token{{Name: "ro", Secret: readTok, Scope: api.ScopeRead}, {Name: "ci", Secret: writeTok, Scope: api.ScopeWrite}}, MaxBody: 4096})
+		Tokens: []api.Token{{Name: "ro", Secret: readTok, Scope: api.ScopeRead}, {Name: "ci", Secret: writeTok, Scope: api.ScopeWrite}}, MaxBody: 4096,
+		Pauses: flow.NewPauses(rdb, "ow")})
 	mux := http.NewServeMux()
 	a.Register(mux)
 	srv := httptest.NewServer(mux)
@@ -437,4 +439,28 @@ func TestListRejectsBadCursor(t *testing.T) {
 			assert.Contains(t, p["detail"], "cursor: ", q)
 		}
 	}
+}
+
+// A write token pauses and resumes a provider account; the answer says
+// the state now and before, and the pause records who asked. Bad names
+// are refused naming the field.
+func TestPauseAndResumeAccount(t *testing.T) {
+	t.Parallel()
+	srv, _ := setup(t)
+	path := "/v1/providers/leaseweb/accounts/default/"
+	code, _, _ := call(t, srv, "POST", path+"pause", readTok, "")
+	assert.Equal(t, 403, code, "a read token cannot pause")
+	code, _, res := call(t, srv, "POST", path+"pause", writeTok, "")
+	require.Equal(t, 200, code)
+	assert.Equal(t, map[string]any{"provider": "leaseweb", "account": "default", "paused": true, "was_paused": false}, res)
+	_, _, res = call(t, srv, "POST", path+"pause", writeTok, "")
+	assert.Equal(t, true, res["was_paused"])
+	_, _, res = call(t, srv, "POST", path+"resume", writeTok, "")
+	assert.Equal(t, map[string]any{"provider": "leaseweb", "account": "default", "paused": false, "was_paused": true}, res)
+	code, _, p := call(t, srv, "POST", "/v1/providers/akamai/accounts/default/pause", writeTok, "")
+	assert.Equal(t, 400, code)
+	assert.Equal(t, "provider", p["field"])
+	code, _, p = call(t, srv, "POST", "/v1/providers/ucdn/accounts/a%20b/pause", writeTok, "")
+	assert.Equal(t, 400, code)
+	assert.Equal(t, "account", p["field"])
 }

@@ -22,6 +22,9 @@ type BreakerConfig struct {
 	Failures int
 	Window   time.Duration
 	CoolDown time.Duration
+	// Disabled counts no failures: the breaker never opens by itself (an
+	// operator's pause still holds the account).
+	Disabled bool
 }
 
 // DefaultBreaker opens after 5 failures within 30 s and probes after 30 s.
@@ -36,6 +39,7 @@ var DefaultBreaker = BreakerConfig{Failures: 5, Window: 30 * time.Second, CoolDo
 type Breaker struct {
 	rdb      redis.UniversalClient
 	key      string
+	pauseKey string
 	account  string
 	cfg      BreakerConfig
 	OnChange func(account, from, to string)
@@ -54,7 +58,7 @@ func NewBreaker(rdb redis.UniversalClient, prefix, provider, account string, cfg
 		cfg.CoolDown = DefaultBreaker.CoolDown
 	}
 	name := provider + ":" + account
-	return &Breaker{rdb: rdb, key: prefix + ":{ops}:breaker:" + name, account: name, cfg: cfg}
+	return &Breaker{rdb: rdb, key: prefix + ":{ops}:breaker:" + name, pauseKey: pauseKey(prefix, provider, account), account: name, cfg: cfg}
 }
 
 // probeFor is how long a half-open breaker lets its one probe run before
@@ -64,6 +68,7 @@ const probeFor = 30 * time.Second
 // allowScript: KEYS[1] the breaker; ARGV cool-down is not needed here;
 // ARGV[1] probe window ms. Returns {allowed, wait_ms, changed_to}.
 var allowScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[2]) == 1 then return {0, tonumber(ARGV[2]), 'paused'} end
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local st = redis.call('HGET', KEYS[1], 'state')
@@ -115,17 +120,21 @@ return {'closed', 0, st}
 // rest of the cool-down (or of a running probe). When Redis cannot
 // answer, calls go out: the breaker protects the provider, not Redis.
 func (b *Breaker) Allow(ctx context.Context) error {
-	v, err := allowScript.Run(ctx, b.rdb, []string{b.key}, probeFor.Milliseconds()).Slice()
+	v, err := allowScript.Run(ctx, b.rdb, []string{b.key, b.pauseKey}, probeFor.Milliseconds(), pausedRecheck.Milliseconds()).Slice()
 	if err != nil || len(v) != 3 {
 		return nil
 	}
-	if to, _ := v[2].(string); to != "" {
+	to, _ := v[2].(string)
+	wait, _ := v[1].(int64)
+	if to == "paused" {
+		return &ThrottledError{Account: b.account, Wait: time.Duration(wait) * time.Millisecond, Reason: "paused by an operator"}
+	}
+	if to != "" {
 		b.changed(Open, to)
 	}
 	if n, _ := v[0].(int64); n == 1 {
 		return nil
 	}
-	wait, _ := v[1].(int64)
 	return &ThrottledError{Account: b.account, Wait: time.Duration(wait) * time.Millisecond, Reason: "circuit breaker open"}
 }
 
@@ -133,6 +142,9 @@ func (b *Breaker) Allow(ctx context.Context) error {
 // the provider (5xx, timeout, connection), true for any answer that
 // shows it up (2xx, 4xx).
 func (b *Breaker) Record(ctx context.Context, ok bool) {
+	if b.cfg.Disabled {
+		return
+	}
 	flag := "0"
 	if ok {
 		flag = "1"
@@ -165,3 +177,45 @@ func (b *Breaker) changed(from, to string) {
 
 // String names the breaker.
 func (b *Breaker) String() string { return fmt.Sprintf("breaker of %s", b.account) }
+
+// pausedRecheck is how long a task of a paused account waits before it
+// looks again.
+const pausedRecheck = 30 * time.Second
+
+func pauseKey(prefix, provider, account string) string {
+	return prefix + ":{ops}:paused:" + provider + ":" + account
+}
+
+// Pauses pauses and resumes provider accounts by hand, for every replica:
+// a paused account's calls are held back (its tasks wait without using
+// attempts) until it is resumed.
+type Pauses struct {
+	rdb    redis.UniversalClient
+	prefix string
+}
+
+// NewPauses returns the pauses of the accounts under prefix.
+func NewPauses(rdb redis.UniversalClient, prefix string) *Pauses {
+	return &Pauses{rdb: rdb, prefix: prefix}
+}
+
+// Pause pauses provider's account; by says who (kept with the pause).
+func (p *Pauses) Pause(ctx context.Context, provider, account, by string) error {
+	return p.rdb.Set(ctx, pauseKey(p.prefix, provider, account), by, 0).Err()
+}
+
+// Resume resumes provider's account; it reports whether it was paused.
+func (p *Pauses) Resume(ctx context.Context, provider, account string) (bool, error) {
+	n, err := p.rdb.Del(ctx, pauseKey(p.prefix, provider, account)).Result()
+	return n > 0, err
+}
+
+// PausedBy says who paused provider's account ("" and false: it is not
+// paused).
+func (p *Pauses) PausedBy(ctx context.Context, provider, account string) (string, bool, error) {
+	by, err := p.rdb.Get(ctx, pauseKey(p.prefix, provider, account)).Result()
+	if err == redis.Nil {
+		return "", false, nil
+	}
+	return by, err == nil, err
+}

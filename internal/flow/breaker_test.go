@@ -97,3 +97,36 @@ func TestBreakerCountsWithinTheWindow(t *testing.T) {
 	_, ok := flow.IsThrottled(br.Allow(ctx))
 	assert.True(t, ok, "3 within the window")
 }
+
+// An operator's pause holds the account on every replica, whatever the
+// breaker says, until resumed; a disabled breaker never opens by itself
+// but honours the pause.
+func TestPauseAndResume(t *testing.T) {
+	rdb, prefix := flowRedis(t)
+	ctx := t.Context()
+	br := flow.NewBreaker(rdb, prefix, "leaseweb", "default", flow.BreakerConfig{Disabled: true, Failures: 1})
+	for i := 0; i < 5; i++ {
+		br.Record(ctx, false)
+	}
+	require.NoError(t, br.Allow(ctx), "a disabled breaker does not open")
+	p := flow.NewPauses(rdb, prefix)
+	require.NoError(t, p.Pause(ctx, "leaseweb", "default", "token ops-team"))
+	by, paused, err := p.PausedBy(ctx, "leaseweb", "default")
+	require.NoError(t, err)
+	assert.True(t, paused)
+	assert.Equal(t, "token ops-team", by)
+	err = br.Allow(ctx)
+	d, ok := flow.IsThrottled(err)
+	require.True(t, ok)
+	assert.Equal(t, 30*time.Second, d)
+	assert.Contains(t, err.Error(), "paused by an operator of leaseweb:default")
+	other := flow.NewBreaker(rdb, prefix, "leaseweb", "eu", flow.DefaultBreaker)
+	assert.NoError(t, other.Allow(ctx), "only that account")
+	was, err := p.Resume(ctx, "leaseweb", "default")
+	require.NoError(t, err)
+	assert.True(t, was)
+	assert.NoError(t, br.Allow(ctx))
+	was, err = p.Resume(ctx, "leaseweb", "default")
+	require.NoError(t, err)
+	assert.False(t, was, "not paused any more")
+}

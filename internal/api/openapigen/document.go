@@ -49,6 +49,7 @@ func components() []component {
 		{"Problem", reflect.TypeFor[api.Problem](), false},
 		{"CancelRequest", reflect.TypeFor[api.CancelRequest](), false},
 		{"ListResponse", reflect.TypeFor[api.ListResponse](), false},
+		{"AccountPause", reflect.TypeFor[api.AccountPause](), false},
 		{"Progress", reflect.TypeFor[ops.Progress](), true},
 		// Types a result holds (the results themselves come from the
 		// registry below).

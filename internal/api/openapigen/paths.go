@@ -26,6 +26,19 @@ func jsonContent(schema string) obj {
 	return obj{"application/json": obj{"schema": obj{"$ref": "#/components/schemas/" + schema}}}
 }
 
+func accountParams() []any {
+	return []any{
+		obj{"name": "provider", "in": "path", "required": true, "schema": obj{"$ref": "#/components/schemas/Provider"}},
+		obj{"name": "account", "in": "path", "required": true, "schema": obj{"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}},
+	}
+}
+
+func pauseResponses() obj {
+	out := problems("400", "401", "403", "413", "415", "503")
+	out["200"] = obj{"description": "The account's pause state now", "content": jsonContent("AccountPause")}
+	return out
+}
+
 func idParam() obj {
 	return obj{"name": "id", "in": "path", "required": true, "schema": obj{"type": "string"}}
 }
@@ -64,7 +77,7 @@ func document(schemas map[string]*jsonschema.Schema) openAPI {
 		Info: obj{
 			"title":   "opsworker API",
 			"version": "1",
-			"description": "Submit, read, list and cancel infrastructure operations. Every route but this document needs a token: Authorization: Bearer <token> (the scheme in any case), or Basic auth with the token as password. Read scope reads; write scope also submits and cancels. " +
+			"description": "Submit, read, list and cancel infrastructure operations; pause and resume provider accounts. Every route but this document needs a token: Authorization: Bearer <token> (the scheme in any case), or Basic auth with the token as password. Read scope reads; write scope also submits and cancels. " +
 				"Request bodies are JSON: a write with another Content-Type gets 415. A request with an unsafe method sent by a browser page of another origin (Sec-Fetch-Site, else Origin against Host) gets 403. " +
 				"Every error, including 404 for an unknown path and 405 (with Allow) for another method, is an RFC 9457 problem (application/problem+json). " +
 				"The webhooks section describes the events the worker POSTs to callback_url and to subscriptions (Standard Webhooks v1). " +
@@ -115,6 +128,23 @@ func document(schemas map[string]*jsonschema.Schema) openAPI {
 						"description": "Optional. A request without a body may leave out Content-Type; one that sends a Content-Type must send application/json.",
 						"content":     jsonContent("CancelRequest")},
 					"responses": cancelResponses,
+				},
+			},
+			"/v1/providers/{provider}/accounts/{account}/pause": obj{
+				"post": obj{
+					"summary":     "Pause a provider account",
+					"description": "On every replica: the account's provider calls are held back, and its operations wait (launches in queued, polls later) without using attempts, until it is resumed. Its circuit breaker's state is kept.",
+					"operationId": "pauseAccount",
+					"parameters":  accountParams(),
+					"responses":   pauseResponses(),
+				},
+			},
+			"/v1/providers/{provider}/accounts/{account}/resume": obj{
+				"post": obj{
+					"summary":     "Resume a paused provider account",
+					"operationId": "resumeAccount",
+					"parameters":  accountParams(),
+					"responses":   pauseResponses(),
 				},
 			},
 			"/v1/openapi.json": obj{
