@@ -116,6 +116,7 @@ func run(ctx context.Context, args []string) error {
 
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
 	mx := metrics.New(inspector, slices.Sorted(maps.Keys(cfg.Worker.Queues))...)
+	mx.WatchAccounts(accountStates(cfg, rdb))
 	execs, closeProviders, err := buildProviders(cfg, log, mx.ProviderCall, sharedLimiter(rdb, cfg.Redis.KeyPrefix, log))
 	if err != nil {
 		return err
@@ -815,6 +816,27 @@ func accounts(cfg config.Config) map[string]map[string]config.Account {
 		leaseweb.Provider: cfg.Providers.Leaseweb.Accounts,
 		edgio.Provider:    cfg.Providers.Edgio.Accounts,
 		ionos.Provider:    cfg.Providers.IONOS.Accounts,
+	}
+}
+
+// accountStates reads every configured account's breaker and pause from
+// Redis (for the metrics).
+func accountStates(cfg config.Config, rdb redis.UniversalClient) func(ctx context.Context) []metrics.AccountState {
+	pauses := flow.NewPauses(rdb, cfg.Redis.KeyPrefix)
+	return func(ctx context.Context) []metrics.AccountState {
+		var out []metrics.AccountState
+		byProvider := accounts(cfg)
+		for _, provider := range slices.Sorted(maps.Keys(byProvider)) {
+			for _, name := range slices.Sorted(maps.Keys(byProvider[provider])) {
+				st, err := flow.NewBreaker(rdb, cfg.Redis.KeyPrefix, provider, name, flow.BreakerConfig{}).State(ctx)
+				if err != nil {
+					continue
+				}
+				_, paused, _ := pauses.PausedBy(ctx, provider, name)
+				out = append(out, metrics.AccountState{Provider: provider, Account: name, Breaker: st, Paused: paused})
+			}
+		}
+		return out
 	}
 }
 

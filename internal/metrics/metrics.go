@@ -10,6 +10,7 @@
 package metrics
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -175,4 +176,51 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(queueLat, prometheus.GaugeValue, info.Latency.Seconds(), q)
 	}
+}
+
+// AccountState is a provider account's flow control as Redis holds it:
+// the same on every replica (aggregate with max).
+type AccountState struct {
+	Provider, Account string
+	// Breaker is closed, open or half_open.
+	Breaker string
+	Paused  bool
+}
+
+var (
+	accountOpen   = prometheus.NewDesc("opsworker_provider_account_circuit_open", "1 while a provider account's circuit breaker is open or probing (the same on every replica: aggregate with max).", []string{"provider", "account"}, nil)
+	accountPaused = prometheus.NewDesc("opsworker_provider_account_paused", "1 while an operator has paused a provider account (the same on every replica: aggregate with max).", []string{"provider", "account"}, nil)
+)
+
+// accountCollector reads the accounts' breakers and pauses at each
+// scrape.
+type accountCollector struct {
+	states func(ctx context.Context) []AccountState
+}
+
+func (c *accountCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- accountOpen
+	ch <- accountPaused
+}
+
+func (c *accountCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, a := range c.states(ctx) {
+		open, paused := 0.0, 0.0
+		if a.Breaker != "" && a.Breaker != "closed" {
+			open = 1
+		}
+		if a.Paused {
+			paused = 1
+		}
+		ch <- prometheus.MustNewConstMetric(accountOpen, prometheus.GaugeValue, open, a.Provider, a.Account)
+		ch <- prometheus.MustNewConstMetric(accountPaused, prometheus.GaugeValue, paused, a.Provider, a.Account)
+	}
+}
+
+// WatchAccounts exports the provider accounts' breaker and pause states,
+// read by states at each scrape.
+func (m *Metrics) WatchAccounts(states func(ctx context.Context) []AccountState) {
+	m.Registry.MustRegister(&accountCollector{states: states})
 }

@@ -1,7 +1,9 @@
 package metrics_test
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,4 +140,37 @@ func TestQueueLabelsAreTheConfiguredQueues(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[string]bool{"default": true}, queues)
+}
+
+// The account collector exports each account's breaker and pause as
+// 0/1 gauges, read at every scrape.
+func TestAccountStates(t *testing.T) {
+	m := metrics.New(nil)
+	m.WatchAccounts(func(context.Context) []metrics.AccountState {
+		return []metrics.AccountState{
+			{Provider: "leaseweb", Account: "default", Breaker: "open"},
+			{Provider: "ucdn", Account: "default", Breaker: "closed", Paused: true},
+		}
+	})
+	families, err := m.Registry.Gather()
+	require.NoError(t, err)
+	got := map[string]float64{}
+	for _, f := range families {
+		if !strings.HasPrefix(f.GetName(), "opsworker_provider_account_") {
+			continue
+		}
+		for _, mt := range f.GetMetric() {
+			labels := ""
+			for _, l := range mt.GetLabel() {
+				labels += l.GetValue() + " "
+			}
+			got[f.GetName()+" "+strings.TrimSpace(labels)] = mt.GetGauge().GetValue()
+		}
+	}
+	assert.Equal(t, map[string]float64{
+		"opsworker_provider_account_circuit_open default leaseweb": 1,
+		"opsworker_provider_account_paused default leaseweb":       0,
+		"opsworker_provider_account_circuit_open default ucdn":     0,
+		"opsworker_provider_account_paused default ucdn":           1,
+	}, got)
 }
