@@ -188,6 +188,11 @@ func run(ctx context.Context, args []string) error {
 	if err := srv.Start(w.Handler()); err != nil {
 		return fmt.Errorf("start asynq server: %w", err)
 	}
+	// Announce the accounts this worker serves before the API answers:
+	// it refuses work for an account no running worker serves.
+	flow.NewServed(rdb, cfg.Redis.KeyPrefix).Keep(ctx, servedPairs(cfg, execs), 90*time.Second, func(err error) {
+		log.Warn("announce the accounts this worker serves", zap.Error(err))
+	})
 	sub := tasks.NewSubmitter(store, client, tasks.SubmitOptions{Queue: cfg.Operations.Queue, Timeout: cfg.Operations.TaskTimeout})
 	stopHTTP, err := startHTTP(cfg, httpDeps{worker: w, store: store, sub: sub, client: client, rdb: rdb, srv: srv, mx: mx, connOpt: connOpt}, log)
 	if err != nil {
@@ -773,7 +778,7 @@ func startHTTP(cfg config.Config, d httpDeps, log *zap.Logger) (func(), error) {
 		tokens = append(tokens, api.Token{Name: t.Name, Secret: t.Token, Scope: t.Scope})
 	}
 	a := api.New(api.Config{Store: d.store, Submitter: d.sub, Enqueuer: d.client, Queue: cfg.Operations.Queue, Tokens: tokens, Logger: log.Named("api"),
-		Pauses: flow.NewPauses(d.rdb, cfg.Redis.KeyPrefix)})
+		Pauses: flow.NewPauses(d.rdb, cfg.Redis.KeyPrefix), Served: flow.NewServed(d.rdb, cfg.Redis.KeyPrefix)})
 	a.Register(mux)
 	if ui := cfg.HTTP.UI; ui == nil || *ui {
 		// Browsers sign in at /ui/login (a session cookie); scripts may
@@ -838,6 +843,23 @@ func accountStates(cfg config.Config, rdb redis.UniversalClient) func(ctx contex
 		}
 		return out
 	}
+}
+
+// servedPairs are the (provider, account) pairs this worker serves: the
+// accounts of the providers it has executors for.
+func servedPairs(cfg config.Config, execs map[tasks.ExecutorKey]tasks.Executor) [][2]string {
+	providers := map[string]bool{}
+	for k := range execs {
+		providers[k.Provider] = true
+	}
+	var out [][2]string
+	byProvider := accounts(cfg)
+	for _, p := range slices.Sorted(maps.Keys(providers)) {
+		for _, a := range slices.Sorted(maps.Keys(byProvider[p])) {
+			out = append(out, [2]string{p, a})
+		}
+	}
+	return out
 }
 
 // maxInFlight is each account's max_in_flight.

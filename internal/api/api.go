@@ -24,6 +24,7 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
+	"github.com/opsworker/opsworker/internal/flow"
 	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/tasks"
 	"github.com/opsworker/opsworker/ops"
@@ -68,6 +69,12 @@ type Config struct {
 	// Pauses pauses and resumes provider accounts (nil: those routes
 	// answer 503).
 	Pauses Pauser
+	// Served tells whether a running worker serves a provider account; a
+	// submit for one no worker serves is a 400 naming account (nil: not
+	// checked).
+	Served interface {
+		Serves(ctx context.Context, provider, account string) (bool, []string, error)
+	}
 }
 
 // Pauser pauses and resumes provider accounts for every replica.
@@ -279,6 +286,9 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 		req.IdempotencyKey = h
 	}
 	env := tasks.Envelope{Provider: req.Provider, Account: req.Account, Params: req.Params, CallbackURL: req.CallbackURL, IdempotencyKey: req.IdempotencyKey}
+	if !a.served(w, r, req.TaskType, env) {
+		return
+	}
 	scope := ""
 	if tok, ok := TokenFrom(r.Context()); ok {
 		scope = "token:" + tok.Name
@@ -405,6 +415,29 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 		ops = []*opstore.Operation{}
 	}
 	writeJSON(w, http.StatusOK, ListResponse{Operations: ops, NextCursor: next})
+}
+
+// served refuses a submit for a provider account no running worker
+// serves (work that could only wait), naming account. An unknown kind or
+// provider is left to the submit's own validation; a register that cannot
+// answer lets the submit through.
+func (a *API) served(w http.ResponseWriter, r *http.Request, kind string, env tasks.Envelope) bool {
+	if a.cfg.Served == nil {
+		return true
+	}
+	if _, err := ops.NewParams(kind, env.Provider); err != nil {
+		return true
+	}
+	account := env.Account
+	if account == "" {
+		account = ops.DefaultAccount
+	}
+	ok, pairs, err := a.cfg.Served.Serves(r.Context(), env.Provider, account)
+	if err != nil || ok {
+		return true
+	}
+	problem(w, http.StatusBadRequest, fmt.Sprintf("no running worker serves account %q of %s (served now: %s)", account, env.Provider, flow.Join(pairs)), "account")
+	return false
 }
 
 // AccountPause is the answer of POST .../pause and .../resume.

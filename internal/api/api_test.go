@@ -464,3 +464,37 @@ func TestPauseAndResumeAccount(t *testing.T) {
 	assert.Equal(t, 400, code)
 	assert.Equal(t, "account", p["field"])
 }
+
+// A submit for a provider account no running worker serves is refused,
+// naming account and the accounts that are served; a served one goes
+// through.
+func TestSubmitRefusesAnUnservedAccount(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	store := opstore.New(rdb, "ow", time.Hour)
+	client := asynq.NewClientFromRedisClient(rdb)
+	t.Cleanup(func() { client.Close() })
+	served := flow.NewServed(rdb, "ow")
+	require.NoError(t, served.Announce(t.Context(), [][2]string{{"ucdn", "default"}}, time.Minute))
+	a := api.New(api.Config{Store: store, Submitter: tasks.NewSubmitter(store, client, tasks.SubmitOptions{}), Enqueuer: client,
+		Tokens: []api.Token{{Name: "ci", Secret: writeTok, Scope: api.ScopeWrite}}, Served: served})
+	mux := http.NewServeMux()
+	a.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	code, _, _ := call(t, srv, "POST", "/v1/operations", writeTok, purge)
+	assert.Equal(t, 202, code, "ucdn/default is served")
+	code, _, p := call(t, srv, "POST", "/v1/operations", writeTok, strings.Replace(purge, `"provider":"ucdn"`, `"provider":"ucdn","account":"eu"`, 1))
+	assert.Equal(t, 400, code)
+	assert.Equal(t, "account", p["field"])
+	assert.Contains(t, p["detail"], `no running worker serves account "eu" of ucdn (served now: ucdn/default)`)
+	code, _, p = call(t, srv, "POST", "/v1/operations", writeTok, `{"task_type":"server:rescue","provider":"leaseweb","params":{"server_id":"1"}}`)
+	assert.Equal(t, 400, code)
+	assert.Equal(t, "account", p["field"])
+	code, _, p = call(t, srv, "POST", "/v1/operations", writeTok, `{"task_type":"cdn:nuke","provider":"ucdn","params":{}}`)
+	assert.Equal(t, 400, code)
+	assert.Equal(t, "task_type", p["field"], "an unknown kind is the submit's own error")
+}

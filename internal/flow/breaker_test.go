@@ -130,3 +130,25 @@ func TestPauseAndResume(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, was, "not paused any more")
 }
+
+// Workers announce the accounts they serve; an announcement lapses when
+// it is not renewed.
+func TestServedRegister(t *testing.T) {
+	rdb, prefix := flowRedis(t)
+	ctx := t.Context()
+	s := flow.NewServed(rdb, prefix)
+	require.NoError(t, s.Announce(ctx, [][2]string{{"leaseweb", "default"}, {"ucdn", "default"}}, 300*time.Millisecond))
+	require.NoError(t, s.Announce(ctx, [][2]string{{"ucdn", "eu"}}, time.Minute))
+	ok, pairs, err := s.Serves(ctx, "leaseweb", "default")
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.ElementsMatch(t, []string{"leaseweb/default", "ucdn/default", "ucdn/eu"}, pairs)
+	ok, _, err = s.Serves(ctx, "leaseweb", "eu")
+	require.NoError(t, err)
+	assert.False(t, ok)
+	time.Sleep(400 * time.Millisecond)
+	ok, pairs, err = s.Serves(ctx, "leaseweb", "default")
+	require.NoError(t, err)
+	assert.False(t, ok, "lapsed")
+	assert.Equal(t, []string{"ucdn/eu"}, pairs)
+}
