@@ -81,6 +81,9 @@ func (cs *cancelStep) ProcessCancel(ctx context.Context, t *asynq.Task) error {
 			return err
 		}
 		cs.logState(cur)
+		// A launch that waits (for the account's cap, say) may already
+		// hold the resource's lock or slots.
+		cs.release(ctx, op, cur)
 		return cs.ensureNotified(ctx, cur)
 	case opstore.StateLaunching:
 		// The launch checks the flag before calling the provider; if the

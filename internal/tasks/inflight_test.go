@@ -1,9 +1,11 @@
 package tasks_test
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -43,4 +45,28 @@ func TestAccountCapHoldsWorkInQueued(t *testing.T) {
 	require.NoError(t, b.worker.Handler().ProcessTask(t.Context(), task))
 	assert.Equal(t, opstore.StateRunning, b.op(t, second.ID).State)
 	assert.Equal(t, 1, b.lw.Launches("222", "ipmiReset"))
+}
+
+// An operation canceled while it waits in queued gives back what its
+// launch took before it had to wait (here the server's lock, taken before
+// the account's cap turned it away).
+func TestCancelWhileWaitingReleasesTheLock(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, leasewebsim.Config{TaskDuration: time.Hour}, func(c *tasks.Config) {
+		c.MaxInFlight = func(string, string) int { return 1 }
+	})
+	first := b.submit(t, ops.KindServerIPMIReset, `{"server_id":"111"}`)
+	require.NoError(t, b.run(t, tasks.LaunchTaskID(first.ID)))
+	waiting := b.submit(t, ops.KindServerIPMIReset, `{"server_id":"222"}`)
+	require.Error(t, b.worker.Handler().ProcessTask(t.Context(), b.task(t, tasks.LaunchTaskID(waiting.ID))))
+	holder, err := b.store.LockHolder(t.Context(), "leaseweb:server:222")
+	require.NoError(t, err)
+	require.Equal(t, waiting.ID, holder, "the lock comes before the cap")
+
+	p, _ := json.Marshal(tasks.CancelPayload{OperationID: waiting.ID})
+	require.NoError(t, b.worker.Handler().ProcessTask(t.Context(), asynq.NewTask(tasks.TypeCancel, p)))
+	assert.Equal(t, opstore.StateCanceled, b.op(t, waiting.ID).State)
+	holder, err = b.store.LockHolder(t.Context(), "leaseweb:server:222")
+	require.NoError(t, err)
+	assert.Empty(t, holder, "released at once, not at its TTL")
 }

@@ -218,27 +218,36 @@ func (pl *pipeline) finish(ctx context.Context, op *opstore.Operation, o Outcome
 	if pl.cfg.Observer != nil {
 		pl.cfg.Observer.OperationFinished(done)
 	}
-	if exec, ok := pl.cfg.Executors[ExecutorKey{op.Kind, op.Provider}]; ok {
-		// What the operation held is named by its params (as they were
-		// before the final change removed any secret).
-		if params, err := exec.params(op); err == nil {
-			if key := exec.batchKey(op, params); key != "" && pl.cfg.Batcher != nil {
-				_ = pl.cfg.Batcher.Remove(ctx, key, done.ID)
-			}
-			if key, n, _ := exec.slots(op, params); n > 0 {
-				_ = pl.cfg.Store.ReleaseSlots(ctx, key, done.ID)
-			}
-			if key, _ := pl.accountCap(op); key != "" {
-				_ = pl.cfg.Store.ReleaseSlots(ctx, key, done.ID)
-			}
-			if key := exec.lockKey(op, params); key != "" {
-				if err := pl.cfg.Store.ReleaseLock(ctx, key, done.ID); err != nil {
-					pl.opLogger(done).Warn("release resource lock (it expires by itself)", zap.Error(err))
-				}
-			}
+	pl.release(ctx, op, done)
+	return pl.ensureNotified(ctx, done)
+}
+
+// release gives back what op held, now done: its batch membership, its
+// provider slots, its account cap slot and its resource lock (named by
+// its params as they were before the final change removed any secret).
+func (pl *pipeline) release(ctx context.Context, op, done *opstore.Operation) {
+	if key, _ := pl.accountCap(op); key != "" {
+		_ = pl.cfg.Store.ReleaseSlots(ctx, key, done.ID)
+	}
+	exec, ok := pl.cfg.Executors[ExecutorKey{op.Kind, op.Provider}]
+	if !ok {
+		return
+	}
+	params, err := exec.params(op)
+	if err != nil {
+		return
+	}
+	if key := exec.batchKey(op, params); key != "" && pl.cfg.Batcher != nil {
+		_ = pl.cfg.Batcher.Remove(ctx, key, done.ID)
+	}
+	if key, n, _ := exec.slots(op, params); n > 0 {
+		_ = pl.cfg.Store.ReleaseSlots(ctx, key, done.ID)
+	}
+	if key := exec.lockKey(op, params); key != "" {
+		if err := pl.cfg.Store.ReleaseLock(ctx, key, done.ID); err != nil {
+			pl.opLogger(done).Warn("release resource lock (it expires by itself)", zap.Error(err))
 		}
 	}
-	return pl.ensureNotified(ctx, done)
 }
 
 // onConflict decides what a failed compare-and-set means: another task
