@@ -166,27 +166,13 @@ func (l *LeasewebReinstall[P]) Poll(ctx context.Context, op Op[P]) (PollResult, 
 	if err != nil {
 		return PollResult{}, err
 	}
-	var progress ops.Progress
-	_ = json.Unmarshal(op.Progress, &progress)
+	image, _, _ := op.Params.Image()
 	result := before(op.Result)
 	result.MachineID, result.ImageID, result.State = m.ID, m.ImageID(), m.State
-	result.ChangeSeen = progress.Task == reinstallChanging
-	image, _, _ := op.Params.Image()
-	res := PollResult{Status: m.State}
-	settled := m.State == result.StateBefore || m.State == leaseweb.InstanceRunning
 	newImage := m.ImageID() == image && result.ImageBefore != image
-	switch {
-	case m.State == leaseweb.InstanceFailed:
-		res.Done, res.Error = true, fmt.Sprintf("%s %s is FAILED after the reinstall with %s", machineName(l.machine), m.ID, image)
-	case settled && (result.ChangeSeen || newImage || op.PollSeq >= restoreGracePolls):
-		res.Done, res.Succeeded = true, true
-	case settled:
-	case m.State == leaseweb.InstanceStopping, m.State == leaseweb.InstanceStarting, m.State == leaseweb.InstanceStopped, m.State == "CREATING":
-		result.ChangeSeen = true
-		res.Progress, _ = json.Marshal(ops.Progress{Percentage: 50, Task: reinstallChanging})
-	default:
-		res.Unknown = true
-	}
+	var res PollResult
+	res, result.ChangeSeen = settleMachine(m, result.StateBefore, changeSeen(op.Progress, reinstallChanging), newImage, op.PollSeq, reinstallChanging,
+		fmt.Sprintf("%s %s is FAILED after the reinstall with %s", machineName(l.machine), m.ID, image))
 	res.Result, _ = json.Marshal(result)
 	return res, nil
 }

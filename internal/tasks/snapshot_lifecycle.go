@@ -212,31 +212,48 @@ func (l *LeasewebSnapshotRestore[P]) Poll(ctx context.Context, op Op[P]) (PollRe
 	if err != nil {
 		return PollResult{}, err
 	}
-	var progress ops.Progress
-	_ = json.Unmarshal(op.Progress, &progress)
 	var result ops.SnapshotRestoreResult
 	_ = json.Unmarshal(op.Result, &result) // StateBefore, from the pre-flight
 	if result.StateBefore == "" {
 		result.StateBefore = leaseweb.InstanceRunning
 	}
 	result.MachineID, result.SnapshotID, result.State = m.ID, restoring(op), m.State
-	result.ChangeSeen = progress.Task == restoreChanging
+	var res PollResult
+	res, result.ChangeSeen = settleMachine(m, result.StateBefore, changeSeen(op.Progress, restoreChanging), false, op.PollSeq, restoreChanging,
+		fmt.Sprintf("%s %s is FAILED after the restore of snapshot %s", machineName(l.machine), m.ID, restoring(op)))
+	res.Result, _ = json.Marshal(result)
+	return res, nil
+}
+
+// settleMachine is one poll of a machine change (a restore, a
+// reinstall): FAILED fails it; the state before (or RUNNING) ends it once
+// the machine was seen changing, or early says the change shows, or at
+// the third poll (a change quicker than the polls); STOPPING, STARTING,
+// STOPPED or CREATING is the change under way, remembered in the progress
+// as marker. It returns whether the change has been seen.
+func settleMachine(m *leaseweb.Instance, stateBefore string, seen, early bool, pollSeq int, marker, failure string) (PollResult, bool) {
 	res := PollResult{Status: m.State}
-	settled := m.State == result.StateBefore || m.State == leaseweb.InstanceRunning
+	settled := m.State == stateBefore || m.State == leaseweb.InstanceRunning
 	switch {
-	case settled && (result.ChangeSeen || op.PollSeq >= restoreGracePolls):
+	case m.State == leaseweb.InstanceFailed:
+		res.Done, res.Error = true, failure
+	case settled && (seen || early || pollSeq >= restoreGracePolls):
 		res.Done, res.Succeeded = true, true
 	case settled:
-	case m.State == leaseweb.InstanceStopping, m.State == leaseweb.InstanceStarting, m.State == leaseweb.InstanceStopped:
-		result.ChangeSeen = true
-		res.Progress, _ = json.Marshal(ops.Progress{Percentage: 50, Task: restoreChanging})
-	case m.State == leaseweb.InstanceFailed:
-		res.Done, res.Error = true, fmt.Sprintf("%s %s is FAILED after the restore of snapshot %s", machineName(l.machine), m.ID, restoring(op))
+	case m.State == leaseweb.InstanceStopping, m.State == leaseweb.InstanceStarting, m.State == leaseweb.InstanceStopped, m.State == "CREATING":
+		seen = true
+		res.Progress, _ = json.Marshal(ops.Progress{Percentage: 50, Task: marker})
 	default:
 		res.Unknown = true
 	}
-	res.Result, _ = json.Marshal(result)
-	return res, nil
+	return res, seen
+}
+
+// changeSeen reports whether a progress stored by settleMachine says the
+// change was seen.
+func changeSeen(progress json.RawMessage, marker string) bool {
+	var p ops.Progress
+	return json.Unmarshal(progress, &p) == nil && p.Task == marker
 }
 
 // LeasewebSnapshotDelete runs instance:snapshot_delete and
