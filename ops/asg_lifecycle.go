@@ -2,7 +2,6 @@ package ops
 
 import (
 	"strings"
-	"time"
 )
 
 // The auto scaling group lifecycle kinds (asg:scale changes one).
@@ -78,17 +77,8 @@ func (p *ASGCreateParams) Validate() error {
 	if p.Reference == "" || len(p.Reference) > 255 || strings.ContainsFunc(p.Reference, isControlOrBreak) {
 		return invalid("params.reference", "required; 1-255 characters without control characters")
 	}
-	for _, r := range []struct {
-		field  string
-		v      *int
-		lo, hi int
-	}{
-		{"desired_amount", p.DesiredAmount, 1, 1000}, {"minimum_amount", p.MinimumAmount, 1, 1000}, {"maximum_amount", p.MaximumAmount, 1, 1000},
-		{"cpu_threshold", p.CPUThreshold, 1, 100}, {"warmup_time", p.WarmupTime, 60, 900}, {"cooldown_time", p.CooldownTime, 300, 900},
-	} {
-		if r.v != nil && (*r.v < r.lo || *r.v > r.hi) {
-			return invalid("params."+r.field, "must be %d..%d, got %d", r.lo, r.hi, *r.v)
-		}
+	if err := validAmounts(p.DesiredAmount, p.MinimumAmount, p.MaximumAmount, p.CPUThreshold, p.WarmupTime, p.CooldownTime); err != nil {
+		return err
 	}
 	cpu := map[string]bool{"minimum_amount": p.MinimumAmount != nil, "maximum_amount": p.MaximumAmount != nil,
 		"cpu_threshold": p.CPUThreshold != nil, "warmup_time": p.WarmupTime != nil, "cooldown_time": p.CooldownTime != nil}
@@ -120,9 +110,6 @@ func (p *ASGCreateParams) Validate() error {
 		if p.StartsAt != nil || p.EndsAt != nil {
 			return invalid("params.starts_at", "only for SCHEDULED groups")
 		}
-		if *p.MinimumAmount > *p.MaximumAmount {
-			return invalid("params.minimum_amount", "must not exceed maximum_amount")
-		}
 	case "":
 		return invalid("params.type", "required: MANUAL, SCHEDULED or CPU_BASED")
 	default:
@@ -140,30 +127,11 @@ func validSchedule(startsAt, endsAt *string) error {
 	if endsAt == nil {
 		return invalid("params.ends_at", "required for SCHEDULED groups")
 	}
-	s, err := time.Parse(time.RFC3339, *startsAt)
-	if err != nil {
-		return invalid("params.starts_at", "must be an RFC 3339 time (UTC), e.g. 2026-12-01T08:00:00Z")
-	}
-	e, err := time.Parse(time.RFC3339, *endsAt)
-	if err != nil {
-		return invalid("params.ends_at", "must be an RFC 3339 time (UTC), e.g. 2026-12-01T20:00:00Z")
-	}
-	if !e.After(s) {
-		return invalid("params.ends_at", "must be after starts_at")
-	}
-	return nil
+	return validTimes(*startsAt, *endsAt)
 }
 
 // Validate checks the group id.
-func (p *ASGDeleteParams) Validate() error {
-	switch {
-	case p.ASGID == "":
-		return invalid("params.asg_id", "required")
-	case !uuidRe.MatchString(p.ASGID):
-		return invalid("params.asg_id", "must be an auto scaling group UUID, got %q", p.ASGID)
-	}
-	return nil
-}
+func (p *ASGDeleteParams) Validate() error { return validASGID(p.ASGID) }
 
 // Kind is KindASGCreate.
 func (*ASGCreateParams) Kind() string { return KindASGCreate }

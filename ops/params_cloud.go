@@ -53,22 +53,16 @@ type VPSSnapshotParams struct {
 
 // Validate checks the params as Leaseweb documents them.
 func (p *InstanceSnapshotParams) Validate() error {
-	switch {
-	case p.InstanceID == "":
-		return invalid("params.instance_id", "required")
-	case !uuidRe.MatchString(p.InstanceID):
-		return invalid("params.instance_id", "must be an instance UUID, got %q", p.InstanceID)
+	if err := validInstanceID(p.InstanceID); err != nil {
+		return err
 	}
 	return validSnapshotName(p.Name)
 }
 
 // Validate checks the params as Leaseweb documents them.
 func (p *VPSSnapshotParams) Validate() error {
-	switch {
-	case p.VPSID == "":
-		return invalid("params.vps_id", "required")
-	case !serverIDRe.MatchString(p.VPSID):
-		return invalid("params.vps_id", "must be the numeric id of a VPS, got %q", p.VPSID)
+	if err := validVPSID(p.VPSID); err != nil {
+		return err
 	}
 	return validSnapshotName(p.Name)
 }
@@ -98,45 +92,68 @@ type ASGScaleParams struct {
 
 // Validate checks the params as Leaseweb documents them.
 func (p *ASGScaleParams) Validate() error {
-	if p.ASGID == "" {
-		return invalid("params.asg_id", "required")
-	}
-	if !uuidRe.MatchString(p.ASGID) {
-		return invalid("params.asg_id", "must be an auto scaling group UUID, got %q", p.ASGID)
+	if err := validASGID(p.ASGID); err != nil {
+		return err
 	}
 	if p.DesiredAmount == nil && p.MinimumAmount == nil && p.MaximumAmount == nil && p.CPUThreshold == nil &&
 		p.WarmupTime == nil && p.CooldownTime == nil && p.StartsAt == nil && p.EndsAt == nil {
 		return invalid("params", "give at least one of desired_amount, minimum_amount, maximum_amount, cpu_threshold, warmup_time, cooldown_time, starts_at/ends_at")
 	}
-	for _, r := range []struct {
-		field  string
-		v      *int
-		lo, hi int
-	}{
-		{"desired_amount", p.DesiredAmount, 1, 1000}, {"minimum_amount", p.MinimumAmount, 1, 1000}, {"maximum_amount", p.MaximumAmount, 1, 1000},
-		{"cpu_threshold", p.CPUThreshold, 1, 100}, {"warmup_time", p.WarmupTime, 60, 900}, {"cooldown_time", p.CooldownTime, 300, 900},
-	} {
-		if r.v != nil && (*r.v < r.lo || *r.v > r.hi) {
-			return invalid("params."+r.field, "must be %d..%d, got %d", r.lo, r.hi, *r.v)
-		}
-	}
-	if p.MinimumAmount != nil && p.MaximumAmount != nil && *p.MinimumAmount > *p.MaximumAmount {
-		return invalid("params.minimum_amount", "must not exceed maximum_amount")
+	if err := validAmounts(p.DesiredAmount, p.MinimumAmount, p.MaximumAmount, p.CPUThreshold, p.WarmupTime, p.CooldownTime); err != nil {
+		return err
 	}
 	if (p.StartsAt == nil) != (p.EndsAt == nil) {
 		return invalid("params.ends_at", "starts_at and ends_at change together")
 	}
 	if p.StartsAt != nil {
-		s, err1 := time.Parse(time.RFC3339, *p.StartsAt)
-		e, err2 := time.Parse(time.RFC3339, *p.EndsAt)
-		switch {
-		case err1 != nil:
-			return invalid("params.starts_at", "must be an RFC 3339 time (UTC), e.g. 2026-12-01T08:00:00Z")
-		case err2 != nil:
-			return invalid("params.ends_at", "must be an RFC 3339 time (UTC), e.g. 2026-12-01T20:00:00Z")
-		case !e.After(s):
-			return invalid("params.ends_at", "must be after starts_at")
+		return validTimes(*p.StartsAt, *p.EndsAt)
+	}
+	return nil
+}
+
+func validASGID(id string) error {
+	switch {
+	case id == "":
+		return invalid("params.asg_id", "required")
+	case !uuidRe.MatchString(id):
+		return invalid("params.asg_id", "must be an auto scaling group UUID, got %q", id)
+	}
+	return nil
+}
+
+// validAmounts checks an auto scaling group's amounts against the ranges
+// Leaseweb documents (nil: not given).
+func validAmounts(desired, minimum, maximum, cpu, warmup, cooldown *int) error {
+	for _, r := range []struct {
+		field  string
+		v      *int
+		lo, hi int
+	}{
+		{"desired_amount", desired, 1, 1000}, {"minimum_amount", minimum, 1, 1000}, {"maximum_amount", maximum, 1, 1000},
+		{"cpu_threshold", cpu, 1, 100}, {"warmup_time", warmup, 60, 900}, {"cooldown_time", cooldown, 300, 900},
+	} {
+		if r.v != nil && (*r.v < r.lo || *r.v > r.hi) {
+			return invalid("params."+r.field, "must be %d..%d, got %d", r.lo, r.hi, *r.v)
 		}
+	}
+	if minimum != nil && maximum != nil && *minimum > *maximum {
+		return invalid("params.minimum_amount", "must not exceed maximum_amount")
+	}
+	return nil
+}
+
+// validTimes checks a schedule: RFC 3339 times, ends after starts.
+func validTimes(startsAt, endsAt string) error {
+	s, err := time.Parse(time.RFC3339, startsAt)
+	if err != nil {
+		return invalid("params.starts_at", "must be an RFC 3339 time (UTC), e.g. 2026-12-01T08:00:00Z")
+	}
+	e, err := time.Parse(time.RFC3339, endsAt)
+	if err != nil {
+		return invalid("params.ends_at", "must be an RFC 3339 time (UTC), e.g. 2026-12-01T20:00:00Z")
+	}
+	if !e.After(s) {
+		return invalid("params.ends_at", "must be after starts_at")
 	}
 	return nil
 }
@@ -149,11 +166,10 @@ type ResizeParams struct {
 
 // Validate checks the params as Leaseweb documents them.
 func (p *ResizeParams) Validate() error {
+	if err := validInstanceID(p.InstanceID); err != nil {
+		return err
+	}
 	switch {
-	case p.InstanceID == "":
-		return invalid("params.instance_id", "required")
-	case !uuidRe.MatchString(p.InstanceID):
-		return invalid("params.instance_id", "must be an instance UUID, got %q", p.InstanceID)
 	case p.Type == "":
 		return invalid("params.type", "required (e.g. lsw.m3.xlarge)")
 	case !instanceTypeRe.MatchString(p.Type):
