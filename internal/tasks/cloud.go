@@ -208,7 +208,7 @@ func amounts(g *leaseweb.AutoScalingGroup) *ops.ASGAmounts {
 }
 
 // request decodes the operation's params and picks its account's client.
-func (l *LeasewebASGScale) request(op Op[*ops.ASGScaleParams]) (*ASGScaleParams, *leaseweb.Client, error) {
+func (l *LeasewebASGScale) request(op Op[*ops.ASGScaleParams]) (*ops.ASGScaleParams, *leaseweb.Client, error) {
 	c, err := l.clients.get(op.Account)
 	if err != nil {
 		return nil, nil, err
@@ -268,7 +268,7 @@ func (l *LeasewebASGScale) Reconcile(ctx context.Context, op Op[*ops.ASGScalePar
 }
 
 // asgHolds reports whether g already has every value p sets.
-func asgHolds(g *leaseweb.AutoScalingGroup, p *ASGScaleParams) bool {
+func asgHolds(g *leaseweb.AutoScalingGroup, p *ops.ASGScaleParams) bool {
 	sameInt := func(want, have *int) bool { return want == nil || (have != nil && *have == *want) }
 	sameTime := func(want, have *string) bool {
 		if want == nil {
@@ -295,7 +295,7 @@ func asgHolds(g *leaseweb.AutoScalingGroup, p *ASGScaleParams) bool {
 // CPU_BASED groups only; starts_at/ends_at for SCHEDULED only.
 //
 // Leaseweb API docs: https://developer.leaseweb.com/api-docs/publiccloud_v1.html ("Create Auto Scaling Group", "Update Auto Scaling Group")
-func checkASGType(typ string, p *ASGScaleParams) error {
+func checkASGType(typ string, p *ops.ASGScaleParams) error {
 	cpuOnly := map[string]*int{"maximum_amount": p.MaximumAmount, "cpu_threshold": p.CPUThreshold, "warmup_time": p.WarmupTime, "cooldown_time": p.CooldownTime}
 	switch typ {
 	case leaseweb.ASGManual, leaseweb.ASGScheduled:

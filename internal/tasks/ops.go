@@ -22,27 +22,15 @@ const (
 	TypeInstanceResize        = ops.KindInstanceResize
 )
 
-// Envelope and params types, and their limits.
+// Envelope and validation types.
 type (
-	Envelope               = ops.Envelope
-	ValidationError        = ops.ValidationError
-	StringList             = ops.StringList
-	UCDNPurgeParams        = ops.UCDNPurgeParams
-	EdgioPurgeParams       = ops.EdgioPurgeParams
-	InvalidateParams       = ops.InvalidateParams
-	DistributionParams     = ops.DistributionParams
-	ServerInstallParams    = ops.ServerInstallParams
-	ServerRescueParams     = ops.ServerRescueParams
-	InstanceSnapshotParams = ops.InstanceSnapshotParams
-	VPSSnapshotParams      = ops.VPSSnapshotParams
-	ASGScaleParams         = ops.ASGScaleParams
-	ResizeParams           = ops.ResizeParams
+	Envelope        = ops.Envelope
+	ValidationError = ops.ValidationError
 )
 
 const (
-	DefaultAccount    = ops.DefaultAccount
-	MaxPurgeFiles     = ops.MaxPurgeFiles
-	MaxCallbackURLLen = ops.MaxCallbackURLLen
+	DefaultAccount = ops.DefaultAccount
+	MaxPurgeFiles  = ops.MaxPurgeFiles
 )
 
 var (
