@@ -85,7 +85,7 @@ func runWorker() (base string, stop func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: 4, Queues: map[string]int{"default": 1},
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: 4, Queues: map[string]int{"default": 1, tasks.ProviderQueue(ops.ProviderUCDN): 1},
 		TaskCheckInterval: 10 * time.Millisecond, DelayedTaskCheckInterval: 20 * time.Millisecond, LogLevel: asynq.FatalLevel})
 	if err := srv.Start(w.Handler()); err != nil {
 		return "", nil, err

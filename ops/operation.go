@@ -58,6 +58,33 @@ const (
 	EventCanceled  = "operation.canceled"
 )
 
+// Event types of a provider account's health, sent to the subscriptions
+// that name them in their events (never to an operation's callback_url).
+// Data is a ProviderHealth.
+const (
+	// EventProviderDegraded: the account's circuit breaker opened; its
+	// calls wait until a probe succeeds.
+	EventProviderDegraded = "provider.degraded"
+	// EventProviderRecovered: a probe succeeded and the breaker closed.
+	EventProviderRecovered = "provider.recovered"
+)
+
+// ProviderHealth is the data of provider.degraded and provider.recovered.
+type ProviderHealth struct {
+	Provider string `json:"provider"`
+	Account  string `json:"account"`
+	// Breaker is the account's circuit breaker now: open (degraded) or
+	// closed (recovered).
+	Breaker string `json:"breaker" jsonschema:"enum=open,enum=closed"`
+	// Reason says what changed it.
+	Reason string `json:"reason"`
+	// DegradedAt is when the breaker opened: the same in both events of
+	// one outage.
+	DegradedAt time.Time `json:"degraded_at"`
+	// RecoveredAt is when it closed again (provider.recovered only).
+	RecoveredAt *time.Time `json:"recovered_at,omitempty"`
+}
+
 // Event is the JSON body of a webhook delivery (Standard Webhooks; verify
 // it with the webhookverify package).
 type Event struct {
@@ -68,7 +95,8 @@ type Event struct {
 	// Timestamp is when the event happened (the operation launched or
 	// finished).
 	Timestamp time.Time `json:"timestamp"`
-	// Data is the operation, as Operation shows it.
+	// Data is the operation, as Operation shows it (operation.* events),
+	// or a ProviderHealth (provider.* events).
 	Data json.RawMessage `json:"data"`
 }
 

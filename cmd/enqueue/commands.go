@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/opsworker/opsworker/internal/flow"
 	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/redisconn"
 	"github.com/opsworker/opsworker/internal/tasks"
@@ -61,7 +62,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&g.redisURL, "redis", envOr("OPSWORKER_REDIS_URL", defaultRedisURL), "Redis URL (env OPSWORKER_REDIS_URL)")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&g.keyPrefix, "key-prefix", envOr("OPSWORKER_KEY_PREFIX", "opsworker"), "operation store key prefix, as redis.key_prefix (env OPSWORKER_KEY_PREFIX)")
-	pf.StringVar(&g.queue, "queue", envOr("OPSWORKER_QUEUE", "default"), "queue for new operations, as operations.queue (env OPSWORKER_QUEUE)")
+	pf.StringVar(&g.queue, "queue", envOr("OPSWORKER_QUEUE", "default"), "the general queue, where cancel requests go, as operations.queue (env OPSWORKER_QUEUE); operations go to their provider's queue, ops:<provider>")
 	root.AddCommand(newSubmitCmd(g), newStatusCmd(g), newWaitCmd(g), newListCmd(g), newWebhooksCmd(g), newSchedulesCmd(g), newCancelCmd(g), newAccountCmd(g))
 	return root
 }
@@ -97,6 +98,7 @@ func (g *globals) loadOp(ctx context.Context, id string) (redis.UniversalClient,
 		rdb.Close()
 		return nil, nil, fail(exitNoRedis, "%v", err)
 	}
+	tasks.NoteUnserved(ctx, flow.NewServed(rdb, g.keyPrefix), op, time.Now())
 	return rdb, op, nil
 }
 
@@ -150,7 +152,7 @@ func newSubmitCmd(g *globals) *cobra.Command {
 			}
 			defer rdb.Close()
 			client := asynq.NewClientFromRedisClient(rdb)
-			sub := tasks.NewSubmitter(g.store(rdb), client, tasks.SubmitOptions{Queue: g.queue})
+			sub := tasks.NewSubmitter(g.store(rdb), client, tasks.SubmitOptions{})
 			op, created, err := sub.Submit(ctx, kind, env)
 			var ve *tasks.ValidationError
 			switch {
@@ -319,6 +321,7 @@ func (g *globals) waitFor(ctx context.Context, rdb redis.UniversalClient, id str
 		case err != nil && ctx.Err() == nil:
 			return fail(exitNoRedis, "%v", err)
 		case err == nil:
+			tasks.NoteUnserved(ctx, flow.NewServed(rdb, g.keyPrefix), op, time.Now())
 			line := string(op.State)
 			if op.Status != "" {
 				line += " (provider status " + op.Status + ")"
@@ -451,7 +454,7 @@ EXPIRED.`,
 			}
 			b, _ := json.Marshal(tasks.CancelPayload{OperationID: op.ID, Expire: expire})
 			client := asynq.NewClientFromRedisClient(rdb)
-			_, err = client.EnqueueContext(ctx, asynq.NewTask(tasks.TypeCancel, b), asynq.Queue(g.queue), asynq.TaskID("op:"+op.ID+":cancel"), asynq.MaxRetry(20))
+			_, err = client.EnqueueContext(ctx, asynq.NewTask(tasks.TypeCancel, b), asynq.Queue(g.queue), asynq.TaskID(tasks.CancelTaskID(op.ID)), asynq.MaxRetry(20))
 			if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 				return fail(exitNoRedis, "enqueue cancel: %v", err)
 			}

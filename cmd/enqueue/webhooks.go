@@ -35,8 +35,11 @@ func newWebhooksCmd(g *globals) *cobra.Command {
 
 // delivery is one row of `webhooks list`.
 type delivery struct {
-	TaskID      string    `json:"task_id"`
-	OperationID string    `json:"operation_id"`
+	TaskID      string `json:"task_id"`
+	OperationID string `json:"operation_id"`
+	// Provider and Account name the account of a provider.* event.
+	Provider    string    `json:"provider,omitempty"`
+	Account     string    `json:"account,omitempty"`
 	Event       string    `json:"event"`
 	EventID     string    `json:"event_id"`
 	Destination string    `json:"destination"`
@@ -93,9 +96,13 @@ func newWebhooksListCmd(g *globals, queue *string) *cobra.Command {
 					}
 					d := delivery{
 						TaskID: ti.ID, OperationID: p.OperationID, Event: p.EventType, EventID: p.EventID,
+						Provider:    p.Provider,
 						Destination: p.Destination, Host: host, State: ti.State.String(),
 						Attempts: ti.Retried + 1, MaxAttempts: ti.MaxRetry + 1, LastError: ti.LastErr,
 						LastFailed: ti.LastFailedAt, Completed: ti.CompletedAt,
+					}
+					if p.Provider != "" {
+						d.Account = p.Account
 					}
 					switch ti.State {
 					case asynq.TaskStatePending, asynq.TaskStateActive, asynq.TaskStateRetry:
@@ -126,7 +133,11 @@ func newWebhooksListCmd(g *globals, queue *string) *cobra.Command {
 				if !d.NextAttempt.IsZero() {
 					extra = "next " + d.NextAttempt.Format(time.RFC3339) + " " + extra
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", d.OperationID, d.Event, d.Destination, d.Host, d.State, d.Attempts, d.MaxAttempts, oneLine(extra, 100))
+				what := d.OperationID
+				if what == "" {
+					what = d.Provider + "/" + d.Account // a provider.* event
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", what, d.Event, d.Destination, d.Host, d.State, d.Attempts, d.MaxAttempts, oneLine(extra, 100))
 			}
 			return tw.Flush()
 		},

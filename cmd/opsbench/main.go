@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -113,8 +114,16 @@ func envOr(k, d string) string {
 	return d
 }
 
+// benchQueues are the queues the bench's workers serve: the general one
+// and every provider's.
+func benchQueues() map[string]int {
+	q := tasks.ProviderQueues(tasks.Providers(), nil)
+	q["default"] = 1
+	return q
+}
+
 func server(rdb *redis.Client, c int, tick time.Duration, h asynq.Handler, w *tasks.Worker) *asynq.Server {
-	cfg := asynq.Config{Concurrency: c, Queues: map[string]int{"default": 1}, TaskCheckInterval: tick, DelayedTaskCheckInterval: tick, LogLevel: asynq.FatalLevel}
+	cfg := asynq.Config{Concurrency: c, Queues: benchQueues(), TaskCheckInterval: tick, DelayedTaskCheckInterval: tick, LogLevel: asynq.FatalLevel}
 	if w != nil {
 		cfg.RetryDelayFunc, cfg.IsFailure = w.RetryDelay, w.IsFailure
 	}
@@ -246,11 +255,18 @@ func pipeline(ctx context.Context, rdb *redis.Client, kind string, n, c int) (op
 	elapsed := time.Since(start)
 	cmds = commandStats(ctx, rdb).sub(before, n)
 	time.Sleep(100 * time.Millisecond)
-	info, err := insp.GetQueueInfo("default")
-	if err != nil {
-		panic(err)
+	processed := 0
+	for q := range benchQueues() {
+		info, err := insp.GetQueueInfo(q)
+		if errors.Is(err, asynq.ErrQueueNotFound) {
+			continue
+		}
+		if err != nil {
+			panic(err)
+		}
+		processed += info.Processed
 	}
-	return float64(n) / elapsed.Seconds(), float64(info.Processed) / float64(n), cmds
+	return float64(n) / elapsed.Seconds(), float64(processed) / float64(n), cmds
 }
 
 // commandStats reads Redis's per-command call counts (INFO commandstats).
@@ -379,7 +395,7 @@ func idleLatency(ctx context.Context, rdb *redis.Client, tuned bool) (string, st
 	if tuned {
 		tick = 10 * time.Millisecond
 	}
-	cfg := asynq.Config{Concurrency: 4, Queues: map[string]int{"default": 1}, TaskCheckInterval: tick, DelayedTaskCheckInterval: tick, LogLevel: asynq.FatalLevel}
+	cfg := asynq.Config{Concurrency: 4, Queues: benchQueues(), TaskCheckInterval: tick, DelayedTaskCheckInterval: tick, LogLevel: asynq.FatalLevel}
 	srv := asynq.NewServerFromRedisClient(rdb, cfg)
 	if err := srv.Start(r.worker.Handler()); err != nil {
 		panic(err)

@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -115,9 +116,13 @@ func run(ctx context.Context, args []string) error {
 	defer closeRedis()
 
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
-	mx := metrics.New(inspector, slices.Sorted(maps.Keys(cfg.Worker.Queues))...)
+	// Every replica exports every queue, its provider's or not: the
+	// gauges are the cluster's.
+	mx := metrics.New(inspector, append(slices.Sorted(maps.Keys(cfg.Worker.Queues)), slices.Sorted(maps.Keys(tasks.ProviderQueues(tasks.Providers(), nil)))...)...)
 	mx.WatchAccounts(accountStates(cfg, rdb))
-	execs, closeProviders, err := buildProviders(cfg, log, mx.ProviderCall, sharedLimiter(rdb, cfg.Redis.KeyPrefix, log))
+	// The breakers exist before the worker that sends their events.
+	var breakerChanged func(flow.Change)
+	execs, closeProviders, err := buildProviders(cfg, log, mx.ProviderCall, sharedLimiter(rdb, cfg.Redis.KeyPrefix, log, mx.ProviderHeld, &breakerChanged))
 	if err != nil {
 		return err
 	}
@@ -157,10 +162,12 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	breakerChanged = w.ProviderChanged
 
+	queues := serverQueues(cfg, execs)
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:              cfg.Worker.Concurrency,
-		Queues:                   cfg.Worker.Queues,
+		Queues:                   queues,
 		StrictPriority:           cfg.Worker.StrictPriority,
 		ShutdownTimeout:          cfg.Worker.ShutdownTimeout,
 		TaskCheckInterval:        cfg.Worker.TaskCheckInterval,
@@ -190,10 +197,11 @@ func run(ctx context.Context, args []string) error {
 	}
 	// Announce the accounts this worker serves before the API answers:
 	// it refuses work for an account no running worker serves.
-	flow.NewServed(rdb, cfg.Redis.KeyPrefix).Keep(ctx, servedPairs(cfg, execs), 90*time.Second, func(err error) {
+	// A worker that stops withdraws them at once.
+	stopServing := flow.NewServed(rdb, cfg.Redis.KeyPrefix).Keep(ctx, workerName(), servedPairs(cfg, execs), 90*time.Second, func(err error) {
 		log.Warn("announce the accounts this worker serves", zap.Error(err))
 	})
-	sub := tasks.NewSubmitter(store, client, tasks.SubmitOptions{Queue: cfg.Operations.Queue, Timeout: cfg.Operations.TaskTimeout})
+	sub := tasks.NewSubmitter(store, client, tasks.SubmitOptions{Timeout: cfg.Operations.TaskTimeout})
 	stopHTTP, err := startHTTP(cfg, httpDeps{worker: w, store: store, sub: sub, client: client, rdb: rdb, srv: srv, mx: mx, connOpt: connOpt}, log)
 	if err != nil {
 		srv.Shutdown()
@@ -201,11 +209,6 @@ func run(ctx context.Context, args []string) error {
 	}
 	// "worker ready" means every listener is up: scripts and probes wait
 	// for this line before they talk to the HTTP API.
-	queues := make([]string, 0, len(cfg.Worker.Queues))
-	for q := range cfg.Worker.Queues {
-		queues = append(queues, q)
-	}
-	sort.Strings(queues)
 	// What this worker serves: the (kind, provider) pairs it has clients
 	// for. Tasks of any other pair wait for a worker that serves them.
 	serves := make([]string, 0, len(execs))
@@ -213,7 +216,7 @@ func run(ctx context.Context, args []string) error {
 		serves = append(serves, k.Kind+" on "+k.Provider)
 	}
 	sort.Strings(serves)
-	log.Info("worker ready", zap.Strings("queues", queues), zap.Int("concurrency", cfg.Worker.Concurrency), zap.Strings("serves", serves))
+	log.Info("worker ready", zap.Strings("queues", slices.Sorted(maps.Keys(queues))), zap.Int("concurrency", cfg.Worker.Concurrency), zap.Strings("serves", serves))
 
 	schedCtx, stopSched := context.WithCancel(ctx)
 	schedDone := make(chan struct{})
@@ -233,6 +236,7 @@ func run(ctx context.Context, args []string) error {
 	}()
 
 	<-ctx.Done()
+	stopServing()
 	stopSched()
 	<-schedDone
 	<-pruneDone
@@ -607,29 +611,30 @@ func localLimiter(_, _ string, acc config.Account) []providers.Option {
 }
 
 // sharedLimiter limits and guards every replica together, through Redis.
-// A breaker's state change is logged once, by the replica that made it.
-func sharedLimiter(rdb redis.UniversalClient, prefix string, log *zap.Logger) limiterFunc {
+// A breaker's state change is logged once, by the replica that made it,
+// and handed to onChange (the worker's provider events) once it is set.
+func sharedLimiter(rdb redis.UniversalClient, prefix string, log *zap.Logger, held providers.HoldObserver, onChange *func(flow.Change)) limiterFunc {
 	return func(provider, account string, acc config.Account) []providers.Option {
-		var opts []providers.Option
+		opts := []providers.Option{providers.WithHoldObserver(held)}
 		if acc.RateLimit > 0 {
 			opts = append(opts, providers.WithRateLimiter(flow.NewLimiter(rdb, prefix, provider, account, acc.RateLimit, acc.Burst)))
 		}
-		{
-			// Always there: a disabled breaker never opens by itself, but an
-			// operator's pause holds the account through it.
-			br := flow.NewBreaker(rdb, prefix, provider, account, flow.BreakerConfig{Failures: acc.Breaker.Failures, Window: acc.Breaker.Window,
-				CoolDown: acc.Breaker.CoolDown, Disabled: acc.Breaker.Disabled})
-			br.OnChange = func(name, from, to string) {
-				l := log.With(zap.String("account", name), zap.String("from", from), zap.String("to", to))
-				if to == flow.Open {
-					l.Warn("provider account circuit open: its calls wait until a probe succeeds")
-					return
-				}
-				l.Info("provider account circuit " + to)
+		// Always there: a disabled breaker never opens by itself, but an
+		// operator's pause holds the account through it.
+		br := flow.NewBreaker(rdb, prefix, provider, account, flow.BreakerConfig{Failures: acc.Breaker.Failures, Window: acc.Breaker.Window,
+			CoolDown: acc.Breaker.CoolDown, Disabled: acc.Breaker.Disabled})
+		br.OnChange = func(ch flow.Change) {
+			l := log.With(zap.String("provider", ch.Provider), zap.String("account", ch.Account), zap.String("from", ch.From), zap.String("to", ch.To))
+			if ch.To == flow.Open {
+				l.Warn("provider account circuit open: its calls wait until a probe succeeds")
+			} else {
+				l.Info("provider account circuit " + ch.To)
 			}
-			opts = append(opts, providers.WithBreaker(br))
+			if *onChange != nil {
+				(*onChange)(ch)
+			}
 		}
-		return opts
+		return append(opts, providers.WithBreaker(br))
 	}
 }
 
@@ -824,10 +829,11 @@ func accounts(cfg config.Config) map[string]map[string]config.Account {
 	}
 }
 
-// accountStates reads every configured account's breaker and pause from
-// Redis (for the metrics).
+// accountStates reads every configured account's breaker, pause and
+// slots in use from Redis (for the metrics).
 func accountStates(cfg config.Config, rdb redis.UniversalClient) func(ctx context.Context) []metrics.AccountState {
 	pauses := flow.NewPauses(rdb, cfg.Redis.KeyPrefix)
+	store := opstore.New(rdb, cfg.Redis.KeyPrefix, cfg.Operations.Retention)
 	return func(ctx context.Context) []metrics.AccountState {
 		var out []metrics.AccountState
 		byProvider := accounts(cfg)
@@ -838,11 +844,39 @@ func accountStates(cfg config.Config, rdb redis.UniversalClient) func(ctx contex
 					continue
 				}
 				_, paused, _ := pauses.PausedBy(ctx, provider, name)
-				out = append(out, metrics.AccountState{Provider: provider, Account: name, Breaker: st, Paused: paused})
+				a := metrics.AccountState{Provider: provider, Account: name, Breaker: st, Paused: paused, MaxInFlight: byProvider[provider][name].MaxInFlight}
+				if a.MaxInFlight > 0 {
+					a.InFlight, _ = store.SlotsInUse(ctx, tasks.AccountCapResource(provider, name))
+				}
+				out = append(out, a)
 			}
 		}
 		return out
 	}
+}
+
+// workerName names this process in the register of served accounts:
+// host, process id and a random part (a restarted container may reuse
+// both).
+func workerName() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = crand.Read(b[:])
+	return fmt.Sprintf("%s:%d:%x", host, os.Getpid(), b)
+}
+
+// serverQueues are the queues this worker listens on: worker.queues and
+// the queue of each provider it has executors for.
+func serverQueues(cfg config.Config, execs map[tasks.ExecutorKey]tasks.Executor) map[string]int {
+	var served []string
+	for k := range execs {
+		if !slices.Contains(served, k.Provider) {
+			served = append(served, k.Provider)
+		}
+	}
+	queues := tasks.ProviderQueues(served, cfg.Worker.ProviderWeights)
+	maps.Copy(queues, cfg.Worker.Queues)
+	return queues
 }
 
 // servedPairs are the (provider, account) pairs this worker serves: the

@@ -72,9 +72,7 @@ type Config struct {
 	// Served tells whether a running worker serves a provider account; a
 	// submit for one no worker serves is a 400 naming account (nil: not
 	// checked).
-	Served interface {
-		Serves(ctx context.Context, provider, account string) (bool, []string, error)
-	}
+	Served tasks.ServedRegister
 }
 
 // Pauser pauses and resumes provider accounts for every replica.
@@ -369,6 +367,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusServiceUnavailable, "the operation store is unavailable; try again", "")
 		return
 	}
+	tasks.NoteUnserved(r.Context(), a.cfg.Served, op, time.Now())
 	writeJSON(w, http.StatusOK, op)
 }
 
@@ -413,6 +412,9 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	}
 	if ops == nil {
 		ops = []*opstore.Operation{}
+	}
+	for _, op := range ops {
+		tasks.NoteUnserved(r.Context(), a.cfg.Served, op, time.Now())
 	}
 	writeJSON(w, http.StatusOK, ListResponse{Operations: ops, NextCursor: next})
 }
@@ -547,7 +549,7 @@ func (a *API) cancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, _ := json.Marshal(tasks.CancelPayload{OperationID: op.ID, Expire: req.Expire})
-	_, err = a.cfg.Enqueuer.EnqueueContext(r.Context(), asynq.NewTask(tasks.TypeCancel, b), asynq.Queue(a.cfg.Queue), asynq.TaskID("op:"+op.ID+":cancel"), asynq.MaxRetry(20))
+	_, err = a.cfg.Enqueuer.EnqueueContext(r.Context(), asynq.NewTask(tasks.TypeCancel, b), asynq.Queue(a.cfg.Queue), asynq.TaskID(tasks.CancelTaskID(op.ID)), asynq.MaxRetry(20))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		problem(w, http.StatusServiceUnavailable, "cannot enqueue the cancellation; try again", "")
 		return

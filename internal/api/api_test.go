@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
@@ -477,7 +479,7 @@ func TestSubmitRefusesAnUnservedAccount(t *testing.T) {
 	client := asynq.NewClientFromRedisClient(rdb)
 	t.Cleanup(func() { client.Close() })
 	served := flow.NewServed(rdb, "ow")
-	require.NoError(t, served.Announce(t.Context(), [][2]string{{"ucdn", "default"}}, time.Minute))
+	require.NoError(t, served.Announce(t.Context(), "w1", [][2]string{{"ucdn", "default"}}, time.Minute))
 	a := api.New(api.Config{Store: store, Submitter: tasks.NewSubmitter(store, client, tasks.SubmitOptions{}), Enqueuer: client,
 		Tokens: []api.Token{{Name: "ci", Secret: writeTok, Scope: api.ScopeWrite}}, Served: served})
 	mux := http.NewServeMux()
@@ -497,4 +499,47 @@ func TestSubmitRefusesAnUnservedAccount(t *testing.T) {
 	code, _, p = call(t, srv, "POST", "/v1/operations", writeTok, `{"task_type":"cdn:nuke","provider":"ucdn","params":{}}`)
 	assert.Equal(t, 400, code)
 	assert.Equal(t, "task_type", p["field"], "an unknown kind is the submit's own error")
+}
+
+// An operation queued for an account no running worker serves (its
+// worker stopped after the submit) says why it waits, once it is older
+// than the grace a starting worker gets; the record itself is unchanged.
+func TestQueuedOperationSaysNoWorkerServesIt(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	store := opstore.New(rdb, "ow", time.Hour)
+	served := flow.NewServed(rdb, "ow")
+	require.NoError(t, served.Announce(t.Context(), "w1", [][2]string{{"ucdn", "default"}}, time.Minute))
+	mk := func(provider string, age time.Duration) string {
+		op, _, err := store.WithClock(func() time.Time { return time.Now().Add(-age) }).Create(t.Context(), &opstore.Operation{
+			ID: uuid.NewString(), Kind: "server:rescue", Provider: provider, Account: "default", Params: []byte(`{"server_id":"1"}`), State: opstore.StateQueued})
+		require.NoError(t, err)
+		return op.ID
+	}
+	old, young, servedOp := mk("leaseweb", time.Minute), mk("leaseweb", time.Second), mk("ucdn", time.Minute)
+	a := api.New(api.Config{Store: store, Tokens: []api.Token{{Name: "ro", Secret: readTok, Scope: api.ScopeRead}}, Served: served})
+	mux := http.NewServeMux()
+	a.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	_, _, got := call(t, srv, "GET", "/v1/operations/"+old, readTok, "")
+	assert.Equal(t, `waiting: no running worker serves account "default" of leaseweb (served now: ucdn/default)`, got["last_error"])
+	_, _, got = call(t, srv, "GET", "/v1/operations/"+young, readTok, "")
+	assert.Nil(t, got["last_error"], "within the grace")
+	_, _, got = call(t, srv, "GET", "/v1/operations/"+servedOp, readTok, "")
+	assert.Nil(t, got["last_error"], "served")
+	_, _, got = call(t, srv, "GET", "/v1/operations?state=queued", readTok, "")
+	noted := 0
+	for _, o := range got["operations"].([]any) {
+		if strings.Contains(fmt.Sprint(o.(map[string]any)["last_error"]), "no running worker serves") {
+			noted++
+		}
+	}
+	assert.Equal(t, 1, noted)
+	rec, err := store.Get(t.Context(), old)
+	require.NoError(t, err)
+	assert.Empty(t, rec.LastError, "the record is not changed")
 }

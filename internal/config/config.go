@@ -22,6 +22,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -139,7 +140,13 @@ type Worker struct {
 	// Concurrency is the number of tasks processed at once. Default 10.
 	Concurrency int `yaml:"concurrency"`
 	// Queues maps queue name to weight (>= 1). Default {default: 1}.
+	// Names starting "ops:" are the provider queues (ProviderWeights).
 	Queues map[string]int `yaml:"queues"`
+	// ProviderWeights maps a provider to the weight (>= 1) of its queue,
+	// ops:<provider>, which holds its operations' launches and polls. A
+	// worker listens on the queue of each provider it has credentials
+	// for, and on no other. Default 1 each.
+	ProviderWeights map[string]int `yaml:"provider_weights"`
 	// StrictPriority drains higher-weight queues first.
 	StrictPriority bool `yaml:"strict_priority"`
 	// ShutdownTimeout bounds how long in-flight tasks may run after
@@ -156,7 +163,9 @@ type Worker struct {
 
 // Operations configures the operation pipeline.
 type Operations struct {
-	// Queue receives launch and poll tasks. Must be in worker.queues.
+	// Queue is the general queue: it receives cancel requests, and it
+	// held the launch and poll tasks of versions before provider queues
+	// (still served there). Must be in worker.queues.
 	// Default "default".
 	Queue string `yaml:"queue"`
 	// Retention is how long a finished operation record is kept. Default 168h.
@@ -368,9 +377,12 @@ type Subscription struct {
 	URL string `yaml:"url"`
 	// Secrets sign its deliveries; empty means webhooks.secrets.
 	Secrets []string `yaml:"secrets"`
-	// Events filters by event type; empty means all.
+	// Events filters by event type; empty means every operation.* event.
+	// provider.degraded and provider.recovered go only to subscriptions
+	// that name them.
 	Events []string `yaml:"events"`
-	// Kinds and Providers filter by operation; empty means all.
+	// Kinds and Providers filter by operation; empty means all. Providers
+	// also filters provider.* events; Kinds does not.
 	Kinds     []string `yaml:"kinds"`
 	Providers []string `yaml:"providers"`
 }
@@ -721,6 +733,17 @@ func (c Config) Validate() error {
 		if c.Worker.Queues[q] < 1 {
 			bad("worker.queues."+q, "weight must be >= 1")
 		}
+		if tasks.IsProviderQueue(q) {
+			bad("worker.queues."+q, "names starting %q are the provider queues: set their weight in worker.provider_weights", "ops:")
+		}
+	}
+	for _, p := range sortedKeys(c.Worker.ProviderWeights) {
+		if !slices.Contains(tasks.Providers(), p) {
+			bad("worker.provider_weights."+p, "unknown provider (known: %s)", strings.Join(tasks.Providers(), ", "))
+		}
+		if c.Worker.ProviderWeights[p] < 1 {
+			bad("worker.provider_weights."+p, "weight must be >= 1")
+		}
 	}
 	if c.Worker.ShutdownTimeout <= 0 {
 		bad("worker.shutdown_timeout", "must be > 0")
@@ -881,7 +904,7 @@ func (c Config) Validate() error {
 		checkSecrets(key+".secrets", sub.Secrets)
 		for j, e := range sub.Events {
 			if !validEvent(e) {
-				bad(fmt.Sprintf("%s.events[%d]", key, j), "unknown event %q (operation.running, operation.succeeded, operation.failed, operation.timed_out, operation.canceled)", e)
+				bad(fmt.Sprintf("%s.events[%d]", key, j), "unknown event %q (operation.running, operation.succeeded, operation.failed, operation.timed_out, operation.canceled, provider.degraded, provider.recovered)", e)
 			}
 		}
 	}
@@ -970,7 +993,8 @@ var subNameRe = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 
 func validEvent(e string) bool {
 	switch e {
-	case "operation.running", "operation.succeeded", "operation.failed", "operation.timed_out", "operation.canceled":
+	case "operation.running", "operation.succeeded", "operation.failed", "operation.timed_out", "operation.canceled",
+		"provider.degraded", "provider.recovered":
 		return true
 	}
 	return false

@@ -99,7 +99,7 @@ func TestOperatorSurface(t *testing.T) {
 		`opsworker_operations_finished_total{kind="cdn:purge",provider="ucdn",state="succeeded"} 1`,
 		`opsworker_operations_started_total{kind="cdn:purge",provider="ucdn"} 1`,
 		`opsworker_provider_calls_total{class="2xx",endpoint="purge",provider="ucdn"} 1`,
-		`opsworker_queue_tasks{queue="default",state="pending"}`,
+		`opsworker_queue_tasks{queue="ops:ucdn",state="pending"}`,
 		`opsworker_operation_duration_seconds_bucket{kind="cdn:purge"`,
 		`opsworker_queue_scrape_ok 1`,
 	} {
@@ -119,7 +119,7 @@ func TestOperatorSurface(t *testing.T) {
 	assert.Contains(t, page, "<html")
 	code, queues := get(t, base+"/ui/api/queues", basic(roTok))
 	assert.Equal(t, 200, code)
-	assert.Contains(t, queues, `"queue":"default"`)
+	assert.Contains(t, queues, `"queue":"ops:ucdn"`, "the purge went to its provider's queue")
 
 	pause := func(tok string) int {
 		req, _ := http.NewRequest("POST", base+"/ui/api/queues/default:pause", nil)
@@ -161,14 +161,14 @@ func TestQueueUIInBrowser(t *testing.T) {
 		chromedp.WaitReady("body", chromedp.ByQuery),
 	)
 	require.NoError(t, err, "load the UI")
-	pollErr := chromedp.Run(ctx, chromedp.Poll(`document.body.innerText.includes("default")`, nil, chromedp.WithPollingTimeout(60*time.Second)))
+	pollErr := chromedp.Run(ctx, chromedp.Poll(`document.body.innerText.includes("ops:ucdn")`, nil, chromedp.WithPollingTimeout(60*time.Second)))
 	require.NoError(t, chromedp.Run(ctx,
 		chromedp.Text("body", &text, chromedp.ByQuery),
 		chromedp.FullScreenshot(&shot, 100), // PNG
 	))
 	saveArtifact(t, "queue-ui.png", shot)
 	require.NoError(t, pollErr, "the queue never showed; the page said:\n%s", text)
-	assert.Contains(t, text, "default", "the queue is listed")
+	assert.Contains(t, text, "ops:ucdn", "the purge's queue is listed")
 }
 
 // requireChromium skips the test without Chromium, except in CI, and

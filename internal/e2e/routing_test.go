@@ -20,9 +20,10 @@ import (
 )
 
 // A mixed fleet: one worker serves UCDN and Leaseweb, one UCDN alone.
-// Installs and purges all succeed (the UCDN-only worker never fails an
-// install, it leaves it to the other). With the Leaseweb worker gone,
-// installs wait in queued, saying why, and finish once it is back.
+// Installs and purges all succeed (the UCDN-only worker never takes an
+// install: it does not listen on the Leaseweb queue). With the Leaseweb
+// worker gone, installs wait in queued, the CLI saying why, and finish
+// once it is back.
 func TestMixedFleetNeverFailsUnservedWork(t *testing.T) {
 	redisURL, _, cfg, _ := redisSetup(t, ucdnsim.Config{WaitingFor: 100 * time.Millisecond, RunningFor: 100 * time.Millisecond})
 	lw := leasewebsim.New(leasewebsim.Config{APIKey: lwKey, TaskDuration: 50 * time.Millisecond})
@@ -81,18 +82,23 @@ func TestMixedFleetNeverFailsUnservedWork(t *testing.T) {
 	require.NoError(t, capable.cmd.Process.Signal(syscall.SIGTERM))
 	<-capable.done
 	waiting := []string{install(1000), install(1001)}
+	// Nobody takes them from the Leaseweb queue; the stopped worker
+	// withdrew its accounts, so after the grace the CLI says why.
 	testutil.WaitFor(t, 30*time.Second, "installs wait, saying why", func() bool {
-		ops, err := store.GetMany(context.Background(), waiting)
-		if err != nil || len(ops) != len(waiting) {
-			return false
-		}
-		for _, op := range ops {
-			if op.State != opstore.StateQueued || !strings.Contains(op.LastError, "no worker here serves server:install on leaseweb") {
+		for _, id := range waiting {
+			r := cli(t, "--redis", redisURL, "status", id)
+			if r.code != 0 || !strings.Contains(r.stdout, "queued") ||
+				!strings.Contains(r.stdout, `waiting: no running worker serves account "default" of leaseweb (served now: ucdn/default)`) {
 				return false
 			}
 		}
 		return true
 	})
+	ops, err := store.GetMany(context.Background(), waiting)
+	require.NoError(t, err)
+	for _, op := range ops {
+		assert.Zero(t, op.Attempts, "no worker took %s", op.ID)
+	}
 	startWorker(t, full)
 	for _, op := range final(waiting, time.Minute) {
 		assert.Equal(t, opstore.StateSucceeded, op.State, "%s: %s", op.ID, op.LastError)

@@ -22,7 +22,7 @@ import (
 
 // attackPage is a page of another origin that tries, with whatever
 // credentials the browser holds for the worker, to submit an operation
-// and to pause the default queue: HTML form POSTs (text/plain and
+// and to pause the queue of UCDN operations: HTML form POSTs (text/plain and
 // urlencoded, the kinds a page may send anywhere) and no-cors fetches
 // with credentials. %[1]s is the worker's base URL, %[2]s tags the run.
 const attackPage = `<!doctype html>
@@ -34,7 +34,7 @@ const attackPage = `<!doctype html>
 <form id="op" method="POST" enctype="text/plain" target="sink-op" action="%[1]s/v1/operations?attack=%[2]s-form">
 <input type="hidden" name='{"task_type":"cdn:purge","provider":"ucdn","params":{"zone_name":"demo","zone_type":"objects","files":["/csrf-form"]},"idempotency_key":"csrf' value='"}'>
 </form>
-<form id="pause" method="POST" target="sink-pause" action="%[1]s/ui/api/queues/default:pause?attack=%[2]s-form"></form>
+<form id="pause" method="POST" target="sink-pause" action="%[1]s/ui/api/queues/ops:ucdn:pause?attack=%[2]s-form"></form>
 <pre id="log"></pre>
 <script>
 const log = m => { document.getElementById("log").textContent += m + "\n"; };
@@ -43,7 +43,7 @@ document.getElementById("pause").submit();
 const body = JSON.stringify({task_type: "cdn:purge", provider: "ucdn", params: {zone_name: "demo", zone_type: "objects", files: ["/csrf-fetch"]}});
 Promise.allSettled([
   fetch("%[1]s/v1/operations?attack=%[2]s-fetch", {method: "POST", credentials: "include", mode: "no-cors", headers: {"Content-Type": "text/plain"}, body}),
-  fetch("%[1]s/ui/api/queues/default:pause?attack=%[2]s-fetch", {method: "POST", credentials: "include", mode: "no-cors"}),
+  fetch("%[1]s/ui/api/queues/ops:ucdn:pause?attack=%[2]s-fetch", {method: "POST", credentials: "include", mode: "no-cors"}),
 ]).then(rs => log("fetches: " + rs.map(r => r.status).join(", ")));
 </script>
 </body></html>
@@ -93,9 +93,9 @@ func TestQueueUIRefusesCrossOriginWrites(t *testing.T) {
 		require.NoError(t, chromedp.Run(ctx, chromedp.Navigate(pageBase+"/?run="+run)))
 		want := []string{
 			base + "/v1/operations?attack=" + run + "-form",
-			base + "/ui/api/queues/default:pause?attack=" + run + "-form",
+			base + "/ui/api/queues/ops:ucdn:pause?attack=" + run + "-form",
 			base + "/v1/operations?attack=" + run + "-fetch",
-			base + "/ui/api/queues/default:pause?attack=" + run + "-fetch",
+			base + "/ui/api/queues/ops:ucdn:pause?attack=" + run + "-fetch",
 		}
 		testutil.WaitFor(t, 30*time.Second, "the worker answered every request of "+run, func() bool {
 			mu.Lock()
@@ -148,7 +148,7 @@ func TestQueueUIRefusesCrossOriginWrites(t *testing.T) {
 		var at string
 		return chromedp.Run(ctx, chromedp.Location(&at)) == nil && at == base+"/ui/"
 	})
-	pollErr := chromedp.Run(ctx, chromedp.Poll(`document.body && document.body.innerText.includes("default")`, nil, chromedp.WithPollingTimeout(60*time.Second)))
+	pollErr := chromedp.Run(ctx, chromedp.Poll(`document.body && document.body.innerText.includes("ops:ucdn")`, nil, chromedp.WithPollingTimeout(60*time.Second)))
 	require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`document.body ? document.body.innerText : ""`, &text), chromedp.Location(&loc)))
 	require.NoError(t, pollErr, "the queue never showed after login; %s said:\n%s", loc, text)
 	cookies, err := getCookies(ctx, base)
@@ -166,7 +166,7 @@ func TestQueueUIRefusesCrossOriginWrites(t *testing.T) {
 	// pause and resume buttons act.
 	require.NoError(t, chromedp.Run(ctx,
 		chromedp.Navigate(base+"/ui/"),
-		chromedp.Poll(`document.body && document.body.innerText.includes("default")`, nil, chromedp.WithPollingTimeout(60*time.Second)),
+		chromedp.Poll(`document.body && document.body.innerText.includes("ops:ucdn")`, nil, chromedp.WithPollingTimeout(60*time.Second)),
 	))
 	clickQueueAction(t, ctx, false)
 	testutil.WaitFor(t, 20*time.Second, "paused from the UI", func() bool { return queuePaused(t, insp) })
@@ -197,7 +197,7 @@ func TestQueueUIRefusesCrossOriginWrites(t *testing.T) {
 	assert.NotContains(t, w.out.String(), rwTok, "nor the token")
 }
 
-// clickQueueAction hovers the default queue's actions cell in the queue
+// clickQueueAction hovers the ops:ucdn queue's actions cell in the queue
 // UI's overview table, which shows its buttons, and clicks the pause
 // (resume false) or resume button. The buttons are told apart by their
 // colour: their tooltip text is only an attribute while the tooltip is
@@ -205,7 +205,7 @@ func TestQueueUIRefusesCrossOriginWrites(t *testing.T) {
 func clickQueueAction(t *testing.T, ctx context.Context, resume bool) {
 	t.Helper()
 	hover := `(() => {
-		const row = [...document.querySelectorAll("table[aria-label='queues overview table'] tbody tr")].find(r => r.innerText.includes("default"));
+		const row = [...document.querySelectorAll("table[aria-label='queues overview table'] tbody tr")].find(r => r.innerText.includes("ops:ucdn"));
 		if (!row) return false;
 		row.lastElementChild.dispatchEvent(new MouseEvent("mouseover", {bubbles: true}));
 		return true;
@@ -216,7 +216,7 @@ func clickQueueAction(t *testing.T, ctx context.Context, resume bool) {
 	}
 	var ok bool
 	require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(hover, &ok)))
-	require.True(t, ok, "the default queue's row")
+	require.True(t, ok, "the purge queue's row")
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	require.NoError(t, chromedp.Run(cctx, chromedp.Click(`table[aria-label='queues overview table'] button.`+button, chromedp.ByQuery)))
@@ -247,7 +247,7 @@ func countOps(t *testing.T, base string) int {
 
 func queuePaused(t *testing.T, insp *asynq.Inspector) bool {
 	t.Helper()
-	info, err := insp.GetQueueInfo("default")
+	info, err := insp.GetQueueInfo("ops:ucdn")
 	require.NoError(t, err)
 	return info.Paused
 }

@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -37,13 +38,31 @@ var DefaultBreaker = BreakerConfig{Failures: 5, Window: 30 * time.Second, CoolDo
 // and its outcome closes the breaker or opens it again. OnChange hears
 // each state change once, from the replica that made it.
 type Breaker struct {
-	rdb      redis.UniversalClient
-	key      string
-	pauseKey string
-	account  string
-	cfg      BreakerConfig
-	OnChange func(account, from, to string)
+	rdb               redis.UniversalClient
+	key               string
+	pauseKey          string
+	provider, accName string
+	account           string
+	cfg               BreakerConfig
+	OnChange          func(Change)
 }
+
+// Change is one state change of a breaker.
+type Change struct {
+	Provider, Account string
+	From, To          string
+	// OpenedAt is when the breaker last opened from closed: the start of
+	// the outage that this change belongs to.
+	OpenedAt time.Time
+}
+
+// Degraded reports whether the change opens a closed breaker (an outage
+// begins); a failed probe's return to open is not one.
+func (c Change) Degraded() bool { return c.From == Closed && c.To == Open }
+
+// Recovered reports whether the change closes the breaker (the outage
+// ends).
+func (c Change) Recovered() bool { return c.To == Closed && c.From != Closed }
 
 // NewBreaker returns provider's account's breaker, its key under prefix
 // (with the {ops} hash tag).
@@ -58,7 +77,7 @@ func NewBreaker(rdb redis.UniversalClient, prefix, provider, account string, cfg
 		cfg.CoolDown = DefaultBreaker.CoolDown
 	}
 	name := provider + ":" + account
-	return &Breaker{rdb: rdb, key: prefix + ":{ops}:breaker:" + name, pauseKey: pauseKey(prefix, provider, account), account: name, cfg: cfg}
+	return &Breaker{rdb: rdb, key: prefix + ":{ops}:breaker:" + name, pauseKey: pauseKey(prefix, provider, account), provider: provider, accName: account, account: name, cfg: cfg}
 }
 
 // probeFor is how long a half-open breaker lets its one probe run before
@@ -86,7 +105,8 @@ return {1, 0, ''}
 `)
 
 // recordScript: KEYS[1] the breaker; ARGV ok (1/0), window ms,
-// threshold, cool-down ms. Returns {state, changed (1/0), from}.
+// threshold, cool-down ms. Returns {state, changed (1/0), from, opened
+// ms}.
 var recordScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
@@ -94,26 +114,26 @@ local st = redis.call('HGET', KEYS[1], 'state') or 'closed'
 if ARGV[1] == '1' then
   if st == 'half_open' then
     redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0, 'first', now)
-    return {'closed', 1, st}
+    return {'closed', 1, st, redis.call('HGET', KEYS[1], 'opened') or '0'}
   end
   if st == 'closed' then redis.call('HSET', KEYS[1], 'failures', 0) end
-  return {st, 0, st}
+  return {st, 0, st, '0'}
 end
 if st == 'half_open' then
   redis.call('HSET', KEYS[1], 'state', 'open', 'until', now + tonumber(ARGV[4]), 'failures', 0)
-  return {'open', 1, st}
+  return {'open', 1, st, redis.call('HGET', KEYS[1], 'opened') or '0'}
 end
-if st == 'open' then return {'open', 0, st} end
+if st == 'open' then return {'open', 0, st, '0'} end
 local first = tonumber(redis.call('HGET', KEYS[1], 'first') or '0')
 local n = tonumber(redis.call('HGET', KEYS[1], 'failures') or '0')
 if now - first > tonumber(ARGV[2]) then first = now; n = 0 end
 n = n + 1
 if n >= tonumber(ARGV[3]) then
-  redis.call('HSET', KEYS[1], 'state', 'open', 'until', now + tonumber(ARGV[4]), 'failures', 0, 'first', now)
-  return {'open', 1, st}
+  redis.call('HSET', KEYS[1], 'state', 'open', 'until', now + tonumber(ARGV[4]), 'failures', 0, 'first', now, 'opened', now)
+  return {'open', 1, st, tostring(now)}
 end
 redis.call('HSET', KEYS[1], 'failures', n, 'first', first)
-return {'closed', 0, st}
+return {'closed', 0, st, '0'}
 `)
 
 // Allow returns nil when a call may go out, or a *ThrottledError with the
@@ -127,7 +147,7 @@ func (b *Breaker) Allow(ctx context.Context) error {
 	to, _ := v[2].(string)
 	wait, _ := v[1].(int64)
 	if to == "paused" {
-		return &ThrottledError{Account: b.account, Wait: time.Duration(wait) * time.Millisecond, Reason: "paused by an operator"}
+		return &ThrottledError{Account: b.account, Wait: time.Duration(wait) * time.Millisecond, Reason: reasonPaused}
 	}
 	if to != "" {
 		b.changed(Open, to)
@@ -135,7 +155,7 @@ func (b *Breaker) Allow(ctx context.Context) error {
 	if n, _ := v[0].(int64); n == 1 {
 		return nil
 	}
-	return &ThrottledError{Account: b.account, Wait: time.Duration(wait) * time.Millisecond, Reason: "circuit breaker open"}
+	return &ThrottledError{Account: b.account, Wait: time.Duration(wait) * time.Millisecond, Reason: reasonBreaker}
 }
 
 // Record counts a call's outcome: ok false for a retryable failure of
@@ -150,13 +170,15 @@ func (b *Breaker) Record(ctx context.Context, ok bool) {
 		flag = "1"
 	}
 	v, err := recordScript.Run(ctx, b.rdb, []string{b.key}, flag, b.cfg.Window.Milliseconds(), b.cfg.Failures, b.cfg.CoolDown.Milliseconds()).Slice()
-	if err != nil || len(v) != 3 {
+	if err != nil || len(v) != 4 {
 		return
 	}
 	if changed, _ := v[1].(int64); changed == 1 {
 		to, _ := v[0].(string)
 		from, _ := v[2].(string)
-		b.changed(from, to)
+		ms, _ := v[3].(string)
+		opened, _ := strconv.ParseInt(ms, 10, 64)
+		b.changedAt(from, to, time.UnixMilli(opened))
 	}
 }
 
@@ -169,9 +191,11 @@ func (b *Breaker) State(ctx context.Context) (string, error) {
 	return st, err
 }
 
-func (b *Breaker) changed(from, to string) {
+func (b *Breaker) changed(from, to string) { b.changedAt(from, to, time.Time{}) }
+
+func (b *Breaker) changedAt(from, to string, opened time.Time) {
 	if b.OnChange != nil && from != to {
-		b.OnChange(b.account, from, to)
+		b.OnChange(Change{Provider: b.provider, Account: b.accName, From: from, To: to, OpenedAt: opened})
 	}
 }
 

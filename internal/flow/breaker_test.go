@@ -14,12 +14,14 @@ import (
 type changes struct {
 	mu  sync.Mutex
 	all []string
+	raw []flow.Change
 }
 
-func (c *changes) add(account, from, to string) {
+func (c *changes) add(ch flow.Change) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.all = append(c.all, account+" "+from+"->"+to)
+	c.all = append(c.all, ch.Provider+":"+ch.Account+" "+ch.From+"->"+ch.To)
+	c.raw = append(c.raw, ch)
 }
 
 func (c *changes) list() []string {
@@ -60,6 +62,14 @@ func TestBreakerOpensProbesAndCloses(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, flow.Closed, st)
 	assert.Equal(t, []string{"leaseweb:default closed->open", "leaseweb:default open->half_open", "leaseweb:default half_open->closed"}, seen.list())
+	// One outage: it degraded once and recovered once, and both changes
+	// name the moment it opened.
+	open, closed := seen.raw[0], seen.raw[2]
+	assert.True(t, open.Degraded())
+	assert.False(t, seen.raw[1].Degraded() || seen.raw[1].Recovered(), "probing is neither")
+	assert.True(t, closed.Recovered())
+	assert.WithinDuration(t, time.Now(), open.OpenedAt, 5*time.Second)
+	assert.Equal(t, open.OpenedAt, closed.OpenedAt)
 }
 
 // A probe that fails opens the breaker again for another cool-down.
@@ -132,17 +142,17 @@ func TestPauseAndResume(t *testing.T) {
 }
 
 // Workers announce the accounts they serve; an announcement lapses when
-// it is not renewed.
+// it is not renewed, and goes at once when its worker withdraws it.
 func TestServedRegister(t *testing.T) {
 	rdb, prefix := flowRedis(t)
 	ctx := t.Context()
 	s := flow.NewServed(rdb, prefix)
-	require.NoError(t, s.Announce(ctx, [][2]string{{"leaseweb", "default"}, {"ucdn", "default"}}, 300*time.Millisecond))
-	require.NoError(t, s.Announce(ctx, [][2]string{{"ucdn", "eu"}}, time.Minute))
+	require.NoError(t, s.Announce(ctx, "w1", [][2]string{{"leaseweb", "default"}, {"ucdn", "default"}}, 300*time.Millisecond))
+	require.NoError(t, s.Announce(ctx, "w2", [][2]string{{"ucdn", "eu"}}, time.Minute))
 	ok, pairs, err := s.Serves(ctx, "leaseweb", "default")
 	require.NoError(t, err)
 	assert.True(t, ok)
-	assert.ElementsMatch(t, []string{"leaseweb/default", "ucdn/default", "ucdn/eu"}, pairs)
+	assert.Equal(t, []string{"leaseweb/default", "ucdn/default", "ucdn/eu"}, pairs)
 	ok, _, err = s.Serves(ctx, "leaseweb", "eu")
 	require.NoError(t, err)
 	assert.False(t, ok)
@@ -151,4 +161,24 @@ func TestServedRegister(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, ok, "lapsed")
 	assert.Equal(t, []string{"ucdn/eu"}, pairs)
+}
+
+// Two workers serve one account: when one stops and withdraws, the
+// account is still served by the other; when both have, it is not.
+func TestServedWithdrawKeepsOtherWorkers(t *testing.T) {
+	rdb, prefix := flowRedis(t)
+	ctx := t.Context()
+	s := flow.NewServed(rdb, prefix)
+	pairs := [][2]string{{"leaseweb", "default"}}
+	stop1 := s.Keep(ctx, "w1", pairs, time.Minute, nil)
+	stop2 := s.Keep(ctx, "w2", pairs, time.Minute, nil)
+	stop1()
+	ok, _, err := s.Serves(ctx, "leaseweb", "default")
+	require.NoError(t, err)
+	assert.True(t, ok, "w2 still serves it")
+	stop2()
+	ok, served, err := s.Serves(ctx, "leaseweb", "default")
+	require.NoError(t, err)
+	assert.False(t, ok, "withdrawn by both, long before the announcement would lapse")
+	assert.Empty(t, served)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
@@ -23,10 +24,46 @@ const MaxWait = 500 * time.Millisecond
 // provider's Retry-After that holds the whole account) leaves no room for
 // Wait. The caller comes back later; no attempt is used.
 type ThrottledError struct {
+	// Account is "provider:account".
 	Account string
 	Wait    time.Duration
 	// Reason is what holds the call back ("" the rate limit).
 	Reason string
+}
+
+// What holds a call back, as ThrottledError.Cause names it.
+const (
+	CauseRateLimit  = "rate_limit"
+	CauseRetryAfter = "retry_after"
+	CauseBreaker    = "circuit_open"
+	CausePaused     = "paused"
+)
+
+// Reasons of held calls.
+const (
+	reasonRetryAfter = "held by the provider's Retry-After"
+	reasonBreaker    = "circuit breaker open"
+	reasonPaused     = "paused by an operator"
+)
+
+// Cause names what holds the call back, for metrics: one of the Cause*
+// constants.
+func (e *ThrottledError) Cause() string {
+	switch e.Reason {
+	case reasonRetryAfter:
+		return CauseRetryAfter
+	case reasonBreaker:
+		return CauseBreaker
+	case reasonPaused:
+		return CausePaused
+	}
+	return CauseRateLimit
+}
+
+// Split returns the provider and account of e.Account.
+func (e *ThrottledError) Split() (provider, account string) {
+	provider, account, _ = strings.Cut(e.Account, ":")
+	return provider, account
 }
 
 func (e *ThrottledError) Error() string {
@@ -88,7 +125,7 @@ func (l *Limiter) Wait(ctx context.Context) error {
 			return l.local.Wait(ctx)
 		}
 		if hold > 0 {
-			if err := l.pause(ctx, hold); err != nil {
+			if err := l.pause(ctx, hold, reasonRetryAfter); err != nil {
 				return err
 			}
 			continue
@@ -103,7 +140,7 @@ func (l *Limiter) Wait(ctx context.Context) error {
 		if res.Allowed > 0 {
 			return nil
 		}
-		if err := l.pause(ctx, res.RetryAfter); err != nil {
+		if err := l.pause(ctx, res.RetryAfter, ""); err != nil {
 			return err
 		}
 	}
@@ -111,9 +148,9 @@ func (l *Limiter) Wait(ctx context.Context) error {
 
 // pause sleeps d, or gives up with a *ThrottledError when d is over the
 // limiter's MaxWait.
-func (l *Limiter) pause(ctx context.Context, d time.Duration) error {
+func (l *Limiter) pause(ctx context.Context, d time.Duration, reason string) error {
 	if d > l.maxWait {
-		return &ThrottledError{Account: l.account, Wait: d}
+		return &ThrottledError{Account: l.account, Wait: d, Reason: reason}
 	}
 	return l.sleep(ctx, d)
 }

@@ -38,6 +38,7 @@ type Metrics struct {
 	calls             *prometheus.CounterVec
 	callLatency       *prometheus.HistogramVec
 	webhooks          *prometheus.CounterVec
+	held              *prometheus.CounterVec
 
 	// kinds and providers are the label values allowed.
 	kinds, providers map[string]bool
@@ -66,8 +67,10 @@ func New(insp *asynq.Inspector, queues ...string) *Metrics {
 			Help: "Provider API call latency by provider and endpoint.", Buckets: prometheus.DefBuckets}, []string{"provider", "endpoint"}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "opsworker_webhook_deliveries_total",
 			Help: "Webhook delivery attempts by outcome (delivered, retry, failed) and attempt number."}, []string{"outcome", "attempt"}),
+		held: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "opsworker_provider_account_held_total",
+			Help: "Provider calls not sent because their account was held back, by cause (rate_limit, retry_after, circuit_open, paused); the task waits without using an attempt. Per replica: aggregate with sum."}, []string{"provider", "account", "cause"}),
 	}
-	reg.MustRegister(m.started, m.finished, m.duration, m.polls, m.calls, m.callLatency, m.webhooks,
+	reg.MustRegister(m.started, m.finished, m.duration, m.polls, m.calls, m.callLatency, m.webhooks, m.held,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if insp != nil {
 		reg.MustRegister(&queueCollector{insp: insp, queues: queues})
@@ -131,6 +134,12 @@ func (m *Metrics) ProviderCall(provider, op string, status int, d time.Duration)
 	m.callLatency.WithLabelValues(provider, op).Observe(d.Seconds())
 }
 
+// ProviderHeld is a providers.HoldObserver. Accounts are the configured
+// ones, so the series are bounded.
+func (m *Metrics) ProviderHeld(provider, account, cause string) {
+	m.held.WithLabelValues(provider, account, cause).Inc()
+}
+
 // queueCollector reads asynq's queues on every scrape: the configured ones
 // only, when they are given. Anyone who can enqueue a task names queues
 // freely; reporting them all would grow the label set and each scrape's
@@ -185,11 +194,17 @@ type AccountState struct {
 	// Breaker is closed, open or half_open.
 	Breaker string
 	Paused  bool
+	// InFlight counts the operations holding one of the account's
+	// max_in_flight slots; MaxInFlight is the cap (0: none, and neither
+	// gauge is exported).
+	InFlight, MaxInFlight int
 }
 
 var (
-	accountOpen   = prometheus.NewDesc("opsworker_provider_account_circuit_open", "1 while a provider account's circuit breaker is open or probing (the same on every replica: aggregate with max).", []string{"provider", "account"}, nil)
-	accountPaused = prometheus.NewDesc("opsworker_provider_account_paused", "1 while an operator has paused a provider account (the same on every replica: aggregate with max).", []string{"provider", "account"}, nil)
+	accountOpen        = prometheus.NewDesc("opsworker_provider_account_circuit_open", "1 while a provider account's circuit breaker is open or probing (the same on every replica: aggregate with max).", []string{"provider", "account"}, nil)
+	accountPaused      = prometheus.NewDesc("opsworker_provider_account_paused", "1 while an operator has paused a provider account (the same on every replica: aggregate with max).", []string{"provider", "account"}, nil)
+	accountInFlight    = prometheus.NewDesc("opsworker_provider_account_in_flight", "Operations of a provider account holding one of its max_in_flight slots (the same on every replica: aggregate with max).", []string{"provider", "account"}, nil)
+	accountMaxInFlight = prometheus.NewDesc("opsworker_provider_account_max_in_flight", "A provider account's max_in_flight cap, where one is set.", []string{"provider", "account"}, nil)
 )
 
 // accountCollector reads the accounts' breakers and pauses at each
@@ -201,6 +216,8 @@ type accountCollector struct {
 func (c *accountCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- accountOpen
 	ch <- accountPaused
+	ch <- accountInFlight
+	ch <- accountMaxInFlight
 }
 
 func (c *accountCollector) Collect(ch chan<- prometheus.Metric) {
@@ -216,6 +233,10 @@ func (c *accountCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(accountOpen, prometheus.GaugeValue, open, a.Provider, a.Account)
 		ch <- prometheus.MustNewConstMetric(accountPaused, prometheus.GaugeValue, paused, a.Provider, a.Account)
+		if a.MaxInFlight > 0 {
+			ch <- prometheus.MustNewConstMetric(accountInFlight, prometheus.GaugeValue, float64(a.InFlight), a.Provider, a.Account)
+			ch <- prometheus.MustNewConstMetric(accountMaxInFlight, prometheus.GaugeValue, float64(a.MaxInFlight), a.Provider, a.Account)
+		}
 	}
 }
 

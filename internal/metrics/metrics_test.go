@@ -149,9 +149,12 @@ func TestAccountStates(t *testing.T) {
 	m.WatchAccounts(func(context.Context) []metrics.AccountState {
 		return []metrics.AccountState{
 			{Provider: "leaseweb", Account: "default", Breaker: "open"},
-			{Provider: "ucdn", Account: "default", Breaker: "closed", Paused: true},
+			{Provider: "ucdn", Account: "default", Breaker: "closed", Paused: true, InFlight: 3, MaxInFlight: 8},
 		}
 	})
+	m.ProviderHeld("ucdn", "default", "rate_limit")
+	m.ProviderHeld("ucdn", "default", "rate_limit")
+	m.ProviderHeld("leaseweb", "default", "circuit_open")
 	families, err := m.Registry.Gather()
 	require.NoError(t, err)
 	got := map[string]float64{}
@@ -164,7 +167,7 @@ func TestAccountStates(t *testing.T) {
 			for _, l := range mt.GetLabel() {
 				labels += l.GetValue() + " "
 			}
-			got[f.GetName()+" "+strings.TrimSpace(labels)] = mt.GetGauge().GetValue()
+			got[f.GetName()+" "+strings.TrimSpace(labels)] = mt.GetGauge().GetValue() + mt.GetCounter().GetValue()
 		}
 	}
 	assert.Equal(t, map[string]float64{
@@ -172,5 +175,11 @@ func TestAccountStates(t *testing.T) {
 		"opsworker_provider_account_paused default leaseweb":       0,
 		"opsworker_provider_account_circuit_open default ucdn":     0,
 		"opsworker_provider_account_paused default ucdn":           1,
+		// A cap is exported only where one is set.
+		"opsworker_provider_account_in_flight default ucdn":     3,
+		"opsworker_provider_account_max_in_flight default ucdn": 8,
+		// Held calls, per cause (labels in name order: account, cause, provider).
+		"opsworker_provider_account_held_total default rate_limit ucdn":       2,
+		"opsworker_provider_account_held_total default circuit_open leaseweb": 1,
 	}, got)
 }

@@ -2,6 +2,7 @@ package opstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -99,4 +100,29 @@ func (s *Store) EventDelivery(ctx context.Context, opID, event string) (Delivery
 	d.Provider, _ = vals[4].(string)
 	d.Account, _ = vals[5].(string)
 	return d, nil
+}
+
+func (s *Store) providerEventKey(id string) string { return s.prefix + ":{ops}:pevent:" + id }
+
+// SaveProviderEvent keeps the body of a provider.* event for ttl (the
+// webhook retention): its deliveries read it from here. Saving an event
+// again keeps the first body.
+func (s *Store) SaveProviderEvent(ctx context.Context, id string, body []byte, ttl time.Duration) error {
+	if err := s.rdb.SetArgs(ctx, s.providerEventKey(id), body, redis.SetArgs{Mode: "NX", TTL: ttl}).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("save event %s: %w", id, err)
+	}
+	return nil
+}
+
+// ProviderEvent reads the body of a provider.* event (ErrNotFound once
+// it expired).
+func (s *Store) ProviderEvent(ctx context.Context, id string) ([]byte, error) {
+	b, err := s.rdb.Get(ctx, s.providerEventKey(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("%w: event %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read event %s: %w", id, err)
+	}
+	return b, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -89,4 +91,24 @@ func (s *Store) AcquireSlots(ctx context.Context, resource, owner string, n, lim
 // ReleaseSlots frees owner's slots of resource.
 func (s *Store) ReleaseSlots(ctx context.Context, resource, owner string) error {
 	return s.rdb.HDel(ctx, s.slotsKey(resource), owner).Err()
+}
+
+// SlotsInUse counts the live slots of resource (expired entries do not
+// count).
+func (s *Store) SlotsInUse(ctx context.Context, resource string) (int, error) {
+	all, err := s.rdb.HGetAll(ctx, s.slotsKey(resource)).Result()
+	if err != nil {
+		return 0, err
+	}
+	now := s.now().UnixMilli()
+	used := 0
+	for _, v := range all {
+		n, exp, ok := strings.Cut(v, ":")
+		e, err1 := strconv.ParseInt(exp, 10, 64)
+		c, err2 := strconv.Atoi(n)
+		if ok && err1 == nil && err2 == nil && e > now {
+			used += c
+		}
+	}
+	return used, nil
 }

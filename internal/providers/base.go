@@ -28,6 +28,7 @@ type Base struct {
 	check     CheckFunc
 	overrides httpclass.Overrides
 	observe   Observer
+	held      HoldObserver
 	reads     int
 }
 
@@ -52,6 +53,14 @@ type Observer func(provider, op string, status int, d time.Duration)
 
 // WithObserver reports every call to o.
 func WithObserver(o Observer) Option { return func(b *Base) { b.observe = o } }
+
+// HoldObserver hears of each call that was not sent because its account
+// is held back (cause: flow.CauseRateLimit, CauseRetryAfter, CauseBreaker
+// or CausePaused); the caller's task waits and comes back.
+type HoldObserver func(provider, account, cause string)
+
+// WithHoldObserver reports every held call to o.
+func WithHoldObserver(o HoldObserver) Option { return func(b *Base) { b.held = o } }
 
 // Option configures a Base.
 type Option func(*Base)
@@ -158,11 +167,15 @@ func (b *Base) CallRaw(ctx context.Context, op, method string, u *url.URL, body 
 		start := time.Now()
 		if b.breaker != nil {
 			if err := b.breaker.Allow(ctx); err != nil {
+				b.noteHeld(err)
 				d, _ := flow.IsThrottled(err)
 				return &Error{Provider: b.provider, Op: op, Method: method, URL: RedactURL(u), Err: err, Class: httpclass.RateLimited, RetryAfter: d}
 			}
 		}
 		err := Do(ctx, b.http, b.limiter, Request{Provider: b.provider, Op: op, Method: method, URL: u, Body: body, Header: h, Overrides: b.overrides}, b.check, out)
+		if b.noteHeld(err) {
+			return err // not sent: not a call
+		}
 		b.record(ctx, err)
 		var pe *Error
 		if b.observe != nil {
@@ -190,6 +203,20 @@ func (b *Base) CallRaw(ctx context.Context, op, method string, u *url.URL, body 
 		case <-t.C:
 		}
 	}
+}
+
+// noteHeld reports whether err says the call was held back (not sent),
+// and tells the hold observer.
+func (b *Base) noteHeld(err error) bool {
+	var te *flow.ThrottledError
+	if !errors.As(err, &te) {
+		return false
+	}
+	if b.held != nil {
+		provider, account := te.Split()
+		b.held(provider, account, te.Cause())
+	}
+	return true
 }
 
 // record tells the breaker how the provider answered: a retryable

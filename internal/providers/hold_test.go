@@ -3,6 +3,7 @@ package providers_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,8 +34,24 @@ func TestTooManyRequestsHoldsTheAccount(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 	prefix := "owtest-" + uuid.NewString()
 	check := func(*http.Response, []byte) *providers.Error { return &providers.Error{} }
+	type seen struct {
+		status int
+		cause  string
+	}
+	var mu sync.Mutex
+	var observed []seen
 	replica := func() *providers.Base {
-		b, err := providers.NewBase("p", srv.URL, check, providers.WithRateLimiter(flow.NewLimiter(rdb, prefix, "p", "default", 100, 10)))
+		b, err := providers.NewBase("p", srv.URL, check, providers.WithRateLimiter(flow.NewLimiter(rdb, prefix, "p", "default", 100, 10)),
+			providers.WithObserver(func(_, _ string, status int, _ time.Duration) {
+				mu.Lock()
+				defer mu.Unlock()
+				observed = append(observed, seen{status: status})
+			}),
+			providers.WithHoldObserver(func(provider, account, cause string) {
+				mu.Lock()
+				defer mu.Unlock()
+				observed = append(observed, seen{cause: provider + "/" + account + " " + cause})
+			}))
 		require.NoError(t, err)
 		return b
 	}
@@ -51,4 +68,9 @@ func TestTooManyRequestsHoldsTheAccount(t *testing.T) {
 	assert.Greater(t, d, 2*time.Second)
 	assert.True(t, pe.NotProcessed(), "never sent")
 	assert.Equal(t, int32(1), calls.Load(), "the second replica sent nothing")
+	assert.Contains(t, err.Error(), "held by the provider's Retry-After of p:default")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []seen{{status: 429}, {cause: "p/default retry_after"}}, observed,
+		"one call observed; the held one is a hold, not a call")
 }

@@ -68,7 +68,7 @@ func runInvalidations(b *testing.B, n int, batch bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	server := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: 20, Queues: map[string]int{"default": 1},
+	server := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: 20, Queues: serverQueues(),
 		TaskCheckInterval: 50 * time.Millisecond, DelayedTaskCheckInterval: 100 * time.Millisecond, LogLevel: asynq.ErrorLevel,
 		IsFailure: w.IsFailure, RetryDelayFunc: w.RetryDelay})
 	if err := server.Start(w.Handler()); err != nil {

@@ -46,7 +46,7 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 		b.Fatal(err)
 	}
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency: 20, Queues: map[string]int{"default": 1}, TaskCheckInterval: 10 * time.Millisecond,
+		Concurrency: 20, Queues: serverQueues(), TaskCheckInterval: 10 * time.Millisecond,
 		LogLevel: asynq.ErrorLevel,
 	})
 	if err := srv.Start(w.Handler()); err != nil {

@@ -50,8 +50,13 @@ func (cs *cancelStep) ProcessCancel(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	exec, ok := cs.cfg.Executors[ExecutorKey{op.Kind, op.Provider}]
-	if !ok || !exec.cancels() {
+	switch {
+	case ok && !exec.cancels(), !ok && !Cancelable(op.Kind, op.Provider):
 		return fmt.Errorf("cancel %s: %s on %s cannot be canceled: %w", op.ID, op.Kind, op.Provider, asynq.SkipRetry)
+	case !ok && op.State != opstore.StateQueued:
+		// Only a worker that serves the provider can cancel there: hand
+		// the request to its queue. Any worker ends one not launched yet.
+		return cs.handOffCancel(ctx, op, t)
 	}
 	how := "cancel"
 	if p.Expire {
@@ -111,3 +116,18 @@ func (cs *cancelStep) ProcessCancel(ctx context.Context, t *asynq.Task) error {
 }
 
 func strPtr(s string) *string { return &s }
+
+// handOffCancel re-enqueues a cancel request in the queue of op's
+// provider, where a worker that can cancel at the provider takes it.
+func (cs *cancelStep) handOffCancel(ctx context.Context, op *opstore.Operation, t *asynq.Task) error {
+	_, err := cs.cfg.Enqueuer.EnqueueContext(ctx, asynq.NewTask(TypeCancel, t.Payload()),
+		asynq.Queue(ProviderQueue(op.Provider)), asynq.TaskID(CancelTaskID(op.ID)), asynq.MaxRetry(20))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("hand cancel of %s to %s: %w", op.ID, ProviderQueue(op.Provider), err)
+	}
+	cs.opLogger(op).Info("cancel handed to a worker that serves the provider", zap.String("queue", ProviderQueue(op.Provider)))
+	return nil
+}
+
+// CancelTaskID is the TaskID of an operation's cancel request.
+func CancelTaskID(opID string) string { return "op:" + opID + ":cancel" }

@@ -38,7 +38,7 @@ func (pl *pipeline) enqueuePoll(ctx context.Context, op *opstore.Operation, seq 
 	b, _ := json.Marshal(PollPayload{OperationID: op.ID, Seq: seq})
 	_, err := pl.cfg.Enqueuer.EnqueueContext(ctx, asynq.NewTask(TypePoll, b),
 		asynq.TaskID(PollTaskID(op.ID, seq)),
-		asynq.Queue(pl.cfg.Queue),
+		asynq.Queue(ProviderQueue(op.Provider)),
 		asynq.ProcessIn(delay),
 		asynq.Timeout(pl.cfg.TaskTimeout),
 		asynq.MaxRetry(10),
@@ -83,8 +83,12 @@ func (pl *pipeline) pollNow(ctx context.Context, provider, operationID string) (
 	if op.State != opstore.StateRunning || pl.cfg.Inspector == nil {
 		return true, nil
 	}
-	// Already pending or running, or just finished: nothing to hurry.
-	_ = pl.cfg.Inspector.RunTask(pl.cfg.Queue, PollTaskID(op.ID, op.PollSeq))
+	// Already pending or running, or just finished: nothing to hurry. A
+	// poll enqueued before provider queues is in the general queue.
+	err = pl.cfg.Inspector.RunTask(ProviderQueue(op.Provider), PollTaskID(op.ID, op.PollSeq))
+	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		_ = pl.cfg.Inspector.RunTask(pl.cfg.Queue, PollTaskID(op.ID, op.PollSeq))
+	}
 	return true, nil
 }
 

@@ -70,7 +70,7 @@ func startLive(t *testing.T, simCfg ucdnsim.Config, mods ...func(*tasks.Config))
 	require.NoError(t, err)
 	server := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:              4,
-		Queues:                   map[string]int{"default": 1},
+		Queues:                   serverQueues(),
 		TaskCheckInterval:        20 * time.Millisecond,
 		DelayedTaskCheckInterval: 50 * time.Millisecond,
 		ShutdownTimeout:          2 * time.Second,
@@ -84,6 +84,8 @@ func startLive(t *testing.T, simCfg ucdnsim.Config, mods ...func(*tasks.Config))
 	return &liveBundle{worker: w, store: store, client: client, insp: asynq.NewInspectorFromRedisClient(rdb), sim: sim,
 		sub: tasks.NewSubmitter(store, client, tasks.SubmitOptions{MaxRetry: 5})}
 }
+
+func (b *liveBundle) lookup(id string) (*asynq.TaskInfo, error) { return lookupIn(b.insp, id) }
 
 func (b *liveBundle) waitState(t *testing.T, id string, want opstore.State) *opstore.Operation {
 	t.Helper()
@@ -104,7 +106,7 @@ func (b *liveBundle) waitDone(t *testing.T, id string) *asynq.TaskInfo {
 	var info *asynq.TaskInfo
 	testutil.WaitFor(t, 20*time.Second, "task "+id+" completed or archived", func() bool {
 		var err error
-		info, err = b.insp.GetTaskInfo("default", id)
+		info, err = b.lookup(id)
 		return err == nil && (info.State == asynq.TaskStateCompleted || info.State == asynq.TaskStateArchived)
 	})
 	return info
@@ -120,7 +122,7 @@ func (b *liveBundle) waitFinalDelivery(t *testing.T, opID, event, dest string) *
 		return err == nil && op.Notified
 	})
 	id := tasks.DeliveryTaskID(opID, event, dest)
-	if _, err := b.insp.GetTaskInfo("default", id); errors.Is(err, asynq.ErrTaskNotFound) {
+	if _, err := b.lookup(id); errors.Is(err, asynq.ErrTaskNotFound) {
 		return nil
 	}
 	return b.waitDone(t, id)

@@ -292,5 +292,9 @@ func (pl *pipeline) accountCap(op *opstore.Operation) (string, int) {
 	if n <= 0 {
 		return "", 0
 	}
-	return "inflight:" + op.Provider + ":" + op.Account, n
+	return AccountCapResource(op.Provider, op.Account), n
 }
+
+// AccountCapResource names the slots of a provider account's
+// max_in_flight cap in the store.
+func AccountCapResource(provider, account string) string { return "inflight:" + provider + ":" + account }

@@ -529,8 +529,8 @@ func TestOrphanedOperationsAreEnded(t *testing.T) {
 	deleted := b.submit(t, tasks.TypeServerInstall, installParams, func(e *tasks.Envelope) { e.CallbackURL = hooks.srv.URL })
 	archived := b.submit(t, tasks.TypeServerInstall, strings.Replace(installParams, "12345", "12346", 1))
 	waiting := b.submit(t, tasks.TypeServerInstall, strings.Replace(installParams, "12345", "12347", 1))
-	require.NoError(t, b.insp.DeleteTask("default", tasks.LaunchTaskID(deleted.ID)))
-	require.NoError(t, b.insp.ArchiveTask("default", tasks.LaunchTaskID(archived.ID)))
+	require.NoError(t, b.insp.DeleteTask(tasks.ProviderQueue("leaseweb"), tasks.LaunchTaskID(deleted.ID)))
+	require.NoError(t, b.insp.ArchiveTask(tasks.ProviderQueue("leaseweb"), tasks.LaunchTaskID(archived.ID)))
 
 	n, err := b.worker.ReapOrphans(t.Context())
 	require.NoError(t, err)

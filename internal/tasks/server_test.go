@@ -371,7 +371,7 @@ func TestCancelAndExpire(t *testing.T) {
 			want := map[bool]string{false: "CANCELED", true: "EXPIRED"}[expire]
 			st, _ := b.lw.JobStatus(b.op(t, op.ID).Handle)
 			assert.Equal(t, want, st)
-			info, err := b.insp.GetTaskInfo("default", tasks.PollTaskID(op.ID, 1))
+			info, err := b.lookup(tasks.PollTaskID(op.ID, 1))
 			require.NoError(t, err)
 			assert.Equal(t, asynq.TaskStatePending, info.State, "the poll runs now")
 			require.NoError(t, b.run(t, tasks.PollTaskID(op.ID, 1)))

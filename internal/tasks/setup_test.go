@@ -132,16 +132,50 @@ func purgeEnv(params string) tasks.Envelope {
 
 const goodParams = `{"zone_name":"demo","zone_type":"objects","files":["/a.png","https://cdn.example.com/b.css"]}`
 
-// task fetches the task with this id from any state and rebuilds it.
+// queues are where a test looks for a task: the general queue and every
+// provider's.
+func queues() []string {
+	out := []string{"default"}
+	for _, p := range tasks.Providers() {
+		out = append(out, tasks.ProviderQueue(p))
+	}
+	return out
+}
+
+// serverQueues are what a test's asynq server listens on: every queue.
+func serverQueues() map[string]int {
+	out := map[string]int{}
+	for _, q := range queues() {
+		out[q] = 1
+	}
+	return out
+}
+
+// lookupIn finds the task with this id in any queue and state.
+func lookupIn(insp *asynq.Inspector, id string) (*asynq.TaskInfo, error) {
+	var err error
+	for _, q := range queues() {
+		var info *asynq.TaskInfo
+		if info, err = insp.GetTaskInfo(q, id); err == nil {
+			return info, nil
+		}
+	}
+	return nil, err
+}
+
+func (b *bundle) lookup(id string) (*asynq.TaskInfo, error) { return lookupIn(b.insp, id) }
+
+// task fetches the task with this id from any queue and state and
+// rebuilds it.
 func (b *bundle) task(t *testing.T, id string) *asynq.Task {
 	t.Helper()
-	info, err := b.insp.GetTaskInfo("default", id)
+	info, err := b.lookup(id)
 	require.NoError(t, err, "task %s", id)
 	return asynq.NewTask(info.Type, info.Payload)
 }
 
 func (b *bundle) hasTask(id string) bool {
-	_, err := b.insp.GetTaskInfo("default", id)
+	_, err := b.lookup(id)
 	return err == nil
 }
 
@@ -152,7 +186,9 @@ func (b *bundle) run(t *testing.T, id string) error {
 	task := b.task(t, id)
 	err := b.worker.Handler().ProcessTask(context.Background(), task)
 	if err == nil {
-		_ = b.insp.DeleteTask("default", id)
+		if info, lerr := b.lookup(id); lerr == nil {
+			_ = b.insp.DeleteTask(info.Queue, id)
+		}
 	}
 	return err
 }

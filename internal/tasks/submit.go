@@ -23,8 +23,6 @@ type Enqueuer interface {
 
 // SubmitOptions are the asynq options of operation tasks.
 type SubmitOptions struct {
-	// Queue the launch task goes to. Default "default".
-	Queue string
 	// MaxRetry of the launch task. Default 1000: the worker's
 	// operations.launch_max_retry decides when a launch gives up; this is
 	// only asynq's outer bound.
@@ -34,9 +32,6 @@ type SubmitOptions struct {
 }
 
 func (o SubmitOptions) withDefaults() SubmitOptions {
-	if o.Queue == "" {
-		o.Queue = "default"
-	}
 	if o.MaxRetry == 0 {
 		o.MaxRetry = 1000
 	}
@@ -117,7 +112,7 @@ func (s *Submitter) submit(ctx context.Context, scope, kind string, env Envelope
 		Fingerprint:      fingerprint(&env, kind, withoutKeys(params, secrets)),
 		IdempotencyScope: scope,
 		State:            opstore.StateQueued,
-		LaunchQueue:      s.opts.Queue,
+		LaunchQueue:      ProviderQueue(env.Provider),
 		LaunchTaskID:     LaunchTaskID(id.String()),
 	}
 	op, created, err = s.store.Create(ctx, rec)
@@ -139,7 +134,9 @@ func (s *Submitter) submit(ctx context.Context, scope, kind string, env Envelope
 	task := asynq.NewTask(kind, payload)
 	_, err = s.q.EnqueueContext(ctx, task,
 		asynq.TaskID(LaunchTaskID(op.ID)),
-		asynq.Queue(s.opts.Queue),
+		// A record queued by a version before provider queues names the
+		// general queue: enqueue there, or its task would run twice.
+		asynq.Queue(op.LaunchQueue),
 		asynq.MaxRetry(s.opts.MaxRetry),
 		asynq.Timeout(s.opts.Timeout),
 	)

@@ -122,10 +122,13 @@ func EventID(opID, event string) string { return "evt_" + opID + "_" + event[len
 // reads the URL from the record (callback) or the config (subscription),
 // the event body from the record, and the signing secrets from the config.
 type WebhookPayload struct {
+	// OperationID is empty for a provider.* event.
 	OperationID string `json:"operation_id"`
-	Account     string `json:"account"`
-	EventID     string `json:"event_id"`
-	EventType   string `json:"event_type"`
+	// Provider is set for a provider.* event.
+	Provider  string `json:"provider,omitempty"`
+	Account   string `json:"account"`
+	EventID   string `json:"event_id"`
+	EventType string `json:"event_type"`
 	// Destination is "callback" or "sub:<name>".
 	Destination string `json:"destination"`
 	// Host is the destination's scheme and host, for display.
@@ -174,7 +177,11 @@ func (ds *deliverStep) destination(p WebhookPayload, d opstore.Delivery) (string
 // `enqueue webhooks enable`.
 func (ds *deliverStep) ProcessWebhook(ctx context.Context, t *asynq.Task) error {
 	var p WebhookPayload
-	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.OperationID == "" || p.EventID == "" || p.Destination == "" || p.EventType == "" {
+	err := json.Unmarshal(t.Payload(), &p)
+	if err == nil && isProviderEvent(p.EventType) {
+		return ds.deliverProviderEvent(ctx, p)
+	}
+	if err != nil || p.OperationID == "" || p.EventID == "" || p.Destination == "" || p.EventType == "" {
 		// A delivery never carries its URL or body: one that does (queued
 		// by an earlier version, or forged) is refused rather than signed.
 		return fmt.Errorf("decode %s: payload needs operation_id, event_id, event_type and destination (`enqueue webhooks replay` re-queues an operation's events): %w", TypeWebhookDeliver, asynq.SkipRetry)
@@ -202,18 +209,33 @@ func (ds *deliverStep) ProcessWebhook(ctx context.Context, t *asynq.Task) error 
 		return fmt.Errorf("deliver %s: the operation has no callback_url: %w", p.EventID, asynq.SkipRetry)
 	}
 	if p.Destination != destCallback {
-		disabled, err := ds.cfg.Store.DisabledSubscriptions(ctx)
-		if err != nil {
+		if err := ds.checkEnabled(ctx, p); err != nil {
 			return err
 		}
-		if reason, off := disabled[p.Destination[len("sub:"):]]; off {
-			return fmt.Errorf("deliver %s: subscription disabled (%s); `enqueue webhooks enable` re-enables it: %w", p.EventID, reason, asynq.SkipRetry)
-		}
 	}
+	return ds.send(ctx, log, p, url, body, secrets)
+}
+
+// checkEnabled refuses a delivery to a subscription that a 410 Gone
+// disabled.
+func (ds *deliverStep) checkEnabled(ctx context.Context, p WebhookPayload) error {
+	disabled, err := ds.cfg.Store.DisabledSubscriptions(ctx)
+	if err != nil {
+		return err
+	}
+	if reason, off := disabled[p.Destination[len("sub:"):]]; off {
+		return fmt.Errorf("deliver %s: subscription disabled (%s); `enqueue webhooks enable` re-enables it: %w", p.EventID, reason, asynq.SkipRetry)
+	}
+	return nil
+}
+
+// send makes one delivery attempt of p's event to url, signed with
+// secrets, and says what asynq should do next.
+func (ds *deliverStep) send(ctx context.Context, log *zap.Logger, p WebhookPayload, url string, body []byte, secrets []webhookverify.Secret) error {
 	sctx, cancel := context.WithTimeout(ctx, ds.cfg.Webhooks.Timeout)
 	defer cancel()
 	n, _ := asynq.GetRetryCount(ctx)
-	err = ds.cfg.Sender.Send(sctx, url, p.EventID, body, secrets)
+	err := ds.cfg.Sender.Send(sctx, url, p.EventID, body, secrets)
 	if ds.cfg.Observer != nil {
 		outcome := "delivered"
 		var de *webhooks.DeliveryError

@@ -148,7 +148,7 @@ func TestLiveCallbackTriggersPoll(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, post(webhooks.CallbackURL("", secret, "leaseweb", op.ID)), "wrong provider")
 	// A callback runs the scheduled poll before it answers: after these
 	// answers, the poll is still a minute away.
-	poll, err := b.insp.GetTaskInfo("default", tasks.PollTaskID(op.ID, running.PollSeq))
+	poll, err := b.lookup(tasks.PollTaskID(op.ID, running.PollSeq))
 	require.NoError(t, err)
 	assert.Equal(t, asynq.TaskStateScheduled, poll.State, "rejected callbacks run no poll")
 	cur, err := b.store.Get(t.Context(), op.ID)

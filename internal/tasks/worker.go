@@ -23,7 +23,10 @@ type Config struct {
 	// Policies maps kind to its polling policy. Every kind with an
 	// executor needs one.
 	Policies map[string]poller.Policy
-	// Queue receives poll tasks.
+	// Queue is the general queue: cancel requests go there (any worker
+	// can end an operation that has not launched), and so did the launch
+	// and poll tasks of versions before provider queues; it is still
+	// served. An operation's own tasks go to ProviderQueue(provider).
 	Queue string
 	// TaskTimeout bounds one poll task.
 	TaskTimeout time.Duration

@@ -46,6 +46,7 @@ func components() []component {
 		{"RoutingRuleParm", reflect.TypeFor[ops.RoutingRuleParm](), false},
 		{"Operation", reflect.TypeFor[ops.Operation](), false},
 		{"Event", reflect.TypeFor[ops.Event](), false},
+		{"ProviderHealth", reflect.TypeFor[ops.ProviderHealth](), true},
 		{"Problem", reflect.TypeFor[api.Problem](), false},
 		{"CancelRequest", reflect.TypeFor[api.CancelRequest](), false},
 		{"ListResponse", reflect.TypeFor[api.ListResponse](), false},

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/invopop/jsonschema"
+
+	"github.com/opsworker/opsworker/ops"
 )
 
 // obj is a JSON object of the document; encoding/json writes its keys
@@ -194,29 +196,44 @@ func webhooks() obj {
 		"operation.timed_out": "The operation ended timed_out.",
 		"operation.canceled":  "The operation ended canceled.",
 	}
-	out := obj{}
-	for _, ev := range eventTypes {
-		out[ev] = obj{"post": obj{
+	post := func(ev, description string, schema obj) obj {
+		return obj{"post": obj{
 			"summary":     fmt.Sprintf("The %s event", ev),
-			"description": when[ev] + " Delivered at least once to the operation's callback_url and to each matching subscription; data is the operation with secret params REDACTED and callback_url cut to its origin.",
+			"description": description,
 			"operationId": "webhook_" + ev,
 			"parameters": []any{
 				header("webhook-id", "The event's id, the same on every retry and replay; deduplicate on it."),
 				header("webhook-timestamp", "Unix seconds of this attempt."),
 				header("webhook-signature", `v1,<base64 HMAC-SHA256 of "id.timestamp.body">, one per configured secret, space-separated.`),
 			},
-			"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": obj{
-				"allOf": []any{
-					obj{"$ref": "#/components/schemas/Event"},
-					obj{"type": "object", "properties": obj{"type": obj{"type": "string", "enum": []any{ev}}}},
-				},
-			}}}},
+			"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": schema}}},
 			"responses": obj{
 				"2XX":     obj{"description": "Delivered."},
 				"410":     obj{"description": "Gone: no more deliveries go to this destination."},
 				"default": obj{"description": "408, 429, 5xx (and network errors, timeouts) are retried on the schedule; another 4xx or a 3xx is permanent."},
 			},
 		}}
+	}
+	out := obj{}
+	for _, ev := range eventTypes {
+		out[ev] = post(ev, when[ev]+" Delivered at least once to the operation's callback_url and to each matching subscription; data is the operation with secret params REDACTED and callback_url cut to its origin.",
+			obj{"allOf": []any{
+				obj{"$ref": "#/components/schemas/Event"},
+				obj{"type": "object", "properties": obj{"type": obj{"type": "string", "enum": []any{ev}}}},
+			}})
+	}
+	health := map[string]string{
+		ops.EventProviderDegraded:  "A provider account's circuit breaker opened: its calls wait (operations are held, not failed) until a probe call succeeds.",
+		ops.EventProviderRecovered: "A probe call succeeded and the account's circuit breaker closed; data.degraded_at names the outage's start, as in its provider.degraded.",
+	}
+	for _, ev := range []string{ops.EventProviderDegraded, ops.EventProviderRecovered} {
+		out[ev] = post(ev, health[ev]+" Sent once per change, by the replica that made it, to each subscription that names the event in its events (and matches its providers filter); never to an operation's callback_url.",
+			obj{"type": "object", "required": []any{"id", "type", "timestamp", "data"}, "additionalProperties": false, "properties": obj{
+				"id":        obj{"type": "string", "description": "Stable for one event: the same on every retry (webhook-id)."},
+				"type":      obj{"type": "string", "enum": []any{ev}},
+				"timestamp": obj{"type": "string", "format": "date-time", "description": "When the change happened."},
+				"data":      obj{"$ref": "#/components/schemas/ProviderHealth"},
+			}})
 	}
 	return out
 }

@@ -1,0 +1,133 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+
+	"github.com/opsworker/opsworker/internal/flow"
+	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/ops"
+)
+
+func isProviderEvent(event string) bool { return strings.HasPrefix(event, "provider.") }
+
+// ProviderEventID is the webhook-id of a provider.* event: one per
+// account, outage (the moment its breaker opened) and event type, so the
+// replica that saw the change and any retry agree on it.
+func ProviderEventID(event, provider, account string, openedAt time.Time) string {
+	return fmt.Sprintf("evt_%s_%s_%s_%d", strings.ReplaceAll(event, ".", "_"), provider, account, openedAt.UnixMilli())
+}
+
+// matchesProvider reports whether the subscription asked for event of
+// provider: provider.* events go only to subscriptions that name them.
+func (s Subscription) matchesProvider(provider, event string) bool {
+	return slices.Contains(s.Events, event) && (len(s.Providers) == 0 || slices.Contains(s.Providers, provider))
+}
+
+// ProviderChanged sends provider.degraded when a provider account's
+// breaker opens from closed, and provider.recovered when it closes, to
+// the subscriptions that ask for them. The breaker reports each change
+// once, from the replica that made it, so each event is sent once; the
+// event id and the tasks' ids make a repeat a no-op.
+func (w *Worker) ProviderChanged(ch flow.Change) {
+	var event string
+	data := ops.ProviderHealth{Provider: ch.Provider, Account: ch.Account, DegradedAt: ch.OpenedAt.UTC()}
+	now := w.p.cfg.Now().UTC()
+	switch {
+	case ch.Degraded():
+		event, data.Breaker = ops.EventProviderDegraded, flow.Open
+		data.Reason = "retryable failures (5xx, timeouts, connection errors) reached the breaker's threshold; calls wait until a probe succeeds"
+	case ch.Recovered():
+		event, data.Breaker = ops.EventProviderRecovered, flow.Closed
+		data.Reason = "a probe call succeeded"
+		data.RecoveredAt = &now
+	default:
+		return
+	}
+	if ch.OpenedAt.IsZero() || ch.OpenedAt.UnixMilli() <= 0 {
+		data.DegradedAt = now
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.p.enqueueProviderEvent(ctx, event, data, now); err != nil {
+		w.p.log.Error("send "+event, zap.String("provider", ch.Provider), zap.String("account", ch.Account), zap.Error(err))
+	}
+}
+
+func (pl *pipeline) enqueueProviderEvent(ctx context.Context, event string, data ops.ProviderHealth, ts time.Time) error {
+	var dests []Subscription
+	for _, s := range pl.cfg.Webhooks.Subscriptions {
+		if s.matchesProvider(data.Provider, event) {
+			dests = append(dests, s)
+		}
+	}
+	if len(dests) == 0 {
+		return nil
+	}
+	id := ProviderEventID(event, data.Provider, data.Account, data.DegradedAt)
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(ops.Event{ID: id, Type: event, Timestamp: ts, Data: raw})
+	if err != nil {
+		return err
+	}
+	if err := pl.cfg.Store.SaveProviderEvent(ctx, id, body, pl.cfg.Webhooks.Retention); err != nil {
+		return err
+	}
+	for _, s := range dests {
+		payload, _ := json.Marshal(WebhookPayload{Provider: data.Provider, Account: data.Account, EventID: id, EventType: event,
+			Destination: destSub(s.Name), Host: opstore.CallbackOrigin(s.URL)})
+		_, err := pl.cfg.Enqueuer.EnqueueContext(ctx, asynq.NewTask(TypeWebhookDeliver, payload),
+			asynq.TaskID(id+":wh:"+shortHash(destSub(s.Name))),
+			asynq.Queue(pl.cfg.Webhooks.Queue),
+			asynq.MaxRetry(len(pl.cfg.Webhooks.Schedule)),
+			asynq.Timeout(pl.cfg.Webhooks.Timeout+5*time.Second),
+			asynq.Retention(pl.cfg.Webhooks.Retention),
+		)
+		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return fmt.Errorf("enqueue %s to %s: %w", id, s.Name, err)
+		}
+	}
+	pl.log.Info("provider event queued", zap.String("event", event), zap.String("event_id", id), zap.String("provider", data.Provider),
+		zap.String("account", data.Account), zap.Int("destinations", len(dests)))
+	return nil
+}
+
+// deliverProviderEvent delivers one provider.* event to one subscription.
+func (ds *deliverStep) deliverProviderEvent(ctx context.Context, p WebhookPayload) error {
+	if p.EventID == "" || p.Provider == "" || !strings.HasPrefix(p.Destination, "sub:") {
+		return fmt.Errorf("decode %s: a provider event needs event_id, provider and a subscription destination: %w", TypeWebhookDeliver, asynq.SkipRetry)
+	}
+	log := ds.log.With(zap.String("event", p.EventType), zap.String("provider", p.Provider), zap.String("account", p.Account), zap.String("destination", p.Destination))
+	body, err := ds.cfg.Store.ProviderEvent(ctx, p.EventID)
+	if errors.Is(err, opstore.ErrNotFound) {
+		return fmt.Errorf("deliver %s: the event expired (webhooks.retention): %w", p.EventID, asynq.SkipRetry)
+	}
+	if err != nil {
+		return err
+	}
+	for _, s := range ds.cfg.Webhooks.Subscriptions {
+		if destSub(s.Name) != p.Destination || !s.matchesProvider(p.Provider, p.EventType) {
+			continue
+		}
+		if err := ds.checkEnabled(ctx, p); err != nil {
+			return err
+		}
+		secrets := s.Secrets
+		if secrets == nil {
+			secrets = ds.cfg.Webhooks.Secrets
+		}
+		return ds.send(ctx, log, p, s.URL, body, secrets)
+	}
+	return fmt.Errorf("deliver %s: destination %s is not configured for this event: %w", p.EventID, p.Destination, asynq.SkipRetry)
+}
