@@ -297,4 +297,6 @@ func (pl *pipeline) accountCap(op *opstore.Operation) (string, int) {
 
 // AccountCapResource names the slots of a provider account's
 // max_in_flight cap in the store.
-func AccountCapResource(provider, account string) string { return "inflight:" + provider + ":" + account }
+func AccountCapResource(provider, account string) string {
+	return "inflight:" + provider + ":" + account
+}
