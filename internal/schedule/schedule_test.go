@@ -210,7 +210,7 @@ func TestThreeReplicasOneOperationPerTick(t *testing.T) {
 	assert.GreaterOrEqual(t, len(ticks), int(elapsed.Seconds())-1)
 	assert.LessOrEqual(t, len(ticks), int(elapsed.Seconds())+1)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
-	qi, err := insp.GetQueueInfo("default")
+	qi, err := insp.GetQueueInfo(tasks.ProviderQueue("ucdn"))
 	require.NoError(t, err)
 	assert.Equal(t, len(ticks), qi.Pending, "one launch task per operation")
 }
