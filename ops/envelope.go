@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -34,6 +36,68 @@ type Envelope struct {
 	// IdempotencyKey maps to exactly one operation: a second submit with
 	// the same key returns the first operation and launches nothing.
 	IdempotencyKey string `json:"idempotency_key,omitempty" jsonschema:"pattern=^[!-~]{1\\,200}$,maxLength=200"`
+	// Labels are free-form key/value pairs kept on the operation and
+	// searchable (change=CHG-1234, release=2026.12.1): at most 16; keys
+	// 1-63 of a-z, 0-9, '.', '_', '/', '-', starting with a letter or
+	// digit; values up to 200 printable characters.
+	Labels map[string]string `json:"labels,omitempty" jsonschema:"maxProperties=16"`
+	// SubmittedBy declares who asks, for the CLI and raw asynq tasks
+	// (1-100 printable characters); the operation records it as
+	// unauthenticated. The HTTP API records the token's name instead and
+	// refuses this field.
+	SubmittedBy string `json:"submitted_by,omitempty" jsonschema:"maxLength=100"`
+}
+
+// Label limits.
+const (
+	MaxLabels        = 16
+	MaxLabelValueLen = 200
+	MaxSubmittedBy   = 100
+)
+
+var labelKeyRe = regexp.MustCompile(`^[a-z0-9][a-z0-9._/-]{0,62}$`)
+
+// ValidateLabels checks labels (nil is none), naming the bad one.
+func ValidateLabels(labels map[string]string) error {
+	if len(labels) > MaxLabels {
+		return invalid("labels", "at most %d labels, got %d", MaxLabels, len(labels))
+	}
+	for _, k := range sortedLabelKeys(labels) {
+		if !labelKeyRe.MatchString(k) {
+			return invalid("labels", "key %q: 1-63 of a-z, 0-9, '.', '_', '/', '-', starting with a letter or digit", k)
+		}
+		v := labels[k]
+		if len(v) > MaxLabelValueLen || !printable(v) {
+			return invalid("labels."+k, "up to %d printable characters", MaxLabelValueLen)
+		}
+	}
+	return nil
+}
+
+func sortedLabelKeys(labels map[string]string) []string {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// ValidSubmittedBy reports whether s may be recorded as a declared
+// submitter ("" is none).
+func ValidSubmittedBy(s string) bool { return len(s) <= MaxSubmittedBy && printable(s) }
+
+// printable reports whether s is valid UTF-8 without control characters.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // Idempotency keys opsworker makes itself: a schedule's runs
@@ -109,6 +173,12 @@ func (e *Envelope) Validate(kind string) error {
 			return invalid("idempotency_key", "the prefix %q is reserved for keys opsworker makes itself", p)
 		}
 	}
+	if err := ValidateLabels(e.Labels); err != nil {
+		return err
+	}
+	if !ValidSubmittedBy(e.SubmittedBy) {
+		return invalid("submitted_by", "up to %d printable characters", MaxSubmittedBy)
+	}
 	if len(bytes.TrimSpace(e.Params)) == 0 || string(bytes.TrimSpace(e.Params)) == "null" {
 		return invalid("params", "required")
 	}
@@ -134,4 +204,30 @@ func ValidateCallbackURL(cb string) error {
 		return invalid("callback_url", "must be an absolute http or https URL")
 	}
 	return nil
+}
+
+// resourceFields map a params field to the type of resource it names, in
+// the order they are looked for.
+var resourceFields = []struct{ field, kind string }{
+	{"server_id", "server"}, {"instance_id", "instance"}, {"vps_id", "vps"}, {"asg_id", "asg"},
+	{"distribution_id", "distribution"}, {"zone_name", "zone"},
+}
+
+// ResourceOf names what params act on at provider, as provider:type:id
+// (leaseweb:server:12345, ionos:instance:<uuid>, ucdn:zone:shop). Kinds
+// that act on the whole account (a Leaseweb or Edgio purge by URL) name
+// it: edgio:account:default.
+func ResourceOf(provider, account string, params json.RawMessage) string {
+	var m map[string]any
+	if json.Unmarshal(params, &m) == nil {
+		for _, f := range resourceFields {
+			if v, ok := m[f.field].(string); ok && v != "" {
+				return provider + ":" + f.kind + ":" + v
+			}
+		}
+	}
+	if account == "" {
+		account = DefaultAccount
+	}
+	return provider + ":account:" + account
 }

@@ -47,6 +47,50 @@ type Operation struct {
 	CancelRequested string `json:"cancel_requested,omitempty"`
 	// LaunchStartedAt is when the latest launch attempt began.
 	LaunchStartedAt *time.Time `json:"launch_started_at,omitempty"`
+	// SubmittedBy is who asked for the operation; absent on records of
+	// earlier versions.
+	SubmittedBy *Actor `json:"submitted_by,omitempty"`
+	// CanceledBy is who asked for its cancellation.
+	CanceledBy *Actor `json:"canceled_by,omitempty"`
+	// Labels are the submitter's key/value labels.
+	Labels map[string]string `json:"labels,omitempty"`
+	// Resource is what the operation acts on at the provider, as
+	// provider:type:id (leaseweb:server:12345, ucdn:zone:shop); search by it.
+	Resource string `json:"resource,omitempty"`
+}
+
+// Ways an actor reaches opsworker (Actor.Via).
+const (
+	ViaAPI      = "api"
+	ViaCLI      = "cli"
+	ViaTask     = "task"
+	ViaSchedule = "schedule"
+)
+
+// Actor is who asked for something: an HTTP API token (its name), a
+// schedule, or a name the CLI or a raw task declared, which nothing
+// checked (Authenticated false).
+type Actor struct {
+	Name string `json:"name"`
+	// Via is api, cli, task or schedule.
+	Via           string `json:"via" jsonschema:"enum=api,enum=cli,enum=task,enum=schedule"`
+	Authenticated bool   `json:"authenticated"`
+}
+
+// String renders a for logs and tables: "token ci", "cli alice
+// (unauthenticated)", "schedule nightly".
+func (a *Actor) String() string {
+	if a == nil {
+		return ""
+	}
+	s := a.Via + " " + a.Name
+	if a.Via == ViaAPI {
+		s = "token " + a.Name
+	}
+	if !a.Authenticated {
+		s += " (unauthenticated)"
+	}
+	return s
 }
 
 // Event types of webhook deliveries.

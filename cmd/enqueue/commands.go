@@ -20,6 +20,7 @@ import (
 	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/redisconn"
 	"github.com/opsworker/opsworker/internal/tasks"
+	"github.com/opsworker/opsworker/ops"
 )
 
 // defaultRedisURL is the embedded Redis of config/dev.yaml.
@@ -30,6 +31,7 @@ type globals struct {
 	output    string
 	keyPrefix string
 	queue     string
+	as        string
 	stdin     io.Reader
 	stdout    io.Writer
 	stderr    io.Writer
@@ -62,6 +64,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&g.redisURL, "redis", envOr("OPSWORKER_REDIS_URL", defaultRedisURL), "Redis URL (env OPSWORKER_REDIS_URL)")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&g.keyPrefix, "key-prefix", envOr("OPSWORKER_KEY_PREFIX", "opsworker"), "operation store key prefix, as redis.key_prefix (env OPSWORKER_KEY_PREFIX)")
+	pf.StringVar(&g.as, "as", envOr("OPSWORKER_AS", os.Getenv("USER")), "who you are, recorded as submitted_by or canceled_by, unauthenticated (env OPSWORKER_AS; default $USER)")
 	pf.StringVar(&g.queue, "queue", envOr("OPSWORKER_QUEUE", "default"), "the general queue, where cancel requests go, as operations.queue (env OPSWORKER_QUEUE); operations go to their provider's queue, ops:<provider>")
 	root.AddCommand(newSubmitCmd(g), newStatusCmd(g), newWaitCmd(g), newListCmd(g), newWebhooksCmd(g), newSchedulesCmd(g), newCancelCmd(g), newAccountCmd(g))
 	return root
@@ -109,6 +112,7 @@ func (g *globals) store(rdb redis.UniversalClient) *opstore.Store {
 func newSubmitCmd(g *globals) *cobra.Command {
 	var env tasks.Envelope
 	var params, paramsFile string
+	var labels []string
 	var wait bool
 	var timeout time.Duration
 	cmd := &cobra.Command{
@@ -141,6 +145,17 @@ func newSubmitCmd(g *globals) *cobra.Command {
 				return fail(exitBadInput, "params: not valid JSON")
 			}
 			env.Params = json.RawMessage(params)
+			env.SubmittedBy = g.as
+			for _, l := range labels {
+				k, v, ok := strings.Cut(l, "=")
+				if !ok {
+					return fail(exitBadInput, "--label %q: want key=value", l)
+				}
+				if env.Labels == nil {
+					env.Labels = map[string]string{}
+				}
+				env.Labels[k] = v
+			}
 			env.Normalize()
 			if err := env.Validate(kind); err != nil {
 				return fail(exitBadInput, "%v", err)
@@ -183,6 +198,7 @@ func newSubmitCmd(g *globals) *cobra.Command {
 	f.StringVar(&paramsFile, "params-file", "", "read params JSON from a file (- for stdin)")
 	f.StringVar(&env.CallbackURL, "callback", "", "URL that receives the completion webhook")
 	f.StringVar(&env.IdempotencyKey, "key", "", "idempotency key: resubmitting with it returns the same operation")
+	f.StringArrayVar(&labels, "label", nil, "a label key=value kept on the operation and searchable (repeat for more)")
 	f.BoolVar(&wait, "wait", false, "wait until the operation ends; state changes go to stderr, the final record to stdout")
 	f.DurationVar(&timeout, "timeout", 10*time.Minute, "with --wait: how long to wait")
 	cmd.Long = "Submit an operation; prints its id (with --wait, its final record).\n\nKinds and their providers:\n" + kindsHelp()
@@ -452,7 +468,7 @@ EXPIRED.`,
 			if !tasks.Cancelable(op.Kind, op.Provider) {
 				return fail(exitBadInput, "%s on %s cannot be canceled", op.Kind, op.Provider)
 			}
-			b, _ := json.Marshal(tasks.CancelPayload{OperationID: op.ID, Expire: expire})
+			b, _ := json.Marshal(tasks.CancelPayload{OperationID: op.ID, Expire: expire, By: tasks.Declared(ops.ViaCLI, g.as)})
 			client := asynq.NewClientFromRedisClient(rdb)
 			_, err = client.EnqueueContext(ctx, asynq.NewTask(tasks.TypeCancel, b), asynq.Queue(g.queue), asynq.TaskID(tasks.CancelTaskID(op.ID)), asynq.MaxRetry(20))
 			if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {

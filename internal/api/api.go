@@ -265,6 +265,8 @@ type SubmitRequest struct {
 	Params         json.RawMessage `json:"params"`
 	CallbackURL    string          `json:"callback_url,omitempty"`
 	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	// Labels are kept on the operation and searchable (see ops.Envelope).
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 func (a *API) submit(w http.ResponseWriter, r *http.Request) {
@@ -283,15 +285,16 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 		}
 		req.IdempotencyKey = h
 	}
-	env := tasks.Envelope{Provider: req.Provider, Account: req.Account, Params: req.Params, CallbackURL: req.CallbackURL, IdempotencyKey: req.IdempotencyKey}
+	env := tasks.Envelope{Provider: req.Provider, Account: req.Account, Params: req.Params, CallbackURL: req.CallbackURL, IdempotencyKey: req.IdempotencyKey,
+		Labels: req.Labels}
 	if !a.served(w, r, req.TaskType, env) {
 		return
 	}
-	scope := ""
+	token := ""
 	if tok, ok := TokenFrom(r.Context()); ok {
-		scope = "token:" + tok.Name
+		token = tok.Name
 	}
-	op, created, err := a.cfg.Submitter.SubmitAs(r.Context(), scope, req.TaskType, env)
+	op, created, err := a.cfg.Submitter.SubmitAs(r.Context(), token, req.TaskType, env)
 	var ve *ops.ValidationError
 	switch {
 	case errors.As(err, &ve):
@@ -308,6 +311,9 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Location", "/v1/operations/"+op.ID)
 	if !created {
 		w.Header().Set("Idempotent-Replayed", "true")
+	} else {
+		a.cfg.Logger.Info("audit: operation submitted", zap.String("operation_id", op.ID), zap.String("kind", op.Kind), zap.String("provider", op.Provider),
+			zap.String("account", op.Account), zap.String("resource", op.Resource), zap.Stringer("submitted_by", op.SubmittedBy), zap.Any("labels", op.Labels))
 	}
 	writeJSON(w, http.StatusAccepted, op)
 }
@@ -548,11 +554,17 @@ func (a *API) cancel(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusConflict, fmt.Sprintf("operation already ended %s", op.State), "")
 		return
 	}
-	b, _ := json.Marshal(tasks.CancelPayload{OperationID: op.ID, Expire: req.Expire})
+	by := tasks.Declared(ops.ViaAPI, "")
+	if tok, ok := TokenFrom(r.Context()); ok {
+		by = &ops.Actor{Name: tok.Name, Via: ops.ViaAPI, Authenticated: true}
+	}
+	b, _ := json.Marshal(tasks.CancelPayload{OperationID: op.ID, Expire: req.Expire, By: by})
 	_, err = a.cfg.Enqueuer.EnqueueContext(r.Context(), asynq.NewTask(tasks.TypeCancel, b), asynq.Queue(a.cfg.Queue), asynq.TaskID(tasks.CancelTaskID(op.ID)), asynq.MaxRetry(20))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		problem(w, http.StatusServiceUnavailable, "cannot enqueue the cancellation; try again", "")
 		return
 	}
+	a.cfg.Logger.Info("audit: cancel requested", zap.String("operation_id", op.ID), zap.String("kind", op.Kind), zap.String("resource", op.Resource),
+		zap.Stringer("by", by), zap.Bool("expire", req.Expire))
 	writeJSON(w, http.StatusAccepted, op)
 }

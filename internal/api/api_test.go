@@ -22,6 +22,7 @@ import (
 	"github.com/opsworker/opsworker/internal/flow"
 	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/tasks"
+	"github.com/opsworker/opsworker/ops"
 )
 
 const (
@@ -30,6 +31,12 @@ const (
 )
 
 func setup(t *testing.T) (*httptest.Server, *opstore.Store) {
+	t.Helper()
+	srv, store, _ := setupRedis(t)
+	return srv, store
+}
+
+func setupRedis(t *testing.T) (*httptest.Server, *opstore.Store, *redis.Client) {
 	t.Helper()
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
@@ -44,7 +51,7 @@ func setup(t *testing.T) (*httptest.Server, *opstore.Store) {
 	a.Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return srv, store
+	return srv, store, rdb
 }
 
 func call(t *testing.T, srv *httptest.Server, method, path, token, body string, hdr ...string) (int, http.Header, map[string]any) {
@@ -542,4 +549,41 @@ func TestQueuedOperationSaysNoWorkerServesIt(t *testing.T) {
 	rec, err := store.Get(t.Context(), old)
 	require.NoError(t, err)
 	assert.Empty(t, rec.LastError, "the record is not changed")
+}
+
+// A submit records who asked (the token, authenticated), the labels and
+// the resource; a declared submitted_by is refused, naming the field; a
+// cancel request carries who asked for it.
+func TestSubmitRecordsActorLabelsAndResource(t *testing.T) {
+	t.Parallel()
+	srv, store, rdb := setupRedis(t)
+	withLabels := strings.Replace(purge, `"provider":"ucdn"`, `"provider":"ucdn","labels":{"change":"CHG-1234","release":"2026.12.1"}`, 1)
+	code, _, op := call(t, srv, "POST", "/v1/operations", writeTok, withLabels)
+	require.Equal(t, 202, code, op)
+	assert.Equal(t, map[string]any{"name": "ci", "via": "api", "authenticated": true}, op["submitted_by"])
+	assert.Equal(t, map[string]any{"change": "CHG-1234", "release": "2026.12.1"}, op["labels"])
+	assert.Equal(t, "ucdn:zone:demo", op["resource"])
+	_, _, got := call(t, srv, "GET", "/v1/operations/"+op["id"].(string), readTok, "")
+	assert.Equal(t, op["submitted_by"], got["submitted_by"], "stored")
+	assert.Equal(t, op["labels"], got["labels"])
+
+	code, _, p := call(t, srv, "POST", "/v1/operations", writeTok, strings.Replace(purge, `"provider":"ucdn"`, `"provider":"ucdn","submitted_by":"someone-else"`, 1))
+	assert.Equal(t, 400, code)
+	assert.Equal(t, "submitted_by", p["field"])
+	code, _, p = call(t, srv, "POST", "/v1/operations", writeTok, strings.Replace(purge, `"provider":"ucdn"`, `"provider":"ucdn","labels":{"Bad Key":"x"}`, 1))
+	assert.Equal(t, 400, code)
+	assert.Equal(t, "labels", p["field"])
+
+	_, _, inst := call(t, srv, "POST", "/v1/operations", writeTok, `{"task_type":"server:rescue","provider":"leaseweb","params":{"server_id":"1"}}`)
+	assert.Equal(t, "leaseweb:server:1", inst["resource"])
+	code, _, _ = call(t, srv, "POST", "/v1/operations/"+inst["id"].(string)+"/cancel", writeTok, "")
+	require.Equal(t, 202, code)
+	rec, err := store.Get(t.Context(), inst["id"].(string))
+	require.NoError(t, err)
+	assert.Equal(t, &ops.Actor{Name: "ci", Via: "api", Authenticated: true}, rec.SubmittedBy)
+	info, err := asynq.NewInspectorFromRedisClient(rdb).GetTaskInfo("default", tasks.CancelTaskID(rec.ID))
+	require.NoError(t, err)
+	var cp tasks.CancelPayload
+	require.NoError(t, json.Unmarshal(info.Payload, &cp))
+	assert.Equal(t, &ops.Actor{Name: "ci", Via: "api", Authenticated: true}, cp.By)
 }

@@ -104,5 +104,6 @@ func (o *Operation) View() ops.Operation {
 		CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt, LaunchedAt: o.LaunchedAt, FinishedAt: o.FinishedAt, DeadlineAt: o.DeadlineAt,
 		LastError: o.LastError, Result: o.Result, Progress: o.Progress, CancelRequested: o.CancelRequested,
 		LaunchStartedAt: o.LaunchStartedAt,
+		SubmittedBy:     o.SubmittedBy, CanceledBy: o.CanceledBy, Labels: o.Labels, Resource: o.Resource,
 	}
 }

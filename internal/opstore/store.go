@@ -89,6 +89,13 @@ type Operation struct {
 	// LaunchStartedAt is when the latest launch attempt began; a retry
 	// reconciles against the provider from this time on.
 	LaunchStartedAt *time.Time `json:"launch_started_at,omitempty"`
+	// SubmittedBy is who asked for it (nil on records of earlier
+	// versions); CanceledBy who asked to cancel it.
+	SubmittedBy *ops.Actor        `json:"submitted_by,omitempty"`
+	CanceledBy  *ops.Actor        `json:"canceled_by,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	// Resource is what it acts on at the provider (provider:type:id).
+	Resource string `json:"resource,omitempty"`
 
 	// PollSeq fences the poll chain: only the poll task carrying this
 	// sequence number (or the next one) may act.
@@ -148,6 +155,10 @@ const (
 	fDigests     = "redact_digests"
 	fLaunchQueue = "launch_queue"
 	fLaunchTask  = "launch_task_id"
+	fSubmittedBy = "submitted_by"
+	fCanceledBy  = "canceled_by"
+	fLabels      = "labels"
+	fResource    = "resource"
 )
 
 // Errors.
@@ -313,6 +324,8 @@ type Change struct {
 	RedactDigests   string
 	Progress        json.RawMessage
 	CancelRequested *string
+	// CanceledBy records who asked for the cancellation.
+	CanceledBy      *ops.Actor
 	LaunchStartedAt *time.Time
 	// ClearLaunchStarted forgets the latest launch attempt (the provider
 	// cannot have acted on it: nothing to reconcile).
@@ -429,6 +442,10 @@ func (s *Store) Update(ctx context.Context, op *Operation, c Change) (*Operation
 	if c.CancelRequested != nil {
 		set[fCancel] = *c.CancelRequested
 	}
+	if c.CanceledBy != nil {
+		b, _ := json.Marshal(c.CanceledBy)
+		set[fCanceledBy] = string(b)
+	}
 	if c.ClearLaunchStarted {
 		set[fLaunchStart] = ""
 	}
@@ -514,6 +531,17 @@ func toHash(op *Operation) map[string]string {
 	if op.Result != nil {
 		m[fResult] = string(op.Result)
 	}
+	if op.SubmittedBy != nil {
+		b, _ := json.Marshal(op.SubmittedBy)
+		m[fSubmittedBy] = string(b)
+	}
+	if len(op.Labels) > 0 {
+		b, _ := json.Marshal(op.Labels)
+		m[fLabels] = string(b)
+	}
+	if op.Resource != "" {
+		m[fResource] = op.Resource
+	}
 	return m
 }
 
@@ -560,7 +588,23 @@ func fromHash(m map[string]string) (*Operation, error) {
 	op.LaunchedAt = parseTime(m[fLaunched])
 	op.FinishedAt = parseTime(m[fFinished])
 	op.DeadlineAt = parseTime(m[fDeadline])
+	op.SubmittedBy, op.CanceledBy = parseActor(m[fSubmittedBy]), parseActor(m[fCanceledBy])
+	if v := m[fLabels]; v != "" {
+		_ = json.Unmarshal([]byte(v), &op.Labels)
+	}
+	op.Resource = m[fResource]
 	return op, nil
+}
+
+func parseActor(v string) *ops.Actor {
+	if v == "" {
+		return nil
+	}
+	var a ops.Actor
+	if json.Unmarshal([]byte(v), &a) != nil {
+		return nil
+	}
+	return &a
 }
 
 func parseTime(v string) *time.Time {

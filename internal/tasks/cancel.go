@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/ops"
 )
 
 // TypeCancel asks for an operation to be canceled (enqueue cancel).
@@ -23,6 +24,8 @@ type CancelPayload struct {
 	// cancellation (Leaseweb: expireActiveJob leaves the server as it is;
 	// cancelActiveJob runs the job's on-fail flow, often a reboot).
 	Expire bool `json:"expire,omitempty"`
+	// By is who asks (recorded as the operation's canceled_by).
+	By *ops.Actor `json:"by,omitempty"`
 }
 
 // Cancelable reports whether kind on provider can be canceled.
@@ -62,7 +65,7 @@ func (cs *cancelStep) ProcessCancel(ctx context.Context, t *asynq.Task) error {
 	if p.Expire {
 		how = "expire"
 	}
-	op, err = cs.cfg.Store.Update(ctx, op, opstore.Change{CancelRequested: &how})
+	op, err = cs.cfg.Store.Update(ctx, op, opstore.Change{CancelRequested: &how, CanceledBy: p.By})
 	if err != nil {
 		var ce *opstore.ConflictError
 		if errors.As(err, &ce) {

@@ -334,6 +334,7 @@ func (ls *launchStep) ensureRecord(ctx context.Context, kind string, env Envelop
 		Account:        env.Account,
 		IdempotencyKey: idemKey,
 		Fingerprint:    Fingerprint(&env, kind),
+		SubmittedBy:    Declared(ops.ViaTask, env.SubmittedBy),
 	}
 	if taskID, ok := asynq.GetTaskID(ctx); ok {
 		rec.LaunchQueue, _ = asynq.GetQueueName(ctx)
@@ -342,7 +343,11 @@ func (ls *launchStep) ensureRecord(ctx context.Context, kind string, env Envelop
 	params, secrets, inputErr := prepare(&env, kind)
 	if inputErr == nil {
 		rec.Params, rec.SecretParams, rec.CallbackURL = params, secrets, env.CallbackURL
+		rec.Labels, rec.Resource = env.Labels, ops.ResourceOf(env.Provider, env.Account, params)
 	} else {
+		if !ops.ValidSubmittedBy(env.SubmittedBy) {
+			rec.SubmittedBy = Declared(ops.ViaTask, "")
+		}
 		// Refused params are kept nowhere, not even in the fingerprint (a
 		// hash of a password could be tested against guesses).
 		rec.Fingerprint = fingerprint(&env, kind, nil)

@@ -58,33 +58,52 @@ func NewSubmitter(store *opstore.Store, q Enqueuer, opts SubmitOptions) *Submitt
 // LaunchTaskID is the asynq TaskID of an operation's launch task.
 func LaunchTaskID(opID string) string { return "op:" + opID }
 
-// Submit validates env for kind and creates the operation. created is false
-// when the idempotency key already named an operation; that operation is
-// returned and nothing new is launched. Errors: *ValidationError (bad
-// input, nothing stored), opstore.ErrIdempotencyConflict (the key belongs
-// to a different request), or a Redis/enqueue error.
+// Submit validates env for kind and creates the operation, for the CLI:
+// its submitter is env.SubmittedBy (or $USER, as the CLI fills it in),
+// unauthenticated. created is false when the idempotency key already
+// named an operation; that operation is returned and nothing new is
+// launched. Errors: *ValidationError (bad input, nothing stored),
+// opstore.ErrIdempotencyConflict (the key belongs to a different
+// request), or a Redis/enqueue error.
 func (s *Submitter) Submit(ctx context.Context, kind string, env Envelope) (op *opstore.Operation, created bool, err error) {
-	return s.submit(ctx, "", kind, env, false)
+	return s.submit(ctx, "", Declared(ops.ViaCLI, env.SubmittedBy), kind, env, false)
 }
 
-// SubmitAs is Submit for a caller whose idempotency keys are its own
-// (scope "token:<name>" for an HTTP API token): the same key from another
-// scope names another operation, so no caller can take or answer for a
-// key another one uses.
-func (s *Submitter) SubmitAs(ctx context.Context, scope, kind string, env Envelope) (op *opstore.Operation, created bool, err error) {
-	return s.submit(ctx, scope, kind, env, false)
+// SubmitAs is Submit for an HTTP API token, the operation's submitter:
+// its idempotency keys are its own (scope "token:<name>"), so the same key
+// from another token names another operation, and no caller can take or
+// answer for a key another one uses.
+func (s *Submitter) SubmitAs(ctx context.Context, token, kind string, env Envelope) (op *opstore.Operation, created bool, err error) {
+	if env.SubmittedBy != "" {
+		return nil, false, invalid("submitted_by", "the API records the token's name; submitted_by is for the CLI and raw tasks")
+	}
+	if token == "" { // an API without tokens (tests)
+		return s.submit(ctx, "", Declared(ops.ViaAPI, ""), kind, env, false)
+	}
+	return s.submit(ctx, "token:"+token, &ops.Actor{Name: token, Via: ops.ViaAPI, Authenticated: true}, kind, env, false)
 }
 
 // SubmitScheduled is Submit for a schedule's run: its idempotency key
-// (Spec.IdempotencyKey) has the prefix "sched:", which Submit refuses.
+// (Spec.IdempotencyKey) has the prefix "sched:", which Submit refuses;
+// the schedule is the submitter.
 func (s *Submitter) SubmitScheduled(ctx context.Context, kind string, env Envelope) (op *opstore.Operation, created bool, err error) {
 	if !strings.HasPrefix(env.IdempotencyKey, ops.ScheduledKeyPrefix) {
 		return nil, false, invalid("idempotency_key", "a scheduled run's key starts with %q", ops.ScheduledKeyPrefix)
 	}
-	return s.submit(ctx, "", kind, env, true)
+	name, _, _ := strings.Cut(strings.TrimPrefix(env.IdempotencyKey, ops.ScheduledKeyPrefix), ":")
+	return s.submit(ctx, "", &ops.Actor{Name: name, Via: ops.ViaSchedule, Authenticated: true}, kind, env, true)
 }
 
-func (s *Submitter) submit(ctx context.Context, scope, kind string, env Envelope, scheduled bool) (op *opstore.Operation, created bool, err error) {
+// Declared is the submitter a CLI user or a raw task names: recorded,
+// never checked ("unknown" when none is given).
+func Declared(via, name string) *ops.Actor {
+	if name == "" {
+		name = "unknown"
+	}
+	return &ops.Actor{Name: name, Via: via}
+}
+
+func (s *Submitter) submit(ctx context.Context, scope string, by *ops.Actor, kind string, env Envelope, scheduled bool) (op *opstore.Operation, created bool, err error) {
 	env.Normalize()
 	env.OperationID = ""
 	check := env
@@ -114,6 +133,9 @@ func (s *Submitter) submit(ctx context.Context, scope, kind string, env Envelope
 		State:            opstore.StateQueued,
 		LaunchQueue:      ProviderQueue(env.Provider),
 		LaunchTaskID:     LaunchTaskID(id.String()),
+		SubmittedBy:      by,
+		Labels:           env.Labels,
+		Resource:         ops.ResourceOf(env.Provider, env.Account, params),
 	}
 	op, created, err = s.store.Create(ctx, rec)
 	if err != nil {

@@ -46,6 +46,7 @@ func components() []component {
 		{"RoutingRuleParm", reflect.TypeFor[ops.RoutingRuleParm](), false},
 		{"Operation", reflect.TypeFor[ops.Operation](), false},
 		{"Event", reflect.TypeFor[ops.Event](), false},
+		{"Actor", reflect.TypeFor[ops.Actor](), false},
 		{"ProviderHealth", reflect.TypeFor[ops.ProviderHealth](), true},
 		{"Problem", reflect.TypeFor[api.Problem](), false},
 		{"CancelRequest", reflect.TypeFor[api.CancelRequest](), false},
@@ -358,7 +359,7 @@ func (g *generator) submitBranch(pt ops.ParamsType) (string, *jsonschema.Schema,
 	}
 	s.Properties.Set("task_type", &jsonschema.Schema{Type: "string", Enum: strEnum(pt.Kind), Description: "The operation kind."})
 	s.Properties.Set("provider", &jsonschema.Schema{Type: "string", Enum: strEnum(pt.Provider), Description: "The provider API."})
-	for _, p := range []string{"account", "params", "callback_url", "idempotency_key"} {
+	for _, p := range []string{"account", "params", "callback_url", "idempotency_key", "labels"} {
 		prop, ok := env.Properties.Get(p)
 		if !ok {
 			return "", nil, fmt.Errorf("the envelope has no %s", p)
