@@ -2,11 +2,14 @@ package opstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/opsworker/opsworker/ops"
 )
 
 // Webhook delivery state: event bodies kept on the record, disabled
@@ -125,4 +128,59 @@ func (s *Store) ProviderEvent(ctx context.Context, id string) ([]byte, error) {
 		return nil, fmt.Errorf("read event %s: %w", id, err)
 	}
 	return b, nil
+}
+
+// MaxTimeline bounds an operation's timeline: past it the oldest steps
+// after the first (submitted) are dropped.
+const MaxTimeline = 500
+
+func (s *Store) timelineKey(id string) string { return s.prefix + ":{ops}:timeline:" + id }
+
+// appendScript: KEYS op, timeline; ARGV event JSON, max, ttl_ms (when the
+// record has none yet). The timeline lives as long as the record: it
+// takes the record's expiry once the record has one.
+var appendScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local n = redis.call('RPUSH', KEYS[2], ARGV[1])
+if n > tonumber(ARGV[2]) then
+  redis.call('LREM', KEYS[2], 1, redis.call('LINDEX', KEYS[2], 1))
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) else redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+return n
+`)
+
+// AppendTimeline adds a step to the operation's timeline (nothing when
+// the record is gone).
+func (s *Store) AppendTimeline(ctx context.Context, id string, ev ops.TimelineEvent) error {
+	if ev.At.IsZero() {
+		ev.At = s.now().UTC()
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	// A record that has no expiry yet (not finished) keeps its timeline
+	// for at least the retention after the last step.
+	ttl := s.retention + 7*24*time.Hour
+	if err := appendScript.Run(ctx, s.rdb, []string{s.opKey(id), s.timelineKey(id)}, b, MaxTimeline, ttl.Milliseconds()).Err(); err != nil {
+		return fmt.Errorf("timeline of %s: %w", id, err)
+	}
+	return nil
+}
+
+// Timeline returns the operation's steps, oldest first.
+func (s *Store) Timeline(ctx context.Context, id string) ([]ops.TimelineEvent, error) {
+	raw, err := s.rdb.LRange(ctx, s.timelineKey(id), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("timeline of %s: %w", id, err)
+	}
+	out := make([]ops.TimelineEvent, 0, len(raw))
+	for _, r := range raw {
+		var ev ops.TimelineEvent
+		if json.Unmarshal([]byte(r), &ev) == nil {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
 }

@@ -289,6 +289,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Operation, error) {
 func (s *Store) Delete(ctx context.Context, op *Operation) error {
 	pipe := s.rdb.TxPipeline()
 	pipe.Del(ctx, s.opKey(op.ID))
+	pipe.Del(ctx, s.timelineKey(op.ID))
 	if op.IdempotencyKey != "" {
 		pipe.Del(ctx, s.idemKey(op.IdempotencyScope, op.IdempotencyKey))
 	}
@@ -478,6 +479,11 @@ func (s *Store) Update(ctx context.Context, op *Operation, c Change) (*Operation
 	case "conflict":
 		seq, _ := strconv.Atoi(fmt.Sprint(res[2]))
 		return nil, &ConflictError{ID: id, State: State(fmt.Sprint(res[1])), PollSeq: seq}
+	}
+	if terminal == "1" {
+		// The timeline goes with the record (best effort: the next step
+		// appended aligns it too).
+		_ = s.rdb.PExpire(ctx, s.timelineKey(id), s.retention).Err()
 	}
 	return s.Get(ctx, id)
 }

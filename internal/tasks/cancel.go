@@ -65,6 +65,7 @@ func (cs *cancelStep) ProcessCancel(ctx context.Context, t *asynq.Task) error {
 	if p.Expire {
 		how = "expire"
 	}
+	first := op.CancelRequested == ""
 	op, err = cs.cfg.Store.Update(ctx, op, opstore.Change{CancelRequested: &how, CanceledBy: p.By})
 	if err != nil {
 		var ce *opstore.ConflictError
@@ -72,6 +73,9 @@ func (cs *cancelStep) ProcessCancel(ctx context.Context, t *asynq.Task) error {
 			return nil // it ended meanwhile
 		}
 		return err
+	}
+	if first {
+		cs.note(ctx, op, ops.TimelineEvent{Type: ops.TimelineCancelRequested, Actor: p.By, Message: how})
 	}
 	switch op.State {
 	case opstore.StateQueued:

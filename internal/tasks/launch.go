@@ -137,6 +137,7 @@ func (ls *launchStep) acquire(ctx context.Context, op *opstore.Operation, exec E
 		}
 		if !got {
 			msg := fmt.Sprintf("waiting: %s on %s has %d of %d operations in flight (max_in_flight)", op.Account, op.Provider, used, limit)
+			ls.noteWait(ctx, op, msg)
 			_, _ = ls.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{op.State}, LastError: &msg})
 			return &waitError{Delay: ls.cfg.BusyRetry, Err: errors.New(msg)}
 		}
@@ -148,6 +149,7 @@ func (ls *launchStep) acquire(ctx context.Context, op *opstore.Operation, exec E
 		}
 		if !got {
 			msg := fmt.Sprintf("waiting: %s has %d of %d outstanding requests in use; this operation needs %d", key, used, limit, n)
+			ls.noteWait(ctx, op, msg)
 			_, _ = ls.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{op.State}, LastError: &msg})
 			return &waitError{Delay: ls.cfg.BusyRetry, Err: errors.New(msg)}
 		}
@@ -214,6 +216,7 @@ func (ls *launchStep) recordAttempt(ctx context.Context, op *opstore.Operation, 
 	if err != nil {
 		return op, err
 	}
+	ls.note(ctx, rec, ops.TimelineEvent{Type: ops.TimelineLaunchAttempt, Attempt: rec.Attempts})
 	if rec.Attempts == 1 {
 		ls.logState(rec)
 		if ls.cfg.Observer != nil {
@@ -252,6 +255,7 @@ func (ls *launchStep) started(ctx context.Context, op *opstore.Operation, exec E
 	}
 	op = rec
 	ls.logState(op)
+	ls.note(ctx, op, ops.TimelineEvent{Type: ops.TimelineLaunched, Handle: handle, Attempt: op.Attempts})
 	if key := exec.batchKey(op, params); key != "" && ls.cfg.Batcher != nil {
 		if err := ls.cfg.Batcher.Add(ctx, key, op.ID); err != nil {
 			ls.opLogger(op).Warn("join batch polling (it polls alone)", zap.Error(err))
@@ -277,6 +281,7 @@ func (ls *launchStep) busy(ctx context.Context, op *opstore.Operation, be *BusyE
 		return fmt.Errorf("%s: %w: %w", op.ID, be, asynq.SkipRetry)
 	}
 	msg := "waiting: " + be.Error()
+	ls.noteWait(ctx, op, msg)
 	if _, err := ls.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{op.State}, LastError: &msg}); err != nil {
 		var ce *opstore.ConflictError
 		if !errors.As(err, &ce) {
@@ -357,6 +362,9 @@ func (ls *launchStep) ensureRecord(ctx context.Context, kind string, env Envelop
 		}
 	}
 	op, created, err = ls.cfg.Store.Create(ctx, rec)
+	if err == nil && created {
+		ls.note(ctx, op, submittedStep(op))
+	}
 	if errors.Is(err, opstore.ErrIdempotencyConflict) {
 		return nil, false, nil, Permanent(fmt.Errorf("idempotency_key %q already names operation %s with a different request", idemKey, op.ID))
 	}
@@ -383,6 +391,7 @@ func (ls *launchStep) launchFailed(ctx context.Context, op *opstore.Operation, e
 	var np *notProcessedError
 	if errors.As(err, &we) {
 		msg := we.Error()
+		ls.noteWait(ctx, op, msg)
 		_, _ = ls.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{op.State}, LastError: &msg, ClearLaunchStarted: errors.As(err, &np)})
 		return err
 	}
@@ -402,6 +411,7 @@ func (ls *launchStep) launchFailed(ctx context.Context, op *opstore.Operation, e
 		}
 		return fmt.Errorf("launch %s: %w: %w", op.ID, err, asynq.SkipRetry)
 	}
+	ls.note(ctx, op, errorStep(ops.TimelineLaunchFailed, op.Attempts, err))
 	msg := err.Error()
 	change := opstore.Change{From: []opstore.State{opstore.StateLaunching}, LastError: &msg}
 	if errors.As(err, &np) {

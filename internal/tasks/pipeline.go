@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +14,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/providers"
+	"github.com/opsworker/opsworker/ops"
 )
 
 func (pl *pipeline) opLogger(op *opstore.Operation) *zap.Logger {
@@ -39,6 +42,44 @@ func (pl *pipeline) logState(op *opstore.Operation, fields ...zap.Field) {
 		f = append(f, zap.String("error", op.LastError))
 	}
 	pl.opLogger(op).Info("operation "+string(op.State), append(f, fields...)...)
+}
+
+// note appends a step to op's timeline. A step that cannot be recorded
+// (Redis gone) is logged and never fails the work.
+func (pl *pipeline) note(ctx context.Context, op *opstore.Operation, ev ops.TimelineEvent) {
+	if ev.State == "" {
+		ev.State = op.State
+	}
+	if ev.At.IsZero() {
+		ev.At = pl.cfg.Now().UTC()
+	}
+	if err := pl.cfg.Store.AppendTimeline(ctx, op.ID, ev); err != nil {
+		pl.opLogger(op).Warn("record a timeline step", zap.Error(err))
+	}
+}
+
+// noteWait records a wait unless the record already says the same reason
+// (numbers aside: "3 of 3 in flight", "next call in 1.2s"), so a task
+// that waits again and again leaves one step per reason.
+func (pl *pipeline) noteWait(ctx context.Context, op *opstore.Operation, msg string) {
+	if digitsRe.ReplaceAllString(op.LastError, "#") == digitsRe.ReplaceAllString(msg, "#") {
+		return
+	}
+	pl.note(ctx, op, ops.TimelineEvent{Type: ops.TimelineWaiting, Message: msg})
+}
+
+var digitsRe = regexp.MustCompile(`[0-9][0-9.]*`)
+
+// errorStep describes a failed call for the timeline: its class and the
+// provider's request id, when it is a provider's error.
+func errorStep(typ string, attempt int, err error) ops.TimelineEvent {
+	ev := ops.TimelineEvent{Type: typ, Attempt: attempt, Message: err.Error()}
+	var pe *providers.Error
+	if errors.As(err, &pe) {
+		ev.ErrorClass = pe.Class.String()
+		ev.RequestID = pe.RequestID
+	}
+	return ev
 }
 
 // outcome is the final state a done poll result means for op.
@@ -215,6 +256,7 @@ func (pl *pipeline) finish(ctx context.Context, op *opstore.Operation, o Outcome
 		return fmt.Errorf("record %s of %s: %w", o.State, op.ID, err)
 	}
 	pl.logState(done)
+	pl.note(ctx, done, ops.TimelineEvent{Type: ops.TimelineFinished, Message: done.LastError, ProviderStatus: done.Status})
 	if pl.cfg.Observer != nil {
 		pl.cfg.Observer.OperationFinished(done)
 	}

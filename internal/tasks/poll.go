@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/providers"
+	"github.com/opsworker/opsworker/ops"
 )
 
 // ProcessPoll checks one operation's status once. Not done: it schedules
@@ -228,6 +230,14 @@ func (ps *pollStep) pollAgain(ctx context.Context, op *opstore.Operation, seq in
 			return nil
 		}
 		return err
+	}
+	// Only a poll that changed something is a step: the status, the
+	// progress, or a failure.
+	switch {
+	case lastErr != "" && lastErr != op.LastError:
+		ps.note(ctx, op, ops.TimelineEvent{Type: ops.TimelinePolled, Attempt: seq, Message: lastErr})
+	case answered && (res.Status != op.Status || !bytes.Equal(res.Progress, op.Progress)):
+		ps.note(ctx, op, ops.TimelineEvent{Type: ops.TimelinePolled, Attempt: seq, ProviderStatus: res.Status, Progress: res.Progress})
 	}
 	log.Debug("not done yet", zap.String("status", res.Status), zap.Duration("delay", delay))
 	return nil

@@ -141,6 +141,10 @@ func (s *Submitter) submit(ctx context.Context, scope string, by *ops.Actor, kin
 	if err != nil {
 		return op, false, err
 	}
+	if created {
+		// Best effort: the record is what counts.
+		_ = s.store.AppendTimeline(ctx, op.ID, submittedStep(op))
+	}
 	if !created && op.State != opstore.StateQueued {
 		return op, false, nil
 	}
@@ -179,4 +183,10 @@ func compactJSON(raw json.RawMessage) json.RawMessage {
 		return raw
 	}
 	return buf.Bytes()
+}
+
+// submittedStep is the first step of an operation's timeline.
+func submittedStep(op *opstore.Operation) ops.TimelineEvent {
+	return ops.TimelineEvent{At: op.CreatedAt, Type: ops.TimelineSubmitted, Actor: op.SubmittedBy, State: op.State,
+		Message: fmt.Sprintf("%s on %s, account %s, resource %s", op.Kind, op.Provider, op.Account, op.Resource)}
 }
