@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -66,7 +67,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&g.keyPrefix, "key-prefix", envOr("OPSWORKER_KEY_PREFIX", "opsworker"), "operation store key prefix, as redis.key_prefix (env OPSWORKER_KEY_PREFIX)")
 	pf.StringVar(&g.as, "as", envOr("OPSWORKER_AS", os.Getenv("USER")), "who you are, recorded as submitted_by or canceled_by, unauthenticated (env OPSWORKER_AS; default $USER)")
 	pf.StringVar(&g.queue, "queue", envOr("OPSWORKER_QUEUE", "default"), "the general queue, where cancel requests go, as operations.queue (env OPSWORKER_QUEUE); operations go to their provider's queue, ops:<provider>")
-	root.AddCommand(newSubmitCmd(g), newStatusCmd(g), newWaitCmd(g), newListCmd(g), newWebhooksCmd(g), newSchedulesCmd(g), newCancelCmd(g), newAccountCmd(g))
+	root.AddCommand(newSubmitCmd(g), newStatusCmd(g), newWaitCmd(g), newListCmd(g), newWebhooksCmd(g), newSchedulesCmd(g), newCancelCmd(g), newAccountCmd(g), newEventsCmd(g))
 	return root
 }
 
@@ -215,7 +216,8 @@ func newSubmitCmd(g *globals) *cobra.Command {
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var events bool
+	cmd := &cobra.Command{
 		Use:   "status <operation-id>",
 		Short: "Show an operation's record",
 		Args:  cobra.ExactArgs(1),
@@ -225,9 +227,114 @@ func newStatusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer rdb.Close()
-			return g.printOp(op)
+			if !events {
+				return g.printOp(op)
+			}
+			evs, err := g.store(rdb).Timeline(cmd.Context(), op.ID)
+			if err != nil {
+				return fail(exitNoRedis, "%v", err)
+			}
+			if g.output == "json" {
+				// The view, not the record: the record's own MarshalJSON
+				// would hide the events.
+				return g.printJSON(struct {
+					ops.Operation
+					Events []ops.TimelineEvent `json:"events"`
+				}{op.View(), evs})
+			}
+			if err := g.printOp(op); err != nil {
+				return err
+			}
+			fmt.Fprintln(g.stdout)
+			return g.printTimeline(evs)
 		},
 	}
+	cmd.Flags().BoolVar(&events, "events", false, "also show the operation's timeline (in JSON: an events array)")
+	return cmd
+}
+
+func newEventsCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "events <operation-id>",
+		Aliases: []string{"history"},
+		Short:   "Show an operation's timeline: who asked, waits, attempts, polls, callbacks, cancels, webhooks",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rdb, op, err := g.loadOp(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			evs, err := g.store(rdb).Timeline(cmd.Context(), op.ID)
+			if err != nil {
+				return fail(exitNoRedis, "%v", err)
+			}
+			if g.output == "json" {
+				if evs == nil {
+					evs = []ops.TimelineEvent{}
+				}
+				return g.printJSON(evs)
+			}
+			return g.printTimeline(evs)
+		},
+	}
+}
+
+// printTimeline writes one line per step: time, step, state, and what
+// happened.
+func (g *globals) printTimeline(evs []ops.TimelineEvent) error {
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tSTEP\tSTATE\tDETAIL")
+	for _, ev := range evs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ev.At.Format(time.RFC3339Nano), ev.Type, ev.State, oneLine(stepDetail(ev), 160))
+	}
+	return tw.Flush()
+}
+
+// stepDetail says what a step did, in words.
+func stepDetail(ev ops.TimelineEvent) string {
+	var parts []string
+	add := func(format string, a ...any) { parts = append(parts, fmt.Sprintf(format, a...)) }
+	if ev.Actor != nil {
+		add("by %s", ev.Actor)
+	}
+	if ev.Attempt > 0 {
+		add("#%d", ev.Attempt)
+	}
+	if ev.Event != "" {
+		add("%s to %s", ev.Event, ev.Destination)
+	}
+	if ev.StatusCode != 0 {
+		add("http %d", ev.StatusCode)
+	}
+	if ev.Handle != "" {
+		add("handle %s", ev.Handle)
+	}
+	if ev.ProviderStatus != "" {
+		add("provider status %s", ev.ProviderStatus)
+	}
+	if bar := progressBar(ev.Progress); bar != "" {
+		add("%s", strings.TrimSpace(bar))
+	}
+	if ev.ErrorClass != "" {
+		add("[%s]", ev.ErrorClass)
+	}
+	if ev.RequestID != "" {
+		add("request %s", ev.RequestID)
+	}
+	if ev.Message != "" {
+		add("%s", ev.Message)
+	}
+	return strings.Join(parts, " ")
+}
+
+// labelList renders labels as k=v, sorted.
+func labelList(labels map[string]string) string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		out = append(out, k+"="+labels[k])
+	}
+	return strings.Join(out, ", ")
 }
 
 func newWaitCmd(g *globals) *cobra.Command {
@@ -403,6 +510,10 @@ func (g *globals) printOp(op *opstore.Operation) error {
 	row("provider", op.Provider)
 	row("account", op.Account)
 	row("state", string(op.State))
+	row("resource", op.Resource)
+	row("submitted_by", op.SubmittedBy.String())
+	row("canceled_by", op.CanceledBy.String())
+	row("labels", labelList(op.Labels))
 	row("provider_status", op.Status)
 	row("handle", op.Handle)
 	row("attempts", fmt.Sprint(op.Attempts))

@@ -121,6 +121,7 @@ func Routes() []Route {
 		{"POST", "/v1/operations"},
 		{"GET", "/v1/operations"},
 		{"GET", "/v1/operations/{id}"},
+		{"GET", "/v1/operations/{id}/events"},
 		{"POST", "/v1/operations/{id}/cancel"},
 		{"POST", "/v1/providers/{provider}/accounts/{account}/pause"},
 		{"POST", "/v1/providers/{provider}/accounts/{account}/resume"},
@@ -136,6 +137,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("POST /v1/operations", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.submit))))
 	mux.Handle("GET /v1/operations", a.Require(ScopeRead, http.HandlerFunc(a.list)))
 	mux.Handle("GET /v1/operations/{id}", a.Require(ScopeRead, http.HandlerFunc(a.get)))
+	mux.Handle("GET /v1/operations/{id}/events", a.Require(ScopeRead, http.HandlerFunc(a.events)))
 	mux.Handle("POST /v1/operations/{id}/cancel", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.cancel))))
 	mux.Handle("POST /v1/providers/{provider}/accounts/{account}/pause", a.cop.Handler(a.Require(ScopeWrite, a.pause(true))))
 	mux.Handle("POST /v1/providers/{provider}/accounts/{account}/resume", a.cop.Handler(a.Require(ScopeWrite, a.pause(false))))
@@ -375,6 +377,29 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 	}
 	tasks.NoteUnserved(r.Context(), a.cfg.Served, op, time.Now())
 	writeJSON(w, http.StatusOK, op)
+}
+
+// EventsResponse is an operation's timeline, oldest step first.
+type EventsResponse struct {
+	OperationID string              `json:"operation_id"`
+	Events      []ops.TimelineEvent `json:"events"`
+}
+
+func (a *API) events(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := a.cfg.Store.Get(r.Context(), id); errors.Is(err, opstore.ErrNotFound) {
+		problem(w, http.StatusNotFound, "no such operation (unknown id, or expired after its retention)", "")
+		return
+	} else if err != nil {
+		problem(w, http.StatusServiceUnavailable, "the operation store is unavailable; try again", "")
+		return
+	}
+	evs, err := a.cfg.Store.Timeline(r.Context(), id)
+	if err != nil {
+		problem(w, http.StatusServiceUnavailable, "the operation store is unavailable; try again", "")
+		return
+	}
+	writeJSON(w, http.StatusOK, EventsResponse{OperationID: id, Events: evs})
 }
 
 // ListResponse is a page of operations.

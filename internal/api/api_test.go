@@ -587,3 +587,25 @@ func TestSubmitRecordsActorLabelsAndResource(t *testing.T) {
 	require.NoError(t, json.Unmarshal(info.Payload, &cp))
 	assert.Equal(t, &ops.Actor{Name: "ci", Via: "api", Authenticated: true}, cp.By)
 }
+
+// GET /v1/operations/{id}/events is the operation's timeline, read scope;
+// an unknown id is a 404.
+func TestOperationEvents(t *testing.T) {
+	t.Parallel()
+	srv, _ := setup(t)
+	_, _, op := call(t, srv, "POST", "/v1/operations", writeTok, purge)
+	code, _, got := call(t, srv, "GET", "/v1/operations/"+op["id"].(string)+"/events", readTok, "")
+	require.Equal(t, 200, code, got)
+	assert.Equal(t, op["id"], got["operation_id"])
+	evs := got["events"].([]any)
+	require.Len(t, evs, 1)
+	first := evs[0].(map[string]any)
+	assert.Equal(t, "submitted", first["type"])
+	assert.Equal(t, "queued", first["state"])
+	assert.Equal(t, map[string]any{"name": "ci", "via": "api", "authenticated": true}, first["actor"])
+	assert.Contains(t, first["message"], "ucdn:zone:demo")
+	code, _, _ = call(t, srv, "GET", "/v1/operations/nope/events", readTok, "")
+	assert.Equal(t, 404, code)
+	code, _, _ = call(t, srv, "GET", "/v1/operations/"+op["id"].(string)+"/events", "", "")
+	assert.Equal(t, 401, code)
+}

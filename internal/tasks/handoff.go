@@ -14,7 +14,6 @@ import (
 
 	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/webhooks"
-	"github.com/opsworker/opsworker/ops"
 )
 
 // PollPayload is the payload of op:poll.
@@ -81,7 +80,6 @@ func (pl *pipeline) pollNow(ctx context.Context, provider, operationID string) (
 	if op.Provider != provider {
 		return false, nil
 	}
-	pl.note(ctx, op, ops.TimelineEvent{Type: ops.TimelineCallback, Message: "the provider called back: poll now"})
 	if op.State != opstore.StateRunning || pl.cfg.Inspector == nil {
 		return true, nil
 	}

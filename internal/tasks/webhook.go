@@ -16,6 +16,7 @@ import (
 
 	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/webhooks"
+	"github.com/opsworker/opsworker/ops"
 	"github.com/opsworker/opsworker/webhookverify"
 )
 
@@ -248,6 +249,9 @@ func (ds *deliverStep) send(ctx context.Context, log *zap.Logger, p WebhookPaylo
 		}
 		ds.cfg.Observer.WebhookAttempt(outcome, n+1)
 	}
+	if p.OperationID != "" {
+		ds.noteDelivery(ctx, p, n+1, err)
+	}
 	if err == nil {
 		log.Info("webhook delivered", zap.String("event_id", p.EventID), zap.Int("attempt", n+1))
 		return nil
@@ -335,4 +339,23 @@ func (ds *deliverStep) ProcessReplay(ctx context.Context, t *asynq.Task) error {
 	}
 	ds.log.Info("webhooks replayed", zap.String("operation_id", op.ID), zap.Strings("events", events))
 	return nil
+}
+
+// noteDelivery records a delivery attempt on its operation's timeline:
+// the destination (callback or sub:<name>, never the URL), the answer's
+// status and the error, which names the host only.
+func (ds *deliverStep) noteDelivery(ctx context.Context, p WebhookPayload, attempt int, err error) {
+	ev := ops.TimelineEvent{At: ds.cfg.Now().UTC(), Type: ops.TimelineWebhook, Event: p.EventType, Destination: p.Destination, Attempt: attempt}
+	var de *webhooks.DeliveryError
+	switch {
+	case errors.As(err, &de):
+		ev.StatusCode, ev.ErrorClass, ev.Message = de.StatusCode, de.Class.String(), de.Error()
+	case err != nil:
+		ev.Message = err.Error()
+	default:
+		ev.Message = "delivered (2xx)"
+	}
+	if aerr := ds.cfg.Store.AppendTimeline(ctx, p.OperationID, ev); aerr != nil {
+		ds.log.Warn("record a delivery on the timeline", zap.String("operation_id", p.OperationID), zap.Error(aerr))
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/poller"
+	"github.com/opsworker/opsworker/ops"
 )
 
 // Config wires a Worker.
@@ -245,5 +246,10 @@ func (w *Worker) RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 // to another provider. Nothing else changes: the poll reads the
 // provider's status as usual.
 func (w *Worker) PollNow(ctx context.Context, provider, operationID string) (bool, error) {
-	return w.p.pollNow(ctx, provider, operationID)
+	ok, err := w.p.pollNow(ctx, provider, operationID)
+	if ok && err == nil {
+		_ = w.p.cfg.Store.AppendTimeline(ctx, operationID, ops.TimelineEvent{At: w.p.cfg.Now().UTC(), Type: ops.TimelineCallback,
+			Message: "the provider called back: polled now"})
+	}
+	return ok, err
 }

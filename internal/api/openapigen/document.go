@@ -47,6 +47,8 @@ func components() []component {
 		{"Operation", reflect.TypeFor[ops.Operation](), false},
 		{"Event", reflect.TypeFor[ops.Event](), false},
 		{"Actor", reflect.TypeFor[ops.Actor](), false},
+		{"TimelineEvent", reflect.TypeFor[ops.TimelineEvent](), false},
+		{"EventsResponse", reflect.TypeFor[api.EventsResponse](), false},
 		{"ProviderHealth", reflect.TypeFor[ops.ProviderHealth](), true},
 		{"Problem", reflect.TypeFor[api.Problem](), false},
 		{"CancelRequest", reflect.TypeFor[api.CancelRequest](), false},

@@ -71,6 +71,8 @@ func document(schemas map[string]*jsonschema.Schema) openAPI {
 	listResponses["200"] = obj{"description": "A page", "content": jsonContent("ListResponse")}
 	getResponses := problems("401", "404", "503")
 	getResponses["200"] = obj{"description": "The operation", "content": jsonContent("Operation")}
+	eventsResponses := problems("401", "404", "503")
+	eventsResponses["200"] = obj{"description": "The operation's timeline, oldest step first", "content": jsonContent("EventsResponse")}
 	cancelResponses := problems("400", "401", "403", "404", "409", "413", "415", "503")
 	cancelResponses["202"] = obj{"description": "Cancellation requested (the cancellation is queued: the operation may still read running)", "content": jsonContent("Operation")}
 
@@ -118,6 +120,15 @@ func document(schemas map[string]*jsonschema.Schema) openAPI {
 					"operationId": "getOperation",
 					"parameters":  []any{idParam()},
 					"responses":   getResponses,
+				},
+			},
+			"/v1/operations/{id}/events": obj{
+				"get": obj{
+					"summary":     "Read an operation's timeline",
+					"description": "Every step, oldest first: submitted (by whom), waits with their reason, launch attempts and failures (error class, the provider's request id), launched, each poll that changed the status or progress, provider callbacks, cancel requests, the final state, and every webhook attempt per destination. At most 500 steps (the oldest after the first are dropped); kept as long as the operation. No secret appears in it.",
+					"operationId": "getOperationEvents",
+					"parameters":  []any{idParam()},
+					"responses":   eventsResponses,
 				},
 			},
 			"/v1/operations/{id}/cancel": obj{
