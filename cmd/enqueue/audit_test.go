@@ -68,3 +68,42 @@ func TestCLIRecordsSubmitterLabelsAndShowsTimeline(t *testing.T) {
 	assert.Equal(t, 2, code, out)
 	assert.Contains(t, out, `--label "novalue": want key=value`)
 }
+
+// `list` searches by label, resource, submitter and time, naming a bad
+// flag.
+func TestCLIListSearches(t *testing.T) {
+	mr := miniredis.RunT(t)
+	sh := func(args ...string) (int, string) {
+		var out, errOut bytes.Buffer
+		code := run(t.Context(), append([]string{"--redis", "redis://" + mr.Addr() + "/0"}, args...), strings.NewReader(""), &out, &errOut)
+		return code, out.String() + errOut.String()
+	}
+	submit := func(as, zone, change string) string {
+		code, out := sh("--as", as, "submit", "cdn:purge", "--provider", "ucdn", "--label", "change="+change,
+			"--params", `{"zone_name":"`+zone+`","zone_type":"objects","files":["/a.png"]}`)
+		require.Equal(t, 0, code, out)
+		return strings.TrimSpace(out)
+	}
+	a, b := submit("alice", "shop", "CHG-1"), submit("bob", "blog", "CHG-2")
+	for args, want := range map[string][]string{
+		"--label change=CHG-1":         {a},
+		"--resource ucdn:zone:blog":    {b},
+		"--actor bob":                  {b},
+		"--since 2099-01-01T00:00:00Z": {},
+	} {
+		code, out := sh(append([]string{"--output", "json", "list"}, strings.Fields(args)...)...)
+		require.Equal(t, 0, code, out)
+		var got []struct {
+			ID string `json:"id"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(out), &got))
+		ids := []string{}
+		for _, o := range got {
+			ids = append(ids, o.ID)
+		}
+		assert.Equal(t, want, ids, args)
+	}
+	code, out := sh("list", "--since", "yesterday")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, out, "--since: want an RFC 3339 time")
+}

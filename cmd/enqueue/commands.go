@@ -357,7 +357,8 @@ func newWaitCmd(g *globals) *cobra.Command {
 }
 
 func newListCmd(g *globals) *cobra.Command {
-	var state, kind, provider string
+	var state, kind, provider, resource, actor, since, until string
+	var labels []string
 	var limit int
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -376,12 +377,16 @@ func newListCmd(g *globals) *cobra.Command {
 			if limit < 1 || limit > 1000 {
 				return fail(exitBadInput, "--limit: must be 1..1000")
 			}
+			filter := opstore.Filter{State: opstore.State(state), Kind: kind, Provider: provider, Limit: limit}
+			if field, err := filter.SetSearch(labels, resource, actor, since, until); err != nil {
+				return fail(exitBadInput, "--%s: %v", field, err)
+			}
 			rdb, err := g.connect(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer rdb.Close()
-			ops, next, err := g.store(rdb).ListUpTo(cmd.Context(), opstore.Filter{State: opstore.State(state), Kind: kind, Provider: provider, Limit: limit})
+			ops, next, err := g.store(rdb).ListUpTo(cmd.Context(), filter)
 			if err != nil {
 				return fail(exitNoRedis, "%v", err)
 			}
@@ -407,6 +412,11 @@ func newListCmd(g *globals) *cobra.Command {
 	f.StringVar(&state, "state", "", "only this state")
 	f.StringVar(&kind, "kind", "", "only this kind (task type)")
 	f.StringVar(&provider, "provider", "", "only this provider")
+	f.StringArrayVar(&labels, "label", nil, "only operations with this label key=value (repeat: all must match)")
+	f.StringVar(&resource, "resource", "", "only this resource (leaseweb:server:12345)")
+	f.StringVar(&actor, "actor", "", "only operations this token, schedule or declared name submitted")
+	f.StringVar(&since, "since", "", "only operations created at or after this RFC 3339 time")
+	f.StringVar(&until, "until", "", "only operations created at or before this RFC 3339 time")
 	complete := func(values func() []string) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 			return values(), cobra.ShellCompDirectiveNoFileComp

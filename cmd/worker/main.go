@@ -176,21 +176,7 @@ func run(ctx context.Context, args []string) error {
 		IsFailure:                w.IsFailure,
 		Logger:                   log.Named("asynq").Sugar(),
 		LogLevel:                 asynqLevel(cfg.Log.Level),
-		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
-			id, _ := asynq.GetTaskID(ctx)
-			if !w.IsFailure(err) {
-				log.Debug("task waits", zap.String("task_type", t.Type()), zap.String("task_id", id), zap.Error(err))
-				return
-			}
-			n, _ := asynq.GetRetryCount(ctx)
-			max, _ := asynq.GetMaxRetry(ctx)
-			level := log.Warn
-			if errors.Is(err, asynq.SkipRetry) || n >= max {
-				level = log.Error
-			}
-			level("task failed", zap.String("task_type", t.Type()), zap.String("task_id", id),
-				zap.Int("retried", n), zap.Int("max_retry", max), zap.Bool("final", errors.Is(err, asynq.SkipRetry) || n >= max), zap.Error(err))
-		}),
+		ErrorHandler:             w.ErrorHandler(log),
 	})
 	if err := srv.Start(w.Handler()); err != nil {
 		return fmt.Errorf("start asynq server: %w", err)

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"sort"
@@ -432,6 +433,10 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Limit = n
 	}
+	if field, err := searchFilter(q, &f); err != nil {
+		problem(w, http.StatusBadRequest, fmt.Sprintf("%s: %v", field, err), field)
+		return
+	}
 	ops, next, err := a.cfg.Store.ListPage(r.Context(), f)
 	if errors.Is(err, opstore.ErrBadCursor) {
 		problem(w, http.StatusBadRequest, "cursor: not a cursor from this API", "cursor")
@@ -448,6 +453,12 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 		tasks.NoteUnserved(r.Context(), a.cfg.Served, op, time.Now())
 	}
 	writeJSON(w, http.StatusOK, ListResponse{Operations: ops, NextCursor: next})
+}
+
+// searchFilter reads the search parameters of a listing into f (see
+// opstore.Filter.SetSearch), naming the bad one.
+func searchFilter(q url.Values, f *opstore.Filter) (string, error) {
+	return f.SetSearch(q["label"], q.Get("resource"), q.Get("actor"), q.Get("since"), q.Get("until"))
 }
 
 // served refuses a submit for a provider account no running worker

@@ -609,3 +609,47 @@ func TestOperationEvents(t *testing.T) {
 	code, _, _ = call(t, srv, "GET", "/v1/operations/"+op["id"].(string)+"/events", "", "")
 	assert.Equal(t, 401, code)
 }
+
+// GET /v1/operations searches by label, resource, submitter and time, and
+// names a bad search parameter.
+func TestSearchOperations(t *testing.T) {
+	t.Parallel()
+	srv, _ := setup(t)
+	submit := func(zone, change string) string {
+		body := strings.Replace(purge, `"zone_name":"demo"`, `"zone_name":"`+zone+`"`, 1)
+		body = strings.Replace(body, `"provider":"ucdn"`, `"provider":"ucdn","labels":{"change":"`+change+`"}`, 1)
+		code, _, op := call(t, srv, "POST", "/v1/operations", writeTok, body)
+		require.Equal(t, 202, code, op)
+		return op["id"].(string)
+	}
+	a := submit("shop", "CHG-1")
+	b := submit("blog", "CHG-2")
+	c := submit("shop", "CHG-2")
+	ids := func(path string) []string {
+		code, _, got := call(t, srv, "GET", path, readTok, "")
+		require.Equal(t, 200, code, got)
+		out := []string{}
+		for _, o := range got["operations"].([]any) {
+			out = append(out, o.(map[string]any)["id"].(string))
+		}
+		return out
+	}
+	assert.Equal(t, []string{c, b}, ids("/v1/operations?label=change%3DCHG-2"))
+	assert.Equal(t, []string{c, a}, ids("/v1/operations?resource=ucdn:zone:shop"))
+	assert.Equal(t, []string{c}, ids("/v1/operations?resource=ucdn:zone:shop&label=change%3DCHG-2"))
+	assert.Equal(t, []string{c, b, a}, ids("/v1/operations?actor=ci"))
+	assert.Empty(t, ids("/v1/operations?actor=ro"))
+	assert.Empty(t, ids("/v1/operations?since=2099-01-01T00:00:00Z"))
+	assert.Equal(t, []string{c, b, a}, ids("/v1/operations?since=2020-01-01T00:00:00Z&until=2099-01-01T00:00:00Z"))
+	for q, field := range map[string]string{
+		"label=nokey":         "label",
+		"label=Bad%20Key%3Dx": "label",
+		"since=yesterday":     "since",
+		"since=2026-12-02T00:00:00Z&until=2026-12-01T00:00:00Z": "until",
+		"actor=" + strings.Repeat("a", 101):                     "actor",
+	} {
+		code, _, p := call(t, srv, "GET", "/v1/operations?"+q, readTok, "")
+		assert.Equal(t, 400, code, q)
+		assert.Equal(t, field, p["field"], q)
+	}
+}

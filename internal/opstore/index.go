@@ -3,7 +3,10 @@ package opstore
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,7 +43,46 @@ func (s *Store) kindIndexKey(kind string) string  { return s.indexKey() + ":kind
 func (s *Store) providerIndexKey(p string) string { return s.indexKey() + ":provider:" + p }
 func (s *Store) stateIndexKey(st State) string    { return s.indexKey() + ":state:" + string(st) }
 func (s *Store) indexSetsKey() string             { return s.indexKey() + ":sets" }
-func (s *Store) indexBuiltKey() string            { return s.indexKey() + ":built" }
+func (s *Store) labelIndexKey(k, v string) string { return s.indexKey() + ":label:" + k + "=" + v }
+func (s *Store) resourceIndexKey(r string) string { return s.indexKey() + ":resource:" + r }
+func (s *Store) actorIndexKey(name string) string { return s.indexKey() + ":actor:" + name }
+
+// searchOfKey names the set of a record's search indexes (labels,
+// resource, submitter): there can be one per label value, too many to
+// list in index:sets, so each record lists its own.
+func (s *Store) searchOfKey(id string) string { return s.indexKey() + ":of:" + id }
+
+// searchKeysOf are op's indexes of the dimensions that records of
+// earlier versions do not have: labels, resource and submitter.
+func (s *Store) searchKeysOf(op *Operation) []string {
+	var out []string
+	for k, v := range op.Labels {
+		out = append(out, s.labelIndexKey(k, v))
+	}
+	if op.Resource != "" {
+		out = append(out, s.resourceIndexKey(op.Resource))
+	}
+	if op.SubmittedBy != nil && op.SubmittedBy.Name != "" {
+		out = append(out, s.actorIndexKey(op.SubmittedBy.Name))
+	}
+	return out
+}
+
+// searchDims are the indexes f's label, resource and actor filters read.
+func (s *Store) searchDims(f Filter) []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(f.Labels)) {
+		out = append(out, s.labelIndexKey(k, f.Labels[k]))
+	}
+	if f.Resource != "" {
+		out = append(out, s.resourceIndexKey(f.Resource))
+	}
+	if f.Actor != "" {
+		out = append(out, s.actorIndexKey(f.Actor))
+	}
+	return out
+}
+func (s *Store) indexBuiltKey() string { return s.indexKey() + ":built" }
 
 // stateIndexKeys lists the state indexes, in the order of States.
 func (s *Store) stateIndexKeys() []string {
@@ -53,9 +95,9 @@ func (s *Store) stateIndexKeys() []string {
 
 // createKeys are the KEYS of createScript.
 func (s *Store) createKeys(op *Operation) []string {
-	return []string{s.opKey(op.ID), s.idemKey(op.IdempotencyScope, op.IdempotencyKey), s.indexKey(),
+	return append([]string{s.opKey(op.ID), s.idemKey(op.IdempotencyScope, op.IdempotencyKey), s.indexKey(),
 		s.kindIndexKey(op.Kind), s.providerIndexKey(op.Provider), s.stateIndexKey(op.State),
-		s.indexSetsKey(), s.indexBuiltKey()}
+		s.indexSetsKey(), s.indexBuiltKey(), s.searchOfKey(op.ID)}, s.searchKeysOf(op)...)
 }
 
 // updateKeys are the KEYS of updateScript: the record, its idempotency
@@ -66,7 +108,7 @@ func (s *Store) updateKeys(id, idemScope, idemKey string) []string {
 
 // indexKeysOf lists the listing indexes that can hold op's entry.
 func (s *Store) indexKeysOf(op *Operation) []string {
-	return append([]string{s.indexKey(), s.kindIndexKey(op.Kind), s.providerIndexKey(op.Provider)}, s.stateIndexKeys()...)
+	return append(append([]string{s.indexKey(), s.kindIndexKey(op.Kind), s.providerIndexKey(op.Provider)}, s.stateIndexKeys()...), s.searchKeysOf(op)...)
 }
 
 // dropEntries removes ids from every listing index in one transaction;
@@ -81,6 +123,15 @@ func (s *Store) dropEntries(ctx context.Context, ids []string, extra ...string) 
 	for i, id := range ids {
 		members[i] = id
 	}
+	// Each record's search indexes, from the set it keeps of them.
+	rp := s.rdb.Pipeline()
+	of := make([]*redis.StringSliceCmd, len(ids))
+	for i, id := range ids {
+		of[i] = rp.SMembers(ctx, s.searchOfKey(id))
+	}
+	if _, err := rp.Exec(ctx); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	pipe := s.rdb.TxPipeline()
 	for _, k := range keys {
@@ -88,6 +139,12 @@ func (s *Store) dropEntries(ctx context.Context, ids []string, extra ...string) 
 			seen[k] = true
 			pipe.ZRem(ctx, k, members...)
 		}
+	}
+	for i, id := range ids {
+		for _, k := range of[i].Val() {
+			pipe.ZRem(ctx, k, id)
+		}
+		pipe.Del(ctx, s.searchOfKey(id))
 	}
 	_, err = pipe.Exec(ctx)
 	return err
@@ -179,6 +236,9 @@ func (src source) exact() bool { return !src.fields && len(src.others) == 0 }
 
 // listSource picks the sorted set a listing of f reads from pos: the index
 // of f's only dimension, or the smallest of its dimensions' indexes.
+// Labels, resource and submitter are indexed from their first version
+// on, so their indexes serve even before index:built (older records have
+// none of them, and match no such filter).
 func (s *Store) listSource(ctx context.Context, f Filter, pos position) (source, error) {
 	var dims []string
 	if f.State != "" {
@@ -190,7 +250,8 @@ func (s *Store) listSource(ctx context.Context, f Filter, pos position) (source,
 	if f.Provider != "" {
 		dims = append(dims, s.providerIndexKey(f.Provider))
 	}
-	if len(dims) == 0 {
+	search := s.searchDims(f)
+	if len(dims)+len(search) == 0 {
 		return source{key: s.indexKey()}, nil
 	}
 	max := "+inf"
@@ -199,9 +260,10 @@ func (s *Store) listSource(ctx context.Context, f Filter, pos position) (source,
 	}
 	pipe := s.rdb.Pipeline()
 	built := pipe.Exists(ctx, s.indexBuiltKey())
+	all := append(slices.Clone(dims), search...)
 	var counts []*redis.IntCmd
-	if len(dims) > 1 {
-		for _, k := range dims {
+	if len(all) > 1 {
+		for _, k := range all {
 			counts = append(counts, pipe.ZCount(ctx, k, "-inf", max))
 		}
 	}
@@ -209,10 +271,27 @@ func (s *Store) listSource(ctx context.Context, f Filter, pos position) (source,
 		return source{}, err
 	}
 	if built.Val() == 0 {
-		return source{key: s.indexKey(), fields: true}, nil
+		if len(search) == 0 {
+			return source{key: s.indexKey(), fields: true}, nil
+		}
+		// The state, kind and provider sets may miss old records: read a
+		// search index and check those fields on each record.
+		all, counts = search, counts[len(dims):]
+		if len(all) == 1 {
+			counts = nil
+		}
+		src := pickSmallest(all, counts)
+		src.fields = len(dims) > 0
+		return src, nil
 	}
-	if len(dims) == 1 {
-		return source{key: dims[0]}, nil
+	return pickSmallest(all, counts), nil
+}
+
+// pickSmallest is the source that reads the smallest of keys (counts
+// gives their sizes; nil for a single key) and checks the others.
+func pickSmallest(keys []string, counts []*redis.IntCmd) source {
+	if len(keys) == 1 {
+		return source{key: keys[0]}
 	}
 	best := 0
 	for i, c := range counts {
@@ -220,11 +299,36 @@ func (s *Store) listSource(ctx context.Context, f Filter, pos position) (source,
 			best = i
 		}
 	}
-	return source{key: dims[best], others: append(dims[:best:best], dims[best+1:]...)}, nil
+	return source{key: keys[best], others: append(keys[:best:best], keys[best+1:]...)}
 }
 
 func (f Filter) matches(state, kind, provider string) bool {
 	return (f.State == "" || string(f.State) == state) && (f.Kind == "" || f.Kind == kind) && (f.Provider == "" || f.Provider == provider)
+}
+
+// matchesOp checks a loaded record against every dimension of f.
+func (f Filter) matchesOp(op *Operation) bool {
+	if !f.matches(string(op.State), op.Kind, op.Provider) {
+		return false
+	}
+	for k, v := range f.Labels {
+		if got, ok := op.Labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	if f.Resource != "" && f.Resource != op.Resource {
+		return false
+	}
+	if f.Actor != "" && (op.SubmittedBy == nil || op.SubmittedBy.Name != f.Actor) {
+		return false
+	}
+	return (f.Since.IsZero() || !op.CreatedAt.Before(f.Since)) && (f.Until.IsZero() || !op.CreatedAt.After(f.Until))
+}
+
+// hasSearch reports whether f filters on anything but state, kind and
+// provider.
+func (f Filter) hasSearch() bool {
+	return len(f.Labels) > 0 || f.Resource != "" || f.Actor != "" || !f.Since.IsZero() || !f.Until.IsZero()
 }
 
 // entry outcomes of loadEntries.
@@ -252,31 +356,11 @@ func (s *Store) loadEntries(ctx context.Context, src source, entries []position,
 			outcomes[i] = entryNotRead
 		}
 	}
-	switch {
-	case src.fields:
-		pipe := s.rdb.Pipeline()
-		cmds := make([]*redis.SliceCmd, len(entries))
-		for i, e := range entries {
-			cmds[i] = pipe.HMGet(ctx, s.opKey(e.id), fState, fKind, fProvider)
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			return nil, nil, err
-		}
-		for i, c := range cmds {
-			v := c.Val()
-			st, ok := v[0].(string)
-			switch {
-			case !ok:
-				outcomes[i] = entryGone
-			case !f.matches(st, fmt.Sprint(v[1]), fmt.Sprint(v[2])):
-				outcomes[i] = entrySkip
-			default:
-				candidate(i)
-			}
-		}
-	case len(src.others) > 0:
-		// One ZMSCORE per other index: an entry is in it with the same
-		// score (its creation time), or not at all.
+	// Entries the other indexes rule out (one ZMSCORE per index: an
+	// entry is in it with the same score, its creation time, or not at
+	// all).
+	skip := make([]bool, len(entries))
+	if len(src.others) > 0 {
 		ids := make([]string, len(entries))
 		for i, e := range entries {
 			ids[i] = e.id
@@ -289,19 +373,47 @@ func (s *Store) loadEntries(ctx context.Context, src source, entries []position,
 		if _, err := pipe.Exec(ctx); err != nil {
 			return nil, nil, err
 		}
-	entries:
 		for i, e := range entries {
 			for _, c := range cmds {
 				if c.Val()[i] != float64(e.score) {
+					skip[i] = true
 					outcomes[i] = entrySkip
-					continue entries
+					break
 				}
 			}
-			candidate(i)
 		}
-	default:
+	}
+	if src.fields {
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.SliceCmd, len(entries))
+		for i, e := range entries {
+			if !skip[i] {
+				cmds[i] = pipe.HMGet(ctx, s.opKey(e.id), fState, fKind, fProvider)
+			}
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, nil, err
+		}
+		for i, c := range cmds {
+			if c == nil {
+				continue
+			}
+			v := c.Val()
+			st, ok := v[0].(string)
+			switch {
+			case !ok:
+				outcomes[i] = entryGone
+			case !f.matches(st, fmt.Sprint(v[1]), fmt.Sprint(v[2])):
+				outcomes[i] = entrySkip
+			default:
+				candidate(i)
+			}
+		}
+	} else {
 		for i := range entries {
-			candidate(i)
+			if !skip[i] {
+				candidate(i)
+			}
 		}
 	}
 	if len(load) == 0 {
@@ -325,7 +437,7 @@ func (s *Store) loadEntries(ctx context.Context, src source, entries []position,
 		if err != nil {
 			return nil, nil, err
 		}
-		if f.matches(string(op.State), op.Kind, op.Provider) {
+		if f.matchesOp(op) {
 			outcomes[i], ops[i] = entryMatch, op
 		} else {
 			outcomes[i] = entrySkip
@@ -353,6 +465,17 @@ func (s *Store) ListPage(ctx context.Context, f Filter) ([]*Operation, string, e
 	if err != nil {
 		return nil, "", err
 	}
+	if !f.Until.IsZero() {
+		// Start at the last entry of Until's millisecond ('~' sorts after
+		// every id, so the ties of that millisecond are all read).
+		if u := f.Until.UnixMilli(); pos.id == "" || pos.score > u {
+			pos = position{score: u, id: "~"}
+		}
+	}
+	since := int64(-1)
+	if !f.Since.IsZero() {
+		since = f.Since.UnixMilli()
+	}
 	src, err := s.listSource(ctx, f, pos)
 	if err != nil {
 		return nil, "", fmt.Errorf("list operations: %w", err)
@@ -372,6 +495,16 @@ page:
 		entries, err := s.entriesAfter(ctx, src.key, pos, n)
 		if err != nil {
 			return nil, "", fmt.Errorf("list operations: %w", err)
+		}
+		ended := false
+		if since >= 0 {
+			// Newest first: past Since, nothing older can match.
+			for i, e := range entries {
+				if e.score < since {
+					entries, ended = entries[:i], true
+					break
+				}
+			}
 		}
 		outcomes, ops, err := s.loadEntries(ctx, src, entries, f, want)
 		if err != nil {
@@ -394,8 +527,8 @@ page:
 			pos = e
 			examined++
 		}
-		if len(entries) < n {
-			break // the index ends here
+		if len(entries) < n || ended {
+			break // the index (or the time range) ends here
 		}
 		if examined >= budget {
 			next = pos.cursor()

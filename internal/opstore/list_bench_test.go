@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/opsworker/opsworker/internal/testutil"
+	"github.com/opsworker/opsworker/ops"
 )
 
 // seedStore creates n records under prefix, one millisecond apart, spread
@@ -68,7 +69,12 @@ func seedStore(b testing.TB, rdb redis.UniversalClient, prefix string, n int) *S
 				at := start.Add(time.Duration(i) * time.Millisecond)
 				s := New(rdb, prefix, time.Hour).WithClock(func() time.Time { return at })
 				op := &Operation{ID: fmt.Sprintf("op%07d", i), Kind: kinds(r), Provider: providers[r.IntN(len(providers))],
-					Account: "default", Params: []byte(`{"zone_name":"zone-1","files":["/a/b/c.png"]}`), State: states(r)}
+					Account: "default", Params: []byte(`{"zone_name":"zone-1","files":["/a/b/c.png"]}`), State: states(r),
+					// A change label shared by 100 records, a resource by 20,
+					// one of five submitters.
+					Labels:      map[string]string{"change": fmt.Sprintf("CHG-%d", i%1000), "team": "sre"},
+					Resource:    fmt.Sprintf("leaseweb:server:%d", i%5000),
+					SubmittedBy: &ops.Actor{Name: fmt.Sprintf("token-%d", i%5), Via: ops.ViaAPI, Authenticated: true}}
 				if _, _, err := s.Create(context.Background(), op); err != nil {
 					errs <- err
 					return
@@ -97,6 +103,14 @@ var benchFilters = []struct {
 	// is full.
 	{"state+kind+provider", Filter{State: StateRunning, Kind: "server:install", Provider: "leaseweb"}},
 	{"kind=none", Filter{Kind: "no:such"}},
+	// Search: each has its own index.
+	{"label=rare", Filter{Labels: map[string]string{"change": "CHG-7"}}},
+	{"label=common", Filter{Labels: map[string]string{"team": "sre"}}},
+	{"resource", Filter{Resource: "leaseweb:server:42"}},
+	{"actor", Filter{Actor: "token-3"}},
+	{"label+state", Filter{Labels: map[string]string{"change": "CHG-7"}, State: StateFailed}},
+	{"since+until", Filter{Since: time.Date(2026, 1, 1, 0, 0, 50, 0, time.UTC), Until: time.Date(2026, 1, 1, 0, 0, 51, 0, time.UTC)}},
+	{"actor+since+until", Filter{Actor: "token-3", Since: time.Date(2026, 1, 1, 0, 0, 50, 0, time.UTC), Until: time.Date(2026, 1, 1, 0, 0, 51, 0, time.UTC)}},
 }
 
 // redisUsec is the time Redis has spent running commands since its

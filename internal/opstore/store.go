@@ -233,6 +233,10 @@ if ARGV[1] == '1' then redis.call('SET', KEYS[2], ARGV[2]) end
 if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('SET', KEYS[8], '1') end
 for k = 3, 6 do redis.call('ZADD', KEYS[k], ARGV[3], ARGV[2]) end
 redis.call('SADD', KEYS[7], KEYS[4], KEYS[5])
+for k = 10, #KEYS do
+  redis.call('ZADD', KEYS[k], ARGV[3], ARGV[2])
+  redis.call('SADD', KEYS[9], KEYS[k])
+end
 return {1, ARGV[2]}
 `)
 
@@ -289,7 +293,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Operation, error) {
 func (s *Store) Delete(ctx context.Context, op *Operation) error {
 	pipe := s.rdb.TxPipeline()
 	pipe.Del(ctx, s.opKey(op.ID))
-	pipe.Del(ctx, s.timelineKey(op.ID))
+	pipe.Del(ctx, s.timelineKey(op.ID), s.searchOfKey(op.ID))
 	if op.IdempotencyKey != "" {
 		pipe.Del(ctx, s.idemKey(op.IdempotencyScope, op.IdempotencyKey))
 	}
@@ -482,8 +486,12 @@ func (s *Store) Update(ctx context.Context, op *Operation, c Change) (*Operation
 	}
 	if terminal == "1" {
 		// The timeline goes with the record (best effort: the next step
-		// appended aligns it too).
-		_ = s.rdb.PExpire(ctx, s.timelineKey(id), s.retention).Err()
+		// appended aligns it too); the names of its search indexes stay a
+		// day longer, for PruneIndex to find its entries there.
+		pipe := s.rdb.Pipeline()
+		pipe.PExpire(ctx, s.timelineKey(id), s.retention)
+		pipe.PExpire(ctx, s.searchOfKey(id), s.retention+24*time.Hour)
+		_, _ = pipe.Exec(ctx)
 	}
 	return s.Get(ctx, id)
 }
@@ -493,6 +501,15 @@ type Filter struct {
 	State    State
 	Kind     string
 	Provider string
+	// Labels match records carrying every one of these labels.
+	Labels map[string]string
+	// Resource matches the record's resource (leaseweb:server:12345).
+	Resource string
+	// Actor matches the name of who submitted it (a token's name, a
+	// schedule, a declared name).
+	Actor string
+	// Since and Until bound the creation time (inclusive; zero: open).
+	Since, Until time.Time
 	// Limit is the maximum number returned (default 20).
 	Limit int
 	// After is a cursor from a previous page ("" starts at the newest).

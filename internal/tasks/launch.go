@@ -80,6 +80,7 @@ func (ls *launchStep) launchRecord(ctx context.Context, kind string, env Envelop
 			if err := ls.finish(ctx, op, failed("invalid input: "+inputErr.Error())); err != nil {
 				return nil, err
 			}
+			return nil, ended(fmt.Errorf("%s %s: %w: %w", kind, op.ID, inputErr, asynq.SkipRetry))
 		}
 		return nil, fmt.Errorf("%s %s: %w: %w", kind, op.ID, inputErr, asynq.SkipRetry)
 	}
@@ -101,7 +102,7 @@ func (ls *launchStep) launchable(ctx context.Context, kind string, op *opstore.O
 		if err := ls.finish(ctx, op, failed("invalid input: "+validErr.Error())); err != nil {
 			return nil, nil, err
 		}
-		return nil, nil, fmt.Errorf("%s %s: %w: %w", kind, op.ID, validErr, asynq.SkipRetry)
+		return nil, nil, ended(fmt.Errorf("%s %s: %w: %w", kind, op.ID, validErr, asynq.SkipRetry))
 	}
 	exec, ok := ls.cfg.Executors[ExecutorKey{op.Kind, op.Provider}]
 	if !ok {
@@ -278,7 +279,7 @@ func (ls *launchStep) busy(ctx context.Context, op *opstore.Operation, be *BusyE
 		if err := ls.finish(ctx, op, failed(msg)); err != nil {
 			return err
 		}
-		return fmt.Errorf("%s: %w: %w", op.ID, be, asynq.SkipRetry)
+		return ended(fmt.Errorf("%s: %w: %w", op.ID, be, asynq.SkipRetry))
 	}
 	msg := "waiting: " + be.Error()
 	ls.noteWait(ctx, op, msg)
@@ -403,13 +404,13 @@ func (ls *launchStep) launchFailed(ctx context.Context, op *opstore.Operation, e
 		if ferr := ls.finish(ctx, op, failed(err.Error())); ferr != nil {
 			return ferr
 		}
-		return fmt.Errorf("launch %s: %w: %w", op.ID, err, asynq.SkipRetry)
+		return ended(fmt.Errorf("launch %s: %w: %w", op.ID, err, asynq.SkipRetry))
 	}
 	if ls.isLastAttempt(ctx) {
 		if ferr := ls.finish(ctx, op, failed(fmt.Sprintf("gave up after %d attempts: %v", op.Attempts, err))); ferr != nil {
 			return ferr
 		}
-		return fmt.Errorf("launch %s: %w: %w", op.ID, err, asynq.SkipRetry)
+		return ended(fmt.Errorf("launch %s: %w: %w", op.ID, err, asynq.SkipRetry))
 	}
 	ls.note(ctx, op, errorStep(ops.TimelineLaunchFailed, op.Attempts, err))
 	msg := err.Error()

@@ -342,3 +342,19 @@ func (pl *pipeline) accountCap(op *opstore.Operation) (string, int) {
 func AccountCapResource(provider, account string) string {
 	return "inflight:" + provider + ":" + account
 }
+
+// endedError is a task's error once its operation has ended and logged
+// that in its own line ("operation failed", with the error): the task's
+// failure needs no second line.
+type endedError struct{ error }
+
+func (e endedError) Unwrap() error { return e.error }
+
+func ended(err error) error { return endedError{err} }
+
+// Ended reports whether err is a task's error whose operation already
+// logged its end (the worker's error handler logs it at debug level).
+func Ended(err error) bool {
+	var e endedError
+	return errors.As(err, &e)
+}

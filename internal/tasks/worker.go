@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -252,4 +253,37 @@ func (w *Worker) PollNow(ctx context.Context, provider, operationID string) (boo
 			Message: "the provider called back: polled now"})
 	}
 	return ok, err
+}
+
+// ErrorHandler is the asynq ErrorHandler: one line per failed task, with
+// the operation it belongs to. A wait is logged at debug level; so is the
+// failure of a task whose operation already logged its end in its own
+// line ("operation failed", with the error).
+func (w *Worker) ErrorHandler(log *zap.Logger) asynq.ErrorHandler {
+	return asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+		id, _ := asynq.GetTaskID(ctx)
+		fields := []zap.Field{zap.String("task_type", t.Type()), zap.String("task_id", id)}
+		var p struct {
+			OperationID string `json:"operation_id"`
+		}
+		if json.Unmarshal(t.Payload(), &p) == nil && p.OperationID != "" {
+			fields = append(fields, zap.String("operation_id", p.OperationID))
+		}
+		if !w.IsFailure(err) {
+			log.Debug("task waits", append(fields, zap.Error(err))...)
+			return
+		}
+		n, _ := asynq.GetRetryCount(ctx)
+		max, _ := asynq.GetMaxRetry(ctx)
+		final := errors.Is(err, asynq.SkipRetry) || n >= max
+		fields = append(fields, zap.Int("retried", n), zap.Int("max_retry", max), zap.Bool("final", final), zap.Error(err))
+		switch {
+		case Ended(err):
+			log.Debug("task failed; its operation ended and said why", fields...)
+		case final:
+			log.Error("task failed", fields...)
+		default:
+			log.Warn("task failed", fields...)
+		}
+	})
 }

@@ -12,8 +12,11 @@ package leaseweb
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/opsworker/opsworker/internal/providers"
@@ -82,6 +85,38 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 	return c.base.Call(ctx, op, method, path, q, in, out)
 }
 
+// details renders errorDetails, which names the fields a request got
+// wrong ({"hostname": ["not a valid hostname"]}), as "hostname: not a
+// valid hostname; …", sorted by field and at most 300 bytes; "" when
+// there are none. (The worker redacts secret values in errors.)
+func details(raw json.RawMessage) string {
+	var m map[string]any
+	if json.Unmarshal(raw, &m) != nil || len(m) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		var msgs []string
+		switch v := m[k].(type) {
+		case string:
+			msgs = append(msgs, v)
+		case []any:
+			for _, x := range v {
+				msgs = append(msgs, fmt.Sprint(x))
+			}
+		default:
+			b, _ := json.Marshal(v)
+			msgs = append(msgs, string(b))
+		}
+		parts = append(parts, k+": "+strings.Join(msgs, ", "))
+	}
+	out := strings.ToValidUTF8(strings.Join(parts, "; "), "?")
+	if len(out) > 300 {
+		out = strings.ToValidUTF8(out[:300], "") + "…"
+	}
+	return out
+}
+
 func checkResponse(resp *http.Response, body []byte) *providers.Error {
 	e := &providers.Error{}
 	var eb errorBody
@@ -92,6 +127,9 @@ func checkResponse(resp *http.Response, body []byte) *providers.Error {
 			e.Message += " (" + eb.UserMessage + ")"
 		}
 		e.RequestID = eb.CorrelationID
+		if d := details(eb.ErrorDetails); d != "" {
+			e.Message += " (" + d + ")"
+		}
 	}
 	if e.Message == "" {
 		msg := strings.TrimSpace(string(body))

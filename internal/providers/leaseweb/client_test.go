@@ -78,7 +78,11 @@ func TestErrorEnvelopes(t *testing.T) {
 	}{
 		{"Generic", 400, `{"errorCode":"APP00800","errorMessage":"The connection with the DB cannot be established.","correlationId":"550e8400-e29b-41d4-a716-446655440000","userMessage":"Cannot handle your request at the moment.","reference":"https://developer.leaseweb.com/errors/APP00800"}`,
 			"APP00800", "The connection with the DB cannot be established. (Cannot handle your request at the moment.)", "550e8400-e29b-41d4-a716-446655440000", false},
-		{"IntegerCode", 400, `{"correlationId":"c-1","errorCode":400,"errorMessage":"Validation Failed","errorDetails":{"operatingSystemId":["This value should not be blank."]}}`, "400", "Validation Failed", "c-1", false},
+		{"IntegerCode", 400, `{"correlationId":"c-1","errorCode":400,"errorMessage":"Validation Failed","errorDetails":{"operatingSystemId":["This value should not be blank."]}}`, "400", "Validation Failed (operatingSystemId: This value should not be blank.)", "c-1", false},
+		{"Details", 400, `{"correlationId":"c-4","errorCode":"400","errorMessage":"Validation Failed.","errorDetails":{"sshKeys":["Invalid key."],"hostname":"not a valid hostname","raid":{"level":"unsupported"}}}`,
+			"400", `Validation Failed. (hostname: not a valid hostname; raid: {"level":"unsupported"}; sshKeys: Invalid key.)`, "c-4", false},
+		{"EmptyDetails", 400, `{"correlationId":"c-5","errorCode":"400","errorDetails":{},"errorMessage":"The API could not interpret your request correctly."}`,
+			"400", "The API could not interpret your request correctly.", "c-5", false},
 		{"AccessDenied", 403, `{"errorCode":"ACCESS_DENIED","errorMessage":"The access token is expired or invalid."}`, "ACCESS_DENIED", "The access token is expired or invalid.", "", false},
 		{"NotFound", 404, `{"correlationId":"c-2","errorCode":"404","errorMessage":"Resource not found"}`, "404", "Resource not found", "c-2", false},
 		{"Unavailable", 503, `{"correlationId":"c-3","errorCode":"503","errorMessage":"The API is not available at the moment."}`, "503", "The API is not available at the moment.", "c-3", true},
