@@ -63,7 +63,7 @@ func TestPublicCloudEndpoints(t *testing.T) {
 	assert.Equal(t, "RUNNING", m.State)
 	_, err = pc.UpdateInstanceType(ctx, inst, "lsw.zz.huge")
 	require.ErrorAs(t, err, &pe)
-	assert.Equal(t, "Validation Failed", pe.Message)
+	assert.Equal(t, "Validation Failed (type: The instance type lsw.zz.huge is not available for this instance.)", pe.Message, "errorDetails kept")
 
 	const asg = "fb769dab-3daa-47e4-89ed-06a4b6499176"
 	g, err := pc.GetAutoScalingGroup(ctx, asg)

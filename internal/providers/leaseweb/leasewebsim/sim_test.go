@@ -114,7 +114,7 @@ func TestValidationAndAuth(t *testing.T) {
 	_, err := c.BareMetal.LaunchInstallation(t.Context(), "1", &leaseweb.InstallRequest{OperatingSystemID: "TEMPLEOS"})
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, 400, pe.StatusCode)
-	assert.Equal(t, "Validation Failed", pe.Message)
+	assert.Equal(t, "Validation Failed (operatingSystemId: Unknown operating system TEMPLEOS)", pe.Message, "errorDetails kept")
 	_, err = c.BareMetal.LaunchRescueMode(t.Context(), "1", &leaseweb.RescueRequest{RescueImageID: "GRML", PostInstallScript: base64.StdEncoding.EncodeToString([]byte("echo no shebang"))})
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, 400, pe.StatusCode)
