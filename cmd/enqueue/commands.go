@@ -114,6 +114,7 @@ func newSubmitCmd(g *globals) *cobra.Command {
 	var env tasks.Envelope
 	var params, paramsFile string
 	var labels []string
+	var dryRun bool
 	var wait bool
 	var timeout time.Duration
 	cmd := &cobra.Command{
@@ -168,6 +169,9 @@ func newSubmitCmd(g *globals) *cobra.Command {
 			}
 			defer rdb.Close()
 			client := asynq.NewClientFromRedisClient(rdb)
+			if dryRun {
+				return g.dryRun(ctx, rdb, client, kind, env)
+			}
 			sub := tasks.NewSubmitter(g.store(rdb), client, tasks.SubmitOptions{})
 			op, created, err := sub.Submit(ctx, kind, env)
 			var ve *tasks.ValidationError
@@ -200,6 +204,7 @@ func newSubmitCmd(g *globals) *cobra.Command {
 	f.StringVar(&env.CallbackURL, "callback", "", "URL that receives the completion webhook")
 	f.StringVar(&env.IdempotencyKey, "key", "", "idempotency key: resubmitting with it returns the same operation")
 	f.StringArrayVar(&labels, "label", nil, "a label key=value kept on the operation and searchable (repeat for more)")
+	f.BoolVar(&dryRun, "dry-run", false, "show what the submit would do (checks, pre-flight reads, the call it would send) and submit nothing; a worker of the provider answers within 30 s")
 	f.BoolVar(&wait, "wait", false, "wait until the operation ends; state changes go to stderr, the final record to stdout")
 	f.DurationVar(&timeout, "timeout", 10*time.Minute, "with --wait: how long to wait")
 	cmd.Long = "Submit an operation; prints its id (with --wait, its final record).\n\nKinds and their providers:\n" + kindsHelp()
@@ -278,6 +283,69 @@ func newEventsCmd(g *globals) *cobra.Command {
 			return g.printTimeline(evs)
 		},
 	}
+}
+
+// dryRunWait is how long `submit --dry-run` waits for a worker's answer.
+const dryRunWait = 30 * time.Second
+
+// dryRun asks a worker of env's provider what submitting would do, and
+// prints the plan.
+func (g *globals) dryRun(ctx context.Context, rdb redis.UniversalClient, q tasks.Enqueuer, kind string, env tasks.Envelope) error {
+	store := g.store(rdb)
+	id, err := tasks.RequestDryRun(ctx, store, q, kind, env)
+	if err != nil {
+		return fail(exitNoRedis, "dry run: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, dryRunWait)
+	defer cancel()
+	for {
+		a, err := tasks.ReadDryRun(ctx, store, id)
+		switch {
+		case err == nil && a.Plan == nil:
+			return fail(exitBadInput, "%s", a.Message)
+		case err == nil:
+			if g.output == "json" {
+				return g.printJSON(a.Plan)
+			}
+			return g.printPlan(a.Plan)
+		case !errors.Is(err, opstore.ErrNotFound) && ctx.Err() == nil:
+			return fail(exitNoRedis, "dry run: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fail(exitTimeout, "dry run: no worker answered within %s (does a running worker serve %s? `enqueue list` and the worker's ready line say)", dryRunWait, env.Provider)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// printPlan writes a dry run's plan for people.
+func (g *globals) printPlan(p *ops.Plan) error {
+	fmt.Fprintf(g.stdout, "dry run: %s on %s, account %s, resource %s\n", p.Kind, p.Provider, p.Account, p.Resource)
+	fmt.Fprintf(g.stdout, "would:   %s", p.Outcome)
+	if p.Reason != "" {
+		fmt.Fprintf(g.stdout, " (%s)", p.Reason)
+	}
+	fmt.Fprintln(g.stdout)
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nCHECK\tOK\tDETAIL")
+	for _, c := range p.Checks {
+		fmt.Fprintf(tw, "%s\t%v\t%s\n", c.Name, c.OK, oneLine(c.Detail, 140))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, c := range p.Calls {
+		what := "would send"
+		if c.Sent {
+			what = "read"
+		}
+		fmt.Fprintf(g.stdout, "\n%s: %s %s (%s)\n", what, c.Method, c.URL, c.Op)
+		if len(c.Body) > 0 {
+			fmt.Fprintf(g.stdout, "  %s\n", oneLine(string(c.Body), 2000))
+		}
+	}
+	return nil
 }
 
 // printTimeline writes one line per step: time, step, state, and what

@@ -157,6 +157,7 @@ func run(ctx context.Context, args []string) error {
 		CallbackSecret:  []byte(cfg.Webhooks.Callbacks.Secret),
 		Credentials:     credentials(cfg),
 		MaxInFlight:     maxInFlight(cfg),
+		AccountHeld:     accountHeld(cfg, rdb),
 		Logger:          log,
 	})
 	if err != nil {
@@ -769,7 +770,8 @@ func startHTTP(cfg config.Config, d httpDeps, log *zap.Logger) (func(), error) {
 		tokens = append(tokens, api.Token{Name: t.Name, Secret: t.Token, Scope: t.Scope})
 	}
 	a := api.New(api.Config{Store: d.store, Submitter: d.sub, Enqueuer: d.client, Queue: cfg.Operations.Queue, Tokens: tokens, Logger: log.Named("api"),
-		Pauses: flow.NewPauses(d.rdb, cfg.Redis.KeyPrefix), Served: flow.NewServed(d.rdb, cfg.Redis.KeyPrefix)})
+		Pauses: flow.NewPauses(d.rdb, cfg.Redis.KeyPrefix), Served: flow.NewServed(d.rdb, cfg.Redis.KeyPrefix),
+		DryRunner: d.worker})
 	a.Register(mux)
 	if ui := cfg.HTTP.UI; ui == nil || *ui {
 		// Browsers sign in at /ui/login (a session cookie); scripts may
@@ -863,6 +865,22 @@ func serverQueues(cfg config.Config, execs map[tasks.ExecutorKey]tasks.Executor)
 	queues := tasks.ProviderQueues(served, cfg.Worker.ProviderWeights)
 	maps.Copy(queues, cfg.Worker.Queues)
 	return queues
+}
+
+// accountHeld says why a provider account's calls are held back now: an
+// operator's pause or an open breaker ("" neither).
+func accountHeld(cfg config.Config, rdb redis.UniversalClient) func(ctx context.Context, provider, account string) string {
+	pauses := flow.NewPauses(rdb, cfg.Redis.KeyPrefix)
+	return func(ctx context.Context, provider, account string) string {
+		if by, paused, _ := pauses.PausedBy(ctx, provider, account); paused {
+			return "paused by an operator (" + by + ")"
+		}
+		st, _ := flow.NewBreaker(rdb, cfg.Redis.KeyPrefix, provider, account, flow.BreakerConfig{}).State(ctx)
+		if st != "" && st != flow.Closed {
+			return "circuit breaker " + st + ": the provider failed repeatedly; calls wait until a probe succeeds"
+		}
+		return ""
+	}
 }
 
 // servedPairs are the (provider, account) pairs this worker serves: the

@@ -74,6 +74,10 @@ type Config struct {
 	// submit for one no worker serves is a 400 naming account (nil: not
 	// checked).
 	Served tasks.ServedRegister
+	// DryRunner answers submits with dry_run true (nil: they are a 400).
+	DryRunner interface {
+		DryRun(ctx context.Context, kind string, env tasks.Envelope) (*ops.Plan, error)
+	}
 }
 
 // Pauser pauses and resumes provider accounts for every replica.
@@ -270,6 +274,9 @@ type SubmitRequest struct {
 	IdempotencyKey string          `json:"idempotency_key,omitempty"`
 	// Labels are kept on the operation and searchable (see ops.Envelope).
 	Labels map[string]string `json:"labels,omitempty"`
+	// DryRun answers 200 with what the submit would do (an ops.Plan),
+	// and stores, enqueues and launches nothing.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 func (a *API) submit(w http.ResponseWriter, r *http.Request) {
@@ -290,6 +297,10 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	env := tasks.Envelope{Provider: req.Provider, Account: req.Account, Params: req.Params, CallbackURL: req.CallbackURL, IdempotencyKey: req.IdempotencyKey,
 		Labels: req.Labels}
+	if req.DryRun {
+		a.dryRun(w, r, req.TaskType, env)
+		return
+	}
 	if !a.served(w, r, req.TaskType, env) {
 		return
 	}
@@ -453,6 +464,33 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 		tasks.NoteUnserved(r.Context(), a.cfg.Served, op, time.Now())
 	}
 	writeJSON(w, http.StatusOK, ListResponse{Operations: ops, NextCursor: next})
+}
+
+// dryRun answers a submit with dry_run true: the plan, or the problem
+// that names the bad field.
+func (a *API) dryRun(w http.ResponseWriter, r *http.Request, kind string, env tasks.Envelope) {
+	if a.cfg.DryRunner == nil {
+		problem(w, http.StatusBadRequest, "dry_run: this server cannot run dry runs", "dry_run")
+		return
+	}
+	plan, err := a.cfg.DryRunner.DryRun(r.Context(), kind, env)
+	var ve *ops.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		problem(w, http.StatusBadRequest, ve.Error(), ve.Field)
+		return
+	case err != nil:
+		a.cfg.Logger.Error("api: dry run", zap.Error(err))
+		problem(w, http.StatusServiceUnavailable, "the operation store is unavailable; try again", "")
+		return
+	}
+	token := ""
+	if tok, ok := TokenFrom(r.Context()); ok {
+		token = tok.Name
+	}
+	a.cfg.Logger.Info("audit: dry run", zap.String("kind", kind), zap.String("provider", plan.Provider), zap.String("account", plan.Account),
+		zap.String("resource", plan.Resource), zap.String("by", token), zap.String("outcome", plan.Outcome))
+	writeJSON(w, http.StatusOK, plan)
 }
 
 // searchFilter reads the search parameters of a listing into f (see

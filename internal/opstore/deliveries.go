@@ -184,3 +184,35 @@ func (s *Store) Timeline(ctx context.Context, id string) ([]ops.TimelineEvent, e
 	}
 	return out, nil
 }
+
+func (s *Store) dryRunKey(id string) string { return s.prefix + ":{ops}:dryrun:" + id }
+
+// SaveDryRun keeps a dry run's request (an envelope, which may hold
+// secrets) for ttl, for the worker that runs it.
+func (s *Store) SaveDryRun(ctx context.Context, id string, request []byte, ttl time.Duration) error {
+	return s.rdb.Set(ctx, s.dryRunKey(id), request, ttl).Err()
+}
+
+// TakeDryRun reads and deletes a dry run's request (ErrNotFound when it
+// expired or was taken).
+func (s *Store) TakeDryRun(ctx context.Context, id string) ([]byte, error) {
+	b, err := s.rdb.GetDel(ctx, s.dryRunKey(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("%w: dry run %s", ErrNotFound, id)
+	}
+	return b, err
+}
+
+// SaveDryRunAnswer keeps a dry run's answer (no secrets) for ttl.
+func (s *Store) SaveDryRunAnswer(ctx context.Context, id string, answer []byte, ttl time.Duration) error {
+	return s.rdb.Set(ctx, s.dryRunKey(id)+":answer", answer, ttl).Err()
+}
+
+// DryRunAnswer reads a dry run's answer (ErrNotFound while there is none).
+func (s *Store) DryRunAnswer(ctx context.Context, id string) ([]byte, error) {
+	b, err := s.rdb.Get(ctx, s.dryRunKey(id)+":answer").Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("%w: dry run %s", ErrNotFound, id)
+	}
+	return b, err
+}

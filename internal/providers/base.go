@@ -163,6 +163,9 @@ func (b *Base) CallRaw(ctx context.Context, op, method string, u *url.URL, body 
 	if b.auth != nil {
 		b.auth(h)
 	}
+	if dryRun(ctx, b.provider, op, method, u, body) {
+		return &Error{Provider: b.provider, Op: op, Method: method, URL: RedactURL(u), Err: ErrDryRun, Class: httpclass.Permanent}
+	}
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
 		if b.breaker != nil {

@@ -67,6 +67,10 @@ type Config struct {
 	// run at the provider at once, across every replica (0 or nil: no
 	// cap).
 	MaxInFlight func(provider, account string) int
+	// AccountHeld says why a provider account's calls are held back now
+	// (its breaker is open, an operator paused it), "" when they are not;
+	// a dry run reports it. Nil: not checked.
+	AccountHeld func(ctx context.Context, provider, account string) string
 	// Credentials returns the secrets of a provider account (its API
 	// token): a provider's error text that echoes one is redacted before
 	// it is stored, logged or sent. nil: none.
@@ -202,7 +206,8 @@ func (w *Worker) Handler() asynq.Handler {
 	mux.HandleFunc(TypeWebhookDeliver, w.deliver.ProcessWebhook)
 	mux.HandleFunc(TypeWebhookReplay, w.deliver.ProcessReplay)
 	mux.HandleFunc(TypeCancel, w.cancel.ProcessCancel)
-	known[TypePoll], known[TypeWebhookDeliver], known[TypeWebhookReplay], known[TypeCancel] = true, true, true, true
+	mux.HandleFunc(TypeDryRun, w.processDryRun)
+	known[TypePoll], known[TypeWebhookDeliver], known[TypeWebhookReplay], known[TypeCancel], known[TypeDryRun] = true, true, true, true, true
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		if !known[t.Type()] {
 			return fmt.Errorf("unknown task type %q (known: %v): %w", t.Type(), Kinds(), asynq.SkipRetry)

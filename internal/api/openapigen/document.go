@@ -47,6 +47,9 @@ func components() []component {
 		{"Operation", reflect.TypeFor[ops.Operation](), false},
 		{"Event", reflect.TypeFor[ops.Event](), false},
 		{"Actor", reflect.TypeFor[ops.Actor](), false},
+		{"Plan", reflect.TypeFor[ops.Plan](), false},
+		{"PlanCheck", reflect.TypeFor[ops.PlanCheck](), false},
+		{"PlanCall", reflect.TypeFor[ops.PlanCall](), false},
 		{"TimelineEvent", reflect.TypeFor[ops.TimelineEvent](), false},
 		{"EventsResponse", reflect.TypeFor[api.EventsResponse](), false},
 		{"ProviderHealth", reflect.TypeFor[ops.ProviderHealth](), true},
@@ -361,6 +364,7 @@ func (g *generator) submitBranch(pt ops.ParamsType) (string, *jsonschema.Schema,
 	}
 	s.Properties.Set("task_type", &jsonschema.Schema{Type: "string", Enum: strEnum(pt.Kind), Description: "The operation kind."})
 	s.Properties.Set("provider", &jsonschema.Schema{Type: "string", Enum: strEnum(pt.Provider), Description: "The provider API."})
+	s.Properties.Set("dry_run", &jsonschema.Schema{Type: "boolean", Description: "Answer 200 with what the submit would do (a Plan); store, enqueue and launch nothing."})
 	for _, p := range []string{"account", "params", "callback_url", "idempotency_key", "labels"} {
 		prop, ok := env.Properties.Get(p)
 		if !ok {

@@ -59,6 +59,7 @@ type openAPI struct {
 // document is the OpenAPI document around the component schemas.
 func document(schemas map[string]*jsonschema.Schema) openAPI {
 	submitResponses := problems("400", "401", "403", "409", "413", "415", "503")
+	submitResponses["200"] = obj{"description": "A dry run (dry_run true): what the submit would do now; nothing was stored, enqueued or launched", "content": jsonContent("Plan")}
 	submitResponses["202"] = obj{
 		"description": "Accepted (or, with Idempotent-Replayed: true, the operation the key already named)",
 		"headers": obj{
