@@ -50,8 +50,13 @@ type Operation struct {
 	// SubmittedBy is who asked for the operation; absent on records of
 	// earlier versions.
 	SubmittedBy *Actor `json:"submitted_by,omitempty"`
-	// CanceledBy is who asked for its cancellation.
+	// CanceledBy is who asked for its cancellation (or rejected it).
 	CanceledBy *Actor `json:"canceled_by,omitempty"`
+	// ApprovedBy is who approved it, for kinds that need an approval.
+	ApprovedBy *Actor `json:"approved_by,omitempty"`
+	// ApprovalDeadline is when an operation still pending_approval ends
+	// canceled.
+	ApprovalDeadline *time.Time `json:"approval_deadline,omitempty"`
 	// Labels are the submitter's key/value labels.
 	Labels map[string]string `json:"labels,omitempty"`
 	// Resource is what the operation acts on at the provider, as
@@ -95,11 +100,14 @@ func (a *Actor) String() string {
 
 // Event types of webhook deliveries.
 const (
-	EventRunning   = "operation.running"
-	EventSucceeded = "operation.succeeded"
-	EventFailed    = "operation.failed"
-	EventTimedOut  = "operation.timed_out"
-	EventCanceled  = "operation.canceled"
+	// EventPendingApproval: the operation waits for an approval (its
+	// kind needs one); approval_deadline says until when.
+	EventPendingApproval = "operation.pending_approval"
+	EventRunning         = "operation.running"
+	EventSucceeded       = "operation.succeeded"
+	EventFailed          = "operation.failed"
+	EventTimedOut        = "operation.timed_out"
+	EventCanceled        = "operation.canceled"
 )
 
 // Event types of a provider account's health, sent to the subscriptions

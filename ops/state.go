@@ -4,18 +4,21 @@ package ops
 type State string
 
 // The states, in order: queued → launching → running → one final state.
+// An operation whose kind needs an approval waits in pending_approval
+// first, and goes on to queued once approved (or ends canceled).
 const (
-	StateQueued    State = "queued"
-	StateLaunching State = "launching"
-	StateRunning   State = "running"
-	StateSucceeded State = "succeeded"
-	StateFailed    State = "failed"
-	StateCanceled  State = "canceled"
-	StateTimedOut  State = "timed_out"
+	StatePendingApproval State = "pending_approval"
+	StateQueued          State = "queued"
+	StateLaunching       State = "launching"
+	StateRunning         State = "running"
+	StateSucceeded       State = "succeeded"
+	StateFailed          State = "failed"
+	StateCanceled        State = "canceled"
+	StateTimedOut        State = "timed_out"
 )
 
 // States lists every state.
-var States = []State{StateQueued, StateLaunching, StateRunning, StateSucceeded, StateFailed, StateCanceled, StateTimedOut}
+var States = []State{StatePendingApproval, StateQueued, StateLaunching, StateRunning, StateSucceeded, StateFailed, StateCanceled, StateTimedOut}
 
 // Terminal reports whether s is a final state.
 func (s State) Terminal() bool {

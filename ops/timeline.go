@@ -8,6 +8,8 @@ import (
 // Timeline event types (TimelineEvent.Type).
 const (
 	TimelineSubmitted       = "submitted"
+	TimelinePendingApproval = "pending_approval"
+	TimelineApproved        = "approved"
 	TimelineWaiting         = "waiting"
 	TimelineLaunchAttempt   = "launch_attempt"
 	TimelineLaunchFailed    = "launch_failed"
@@ -25,7 +27,7 @@ const (
 // and records.
 type TimelineEvent struct {
 	At   time.Time `json:"at"`
-	Type string    `json:"type" jsonschema:"enum=submitted,enum=waiting,enum=launch_attempt,enum=launch_failed,enum=launched,enum=polled,enum=callback,enum=cancel_requested,enum=finished,enum=webhook"`
+	Type string    `json:"type" jsonschema:"enum=submitted,enum=pending_approval,enum=approved,enum=waiting,enum=launch_attempt,enum=launch_failed,enum=launched,enum=polled,enum=callback,enum=cancel_requested,enum=finished,enum=webhook"`
 	// Message says what happened in words (a wait's reason, an error).
 	Message string `json:"message,omitempty"`
 	// Actor is who did it (submitted, cancel_requested).

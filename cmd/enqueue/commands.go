@@ -67,7 +67,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&g.keyPrefix, "key-prefix", envOr("OPSWORKER_KEY_PREFIX", "opsworker"), "operation store key prefix, as redis.key_prefix (env OPSWORKER_KEY_PREFIX)")
 	pf.StringVar(&g.as, "as", envOr("OPSWORKER_AS", os.Getenv("USER")), "who you are, recorded as submitted_by or canceled_by, unauthenticated (env OPSWORKER_AS; default $USER)")
 	pf.StringVar(&g.queue, "queue", envOr("OPSWORKER_QUEUE", "default"), "the general queue, where cancel requests go, as operations.queue (env OPSWORKER_QUEUE); operations go to their provider's queue, ops:<provider>")
-	root.AddCommand(newSubmitCmd(g), newStatusCmd(g), newWaitCmd(g), newListCmd(g), newWebhooksCmd(g), newSchedulesCmd(g), newCancelCmd(g), newAccountCmd(g), newEventsCmd(g))
+	root.AddCommand(newSubmitCmd(g), newStatusCmd(g), newWaitCmd(g), newListCmd(g), newWebhooksCmd(g), newSchedulesCmd(g), newCancelCmd(g), newAccountCmd(g), newEventsCmd(g), newApproveCmd(g), newRejectCmd(g))
 	return root
 }
 
@@ -654,7 +654,7 @@ EXPIRED.`,
 			if op.State.Terminal() {
 				return fail(exitBadInput, "operation %s already ended %s", op.ID, op.State)
 			}
-			if !tasks.Cancelable(op.Kind, op.Provider) {
+			if !tasks.Cancelable(op.Kind, op.Provider) && op.State != opstore.StatePendingApproval {
 				return fail(exitBadInput, "%s on %s cannot be canceled", op.Kind, op.Provider)
 			}
 			b, _ := json.Marshal(tasks.CancelPayload{OperationID: op.ID, Expire: expire, By: tasks.Declared(ops.ViaCLI, g.as)})

@@ -158,6 +158,7 @@ func run(ctx context.Context, args []string) error {
 		Credentials:     credentials(cfg),
 		MaxInFlight:     maxInFlight(cfg),
 		AccountHeld:     accountHeld(cfg, rdb),
+		Approvals:       approvalRules(cfg),
 		Logger:          log,
 	})
 	if err != nil {
@@ -188,7 +189,7 @@ func run(ctx context.Context, args []string) error {
 	stopServing := flow.NewServed(rdb, cfg.Redis.KeyPrefix).Keep(ctx, workerName(), servedPairs(cfg, execs), 90*time.Second, func(err error) {
 		log.Warn("announce the accounts this worker serves", zap.Error(err))
 	})
-	sub := tasks.NewSubmitter(store, client, tasks.SubmitOptions{Timeout: cfg.Operations.TaskTimeout})
+	sub := tasks.NewSubmitter(store, client, tasks.SubmitOptions{Timeout: cfg.Operations.TaskTimeout, Hold: w.HoldForApproval})
 	stopHTTP, err := startHTTP(cfg, httpDeps{worker: w, store: store, sub: sub, client: client, rdb: rdb, srv: srv, mx: mx, connOpt: connOpt}, log)
 	if err != nil {
 		srv.Shutdown()
@@ -865,6 +866,15 @@ func serverQueues(cfg config.Config, execs map[tasks.ExecutorKey]tasks.Executor)
 	queues := tasks.ProviderQueues(served, cfg.Worker.ProviderWeights)
 	maps.Copy(queues, cfg.Worker.Queues)
 	return queues
+}
+
+// approvalRules are the config's approvals as the worker applies them.
+func approvalRules(cfg config.Config) []tasks.ApprovalRule {
+	out := make([]tasks.ApprovalRule, 0, len(cfg.Approvals))
+	for _, a := range cfg.Approvals {
+		out = append(out, tasks.ApprovalRule{Kind: a.Kind, Providers: a.Providers, Accounts: a.Accounts, Deadline: a.Deadline})
+	}
+	return out
 }
 
 // accountHeld says why a provider account's calls are held back now: an

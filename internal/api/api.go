@@ -128,6 +128,8 @@ func Routes() []Route {
 		{"GET", "/v1/operations/{id}"},
 		{"GET", "/v1/operations/{id}/events"},
 		{"POST", "/v1/operations/{id}/cancel"},
+		{"POST", "/v1/operations/{id}/approve"},
+		{"POST", "/v1/operations/{id}/reject"},
 		{"POST", "/v1/providers/{provider}/accounts/{account}/pause"},
 		{"POST", "/v1/providers/{provider}/accounts/{account}/resume"},
 		{"GET", "/v1/openapi.json"},
@@ -144,6 +146,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/operations/{id}", a.Require(ScopeRead, http.HandlerFunc(a.get)))
 	mux.Handle("GET /v1/operations/{id}/events", a.Require(ScopeRead, http.HandlerFunc(a.events)))
 	mux.Handle("POST /v1/operations/{id}/cancel", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.cancel))))
+	mux.Handle("POST /v1/operations/{id}/approve", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.approve))))
+	mux.Handle("POST /v1/operations/{id}/reject", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.reject))))
 	mux.Handle("POST /v1/providers/{provider}/accounts/{account}/pause", a.cop.Handler(a.Require(ScopeWrite, a.pause(true))))
 	mux.Handle("POST /v1/providers/{provider}/accounts/{account}/resume", a.cop.Handler(a.Require(ScopeWrite, a.pause(false))))
 	mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
@@ -493,6 +497,80 @@ func (a *API) dryRun(w http.ResponseWriter, r *http.Request, kind string, env ta
 	writeJSON(w, http.StatusOK, plan)
 }
 
+// emptyBody accepts a request that needs no body: none, or an empty JSON
+// object sent as application/json (415 otherwise). False means it
+// answered.
+func (a *API) emptyBody(w http.ResponseWriter, r *http.Request) bool {
+	if (r.ContentLength != 0 || r.Header.Get("Content-Type") != "") && !jsonBody(w, r) {
+		return false
+	}
+	var none struct{}
+	return r.ContentLength == 0 || decode(w, r, a.cfg.MaxBody, &none)
+}
+
+// actor is who makes the request: its token, authenticated.
+func actor(r *http.Request) *ops.Actor {
+	if tok, ok := TokenFrom(r.Context()); ok {
+		return &ops.Actor{Name: tok.Name, Via: ops.ViaAPI, Authenticated: true}
+	}
+	return tasks.Declared(ops.ViaAPI, "")
+}
+
+// approve lets an operation waiting for its approval go on. The approver
+// is the token; the submitter's own token cannot approve.
+func (a *API) approve(w http.ResponseWriter, r *http.Request) {
+	if !a.emptyBody(w, r) {
+		return
+	}
+	by := actor(r)
+	op, err := tasks.Approve(r.Context(), a.cfg.Store, a.cfg.Enqueuer, r.PathValue("id"), by)
+	switch {
+	case errors.Is(err, opstore.ErrNotFound):
+		problem(w, http.StatusNotFound, "no such operation", "")
+	case errors.Is(err, tasks.ErrOwnApproval):
+		problem(w, http.StatusForbidden, "the token that submitted the operation cannot approve it: another write token must", "")
+	case errors.Is(err, tasks.ErrNotPending):
+		problem(w, http.StatusConflict, err.Error(), "")
+	case err != nil:
+		a.cfg.Logger.Error("api: approve", zap.Error(err))
+		problem(w, http.StatusServiceUnavailable, "the operation store is unavailable; try again", "")
+	default:
+		a.cfg.Logger.Info("audit: operation approved", zap.String("operation_id", op.ID), zap.String("kind", op.Kind),
+			zap.String("resource", op.Resource), zap.Stringer("by", by), zap.Stringer("submitted_by", op.SubmittedBy))
+		writeJSON(w, http.StatusOK, op)
+	}
+}
+
+// reject ends an operation waiting for its approval, canceled, saying who
+// rejected it. The cancellation is queued (202).
+func (a *API) reject(w http.ResponseWriter, r *http.Request) {
+	if !a.emptyBody(w, r) {
+		return
+	}
+	op, err := a.cfg.Store.Get(r.Context(), r.PathValue("id"))
+	switch {
+	case errors.Is(err, opstore.ErrNotFound):
+		problem(w, http.StatusNotFound, "no such operation", "")
+		return
+	case err != nil:
+		problem(w, http.StatusServiceUnavailable, "the operation store is unavailable; try again", "")
+		return
+	case op.State != opstore.StatePendingApproval:
+		problem(w, http.StatusConflict, fmt.Sprintf("%v (it is %s)", tasks.ErrNotPending, op.State), "")
+		return
+	}
+	by := actor(r)
+	b, _ := json.Marshal(tasks.CancelPayload{OperationID: op.ID, Reject: true, By: by})
+	_, err = a.cfg.Enqueuer.EnqueueContext(r.Context(), asynq.NewTask(tasks.TypeCancel, b), asynq.Queue(a.cfg.Queue), asynq.TaskID(tasks.CancelTaskID(op.ID)), asynq.MaxRetry(20))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		problem(w, http.StatusServiceUnavailable, "cannot enqueue the rejection; try again", "")
+		return
+	}
+	a.cfg.Logger.Info("audit: operation rejected", zap.String("operation_id", op.ID), zap.String("kind", op.Kind),
+		zap.String("resource", op.Resource), zap.Stringer("by", by))
+	writeJSON(w, http.StatusAccepted, op)
+}
+
 // searchFilter reads the search parameters of a listing into f (see
 // opstore.Filter.SetSearch), naming the bad one.
 func searchFilter(q url.Values, f *opstore.Filter) (string, error) {
@@ -618,9 +696,10 @@ func (a *API) cancel(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusServiceUnavailable, "the operation store is unavailable; try again", "")
 		return
 	}
-	// A kind that can never be canceled says so whatever the state: the
-	// request is wrong in itself, not late.
-	if !tasks.Cancelable(op.Kind, op.Provider) {
+	// A kind that can never be canceled says so whatever the state (but
+	// waiting for an approval, when nothing has launched): the request is
+	// wrong in itself, not late.
+	if !tasks.Cancelable(op.Kind, op.Provider) && op.State != opstore.StatePendingApproval {
 		problem(w, http.StatusBadRequest, fmt.Sprintf("%s on %s cannot be canceled", op.Kind, op.Provider), "")
 		return
 	}
@@ -628,10 +707,7 @@ func (a *API) cancel(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusConflict, fmt.Sprintf("operation already ended %s", op.State), "")
 		return
 	}
-	by := tasks.Declared(ops.ViaAPI, "")
-	if tok, ok := TokenFrom(r.Context()); ok {
-		by = &ops.Actor{Name: tok.Name, Via: ops.ViaAPI, Authenticated: true}
-	}
+	by := actor(r)
 	b, _ := json.Marshal(tasks.CancelPayload{OperationID: op.ID, Expire: req.Expire, By: by})
 	_, err = a.cfg.Enqueuer.EnqueueContext(r.Context(), asynq.NewTask(tasks.TypeCancel, b), asynq.Queue(a.cfg.Queue), asynq.TaskID(tasks.CancelTaskID(op.ID)), asynq.MaxRetry(20))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {

@@ -653,3 +653,60 @@ func TestSearchOperations(t *testing.T) {
 		assert.Equal(t, field, p["field"], q)
 	}
 }
+
+// Approving takes a write token other than the submitter's; an operation
+// that does not wait for an approval is a 409; a reject is queued for
+// the worker, naming the token.
+func TestApproveAndReject(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	store := opstore.New(rdb, "ow", time.Hour)
+	client := asynq.NewClientFromRedisClient(rdb)
+	t.Cleanup(func() { client.Close() })
+	const otherTok = "other-write-token-0123456789"
+	a := api.New(api.Config{Store: store, Submitter: tasks.NewSubmitter(store, client, tasks.SubmitOptions{}), Enqueuer: client,
+		Tokens: []api.Token{{Name: "ro", Secret: readTok, Scope: api.ScopeRead}, {Name: "ci", Secret: writeTok, Scope: api.ScopeWrite},
+			{Name: "lead", Secret: otherTok, Scope: api.ScopeWrite}}})
+	mux := http.NewServeMux()
+	a.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	pending := func() string {
+		op, _, err := store.Create(t.Context(), &opstore.Operation{ID: uuid.NewString(), Kind: "server:install", Provider: "leaseweb", Account: "default",
+			Params: []byte(`{"server_id":"1","operating_system_id":"DEBIAN_11_64BIT"}`), State: opstore.StatePendingApproval,
+			SubmittedBy: &ops.Actor{Name: "ci", Via: ops.ViaAPI, Authenticated: true}})
+		require.NoError(t, err)
+		return op.ID
+	}
+	id := pending()
+	code, _, p := call(t, srv, "POST", "/v1/operations/"+id+"/approve", writeTok, "")
+	assert.Equal(t, 403, code, "the submitter's own token")
+	assert.Contains(t, p["detail"], "another write token must")
+	code, _, _ = call(t, srv, "POST", "/v1/operations/"+id+"/approve", readTok, "")
+	assert.Equal(t, 403, code, "read scope")
+	code, _, got := call(t, srv, "POST", "/v1/operations/"+id+"/approve", otherTok, "")
+	require.Equal(t, 200, code, got)
+	assert.Equal(t, "queued", got["state"])
+	assert.Equal(t, map[string]any{"name": "lead", "via": "api", "authenticated": true}, got["approved_by"])
+	info, err := asynq.NewInspectorFromRedisClient(rdb).GetTaskInfo(tasks.ProviderQueue("leaseweb"), tasks.LaunchTaskID(id)+":approved")
+	require.NoError(t, err, "its launch task")
+	assert.Equal(t, "server:install", info.Type)
+	code, _, _ = call(t, srv, "POST", "/v1/operations/"+id+"/approve", otherTok, "")
+	assert.Equal(t, 409, code, "approved already")
+	code, _, _ = call(t, srv, "POST", "/v1/operations/"+id+"/reject", otherTok, "")
+	assert.Equal(t, 409, code, "not pending any more")
+
+	id = pending()
+	code, _, _ = call(t, srv, "POST", "/v1/operations/"+id+"/reject", writeTok, "")
+	require.Equal(t, 202, code)
+	info, err = asynq.NewInspectorFromRedisClient(rdb).GetTaskInfo("default", tasks.CancelTaskID(id))
+	require.NoError(t, err)
+	var cp tasks.CancelPayload
+	require.NoError(t, json.Unmarshal(info.Payload, &cp))
+	assert.True(t, cp.Reject)
+	assert.Equal(t, &ops.Actor{Name: "ci", Via: ops.ViaAPI, Authenticated: true}, cp.By)
+	code, _, _ = call(t, srv, "POST", "/v1/operations/nope/approve", otherTok, "")
+	assert.Equal(t, 404, code)
+}

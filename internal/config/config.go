@@ -48,6 +48,21 @@ type Config struct {
 	Webhooks   Webhooks                 `yaml:"webhooks"`
 	HTTP       HTTP                     `yaml:"http"`
 	Schedules  []Schedule               `yaml:"schedules"`
+	Approvals  []Approval               `yaml:"approvals"`
+}
+
+// Approval makes the operations of a kind wait in pending_approval until
+// a write token other than the submitter's approves them (or the
+// deadline passes and they end canceled).
+type Approval struct {
+	// Kind is the operation kind, e.g. server:install; required.
+	Kind string `yaml:"kind"`
+	// Providers and Accounts narrow the rule; empty means all.
+	Providers []string `yaml:"providers"`
+	Accounts  []string `yaml:"accounts"`
+	// Deadline is how long an operation waits for its approval. Default
+	// 24h, at most 720h.
+	Deadline time.Duration `yaml:"deadline"`
 }
 
 // Schedule enqueues operations on a clock. Every worker runs the
@@ -904,7 +919,7 @@ func (c Config) Validate() error {
 		checkSecrets(key+".secrets", sub.Secrets)
 		for j, e := range sub.Events {
 			if !validEvent(e) {
-				bad(fmt.Sprintf("%s.events[%d]", key, j), "unknown event %q (operation.running, operation.succeeded, operation.failed, operation.timed_out, operation.canceled, provider.degraded, provider.recovered)", e)
+				bad(fmt.Sprintf("%s.events[%d]", key, j), "unknown event %q (operation.pending_approval, operation.running, operation.succeeded, operation.failed, operation.timed_out, operation.canceled, provider.degraded, provider.recovered)", e)
 			}
 		}
 	}
@@ -957,6 +972,20 @@ func (c Config) Validate() error {
 			bad(key+".scope", "must be read or write")
 		}
 	}
+	for i, ap := range c.Approvals {
+		key := fmt.Sprintf("approvals[%d]", i)
+		if !slices.Contains(tasks.Kinds(), ap.Kind) {
+			bad(key+".kind", "unknown kind %q (known: %s)", ap.Kind, strings.Join(tasks.Kinds(), ", "))
+		}
+		for j, p := range ap.Providers {
+			if !slices.Contains(tasks.Providers(), p) {
+				bad(fmt.Sprintf("%s.providers[%d]", key, j), "unknown provider %q", p)
+			}
+		}
+		if ap.Deadline < 0 || ap.Deadline > 720*time.Hour {
+			bad(key+".deadline", "must be between 0 (the default, 24h) and 720h")
+		}
+	}
 	schedNames := map[string]string{}
 	for i, sc := range c.Schedules {
 		key := fmt.Sprintf("schedules[%d]", i)
@@ -993,7 +1022,7 @@ var subNameRe = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 
 func validEvent(e string) bool {
 	switch e {
-	case "operation.running", "operation.succeeded", "operation.failed", "operation.timed_out", "operation.canceled",
+	case "operation.pending_approval", "operation.running", "operation.succeeded", "operation.failed", "operation.timed_out", "operation.canceled",
 		"provider.degraded", "provider.recovered":
 		return true
 	}

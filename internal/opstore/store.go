@@ -39,13 +39,14 @@ type State = ops.State
 
 // The states (see ops).
 const (
-	StateQueued    = ops.StateQueued
-	StateLaunching = ops.StateLaunching
-	StateRunning   = ops.StateRunning
-	StateSucceeded = ops.StateSucceeded
-	StateFailed    = ops.StateFailed
-	StateCanceled  = ops.StateCanceled
-	StateTimedOut  = ops.StateTimedOut
+	StatePendingApproval = ops.StatePendingApproval
+	StateQueued          = ops.StateQueued
+	StateLaunching       = ops.StateLaunching
+	StateRunning         = ops.StateRunning
+	StateSucceeded       = ops.StateSucceeded
+	StateFailed          = ops.StateFailed
+	StateCanceled        = ops.StateCanceled
+	StateTimedOut        = ops.StateTimedOut
 )
 
 // States lists every state.
@@ -91,9 +92,13 @@ type Operation struct {
 	LaunchStartedAt *time.Time `json:"launch_started_at,omitempty"`
 	// SubmittedBy is who asked for it (nil on records of earlier
 	// versions); CanceledBy who asked to cancel it.
-	SubmittedBy *ops.Actor        `json:"submitted_by,omitempty"`
-	CanceledBy  *ops.Actor        `json:"canceled_by,omitempty"`
-	Labels      map[string]string `json:"labels,omitempty"`
+	SubmittedBy *ops.Actor `json:"submitted_by,omitempty"`
+	CanceledBy  *ops.Actor `json:"canceled_by,omitempty"`
+	// ApprovedBy is who approved it (kinds that need an approval);
+	// ApprovalDeadline is when it ends canceled if nobody has.
+	ApprovedBy       *ops.Actor        `json:"approved_by,omitempty"`
+	ApprovalDeadline *time.Time        `json:"approval_deadline,omitempty"`
+	Labels           map[string]string `json:"labels,omitempty"`
 	// Resource is what it acts on at the provider (provider:type:id).
 	Resource string `json:"resource,omitempty"`
 
@@ -157,6 +162,8 @@ const (
 	fLaunchTask  = "launch_task_id"
 	fSubmittedBy = "submitted_by"
 	fCanceledBy  = "canceled_by"
+	fApprovedBy  = "approved_by"
+	fApprovalDue = "approval_deadline"
 	fLabels      = "labels"
 	fResource    = "resource"
 )
@@ -330,7 +337,14 @@ type Change struct {
 	Progress        json.RawMessage
 	CancelRequested *string
 	// CanceledBy records who asked for the cancellation.
-	CanceledBy      *ops.Actor
+	CanceledBy *ops.Actor
+	// ApprovedBy records who approved it; ApprovalDeadline sets when an
+	// operation waiting for approval ends.
+	ApprovedBy       *ops.Actor
+	ApprovalDeadline *time.Time
+	// LaunchTaskID names the operation's launch task anew (queue: its
+	// provider's).
+	LaunchTaskID    string
 	LaunchStartedAt *time.Time
 	// ClearLaunchStarted forgets the latest launch attempt (the provider
 	// cannot have acted on it: nothing to reconcile).
@@ -451,6 +465,16 @@ func (s *Store) Update(ctx context.Context, op *Operation, c Change) (*Operation
 		b, _ := json.Marshal(c.CanceledBy)
 		set[fCanceledBy] = string(b)
 	}
+	if c.ApprovedBy != nil {
+		b, _ := json.Marshal(c.ApprovedBy)
+		set[fApprovedBy] = string(b)
+	}
+	if c.ApprovalDeadline != nil {
+		set[fApprovalDue] = c.ApprovalDeadline.UTC().Format(time.RFC3339Nano)
+	}
+	if c.LaunchTaskID != "" {
+		set[fLaunchTask] = c.LaunchTaskID
+	}
 	if c.ClearLaunchStarted {
 		set[fLaunchStart] = ""
 	}
@@ -565,6 +589,9 @@ func toHash(op *Operation) map[string]string {
 	if op.Resource != "" {
 		m[fResource] = op.Resource
 	}
+	if op.ApprovalDeadline != nil {
+		m[fApprovalDue] = op.ApprovalDeadline.UTC().Format(time.RFC3339Nano)
+	}
 	return m
 }
 
@@ -612,6 +639,7 @@ func fromHash(m map[string]string) (*Operation, error) {
 	op.FinishedAt = parseTime(m[fFinished])
 	op.DeadlineAt = parseTime(m[fDeadline])
 	op.SubmittedBy, op.CanceledBy = parseActor(m[fSubmittedBy]), parseActor(m[fCanceledBy])
+	op.ApprovedBy, op.ApprovalDeadline = parseActor(m[fApprovedBy]), parseTime(m[fApprovalDue])
 	if v := m[fLabels]; v != "" {
 		_ = json.Unmarshal([]byte(v), &op.Labels)
 	}

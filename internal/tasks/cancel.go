@@ -26,6 +26,8 @@ type CancelPayload struct {
 	Expire bool `json:"expire,omitempty"`
 	// By is who asks (recorded as the operation's canceled_by).
 	By *ops.Actor `json:"by,omitempty"`
+	// Reject refuses an operation waiting for its approval (any kind).
+	Reject bool `json:"reject,omitempty"`
 }
 
 // Cancelable reports whether kind on provider can be canceled.
@@ -52,11 +54,18 @@ func (cs *cancelStep) ProcessCancel(ctx context.Context, t *asynq.Task) error {
 	if op.State.Terminal() {
 		return nil
 	}
+	if p.Reject && op.State != opstore.StatePendingApproval {
+		return fmt.Errorf("reject %s: %w (it is %s): %w", op.ID, ErrNotPending, op.State, asynq.SkipRetry)
+	}
 	exec, ok := cs.cfg.Executors[ExecutorKey{op.Kind, op.Provider}]
+	notLaunched := op.State == opstore.StateQueued || op.State == opstore.StatePendingApproval
 	switch {
+	case op.State == opstore.StatePendingApproval:
+		// Not launched, and never will be before an approval: any kind
+		// can be canceled or rejected here, on any worker.
 	case ok && !exec.cancels(), !ok && !Cancelable(op.Kind, op.Provider):
 		return fmt.Errorf("cancel %s: %s on %s cannot be canceled: %w", op.ID, op.Kind, op.Provider, asynq.SkipRetry)
-	case !ok && op.State != opstore.StateQueued:
+	case !ok && !notLaunched:
 		// Only a worker that serves the provider can cancel there: hand
 		// the request to its queue. Any worker ends one not launched yet.
 		return cs.handOffCancel(ctx, op, t)
@@ -75,12 +84,19 @@ func (cs *cancelStep) ProcessCancel(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	if first {
+		if p.Reject {
+			how = "reject"
+		}
 		cs.note(ctx, op, ops.TimelineEvent{Type: ops.TimelineCancelRequested, Actor: p.By, Message: how})
 	}
 	switch op.State {
-	case opstore.StateQueued:
+	case opstore.StateQueued, opstore.StatePendingApproval:
 		// Not launched: end it here; the launch task finds it canceled.
-		if _, err := cs.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{opstore.StateQueued}, To: opstore.StateCanceled, LastError: strPtr("canceled before launch"),
+		why := "canceled before launch"
+		if p.Reject {
+			why = "rejected by " + p.By.String()
+		}
+		if _, err := cs.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{opstore.StateQueued, opstore.StatePendingApproval}, To: opstore.StateCanceled, LastError: &why,
 			Params: opstore.RemoveSecrets(op.Params, cs.secretKeys(op))}); err != nil {
 			var ce *opstore.ConflictError
 			if errors.As(err, &ce) {

@@ -37,6 +37,9 @@ func (ls *launchStep) ProcessLaunch(ctx context.Context, t *asynq.Task) error {
 	if op == nil {
 		return err
 	}
+	if held, err := ls.holdForApproval(ctx, op); held || err != nil {
+		return err
+	}
 	switch op.State {
 	case opstore.StateSucceeded, opstore.StateFailed, opstore.StateCanceled, opstore.StateTimedOut:
 		return ls.ensureNotified(ctx, op)

@@ -29,6 +29,10 @@ type SubmitOptions struct {
 	MaxRetry int
 	// Timeout of one launch attempt. Default 2m.
 	Timeout time.Duration
+	// Hold, when set, puts a new operation whose kind needs an approval
+	// in pending_approval before any launch task exists (the worker's
+	// HoldForApproval); without it the launch task does that.
+	Hold func(ctx context.Context, op *opstore.Operation) (bool, error)
 }
 
 func (o SubmitOptions) withDefaults() SubmitOptions {
@@ -147,6 +151,19 @@ func (s *Submitter) submit(ctx context.Context, scope string, by *ops.Actor, kin
 	}
 	if !created && op.State != opstore.StateQueued {
 		return op, false, nil
+	}
+	if s.opts.Hold != nil {
+		held, err := s.opts.Hold(ctx, op)
+		if err != nil {
+			return op, created, err
+		}
+		if held {
+			cur, err := s.store.Get(ctx, op.ID)
+			if err != nil {
+				return op, created, err
+			}
+			return cur, created, nil
+		}
 	}
 	// New, or queued by an earlier submit that may have died before its
 	// enqueue: (re-)enqueue. The TaskID makes a second enqueue a no-op.

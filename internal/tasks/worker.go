@@ -71,6 +71,9 @@ type Config struct {
 	// (its breaker is open, an operator paused it), "" when they are not;
 	// a dry run reports it. Nil: not checked.
 	AccountHeld func(ctx context.Context, provider, account string) string
+	// Approvals are the kinds whose operations wait for an approval
+	// before they launch.
+	Approvals []ApprovalRule
 	// Credentials returns the secrets of a provider account (its API
 	// token): a provider's error text that echoes one is redacted before
 	// it is stored, logged or sent. nil: none.
@@ -207,7 +210,10 @@ func (w *Worker) Handler() asynq.Handler {
 	mux.HandleFunc(TypeWebhookReplay, w.deliver.ProcessReplay)
 	mux.HandleFunc(TypeCancel, w.cancel.ProcessCancel)
 	mux.HandleFunc(TypeDryRun, w.processDryRun)
-	known[TypePoll], known[TypeWebhookDeliver], known[TypeWebhookReplay], known[TypeCancel], known[TypeDryRun] = true, true, true, true, true
+	mux.HandleFunc(TypeApprovalDeadline, w.processApprovalDeadline)
+	for _, t := range []string{TypePoll, TypeWebhookDeliver, TypeWebhookReplay, TypeCancel, TypeDryRun, TypeApprovalDeadline} {
+		known[t] = true
+	}
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		if !known[t.Type()] {
 			return fmt.Errorf("unknown task type %q (known: %v): %w", t.Type(), Kinds(), asynq.SkipRetry)

@@ -31,11 +31,12 @@ import (
 
 // Event types (see ops).
 const (
-	EventRunning   = ops.EventRunning
-	EventSucceeded = ops.EventSucceeded
-	EventFailed    = ops.EventFailed
-	EventTimedOut  = ops.EventTimedOut
-	EventCanceled  = ops.EventCanceled
+	EventPendingApproval = ops.EventPendingApproval
+	EventRunning         = ops.EventRunning
+	EventSucceeded       = ops.EventSucceeded
+	EventFailed          = ops.EventFailed
+	EventTimedOut        = ops.EventTimedOut
+	EventCanceled        = ops.EventCanceled
 )
 
 // Event is the JSON body POSTed to a receiver (ops.Event).

@@ -348,7 +348,7 @@ func (g *generator) refine() error {
 }
 
 // eventTypes are the webhook events, in the order an operation sends them.
-var eventTypes = []string{ops.EventRunning, ops.EventSucceeded, ops.EventFailed, ops.EventTimedOut, ops.EventCanceled}
+var eventTypes = []string{ops.EventPendingApproval, ops.EventRunning, ops.EventSucceeded, ops.EventFailed, ops.EventTimedOut, ops.EventCanceled}
 
 // submitBranch is the submit request of one (kind, provider).
 func (g *generator) submitBranch(pt ops.ParamsType) (string, *jsonschema.Schema, error) {

@@ -72,6 +72,10 @@ func document(schemas map[string]*jsonschema.Schema) openAPI {
 	listResponses["200"] = obj{"description": "A page", "content": jsonContent("ListResponse")}
 	getResponses := problems("401", "404", "503")
 	getResponses["200"] = obj{"description": "The operation", "content": jsonContent("Operation")}
+	approveResponses := problems("401", "403", "404", "409", "413", "415", "503")
+	approveResponses["200"] = obj{"description": "Approved: the operation, now queued", "content": jsonContent("Operation")}
+	rejectResponses := problems("401", "403", "404", "409", "413", "415", "503")
+	rejectResponses["202"] = obj{"description": "Rejection queued: the operation ends canceled", "content": jsonContent("Operation")}
 	eventsResponses := problems("401", "404", "503")
 	eventsResponses["200"] = obj{"description": "The operation's timeline, oldest step first", "content": jsonContent("EventsResponse")}
 	cancelResponses := problems("400", "401", "403", "404", "409", "413", "415", "503")
@@ -136,6 +140,24 @@ func document(schemas map[string]*jsonschema.Schema) openAPI {
 					"operationId": "getOperationEvents",
 					"parameters":  []any{idParam()},
 					"responses":   eventsResponses,
+				},
+			},
+			"/v1/operations/{id}/approve": obj{
+				"post": obj{
+					"summary":     "Approve an operation waiting for its approval",
+					"description": "It goes on to queued and launches; approved_by records the token. 403 for the token that submitted it; 409 when it does not wait for an approval. No body.",
+					"operationId": "approveOperation",
+					"parameters":  []any{idParam()},
+					"responses":   approveResponses,
+				},
+			},
+			"/v1/operations/{id}/reject": obj{
+				"post": obj{
+					"summary":     "Reject an operation waiting for its approval",
+					"description": "It ends canceled, its last_error and canceled_by naming the token. The rejection is queued (202). 409 when it does not wait for an approval. No body.",
+					"operationId": "rejectOperation",
+					"parameters":  []any{idParam()},
+					"responses":   rejectResponses,
 				},
 			},
 			"/v1/operations/{id}/cancel": obj{
@@ -208,11 +230,12 @@ func webhooks() obj {
 		return obj{"name": name, "in": "header", "required": true, "description": description, "schema": obj{"type": "string"}}
 	}
 	when := map[string]string{
-		"operation.running":   "The operation launched at the provider; data.handle holds the provider's job id.",
-		"operation.succeeded": "The operation ended succeeded.",
-		"operation.failed":    "The operation ended failed.",
-		"operation.timed_out": "The operation ended timed_out.",
-		"operation.canceled":  "The operation ended canceled.",
+		"operation.pending_approval": "The operation waits for an approval (its kind needs one); data.approval_deadline says until when.",
+		"operation.running":          "The operation launched at the provider; data.handle holds the provider's job id.",
+		"operation.succeeded":        "The operation ended succeeded.",
+		"operation.failed":           "The operation ended failed.",
+		"operation.timed_out":        "The operation ended timed_out.",
+		"operation.canceled":         "The operation ended canceled.",
 	}
 	post := func(ev, description string, schema obj) obj {
 		return obj{"post": obj{

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/hibiken/asynq"
+	"github.com/spf13/cobra"
+
+	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/tasks"
+	"github.com/opsworker/opsworker/ops"
+)
+
+// newApproveCmd and newRejectCmd decide an operation waiting for its
+// approval. The CLI's name (--as) is recorded, unauthenticated: whoever
+// can reach Redis can do anything, so the HTTP API's tokens are the
+// approvals to rely on.
+func newApproveCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "approve <operation-id>",
+		Short: "Approve an operation waiting in pending_approval (not your own): it goes on to launch",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rdb, err := g.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			op, err := tasks.Approve(cmd.Context(), g.store(rdb), asynq.NewClientFromRedisClient(rdb), args[0], tasks.Declared(ops.ViaCLI, g.as))
+			switch {
+			case errors.Is(err, opstore.ErrNotFound):
+				return fail(exitBadInput, "operation %s: not found", args[0])
+			case errors.Is(err, tasks.ErrOwnApproval), errors.Is(err, tasks.ErrNotPending):
+				return fail(exitBadInput, "approve %s: %v", args[0], err)
+			case err != nil:
+				return fail(exitNoRedis, "approve: %v", err)
+			}
+			if g.output == "json" {
+				return g.printJSON(op)
+			}
+			fmt.Fprintf(g.stdout, "approved %s (%s on %s, %s); it is %s\n", op.ID, op.Kind, op.Provider, op.Resource, op.State)
+			return nil
+		},
+	}
+}
+
+func newRejectCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "reject <operation-id>",
+		Short: "Reject an operation waiting in pending_approval: it ends canceled, saying who rejected it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			rdb, op, err := g.loadOp(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			if op.State != opstore.StatePendingApproval {
+				return fail(exitBadInput, "reject %s: %v (it is %s)", op.ID, tasks.ErrNotPending, op.State)
+			}
+			b, _ := json.Marshal(tasks.CancelPayload{OperationID: op.ID, Reject: true, By: tasks.Declared(ops.ViaCLI, g.as)})
+			_, err = asynq.NewClientFromRedisClient(rdb).EnqueueContext(ctx, asynq.NewTask(tasks.TypeCancel, b), asynq.Queue(g.queue),
+				asynq.TaskID(tasks.CancelTaskID(op.ID)), asynq.MaxRetry(20))
+			if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+				return fail(exitNoRedis, "enqueue reject: %v", err)
+			}
+			fmt.Fprintf(g.stderr, "rejection of %s queued\n", op.ID)
+			return nil
+		},
+	}
+}
