@@ -772,8 +772,13 @@ func startHTTP(cfg config.Config, d httpDeps, log *zap.Logger) (func(), error) {
 	}
 	a := api.New(api.Config{Store: d.store, Submitter: d.sub, Enqueuer: d.client, Queue: cfg.Operations.Queue, Tokens: tokens, Logger: log.Named("api"),
 		Pauses: flow.NewPauses(d.rdb, cfg.Redis.KeyPrefix), Served: flow.NewServed(d.rdb, cfg.Redis.KeyPrefix),
-		DryRunner: d.worker})
+		DryRunner: d.worker, WebhookQueue: cfg.Webhooks.Queue, Accounts: consoleAccounts(cfg, d.rdb, d.store)})
 	a.Register(mux)
+	if c := cfg.HTTP.Console; c == nil || *c {
+		// The operations console: the same sign-in as the queue UI.
+		h := a.ConsoleHandler()
+		a.RegisterUI(mux, "/console", h, h)
+	}
 	if ui := cfg.HTTP.UI; ui == nil || *ui {
 		// Browsers sign in at /ui/login (a session cookie); scripts may
 		// send a token. Writes must come from the UI's own origin.
@@ -866,6 +871,33 @@ func serverQueues(cfg config.Config, execs map[tasks.ExecutorKey]tasks.Executor)
 	queues := tasks.ProviderQueues(served, cfg.Worker.ProviderWeights)
 	maps.Copy(queues, cfg.Worker.Queues)
 	return queues
+}
+
+// consoleAccounts lists every configured provider account with its
+// flow control as Redis holds it, for the console's providers page.
+func consoleAccounts(cfg config.Config, rdb redis.UniversalClient, store *opstore.Store) func(ctx context.Context) []api.AccountInfo {
+	pauses := flow.NewPauses(rdb, cfg.Redis.KeyPrefix)
+	served := flow.NewServed(rdb, cfg.Redis.KeyPrefix)
+	return func(ctx context.Context) []api.AccountInfo {
+		var out []api.AccountInfo
+		byProvider := accounts(cfg)
+		for _, provider := range slices.Sorted(maps.Keys(byProvider)) {
+			for _, name := range slices.Sorted(maps.Keys(byProvider[provider])) {
+				acc := byProvider[provider][name]
+				a := api.AccountInfo{Provider: provider, Account: name, Breaker: flow.Closed, RateLimit: acc.RateLimit, Burst: max(acc.Burst, 1), MaxInFlight: acc.MaxInFlight}
+				if st, err := flow.NewBreaker(rdb, cfg.Redis.KeyPrefix, provider, name, flow.BreakerConfig{}).State(ctx); err == nil {
+					a.Breaker = st
+				}
+				a.PausedBy, a.Paused, _ = pauses.PausedBy(ctx, provider, name)
+				if a.MaxInFlight > 0 {
+					a.InFlight, _ = store.SlotsInUse(ctx, tasks.AccountCapResource(provider, name))
+				}
+				a.Served, _, _ = served.Serves(ctx, provider, name)
+				out = append(out, a)
+			}
+		}
+		return out
+	}
 }
 
 // approvalRules are the config's approvals as the worker applies them.

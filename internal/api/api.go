@@ -74,6 +74,12 @@ type Config struct {
 	// submit for one no worker serves is a 400 naming account (nil: not
 	// checked).
 	Served tasks.ServedRegister
+	// WebhookQueue receives the console's webhook replays. Default
+	// "default".
+	WebhookQueue string
+	// Accounts lists the configured provider accounts and their flow
+	// control, for the console (nil: none shown).
+	Accounts func(ctx context.Context) []AccountInfo
 	// DryRunner answers submits with dry_run true (nil: they are a 400).
 	DryRunner interface {
 		DryRun(ctx context.Context, kind string, env tasks.Envelope) (*ops.Plan, error)
@@ -497,6 +503,17 @@ func (a *API) dryRun(w http.ResponseWriter, r *http.Request, kind string, env ta
 	writeJSON(w, http.StatusOK, plan)
 }
 
+// requestCancel queues a cancel (or reject) request in the general queue,
+// where any worker takes it.
+func (a *API) requestCancel(ctx context.Context, op *opstore.Operation, p tasks.CancelPayload) error {
+	b, _ := json.Marshal(p)
+	_, err := a.cfg.Enqueuer.EnqueueContext(ctx, asynq.NewTask(tasks.TypeCancel, b), asynq.Queue(a.cfg.Queue), asynq.TaskID(tasks.CancelTaskID(op.ID)), asynq.MaxRetry(20))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return err
+	}
+	return nil
+}
+
 // emptyBody accepts a request that needs no body: none, or an empty JSON
 // object sent as application/json (415 otherwise). False means it
 // answered.
@@ -560,9 +577,7 @@ func (a *API) reject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	by := actor(r)
-	b, _ := json.Marshal(tasks.CancelPayload{OperationID: op.ID, Reject: true, By: by})
-	_, err = a.cfg.Enqueuer.EnqueueContext(r.Context(), asynq.NewTask(tasks.TypeCancel, b), asynq.Queue(a.cfg.Queue), asynq.TaskID(tasks.CancelTaskID(op.ID)), asynq.MaxRetry(20))
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+	if err := a.requestCancel(r.Context(), op, tasks.CancelPayload{OperationID: op.ID, Reject: true, By: by}); err != nil {
 		problem(w, http.StatusServiceUnavailable, "cannot enqueue the rejection; try again", "")
 		return
 	}
@@ -708,9 +723,7 @@ func (a *API) cancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	by := actor(r)
-	b, _ := json.Marshal(tasks.CancelPayload{OperationID: op.ID, Expire: req.Expire, By: by})
-	_, err = a.cfg.Enqueuer.EnqueueContext(r.Context(), asynq.NewTask(tasks.TypeCancel, b), asynq.Queue(a.cfg.Queue), asynq.TaskID(tasks.CancelTaskID(op.ID)), asynq.MaxRetry(20))
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+	if err := a.requestCancel(r.Context(), op, tasks.CancelPayload{OperationID: op.ID, Expire: req.Expire, By: by}); err != nil {
 		problem(w, http.StatusServiceUnavailable, "cannot enqueue the cancellation; try again", "")
 		return
 	}

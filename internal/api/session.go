@@ -192,7 +192,7 @@ var loginTmpl = template.Must(template.New("login").Parse(`<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>opsworker · sign in</title>
+<title>opsworker {{.What}} · sign in</title>
 <style>
 body { font-family: system-ui, sans-serif; max-width: 26rem; margin: 4rem auto; padding: 0 1rem; color: #222; }
 label { display: block; margin-bottom: .3rem; }
@@ -202,10 +202,10 @@ input { width: 100%; box-sizing: border-box; }
 </style>
 </head>
 <body>
-<h1>opsworker queue UI</h1>
+<h1>opsworker {{.What}}</h1>
 {{- if .Name}}
 <p>Signed in with the token <b>{{.Name}}</b> ({{.Scope}}).</p>
-<p><a href="{{.Root}}/">Open the queue UI</a></p>
+<p><a href="{{.Root}}/">Open the {{.What}}</a></p>
 <form method="post" action="{{.Root}}/logout"><button type="submit">Sign out</button></form>
 {{- else}}
 {{- if .Error}}
@@ -224,7 +224,10 @@ input { width: 100%; box-sizing: border-box; }
 // loginPage renders the login form, or, for a valid session, who is
 // signed in and a logout button.
 func (a *API) loginPage(w http.ResponseWriter, r *http.Request, root string, status int, msg string) {
-	data := struct{ Root, Name, Scope, Error string }{Root: root, Error: msg}
+	data := struct{ Root, What, Name, Scope, Error string }{Root: root, What: "queue UI", Error: msg}
+	if root == "/console" {
+		data.What = "operations console"
+	}
 	if msg == "" {
 		if t := a.fromSession(r); t != nil {
 			data.Name, data.Scope = t.Name, t.Scope

@@ -113,6 +113,8 @@ type HTTP struct {
 	Tokens []APIToken `yaml:"tokens"`
 	// UI mounts the asynq queue UI (asynqmon) at /ui/. Default true.
 	UI *bool `yaml:"ui"`
+	// Console mounts the operations console at /console/. Default true.
+	Console *bool `yaml:"console"`
 }
 
 // APIToken is one credential of the HTTP API.
