@@ -1,0 +1,536 @@
+// Package runbook holds runbook definitions: named sequences (or DAGs)
+// of operations over the existing kinds, whose params may refer to the
+// run's inputs and to earlier steps' results through Go templates
+// ({{ .inputs.instance }}, {{ .steps.snap.result.snapshot_id }}). Compile
+// checks a definition once, at config load, so that a reference to an
+// unknown input, step or result field, a cycle, or an unknown kind is an
+// error naming the runbook, the step and the field before anything runs.
+package runbook
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"text/template"
+	"text/template/parse"
+
+	"github.com/opsworker/opsworker/ops"
+)
+
+// Input types.
+const (
+	TypeString = "string"
+	TypeInt    = "int"
+	TypeBool   = "bool"
+)
+
+// Input is a runbook's input.
+type Input struct {
+	Name     string `yaml:"name" json:"name"`
+	Type     string `yaml:"type" json:"type"`
+	Required bool   `yaml:"required" json:"required,omitempty"`
+	Default  any    `yaml:"default" json:"default,omitempty"`
+}
+
+// Step is one operation of a runbook.
+type Step struct {
+	ID       string         `yaml:"id" json:"id"`
+	Kind     string         `yaml:"kind" json:"kind"`
+	Provider string         `yaml:"provider" json:"provider"`
+	Account  string         `yaml:"account" json:"account,omitempty"`
+	Params   map[string]any `yaml:"params" json:"params"`
+	// Needs lists the steps that must succeed first. Absent: the step
+	// before it (steps run in order); given: only those (a DAG).
+	Needs []string `yaml:"needs" json:"needs,omitempty"`
+	// OnFailure steps run, in order, when this step fails.
+	OnFailure []Step `yaml:"on_failure" json:"on_failure,omitempty"`
+}
+
+// Definition is a runbook as config or the API gives it.
+type Definition struct {
+	Name   string  `yaml:"name" json:"name"`
+	Inputs []Input `yaml:"inputs" json:"inputs,omitempty"`
+	Steps  []Step  `yaml:"steps" json:"steps"`
+	// Finally steps run, in order, after the steps, whatever happened.
+	Finally []Step `yaml:"finally" json:"finally,omitempty"`
+}
+
+// Error is a definition's error, naming where it is.
+type Error struct {
+	Runbook, Step, Field, Message string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "runbook %q", e.Runbook)
+	if e.Step != "" {
+		fmt.Fprintf(&b, " step %q", e.Step)
+	}
+	if e.Field != "" {
+		b.WriteString(" " + e.Field)
+	}
+	return b.String() + ": " + e.Message
+}
+
+// Runbook is a compiled definition: every template parsed, every
+// reference checked.
+type Runbook struct {
+	Definition
+	// needs is each main step's resolved needs.
+	needs map[string][]string
+	steps map[string]*compiledStep
+}
+
+type compiledStep struct {
+	Step
+	// tmpls maps a params path (a.b.0.c) to its template.
+	tmpls map[string]*template.Template
+}
+
+var (
+	nameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	// resultRefs are what a step exposes besides its result.
+	stepFields = []string{"result", "handle", "operation_id", "state"}
+)
+
+// Compile checks d and returns the runbook.
+func Compile(d Definition) (*Runbook, error) {
+	bad := func(step, field, format string, a ...any) error {
+		return &Error{Runbook: d.Name, Step: step, Field: field, Message: fmt.Sprintf(format, a...)}
+	}
+	if !nameRe.MatchString(d.Name) {
+		return nil, bad("", "name", "1-63 of a-z, 0-9, '_', '-', starting with a letter or digit")
+	}
+	inputs := map[string]Input{}
+	for i, in := range d.Inputs {
+		field := fmt.Sprintf("inputs[%d]", i)
+		if !nameRe.MatchString(in.Name) {
+			return nil, bad("", field+".name", "1-63 of a-z, 0-9, '_', '-'")
+		}
+		if _, dup := inputs[in.Name]; dup {
+			return nil, bad("", field+".name", "%q is declared twice", in.Name)
+		}
+		if !slices.Contains([]string{TypeString, TypeInt, TypeBool}, in.Type) {
+			return nil, bad("", field+".type", "must be string, int or bool")
+		}
+		if in.Default != nil {
+			if _, err := coerce(in.Type, in.Default); err != nil {
+				return nil, bad("", field+".default", "%v", err)
+			}
+		}
+		inputs[in.Name] = in
+	}
+	if len(d.Steps) == 0 {
+		return nil, bad("", "steps", "at least one step is required")
+	}
+	rb := &Runbook{Definition: d, needs: map[string][]string{}, steps: map[string]*compiledStep{}}
+	var order []string
+	all := append(slices.Clone(d.Steps), d.Finally...)
+	for _, s := range d.Steps {
+		all = append(all, s.OnFailure...)
+	}
+	for _, s := range all {
+		if !nameRe.MatchString(s.ID) {
+			return nil, bad(s.ID, "id", "1-63 of a-z, 0-9, '_', '-', starting with a letter or digit")
+		}
+		if _, dup := rb.steps[s.ID]; dup {
+			return nil, bad(s.ID, "id", "step ids must be unique in a runbook (on_failure and finally steps included)")
+		}
+		if _, err := ops.NewParams(s.Kind, s.Provider); err != nil {
+			return nil, bad(s.ID, "kind", "%v", err)
+		}
+		rb.steps[s.ID] = &compiledStep{Step: s}
+	}
+	for i, s := range d.Steps {
+		order = append(order, s.ID)
+		if s.Needs == nil {
+			if i > 0 {
+				rb.needs[s.ID] = []string{d.Steps[i-1].ID}
+			}
+			continue
+		}
+		for _, n := range s.Needs {
+			if !slices.ContainsFunc(d.Steps, func(o Step) bool { return o.ID == n }) {
+				return nil, bad(s.ID, "needs", "unknown step %q (a step may need only the runbook's steps, not on_failure or finally ones)", n)
+			}
+		}
+		rb.needs[s.ID] = slices.Clone(s.Needs)
+	}
+	if cycle := rb.cycle(order); cycle != nil {
+		return nil, bad(cycle[0], "needs", "a cycle: %s", strings.Join(cycle, " → "))
+	}
+	// What each step may refer to: its ancestors; an on_failure step, the
+	// failed step and its ancestors; a finally step, every main step.
+	for _, s := range d.Steps {
+		anc := rb.ancestors(s.ID)
+		if err := rb.compileStep(s, inputs, anc); err != nil {
+			return nil, err
+		}
+		for _, f := range s.OnFailure {
+			if err := rb.compileStep(f, inputs, append(anc, s.ID)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, f := range d.Finally {
+		if err := rb.compileStep(f, inputs, order); err != nil {
+			return nil, err
+		}
+	}
+	return rb, nil
+}
+
+// cycle returns a cycle in the main steps' needs, or nil.
+func (rb *Runbook) cycle(order []string) []string {
+	const (
+		unseen = iota
+		active
+		done
+	)
+	state := map[string]int{}
+	var path []string
+	var visit func(id string) []string
+	visit = func(id string) []string {
+		switch state[id] {
+		case active:
+			i := slices.Index(path, id)
+			return append(slices.Clone(path[i:]), id)
+		case done:
+			return nil
+		}
+		state[id] = active
+		path = append(path, id)
+		for _, n := range rb.needs[id] {
+			if c := visit(n); c != nil {
+				return c
+			}
+		}
+		path = path[:len(path)-1]
+		state[id] = done
+		return nil
+	}
+	for _, id := range order {
+		if c := visit(id); c != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// ancestors are the steps id needs, directly or not.
+func (rb *Runbook) ancestors(id string) []string {
+	var out []string
+	var walk func(string)
+	walk = func(s string) {
+		for _, n := range rb.needs[s] {
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+				walk(n)
+			}
+		}
+	}
+	walk(id)
+	return out
+}
+
+// Needs are a main step's needs, resolved.
+func (rb *Runbook) Needs(step string) []string { return rb.needs[step] }
+
+// compileStep parses s's templates and checks what they refer to: inputs
+// that exist, and the result fields of the steps in visible.
+func (rb *Runbook) compileStep(s Step, inputs map[string]Input, visible []string) error {
+	cs := rb.steps[s.ID]
+	cs.tmpls = map[string]*template.Template{}
+	var walk func(path string, v any) error
+	walk = func(path string, v any) error {
+		switch x := v.(type) {
+		case string:
+			if !strings.Contains(x, "{{") {
+				return nil
+			}
+			t, err := template.New(path).Option("missingkey=error").Parse(x)
+			if err != nil {
+				return &Error{Runbook: rb.Name, Step: s.ID, Field: "params." + path, Message: "template: " + strings.TrimPrefix(err.Error(), "template: "+path+":")}
+			}
+			if err := rb.checkRefs(t.Tree.Root, inputs, visible); err != nil {
+				return &Error{Runbook: rb.Name, Step: s.ID, Field: "params." + path, Message: err.Error()}
+			}
+			cs.tmpls[path] = t
+		case map[string]any:
+			for k, e := range x {
+				if err := walk(join(path, k), e); err != nil {
+					return err
+				}
+			}
+		case []any:
+			for i, e := range x {
+				if err := walk(join(path, fmt.Sprint(i)), e); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for k, v := range s.Params {
+		if err := walk(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func join(path, k string) string {
+	if path == "" {
+		return k
+	}
+	return path + "." + k
+}
+
+// checkRefs checks every field a template reads: .inputs.<declared
+// input>, or .steps.<visible step>.<result|handle|operation_id|state>,
+// and result.<a field of that step's result type>.
+func (rb *Runbook) checkRefs(n parse.Node, inputs map[string]Input, visible []string) error {
+	var err error
+	var visit func(parse.Node)
+	check := func(ident []string) {
+		if err != nil || len(ident) == 0 {
+			return
+		}
+		switch ident[0] {
+		case "inputs":
+			if len(ident) < 2 {
+				err = fmt.Errorf("name an input: .inputs.<name>")
+			} else if _, ok := inputs[ident[1]]; !ok {
+				err = fmt.Errorf("unknown input %q", ident[1])
+			}
+		case "steps":
+			switch {
+			case len(ident) < 3:
+				err = fmt.Errorf("name a step and what of it: .steps.<id>.result.<field>, .handle, .operation_id or .state")
+			case !slices.Contains(visible, ident[1]):
+				err = fmt.Errorf("step %q is not one this step runs after (a step sees the steps it needs, directly or not)", ident[1])
+			case !slices.Contains(stepFields, ident[2]):
+				err = fmt.Errorf(".steps.%s.%s: want result, handle, operation_id or state", ident[1], ident[2])
+			case ident[2] == "result" && len(ident) > 3:
+				other := rb.steps[ident[1]]
+				if !resultHas(other.Kind, other.Provider, ident[3]) {
+					err = fmt.Errorf("the result of step %q (%s on %s) has no field %q", ident[1], other.Kind, other.Provider, ident[3])
+				}
+			}
+		default:
+			err = fmt.Errorf("unknown reference .%s (want .inputs or .steps)", ident[0])
+		}
+	}
+	visit = func(n parse.Node) {
+		if n == nil || err != nil {
+			return
+		}
+		switch x := n.(type) {
+		case *parse.ListNode:
+			for _, c := range x.Nodes {
+				visit(c)
+			}
+		case *parse.ActionNode:
+			visit(x.Pipe)
+		case *parse.PipeNode:
+			for _, c := range x.Cmds {
+				visit(c)
+			}
+		case *parse.CommandNode:
+			for _, a := range x.Args {
+				visit(a)
+			}
+		case *parse.FieldNode:
+			check(x.Ident)
+		case *parse.ChainNode:
+			err = fmt.Errorf("references must be plain fields such as .steps.snap.result.snapshot_id")
+		case *parse.IfNode:
+			visit(x.Pipe)
+			visit(x.List)
+			visit(x.ElseList)
+		case *parse.RangeNode, *parse.WithNode, *parse.TemplateNode:
+			err = fmt.Errorf("only values, if and functions are allowed in a runbook template")
+		}
+	}
+	visit(n)
+	return err
+}
+
+// resultHas reports whether kind on provider's result type has a JSON
+// field name.
+func resultHas(kind, provider, name string) bool {
+	for _, pt := range ops.ParamsTypes() {
+		if pt.Kind != kind || pt.Provider != provider || pt.NewResult == nil {
+			continue
+		}
+		t := reflect.TypeOf(pt.NewResult()).Elem()
+		for i := range t.NumField() {
+			tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			if tag == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// coerce converts v, from YAML or JSON, to an input of type typ.
+func coerce(typ string, v any) (any, error) {
+	switch typ {
+	case TypeString:
+		if s, ok := v.(string); ok {
+			return s, nil
+		}
+	case TypeInt:
+		switch n := v.(type) {
+		case int:
+			return n, nil
+		case int64:
+			return int(n), nil
+		case float64:
+			if n == float64(int(n)) {
+				return int(n), nil
+			}
+		case json.Number:
+			if i, err := n.Int64(); err == nil {
+				return int(i), nil
+			}
+		}
+	case TypeBool:
+		if b, ok := v.(bool); ok {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("want a %s, got %v", typ, v)
+}
+
+// Inputs checks a run's inputs against the runbook's and fills in the
+// defaults; an error names the input.
+func (rb *Runbook) Inputs(given map[string]any) (map[string]any, error) {
+	out := map[string]any{}
+	for k := range given {
+		if !slices.ContainsFunc(rb.Definition.Inputs, func(in Input) bool { return in.Name == k }) {
+			return nil, &Error{Runbook: rb.Name, Field: "inputs." + k, Message: "not an input of this runbook"}
+		}
+	}
+	for _, in := range rb.Definition.Inputs {
+		v, ok := given[in.Name]
+		if !ok {
+			if in.Required {
+				return nil, &Error{Runbook: rb.Name, Field: "inputs." + in.Name, Message: "required"}
+			}
+			if in.Default == nil {
+				continue
+			}
+			v = in.Default
+		}
+		c, err := coerce(in.Type, v)
+		if err != nil {
+			return nil, &Error{Runbook: rb.Name, Field: "inputs." + in.Name, Message: err.Error()}
+		}
+		out[in.Name] = c
+	}
+	return out, nil
+}
+
+// StepState is what a step's templates can read of an earlier step.
+type StepState struct {
+	Result      json.RawMessage
+	Handle      string
+	OperationID string
+	State       string
+}
+
+// Render returns step's params with every template filled in from the
+// inputs and the earlier steps, as JSON. A value that is one template
+// action alone keeps the type of what it renders when that is a JSON
+// number or boolean ("{{ .inputs.amount }}" with amount 3 gives 3).
+func (rb *Runbook) Render(step string, inputs map[string]any, steps map[string]StepState) (json.RawMessage, error) {
+	cs, ok := rb.steps[step]
+	if !ok {
+		return nil, &Error{Runbook: rb.Name, Step: step, Message: "no such step"}
+	}
+	data := map[string]any{"inputs": inputs}
+	sd := map[string]any{}
+	for id, st := range steps {
+		var res any
+		if len(st.Result) > 0 {
+			_ = json.Unmarshal(st.Result, &res)
+		}
+		sd[id] = map[string]any{"result": res, "handle": st.Handle, "operation_id": st.OperationID, "state": st.State}
+	}
+	data["steps"] = sd
+	var render func(path string, v any) (any, error)
+	render = func(path string, v any) (any, error) {
+		switch x := v.(type) {
+		case string:
+			t, ok := cs.tmpls[path]
+			if !ok {
+				return x, nil
+			}
+			var b bytes.Buffer
+			if err := t.Execute(&b, data); err != nil {
+				return nil, &Error{Runbook: rb.Name, Step: step, Field: "params." + path, Message: err.Error()}
+			}
+			out := b.String()
+			if single(x) {
+				var scalar any
+				if json.Unmarshal([]byte(out), &scalar) == nil {
+					switch scalar.(type) {
+					case float64, bool:
+						return json.RawMessage(out), nil
+					}
+				}
+			}
+			return out, nil
+		case map[string]any:
+			m := make(map[string]any, len(x))
+			for k, e := range x {
+				r, err := render(join(path, k), e)
+				if err != nil {
+					return nil, err
+				}
+				m[k] = r
+			}
+			return m, nil
+		case []any:
+			l := make([]any, len(x))
+			for i, e := range x {
+				r, err := render(join(path, fmt.Sprint(i)), e)
+				if err != nil {
+					return nil, err
+				}
+				l[i] = r
+			}
+			return l, nil
+		}
+		return v, nil
+	}
+	out, err := render("", cs.Params)
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = map[string]any{}
+	}
+	return json.Marshal(out)
+}
+
+// single reports whether s is one template action and nothing else.
+func single(s string) bool {
+	s = strings.TrimSpace(s)
+	return strings.HasPrefix(s, "{{") && strings.HasSuffix(s, "}}") && strings.Count(s, "{{") == 1
+}
+
+// StepOf returns a step of the runbook (main, on_failure or finally).
+func (rb *Runbook) StepOf(id string) (Step, bool) {
+	cs, ok := rb.steps[id]
+	if !ok {
+		return Step{}, false
+	}
+	return cs.Step, true
+}
