@@ -59,6 +59,9 @@ type Operation struct {
 	ApprovalDeadline *time.Time `json:"approval_deadline,omitempty"`
 	// Labels are the submitter's key/value labels.
 	Labels map[string]string `json:"labels,omitempty"`
+	// Run and RunStep name the runbook run and step the operation is.
+	Run     string `json:"run,omitempty"`
+	RunStep string `json:"run_step,omitempty"`
 	// Resource is what the operation acts on at the provider, as
 	// provider:type:id (leaseweb:server:12345, ucdn:zone:shop); search by it.
 	Resource string `json:"resource,omitempty"`

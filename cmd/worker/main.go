@@ -51,6 +51,7 @@ import (
 	"github.com/opsworker/opsworker/internal/providers/ucdn"
 	"github.com/opsworker/opsworker/internal/providers/ucdn/ucdnsim"
 	"github.com/opsworker/opsworker/internal/redisconn"
+	"github.com/opsworker/opsworker/internal/runbook"
 	"github.com/opsworker/opsworker/internal/schedule"
 	"github.com/opsworker/opsworker/internal/tasks"
 	"github.com/opsworker/opsworker/internal/webhooks"
@@ -135,6 +136,11 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	runbooks, err := compileRunbooks(cfg)
+	if err != nil {
+		return err
+	}
+	var coord *runbook.Coordinator
 	w, err := tasks.NewWorker(tasks.Config{
 		Store:           store,
 		Enqueuer:        client,
@@ -159,12 +165,20 @@ func run(ctx context.Context, args []string) error {
 		MaxInFlight:     maxInFlight(cfg),
 		AccountHeld:     accountHeld(cfg, rdb),
 		Approvals:       approvalRules(cfg),
-		Logger:          log,
+		// The coordinator needs the submitter, which needs the worker:
+		// both are set before the server starts.
+		OnFinished: func(ctx context.Context, op *opstore.Operation) error { return coord.OnFinished(ctx, op) },
+		Extra: map[string]asynq.HandlerFunc{runbook.TypeAdvance: func(ctx context.Context, t *asynq.Task) error {
+			return coord.ProcessAdvance(ctx, t)
+		}},
+		Logger: log,
 	})
 	if err != nil {
 		return err
 	}
 	breakerChanged = w.ProviderChanged
+	sub := tasks.NewSubmitter(store, client, tasks.SubmitOptions{Timeout: cfg.Operations.TaskTimeout, Hold: w.HoldForApproval})
+	coord = runbook.NewCoordinator(rdb, cfg.Redis.KeyPrefix, store, sub, client, cfg.Operations.Queue, runbooks, cfg.Operations.Retention, log.Named("runbook"))
 
 	queues := serverQueues(cfg, execs)
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
@@ -189,8 +203,7 @@ func run(ctx context.Context, args []string) error {
 	stopServing := flow.NewServed(rdb, cfg.Redis.KeyPrefix).Keep(ctx, workerName(), servedPairs(cfg, execs), 90*time.Second, func(err error) {
 		log.Warn("announce the accounts this worker serves", zap.Error(err))
 	})
-	sub := tasks.NewSubmitter(store, client, tasks.SubmitOptions{Timeout: cfg.Operations.TaskTimeout, Hold: w.HoldForApproval})
-	stopHTTP, err := startHTTP(cfg, httpDeps{worker: w, store: store, sub: sub, client: client, rdb: rdb, srv: srv, mx: mx, connOpt: connOpt}, log)
+	stopHTTP, err := startHTTP(cfg, httpDeps{worker: w, runbooks: coord, store: store, sub: sub, client: client, rdb: rdb, srv: srv, mx: mx, connOpt: connOpt}, log)
 	if err != nil {
 		srv.Shutdown()
 		return err
@@ -731,14 +744,15 @@ func buildWebhooks(p *plan, log *zap.Logger) (tasks.WebhookConfig, *webhooks.Sen
 }
 
 type httpDeps struct {
-	worker  *tasks.Worker
-	store   *opstore.Store
-	sub     *tasks.Submitter
-	client  *asynq.Client
-	rdb     redis.UniversalClient
-	srv     *asynq.Server
-	mx      *metrics.Metrics
-	connOpt asynq.RedisConnOpt
+	worker   *tasks.Worker
+	runbooks *runbook.Coordinator
+	store    *opstore.Store
+	sub      *tasks.Submitter
+	client   *asynq.Client
+	rdb      redis.UniversalClient
+	srv      *asynq.Server
+	mx       *metrics.Metrics
+	connOpt  asynq.RedisConnOpt
 }
 
 // startHTTP serves the API, /metrics, /healthz, /readyz, the queue UI and
@@ -772,7 +786,7 @@ func startHTTP(cfg config.Config, d httpDeps, log *zap.Logger) (func(), error) {
 	}
 	a := api.New(api.Config{Store: d.store, Submitter: d.sub, Enqueuer: d.client, Queue: cfg.Operations.Queue, Tokens: tokens, Logger: log.Named("api"),
 		Pauses: flow.NewPauses(d.rdb, cfg.Redis.KeyPrefix), Served: flow.NewServed(d.rdb, cfg.Redis.KeyPrefix),
-		DryRunner: d.worker, WebhookQueue: cfg.Webhooks.Queue, Accounts: consoleAccounts(cfg, d.rdb, d.store)})
+		DryRunner: d.worker, WebhookQueue: cfg.Webhooks.Queue, Runbooks: d.runbooks, Accounts: consoleAccounts(cfg, d.rdb, d.store)})
 	a.Register(mux)
 	if c := cfg.HTTP.Console; c == nil || *c {
 		// The operations console: the same sign-in as the queue UI.
@@ -898,6 +912,20 @@ func consoleAccounts(cfg config.Config, rdb redis.UniversalClient, store *opstor
 		}
 		return out
 	}
+}
+
+// compileRunbooks compiles the config's runbooks (config validation
+// checked them already).
+func compileRunbooks(cfg config.Config) ([]*runbook.Runbook, error) {
+	var out []*runbook.Runbook
+	for _, d := range cfg.Runbooks {
+		rb, err := runbook.Compile(d)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rb)
+	}
+	return out, nil
 }
 
 // approvalRules are the config's approvals as the worker applies them.

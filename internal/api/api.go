@@ -27,6 +27,7 @@ import (
 
 	"github.com/opsworker/opsworker/internal/flow"
 	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/runbook"
 	"github.com/opsworker/opsworker/internal/tasks"
 	"github.com/opsworker/opsworker/ops"
 )
@@ -80,6 +81,12 @@ type Config struct {
 	// Accounts lists the configured provider accounts and their flow
 	// control, for the console (nil: none shown).
 	Accounts func(ctx context.Context) []AccountInfo
+	// Runbooks starts and reads runbook runs (nil: their routes answer
+	// 404).
+	Runbooks interface {
+		Start(ctx context.Context, name string, inputs map[string]any, labels map[string]string, by *ops.Actor) (*runbook.Run, error)
+		Get(ctx context.Context, id string) (*runbook.Run, error)
+	}
 	// DryRunner answers submits with dry_run true (nil: they are a 400).
 	DryRunner interface {
 		DryRun(ctx context.Context, kind string, env tasks.Envelope) (*ops.Plan, error)
@@ -133,6 +140,8 @@ func Routes() []Route {
 		{"GET", "/v1/operations"},
 		{"GET", "/v1/operations/{id}"},
 		{"GET", "/v1/operations/{id}/events"},
+		{"POST", "/v1/runbooks/{name}/runs"},
+		{"GET", "/v1/runs/{id}"},
 		{"POST", "/v1/operations/{id}/cancel"},
 		{"POST", "/v1/operations/{id}/approve"},
 		{"POST", "/v1/operations/{id}/reject"},
@@ -151,6 +160,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/operations", a.Require(ScopeRead, http.HandlerFunc(a.list)))
 	mux.Handle("GET /v1/operations/{id}", a.Require(ScopeRead, http.HandlerFunc(a.get)))
 	mux.Handle("GET /v1/operations/{id}/events", a.Require(ScopeRead, http.HandlerFunc(a.events)))
+	mux.Handle("POST /v1/runbooks/{name}/runs", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.startRun))))
+	mux.Handle("GET /v1/runs/{id}", a.Require(ScopeRead, http.HandlerFunc(a.getRun)))
 	mux.Handle("POST /v1/operations/{id}/cancel", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.cancel))))
 	mux.Handle("POST /v1/operations/{id}/approve", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.approve))))
 	mux.Handle("POST /v1/operations/{id}/reject", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.reject))))
@@ -584,6 +595,57 @@ func (a *API) reject(w http.ResponseWriter, r *http.Request) {
 	a.cfg.Logger.Info("audit: operation rejected", zap.String("operation_id", op.ID), zap.String("kind", op.Kind),
 		zap.String("resource", op.Resource), zap.Stringer("by", by))
 	writeJSON(w, http.StatusAccepted, op)
+}
+
+// StartRunRequest starts a runbook run.
+type StartRunRequest struct {
+	Inputs map[string]any    `json:"inputs,omitempty"`
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+func (a *API) startRun(w http.ResponseWriter, r *http.Request) {
+	var req StartRunRequest
+	if !jsonBody(w, r) || !decode(w, r, a.cfg.MaxBody, &req) {
+		return
+	}
+	if a.cfg.Runbooks == nil {
+		problem(w, http.StatusNotFound, "no runbooks are configured", "")
+		return
+	}
+	by := actor(r)
+	run, err := a.cfg.Runbooks.Start(r.Context(), r.PathValue("name"), req.Inputs, req.Labels, by)
+	var re *runbook.Error
+	var ve *ops.ValidationError
+	switch {
+	case errors.Is(err, runbook.ErrUnknownRunbook):
+		problem(w, http.StatusNotFound, err.Error(), "")
+	case errors.As(err, &re):
+		problem(w, http.StatusBadRequest, re.Error(), re.Field)
+	case errors.As(err, &ve):
+		problem(w, http.StatusBadRequest, ve.Error(), ve.Field)
+	case err != nil:
+		a.cfg.Logger.Error("api: start run", zap.Error(err))
+		problem(w, http.StatusServiceUnavailable, "the store is unavailable; try again", "")
+	default:
+		w.Header().Set("Location", "/v1/runs/"+run.ID)
+		writeJSON(w, http.StatusAccepted, run)
+	}
+}
+
+func (a *API) getRun(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.Runbooks == nil {
+		problem(w, http.StatusNotFound, "no such run", "")
+		return
+	}
+	run, err := a.cfg.Runbooks.Get(r.Context(), r.PathValue("id"))
+	switch {
+	case errors.Is(err, opstore.ErrNotFound):
+		problem(w, http.StatusNotFound, "no such run (unknown id, or expired after its retention)", "")
+	case err != nil:
+		problem(w, http.StatusServiceUnavailable, "the store is unavailable; try again", "")
+	default:
+		writeJSON(w, http.StatusOK, run)
+	}
 }
 
 // searchFilter reads the search parameters of a listing into f (see

@@ -33,6 +33,7 @@ import (
 
 	"github.com/opsworker/opsworker/internal/poller"
 	"github.com/opsworker/opsworker/internal/redisconn"
+	"github.com/opsworker/opsworker/internal/runbook"
 	"github.com/opsworker/opsworker/internal/tasks"
 	"github.com/opsworker/opsworker/webhookverify"
 )
@@ -49,6 +50,9 @@ type Config struct {
 	HTTP       HTTP                     `yaml:"http"`
 	Schedules  []Schedule               `yaml:"schedules"`
 	Approvals  []Approval               `yaml:"approvals"`
+	// Runbooks are named compositions of operations (see package
+	// runbook), started through POST /v1/runbooks/{name}/runs.
+	Runbooks []runbook.Definition `yaml:"runbooks"`
 }
 
 // Approval makes the operations of a kind wait in pending_approval until
@@ -973,6 +977,15 @@ func (c Config) Validate() error {
 			// Not quoted: a token pasted one line too low would be printed.
 			bad(key+".scope", "must be read or write")
 		}
+	}
+	rbNames := map[string]bool{}
+	for i, d := range c.Runbooks {
+		if _, err := runbook.Compile(d); err != nil {
+			bad(fmt.Sprintf("runbooks[%d]", i), "%v", err)
+		} else if rbNames[d.Name] {
+			bad(fmt.Sprintf("runbooks[%d].name", i), "%q is used twice", d.Name)
+		}
+		rbNames[d.Name] = true
 	}
 	for i, ap := range c.Approvals {
 		key := fmt.Sprintf("approvals[%d]", i)

@@ -63,7 +63,13 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 	require.NoError(t, err)
 	var keys []string
 	var walk func(tp reflect.Type, path string)
+	onPath := map[reflect.Type]bool{}
 	walk = func(tp reflect.Type, path string) {
+		if onPath[tp] {
+			return // a recursive type (a runbook step's on_failure steps)
+		}
+		onPath[tp] = true
+		defer delete(onPath, tp)
 		for i := 0; i < tp.NumField(); i++ {
 			f := tp.Field(i)
 			name := strings.Split(f.Tag.Get("yaml"), ",")[0]
@@ -115,6 +121,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"ProviderQueueListed", base + "worker:\n  queues:\n    default: 1\n    ops:ucdn: 2\n", "worker.queues.ops:ucdn: names starting \"ops:\" are the provider queues: set their weight in worker.provider_weights"},
 		{"ProviderWeightUnknown", base + "worker:\n  provider_weights:\n    akamai: 2\n", "worker.provider_weights.akamai: unknown provider (known: "},
 		{"ProviderWeightZero", base + "worker:\n  provider_weights:\n    ucdn: 0\n", "worker.provider_weights.ucdn: weight must be >= 1"},
+		{"RunbookBadReference", base + "runbooks:\n  - name: purge-it\n    steps:\n      - id: p\n        kind: cdn:purge\n        provider: ucdn\n        params: {zone_name: \"{{ .inputs.zone }}\", zone_type: objects, files: [/a]}\n",
+			`runbooks[0]: runbook "purge-it" step "p" params.zone_name: unknown input "zone"`},
 		{"QueueNotListed", base + "worker:\n  queues:\n    critical: 1\n", "operations.queue: \"default\" is not in worker.queues"},
 		{"PolicyField", base + "polling:\n  cdn:purge:\n    initial: 1s\n    multiplier: 1\n    max: 2s\n    deadline: 0s\n", "polling.cdn:purge.deadline: must be > 0"},
 		{"NegativeRateLimit", "redis:\n  embedded: true\nproviders:\n  ucdn:\n    simulate: true\n    accounts:\n      default:\n        rate_limit: -1\n", "providers.ucdn.accounts.default.rate_limit: must be >= 0"},

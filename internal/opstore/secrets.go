@@ -105,6 +105,6 @@ func (o *Operation) View() ops.Operation {
 		LastError: o.LastError, Result: o.Result, Progress: o.Progress, CancelRequested: o.CancelRequested,
 		LaunchStartedAt: o.LaunchStartedAt,
 		SubmittedBy:     o.SubmittedBy, CanceledBy: o.CanceledBy, Labels: o.Labels, Resource: o.Resource,
-		ApprovedBy: o.ApprovedBy, ApprovalDeadline: o.ApprovalDeadline,
+		ApprovedBy: o.ApprovedBy, ApprovalDeadline: o.ApprovalDeadline, Run: o.Run, RunStep: o.RunStep,
 	}
 }

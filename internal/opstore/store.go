@@ -101,6 +101,9 @@ type Operation struct {
 	Labels           map[string]string `json:"labels,omitempty"`
 	// Resource is what it acts on at the provider (provider:type:id).
 	Resource string `json:"resource,omitempty"`
+	// Run and RunStep name the runbook run and step it belongs to.
+	Run     string `json:"run,omitempty"`
+	RunStep string `json:"run_step,omitempty"`
 
 	// PollSeq fences the poll chain: only the poll task carrying this
 	// sequence number (or the next one) may act.
@@ -166,6 +169,8 @@ const (
 	fApprovalDue = "approval_deadline"
 	fLabels      = "labels"
 	fResource    = "resource"
+	fRun         = "run"
+	fRunStep     = "run_step"
 )
 
 // Errors.
@@ -589,6 +594,9 @@ func toHash(op *Operation) map[string]string {
 	if op.Resource != "" {
 		m[fResource] = op.Resource
 	}
+	if op.Run != "" {
+		m[fRun], m[fRunStep] = op.Run, op.RunStep
+	}
 	if op.ApprovalDeadline != nil {
 		m[fApprovalDue] = op.ApprovalDeadline.UTC().Format(time.RFC3339Nano)
 	}
@@ -644,6 +652,7 @@ func fromHash(m map[string]string) (*Operation, error) {
 		_ = json.Unmarshal([]byte(v), &op.Labels)
 	}
 	op.Resource = m[fResource]
+	op.Run, op.RunStep = m[fRun], m[fRunStep]
 	return op, nil
 }
 

@@ -133,6 +133,11 @@ func Compile(d Definition) (*Runbook, error) {
 	for _, s := range d.Steps {
 		all = append(all, s.OnFailure...)
 	}
+	for _, s := range all[len(d.Steps):] {
+		if s.Needs != nil || s.OnFailure != nil {
+			return nil, bad(s.ID, "needs", "on_failure and finally steps run in order and take neither needs nor on_failure")
+		}
+	}
 	for _, s := range all {
 		if !nameRe.MatchString(s.ID) {
 			return nil, bad(s.ID, "id", "1-63 of a-z, 0-9, '_', '-', starting with a letter or digit")

@@ -83,7 +83,9 @@ func TestCompileRefusesBadDefinitions(t *testing.T) {
 			`runbook "safe-resize" step "resize" params.type: step "ghost" is not one this step runs after`},
 		"LaterStep": {func(d *runbook.Definition) { d.Steps[0].Params["name"] = "{{ .steps.resize.handle }}" },
 			`runbook "safe-resize" step "snap" params.name: step "resize" is not one this step runs after`},
-		"UnknownResultField": {func(d *runbook.Definition) { d.Finally[0].Params["snapshot_id"] = "{{ .steps.snap.result.snapshot_uuid }}" },
+		"UnknownResultField": {func(d *runbook.Definition) {
+			d.Finally[0].Params["snapshot_id"] = "{{ .steps.snap.result.snapshot_uuid }}"
+		},
 			`runbook "safe-resize" step "cleanup" params.snapshot_id: the result of step "snap" (instance:snapshot on leaseweb) has no field "snapshot_uuid"`},
 		"BadTemplate": {func(d *runbook.Definition) { d.Steps[0].Params["name"] = "{{ .inputs.instance " },
 			`runbook "safe-resize" step "snap" params.name: template:`},
@@ -95,6 +97,8 @@ func TestCompileRefusesBadDefinitions(t *testing.T) {
 			`runbook "safe-resize" step "snap" id: step ids must be unique`},
 		"BadDefault": {func(d *runbook.Definition) { d.Inputs[1].Default = 7 },
 			`runbook "safe-resize" inputs[1].default: want a string, got 7`},
+		"NeedsInFinally": {func(d *runbook.Definition) { d.Finally[0].Needs = []string{"snap"} },
+			`runbook "safe-resize" step "cleanup" needs: on_failure and finally steps run in order`},
 		"NoSteps": {func(d *runbook.Definition) { d.Steps = nil; d.Finally = nil },
 			`runbook "safe-resize" steps: at least one step is required`},
 	} {

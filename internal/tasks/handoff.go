@@ -183,6 +183,12 @@ func (pl *pipeline) ensureNotified(ctx context.Context, op *opstore.Operation) e
 	if err := pl.enqueueEvent(ctx, op, EventType(op.State), ""); err != nil {
 		return err
 	}
+	if pl.cfg.OnFinished != nil {
+		// Before the record is marked: a crash in between runs this again.
+		if err := pl.cfg.OnFinished(ctx, op); err != nil {
+			return err
+		}
+	}
 	_, err := pl.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{op.State}, Notified: true})
 	var ce *opstore.ConflictError
 	if err != nil && !errors.As(err, &ce) && !errors.Is(err, opstore.ErrNotFound) {

@@ -98,6 +98,15 @@ func (s *Submitter) SubmitScheduled(ctx context.Context, kind string, env Envelo
 	return s.submit(ctx, "", &ops.Actor{Name: name, Via: ops.ViaSchedule, Authenticated: true}, kind, env, true)
 }
 
+// SubmitStep submits the operation of a runbook run's step: its
+// idempotency key is the run and the step, so submitting it again (a
+// coordinator that crashed after the submit) finds the same operation;
+// by is who started the run.
+func (s *Submitter) SubmitStep(ctx context.Context, run, step string, by *ops.Actor, kind string, env Envelope) (*opstore.Operation, bool, error) {
+	env.IdempotencyKey = step
+	return s.submitRec(ctx, "run:"+run, by, kind, env, false, func(rec *opstore.Operation) { rec.Run, rec.RunStep = run, step })
+}
+
 // Declared is the submitter a CLI user or a raw task names: recorded,
 // never checked ("unknown" when none is given).
 func Declared(via, name string) *ops.Actor {
@@ -108,6 +117,10 @@ func Declared(via, name string) *ops.Actor {
 }
 
 func (s *Submitter) submit(ctx context.Context, scope string, by *ops.Actor, kind string, env Envelope, scheduled bool) (op *opstore.Operation, created bool, err error) {
+	return s.submitRec(ctx, scope, by, kind, env, scheduled, nil)
+}
+
+func (s *Submitter) submitRec(ctx context.Context, scope string, by *ops.Actor, kind string, env Envelope, scheduled bool, mod func(*opstore.Operation)) (op *opstore.Operation, created bool, err error) {
 	env.Normalize()
 	env.OperationID = ""
 	check := env
@@ -140,6 +153,9 @@ func (s *Submitter) submit(ctx context.Context, scope string, by *ops.Actor, kin
 		SubmittedBy:      by,
 		Labels:           env.Labels,
 		Resource:         ops.ResourceOf(env.Provider, env.Account, params),
+	}
+	if mod != nil {
+		mod(rec)
 	}
 	op, created, err = s.store.Create(ctx, rec)
 	if err != nil {

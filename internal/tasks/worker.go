@@ -74,6 +74,11 @@ type Config struct {
 	// Approvals are the kinds whose operations wait for an approval
 	// before they launch.
 	Approvals []ApprovalRule
+	// OnFinished hears of every operation that ended, once it ended (at
+	// least once: it must be idempotent). Runbooks advance from it.
+	OnFinished func(ctx context.Context, op *opstore.Operation) error
+	// Extra handles more task types (the runbook coordinator's).
+	Extra map[string]asynq.HandlerFunc
 	// Credentials returns the secrets of a provider account (its API
 	// token): a provider's error text that echoes one is redacted before
 	// it is stored, logged or sent. nil: none.
@@ -212,6 +217,10 @@ func (w *Worker) Handler() asynq.Handler {
 	mux.HandleFunc(TypeDryRun, w.processDryRun)
 	mux.HandleFunc(TypeApprovalDeadline, w.processApprovalDeadline)
 	for _, t := range []string{TypePoll, TypeWebhookDeliver, TypeWebhookReplay, TypeCancel, TypeDryRun, TypeApprovalDeadline} {
+		known[t] = true
+	}
+	for t, h := range w.p.cfg.Extra {
+		mux.HandleFunc(t, h)
 		known[t] = true
 	}
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {

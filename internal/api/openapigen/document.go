@@ -12,6 +12,7 @@ import (
 
 	"github.com/opsworker/opsworker/internal/api"
 	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/runbook"
 	"github.com/opsworker/opsworker/ops"
 )
 
@@ -47,6 +48,9 @@ func components() []component {
 		{"Operation", reflect.TypeFor[ops.Operation](), false},
 		{"Event", reflect.TypeFor[ops.Event](), false},
 		{"Actor", reflect.TypeFor[ops.Actor](), false},
+		{"Run", reflect.TypeFor[runbook.Run](), false},
+		{"RunStep", reflect.TypeFor[runbook.RunStep](), false},
+		{"StartRunRequest", reflect.TypeFor[api.StartRunRequest](), false},
 		{"Plan", reflect.TypeFor[ops.Plan](), false},
 		{"PlanCheck", reflect.TypeFor[ops.PlanCheck](), false},
 		{"PlanCall", reflect.TypeFor[ops.PlanCall](), false},

@@ -76,6 +76,10 @@ func document(schemas map[string]*jsonschema.Schema) openAPI {
 	approveResponses["200"] = obj{"description": "Approved: the operation, now queued", "content": jsonContent("Operation")}
 	rejectResponses := problems("401", "403", "404", "409", "413", "415", "503")
 	rejectResponses["202"] = obj{"description": "Rejection queued: the operation ends canceled", "content": jsonContent("Operation")}
+	startRunResponses := problems("400", "401", "403", "404", "413", "415", "503")
+	startRunResponses["202"] = obj{"description": "The run, started", "headers": obj{"Location": obj{"$ref": "#/components/headers/Location"}}, "content": jsonContent("Run")}
+	runResponses := problems("401", "404", "503")
+	runResponses["200"] = obj{"description": "The run and its steps", "content": jsonContent("Run")}
 	eventsResponses := problems("401", "404", "503")
 	eventsResponses["200"] = obj{"description": "The operation's timeline, oldest step first", "content": jsonContent("EventsResponse")}
 	cancelResponses := problems("400", "401", "403", "404", "409", "413", "415", "503")
@@ -140,6 +144,24 @@ func document(schemas map[string]*jsonschema.Schema) openAPI {
 					"operationId": "getOperationEvents",
 					"parameters":  []any{idParam()},
 					"responses":   eventsResponses,
+				},
+			},
+			"/v1/runbooks/{name}/runs": obj{
+				"post": obj{
+					"summary":     "Start a run of a configured runbook",
+					"description": "Its inputs are checked (a 400 names inputs.<name>); each step is an ordinary operation whose idempotency key is the run and the step. 404 for a runbook the config does not define.",
+					"operationId": "startRun",
+					"parameters":  []any{obj{"name": "name", "in": "path", "required": true, "schema": obj{"type": "string"}}},
+					"requestBody": obj{"required": true, "content": jsonContent("StartRunRequest")},
+					"responses":   startRunResponses,
+				},
+			},
+			"/v1/runs/{id}": obj{
+				"get": obj{
+					"summary":     "Read a runbook run",
+					"operationId": "getRun",
+					"parameters":  []any{idParam()},
+					"responses":   runResponses,
 				},
 			},
 			"/v1/operations/{id}/approve": obj{
