@@ -1,0 +1,145 @@
+package runbook_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/poller"
+	"github.com/opsworker/opsworker/internal/providers/leaseweb"
+	"github.com/opsworker/opsworker/internal/providers/leaseweb/leasewebsim"
+	"github.com/opsworker/opsworker/internal/runbook"
+	"github.com/opsworker/opsworker/internal/tasks"
+	"github.com/opsworker/opsworker/internal/webhooks"
+	"github.com/opsworker/opsworker/ops"
+)
+
+const instance = "ace712e9-a166-47f1-9065-4af0f7e7fce1" // RUNNING, lsw.m3.large in the simulator
+
+type rig struct {
+	coord *runbook.Coordinator
+	store *opstore.Store
+	lw    *leasewebsim.Server
+}
+
+// startRig runs a worker (an asynq server on miniredis) with the
+// Leaseweb simulator and the coordinator of rbs.
+func startRig(t *testing.T, rbs ...runbook.Definition) *rig {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	lw := leasewebsim.New(leasewebsim.Config{APIKey: "k", CloudStep: 100 * time.Millisecond})
+	t.Cleanup(lw.Close)
+	srv := httptest.NewServer(lw)
+	t.Cleanup(srv.Close)
+	lwc, err := leaseweb.New(srv.URL, leaseweb.WithAPIKey("k"), leaseweb.WithHTTPClient(&http.Client{Timeout: 5 * time.Second}))
+	require.NoError(t, err)
+	store := opstore.New(rdb, "rb", time.Hour)
+	client := asynq.NewClientFromRedisClient(rdb)
+	t.Cleanup(func() { client.Close() })
+	sub := tasks.NewSubmitter(store, client, tasks.SubmitOptions{})
+	var compiled []*runbook.Runbook
+	for _, d := range rbs {
+		rb, err := runbook.Compile(d)
+		require.NoError(t, err)
+		compiled = append(compiled, rb)
+	}
+	log := zaptest.NewLogger(t)
+	coord := runbook.NewCoordinator(rdb, "rb", store, sub, client, "default", compiled, time.Hour, log)
+	cfg := tasks.Config{Store: store, Enqueuer: client, Inspector: asynq.NewInspectorFromRedisClient(rdb),
+		Executors: tasks.Executors(tasks.Clients{Leaseweb: map[string]*leaseweb.Client{"default": lwc}}),
+		Policies:  map[string]poller.Policy{}, Logger: log, Sender: webhooks.NewSender(webhooks.SenderConfig{Timeout: time.Second}), RetryBackoffMax: 100 * time.Millisecond, BusyRetry: 100 * time.Millisecond,
+		OnFinished: coord.OnFinished, Extra: map[string]asynq.HandlerFunc{runbook.TypeAdvance: coord.ProcessAdvance}}
+	for k := range cfg.Executors {
+		cfg.Policies[k.Kind] = poller.Policy{Initial: 50 * time.Millisecond, Multiplier: 1, Max: 50 * time.Millisecond, Deadline: time.Minute}
+	}
+	w, err := tasks.NewWorker(cfg)
+	require.NoError(t, err)
+	queues := map[string]int{"default": 1}
+	for _, p := range tasks.Providers() {
+		queues[tasks.ProviderQueue(p)] = 1
+	}
+	server := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: 4, Queues: queues, TaskCheckInterval: 20 * time.Millisecond,
+		DelayedTaskCheckInterval: 20 * time.Millisecond, RetryDelayFunc: w.RetryDelay, IsFailure: w.IsFailure, LogLevel: asynq.WarnLevel})
+	require.NoError(t, server.Start(w.Handler()))
+	t.Cleanup(server.Shutdown)
+	return &rig{coord: coord, store: store, lw: lw}
+}
+
+func (r *rig) wait(t *testing.T, id string) *runbook.Run {
+	t.Helper()
+	var run *runbook.Run
+	require.Eventually(t, func() bool {
+		var err error
+		run, err = r.coord.Get(context.Background(), id)
+		return err == nil && run.State != runbook.RunRunning
+	}, 30*time.Second, 50*time.Millisecond)
+	return run
+}
+
+func stepStates(run *runbook.Run) map[string]string {
+	out := map[string]string{}
+	for _, s := range run.Steps {
+		out[s.ID] = s.State
+	}
+	return out
+}
+
+// safe-resize: snapshot, resize, finally delete the snapshot; on a failed
+// resize, restore the snapshot first. Both paths end as they should, each
+// step one operation.
+func TestSafeResizeRuns(t *testing.T) {
+	t.Parallel()
+	r := startRig(t, safeResize())
+	ctx := context.Background()
+	by := &ops.Actor{Name: "ci", Via: ops.ViaAPI, Authenticated: true}
+	run, err := r.coord.Start(ctx, "safe-resize", map[string]any{"instance": instance, "type": "lsw.m3.xlarge"}, map[string]string{"change": "CHG-1"}, by)
+	require.NoError(t, err)
+	done := r.wait(t, run.ID)
+	assert.Equal(t, runbook.RunSucceeded, done.State, done.Error)
+	assert.Equal(t, map[string]string{"snap": "succeeded", "resize": "succeeded", "cleanup": "succeeded"}, stepStates(done))
+	for _, s := range done.Steps {
+		op, err := r.store.Get(ctx, s.OperationID)
+		require.NoError(t, err)
+		assert.Equal(t, run.ID, op.Run)
+		assert.Equal(t, s.ID, op.RunStep)
+		assert.Equal(t, by, op.SubmittedBy, "the run's submitter")
+		assert.Equal(t, "CHG-1", op.Labels["change"])
+	}
+
+	// lsw.zz.huge is not a type this instance may change to: the resize
+	// fails at its pre-flight, the snapshot is restored, then deleted.
+	run, err = r.coord.Start(ctx, "safe-resize", map[string]any{"instance": instance, "type": "lsw.zz.huge"}, nil, by)
+	require.NoError(t, err)
+	done = r.wait(t, run.ID)
+	assert.Equal(t, runbook.RunFailed, done.State)
+	assert.Contains(t, done.Error, `step "resize" failed`)
+	assert.Equal(t, map[string]string{"snap": "succeeded", "resize": "failed", "restore": "succeeded", "cleanup": "succeeded"}, stepStates(done))
+}
+
+// A step whose params are refused (a bad input value) fails the run
+// without an operation; steps after it are skipped, finally still runs.
+func TestRefusedStepFailsTheRun(t *testing.T) {
+	t.Parallel()
+	r := startRig(t, safeResize())
+	run, err := r.coord.Start(context.Background(), "safe-resize", map[string]any{"instance": "not-a-uuid"}, nil, nil)
+	require.NoError(t, err)
+	done := r.wait(t, run.ID)
+	assert.Equal(t, runbook.RunFailed, done.State)
+	assert.Contains(t, done.Error, `step "snap" refused`)
+	assert.Contains(t, done.Error, "params.instance_id")
+	states := stepStates(done)
+	assert.Equal(t, "skipped", states["resize"])
+	assert.Equal(t, "refused", states["cleanup"], "finally ran, and was refused too (same bad instance)")
+}
