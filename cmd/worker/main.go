@@ -168,9 +168,10 @@ func run(ctx context.Context, args []string) error {
 		// The coordinator needs the submitter, which needs the worker:
 		// both are set before the server starts.
 		OnFinished: func(ctx context.Context, op *opstore.Operation) error { return coord.OnFinished(ctx, op) },
-		Extra: map[string]asynq.HandlerFunc{runbook.TypeAdvance: func(ctx context.Context, t *asynq.Task) error {
-			return coord.ProcessAdvance(ctx, t)
-		}},
+		Extra: map[string]asynq.HandlerFunc{
+			runbook.TypeAdvance: func(ctx context.Context, t *asynq.Task) error { return coord.ProcessAdvance(ctx, t) },
+			runbook.TypeCommand: func(ctx context.Context, t *asynq.Task) error { return coord.ProcessCommand(ctx, t) },
+		},
 		Logger: log,
 	})
 	if err != nil {

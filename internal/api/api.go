@@ -85,7 +85,9 @@ type Config struct {
 	// 404).
 	Runbooks interface {
 		Start(ctx context.Context, name string, inputs map[string]any, labels map[string]string, by *ops.Actor) (*runbook.Run, error)
-		Get(ctx context.Context, id string) (*runbook.Run, error)
+		View(ctx context.Context, id string) (*runbook.Run, error)
+		Decide(ctx context.Context, runID, step string, cont bool, by *ops.Actor) (*runbook.Run, error)
+		Cancel(ctx context.Context, runID string, compensate bool, by *ops.Actor) (*runbook.Run, error)
 	}
 	// DryRunner answers submits with dry_run true (nil: they are a 400).
 	DryRunner interface {
@@ -142,6 +144,9 @@ func Routes() []Route {
 		{"GET", "/v1/operations/{id}/events"},
 		{"POST", "/v1/runbooks/{name}/runs"},
 		{"GET", "/v1/runs/{id}"},
+		{"POST", "/v1/runs/{id}/cancel"},
+		{"POST", "/v1/runs/{id}/gates/{step}/continue"},
+		{"POST", "/v1/runs/{id}/gates/{step}/abort"},
 		{"POST", "/v1/operations/{id}/cancel"},
 		{"POST", "/v1/operations/{id}/approve"},
 		{"POST", "/v1/operations/{id}/reject"},
@@ -162,6 +167,9 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/operations/{id}/events", a.Require(ScopeRead, http.HandlerFunc(a.events)))
 	mux.Handle("POST /v1/runbooks/{name}/runs", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.startRun))))
 	mux.Handle("GET /v1/runs/{id}", a.Require(ScopeRead, http.HandlerFunc(a.getRun)))
+	mux.Handle("POST /v1/runs/{id}/cancel", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.cancelRun))))
+	mux.Handle("POST /v1/runs/{id}/gates/{step}/continue", a.cop.Handler(a.Require(ScopeWrite, a.decideGate(true))))
+	mux.Handle("POST /v1/runs/{id}/gates/{step}/abort", a.cop.Handler(a.Require(ScopeWrite, a.decideGate(false))))
 	mux.Handle("POST /v1/operations/{id}/cancel", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.cancel))))
 	mux.Handle("POST /v1/operations/{id}/approve", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.approve))))
 	mux.Handle("POST /v1/operations/{id}/reject", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.reject))))
@@ -637,11 +645,65 @@ func (a *API) getRun(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusNotFound, "no such run", "")
 		return
 	}
-	run, err := a.cfg.Runbooks.Get(r.Context(), r.PathValue("id"))
+	run, err := a.cfg.Runbooks.View(r.Context(), r.PathValue("id"))
 	switch {
 	case errors.Is(err, opstore.ErrNotFound):
 		problem(w, http.StatusNotFound, "no such run (unknown id, or expired after its retention)", "")
 	case err != nil:
+		problem(w, http.StatusServiceUnavailable, "the store is unavailable; try again", "")
+	default:
+		writeJSON(w, http.StatusOK, run)
+	}
+}
+
+// CancelRunRequest cancels a run.
+type CancelRunRequest struct {
+	// Compensate runs the on_failure and finally steps after the
+	// cancellation (default true).
+	Compensate *bool `json:"compensate,omitempty"`
+}
+
+func (a *API) cancelRun(w http.ResponseWriter, r *http.Request) {
+	var req CancelRunRequest
+	if (r.ContentLength != 0 || r.Header.Get("Content-Type") != "") && !jsonBody(w, r) {
+		return
+	}
+	if r.ContentLength != 0 && !decode(w, r, a.cfg.MaxBody, &req) {
+		return
+	}
+	if a.cfg.Runbooks == nil {
+		problem(w, http.StatusNotFound, "no such run", "")
+		return
+	}
+	run, err := a.cfg.Runbooks.Cancel(r.Context(), r.PathValue("id"), req.Compensate == nil || *req.Compensate, actor(r))
+	a.runAnswer(w, run, err)
+}
+
+func (a *API) decideGate(cont bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !a.emptyBody(w, r) {
+			return
+		}
+		if a.cfg.Runbooks == nil {
+			problem(w, http.StatusNotFound, "no such run", "")
+			return
+		}
+		run, err := a.cfg.Runbooks.Decide(r.Context(), r.PathValue("id"), r.PathValue("step"), cont, actor(r))
+		a.runAnswer(w, run, err)
+	})
+}
+
+// runAnswer answers a change of a run: the run, or why not.
+func (a *API) runAnswer(w http.ResponseWriter, run *runbook.Run, err error) {
+	switch {
+	case errors.Is(err, opstore.ErrNotFound):
+		problem(w, http.StatusNotFound, "no such run (unknown id, or expired after its retention)", "")
+	case errors.Is(err, runbook.ErrRunOver):
+		problem(w, http.StatusConflict, fmt.Sprintf("the run already ended %s", run.State), "")
+	case errors.Is(err, runbook.ErrNotWaiting):
+		problem(w, http.StatusConflict, err.Error(), "")
+	case err != nil:
+		a.cfg.Logger.Error("api: run", zap.Error(err))
 		problem(w, http.StatusServiceUnavailable, "the store is unavailable; try again", "")
 	default:
 		writeJSON(w, http.StatusOK, run)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -14,28 +13,37 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/opsworker/opsworker/internal/providers/leaseweb/leasewebsim"
 	"github.com/opsworker/opsworker/internal/providers/ucdn/ucdnsim"
 	"github.com/opsworker/opsworker/internal/runbook"
 	"github.com/opsworker/opsworker/internal/testutil"
 )
 
-// The shipped safe-resize runbook (config/example.yaml) through the
-// worker's API: a resize to an allowed type succeeds step by step; one to
-// a type the instance may not take fails at the resize, restores the
-// snapshot, deletes it, and the run ends failed naming the resize.
-func TestSafeResizeRunbookThroughTheAPI(t *testing.T) {
-	_, _, cfg, _ := redisSetup(t, ucdnsim.Config{})
-	lw := leasewebsim.New(leasewebsim.Config{APIKey: lwKey, CloudStep: 200 * time.Millisecond})
-	t.Cleanup(lw.Close)
-	lwSrv := httptest.NewServer(lw)
-	t.Cleanup(lwSrv.Close)
-	t.Setenv("E2E_LSW_KEY", lwKey)
-	cfg = withSection(t, cfg, "providers", fmt.Sprintf("  leaseweb:\n    base_url: %s\n    accounts:\n      default:\n        token: ${E2E_LSW_KEY}\n", lwSrv.URL))
-	cfg = withSection(t, cfg, "polling", "  instance:snapshot: {initial: 100ms, multiplier: 1, max: 100ms, jitter: 0, deadline: 1m}\n"+
-		"  instance:resize: {initial: 100ms, multiplier: 1, max: 100ms, jitter: 0, deadline: 1m}\n"+
-		"  instance:snapshot_restore: {initial: 100ms, multiplier: 1, max: 100ms, jitter: 0, deadline: 1m}\n"+
-		"  instance:snapshot_delete: {initial: 100ms, multiplier: 1, max: 100ms, jitter: 0, deadline: 1m}\n")
+// runbookRig is a worker with the shipped runbooks (config/example.yaml),
+// the simulated providers and the HTTP API.
+type runbookRig struct {
+	base, redisURL string
+}
+
+func startRunbookWorker(t *testing.T) *runbookRig {
+	t.Helper()
+	redisURL, _, cfg, _ := redisSetup(t, ucdnsim.Config{WaitingFor: 100 * time.Millisecond, RunningFor: 100 * time.Millisecond})
+	cfg = withSection(t, cfg, "providers", `  leaseweb:
+    simulate: true
+    simulator: {task_duration: 100ms, cloud_step: 200ms}
+    accounts:
+      default: {}
+  ionos:
+    simulate: true
+    simulator_duration: 300ms
+    accounts:
+      default: {}
+`)
+	var polling strings.Builder
+	for _, k := range []string{"instance:snapshot", "instance:resize", "instance:snapshot_restore", "instance:snapshot_delete", "instance:reinstall",
+		"server:rescue", "server:power_cycle", "cdn:invalidate", "cdn:distribution_ensure"} {
+		fmt.Fprintf(&polling, "  %s: {initial: 100ms, multiplier: 1, max: 100ms, jitter: 0, deadline: 1m}\n", k)
+	}
+	cfg = withSection(t, cfg, "polling", polling.String())
 	example, err := os.ReadFile("../../config/example.yaml")
 	require.NoError(t, err)
 	i := strings.Index(string(example), "\nrunbooks:\n")
@@ -44,49 +52,126 @@ func TestSafeResizeRunbookThroughTheAPI(t *testing.T) {
 	t.Setenv("E2E_RW", rwTok)
 	cfg += fmt.Sprintf("http:\n  listen: %s\n  tokens:\n    - {name: ci, token: \"${E2E_RW}\", scope: write}\n", addr) + string(example[i+1:])
 	startWorker(t, cfg)
-	base := "http://" + addr
-	call := func(method, path, body string) (int, []byte) {
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+rwTok)
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
-	}
-	run := func(typ string) runbook.Run {
-		code, b := call("POST", "/v1/runbooks/safe-resize/runs", `{"inputs":{"instance":"ace712e9-a166-47f1-9065-4af0f7e7fce1","type":"`+typ+`"},"labels":{"change":"CHG-9"}}`)
-		require.Equal(t, 202, code, string(b))
-		var r runbook.Run
-		require.NoError(t, json.Unmarshal(b, &r))
-		testutil.WaitFor(t, time.Minute, "run "+r.ID+" ends", func() bool {
-			code, b := call("GET", "/v1/runs/"+r.ID, "")
-			return code == 200 && json.Unmarshal(b, &r) == nil && r.State != runbook.RunRunning
-		})
-		return r
-	}
-	states := func(r runbook.Run) map[string]string {
-		out := map[string]string{}
-		for _, s := range r.Steps {
-			out[s.ID] = s.State
-		}
-		return out
-	}
-	ok := run("lsw.m3.xlarge")
-	assert.Equal(t, runbook.RunSucceeded, ok.State, ok.Error)
-	assert.Equal(t, map[string]string{"snap": "succeeded", "resize": "succeeded", "cleanup": "succeeded"}, states(ok))
+	return &runbookRig{base: "http://" + addr, redisURL: redisURL}
+}
 
-	bad := run("lsw.zz.huge")
+func (r *runbookRig) call(t *testing.T, method, path, body string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, r.base+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+rwTok)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// start starts a run through the API and waits until it ends.
+func (r *runbookRig) run(t *testing.T, name, inputs string) runbook.Run {
+	t.Helper()
+	code, b := r.call(t, "POST", "/v1/runbooks/"+name+"/runs", `{"inputs":`+inputs+`,"labels":{"change":"CHG-9"}}`)
+	require.Equal(t, 202, code, string(b))
+	var run runbook.Run
+	require.NoError(t, json.Unmarshal(b, &run))
+	return r.await(t, run.ID, func(run runbook.Run) bool { return !runbook.Active(run.State) })
+}
+
+func (r *runbookRig) await(t *testing.T, id string, ok func(runbook.Run) bool) runbook.Run {
+	t.Helper()
+	var run runbook.Run
+	testutil.WaitFor(t, time.Minute, "run "+id, func() bool {
+		code, b := r.call(t, "GET", "/v1/runs/"+id, "")
+		return code == 200 && json.Unmarshal(b, &run) == nil && ok(run)
+	})
+	return run
+}
+
+func runSteps(r runbook.Run) map[string]string {
+	out := map[string]string{}
+	for _, s := range r.Steps {
+		out[s.ID] = s.State
+	}
+	return out
+}
+
+// The shipped runbooks end to end, with their failure paths: safe-resize
+// (a resize the instance may not take restores the snapshot), cdn-rollout
+// (purge and invalidation after the distribution; a failed distribution
+// skips them), cloud-reinstall (after deleting a snapshot); and bad
+// starts.
+func TestShippedRunbooksThroughTheAPI(t *testing.T) {
+	r := startRunbookWorker(t)
+	const inst = `"instance":"ace712e9-a166-47f1-9065-4af0f7e7fce1"`
+	ok := r.run(t, "safe-resize", `{`+inst+`,"type":"lsw.m3.xlarge"}`)
+	assert.Equal(t, runbook.RunSucceeded, ok.State, ok.Error)
+	assert.Equal(t, map[string]string{"snap": "succeeded", "resize": "succeeded", "cleanup": "succeeded"}, runSteps(ok))
+	bad := r.run(t, "safe-resize", `{`+inst+`,"type":"lsw.zz.huge"}`)
 	assert.Equal(t, runbook.RunFailed, bad.State)
 	assert.Contains(t, bad.Error, `step "resize" failed`)
-	assert.Equal(t, map[string]string{"snap": "succeeded", "resize": "failed", "restore": "succeeded", "cleanup": "succeeded"}, states(bad))
+	assert.Equal(t, map[string]string{"snap": "succeeded", "resize": "failed", "restore": "succeeded", "cleanup": "succeeded"}, runSteps(bad))
 
-	code, b := call("POST", "/v1/runbooks/safe-resize/runs", `{"inputs":{}}`)
+	const dist = `"distribution":"9ba15778-16c4-543c-8775-e52acf4853f5"`
+	roll := r.run(t, "cdn-rollout", `{`+dist+`,"domain":"cdn.example.com"}`)
+	assert.Equal(t, runbook.RunSucceeded, roll.State, roll.Error)
+	assert.Equal(t, map[string]string{"distribution": "succeeded", "purge": "succeeded", "invalidate": "succeeded"}, runSteps(roll))
+	broken := r.run(t, "cdn-rollout", `{`+dist+`,"domain":"fail-cdn.example.com"}`)
+	assert.Equal(t, runbook.RunFailed, broken.State)
+	assert.Contains(t, broken.Error, `step "distribution" failed`)
+	assert.Equal(t, map[string]string{"distribution": "failed", "purge": "skipped", "invalidate": "skipped"}, runSteps(broken))
+
+	// A snapshot to delete, made by an operation of its own.
+	cli := cli(t, "--redis", r.redisURL, "--output", "json", "submit", "instance:snapshot", "--provider", "leaseweb", "--wait",
+		"--params", `{"instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1","name":"old"}`)
+	require.Equal(t, 0, cli.code, cli.stderr)
+	var snap struct {
+		Result struct {
+			SnapshotID string `json:"snapshot_id"`
+		} `json:"result"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(cli.stdout), &snap))
+	re := r.run(t, "cloud-reinstall", `{`+inst+`,"snapshot":"`+snap.Result.SnapshotID+`"}`)
+	assert.Equal(t, runbook.RunSucceeded, re.State, re.Error)
+	assert.Equal(t, map[string]string{"drop-snapshot": "succeeded", "reinstall": "succeeded"}, runSteps(re))
+
+	code, b := r.call(t, "POST", "/v1/runbooks/safe-resize/runs", `{"inputs":{}}`)
 	assert.Equal(t, 400, code)
 	assert.Contains(t, string(b), `"field":"inputs.instance"`)
-	code, _ = call("POST", "/v1/runbooks/nope/runs", `{}`)
+	code, _ = r.call(t, "POST", "/v1/runbooks/nope/runs", `{}`)
 	assert.Equal(t, 404, code)
+}
+
+// rescue-session from the CLI: the run waits at its gate, `enqueue gate`
+// continues it and it reboots; another run is canceled at its gate.
+func TestRunbookGateFromTheCLI(t *testing.T) {
+	r := startRunbookWorker(t)
+	out := cli(t, "--redis", r.redisURL, "run", "rescue-session", "--input", "server=12345", "--label", "change=CHG-10")
+	require.Equal(t, 0, out.code, out.stderr)
+	id := strings.TrimSpace(out.stdout)
+	waiting := r.await(t, id, func(run runbook.Run) bool { return run.State == runbook.RunWaitingGate })
+	assert.Equal(t, "waiting", runSteps(waiting)["work-done"])
+	show := cli(t, "--redis", r.redisURL, "runs", id)
+	require.Equal(t, 0, show.code, show.stderr)
+	assert.Contains(t, show.stdout, "Repair the server in rescue mode")
+	gate := cli(t, "--redis", r.redisURL, "--as", "lead", "gate", id, "work-done", "continue")
+	require.Equal(t, 0, gate.code, gate.stderr)
+	done := r.await(t, id, func(run runbook.Run) bool { return !runbook.Active(run.State) })
+	assert.Equal(t, runbook.RunSucceeded, done.State, done.Error)
+	assert.Equal(t, "lead", done.Steps[1].DecidedBy.Name)
+
+	out = cli(t, "--redis", r.redisURL, "run", "rescue-session", "--input", "server=12346")
+	require.Equal(t, 0, out.code, out.stderr)
+	id = strings.TrimSpace(out.stdout)
+	r.await(t, id, func(run runbook.Run) bool { return run.State == runbook.RunWaitingGate })
+	cancel := cli(t, "--redis", r.redisURL, "cancel-run", id)
+	require.Equal(t, 0, cancel.code, cancel.stderr)
+	done = r.await(t, id, func(run runbook.Run) bool { return !runbook.Active(run.State) })
+	assert.Equal(t, runbook.RunCanceled, done.State)
+	assert.Equal(t, "skipped", runSteps(done)["reboot"])
+
+	bad := cli(t, "--redis", r.redisURL, "run", "rescue-session")
+	assert.Equal(t, 2, bad.code, "a required input is missing")
+	assert.Contains(t, bad.stderr, "inputs.server: required")
 }

@@ -20,10 +20,15 @@ import (
 
 // Run states.
 const (
-	RunRunning   = "running"
-	RunSucceeded = "succeeded"
-	RunFailed    = "failed"
+	RunRunning     = "running"
+	RunWaitingGate = "waiting_gate"
+	RunSucceeded   = "succeeded"
+	RunFailed      = "failed"
+	RunCanceled    = "canceled"
 )
+
+// Active reports whether a run is not over.
+func Active(state string) bool { return state == RunRunning || state == RunWaitingGate }
 
 // Step phases and the states of steps that have no operation.
 const (
@@ -33,6 +38,8 @@ const (
 
 	StepPending = "pending"
 	StepSkipped = "skipped"
+	// StepWaiting: a gate waits for its decision.
+	StepWaiting = "waiting"
 	// StepRefused: its params could not be rendered or were refused; it
 	// counts as failed.
 	StepRefused = "refused"
@@ -52,6 +59,14 @@ type Run struct {
 	// Error names the step that failed the run, and why.
 	Error string    `json:"error,omitempty"`
 	Steps []RunStep `json:"steps"`
+	// CancelRequested is set by Cancel; Compensate says whether the
+	// on_failure and finally steps still run then.
+	// Refused: the run could not start (an unknown runbook, bad inputs);
+	// Error says why.
+	Refused         bool       `json:"refused,omitempty"`
+	CancelRequested bool       `json:"cancel_requested,omitempty"`
+	Compensate      bool       `json:"compensate,omitempty"`
+	CanceledBy      *ops.Actor `json:"canceled_by,omitempty"`
 }
 
 // RunStep is a step of a run.
@@ -65,6 +80,11 @@ type RunStep struct {
 	Error       string `json:"error,omitempty"`
 	// For is the failed step an on_failure step compensates.
 	For string `json:"for,omitempty"`
+	// Gate is a gate's message; Deadline when it aborts; DecidedBy who
+	// continued or aborted it.
+	Gate      string     `json:"gate,omitempty"`
+	Deadline  *time.Time `json:"deadline,omitempty"`
+	DecidedBy *ops.Actor `json:"decided_by,omitempty"`
 }
 
 // TypeAdvance advances a run after one of its steps ended.
@@ -110,6 +130,10 @@ var ErrUnknownRunbook = errors.New("no runbook has that name")
 // Start starts a run of the named runbook with inputs (checked; an error
 // names the input) and returns it.
 func (c *Coordinator) Start(ctx context.Context, name string, inputs map[string]any, labels map[string]string, by *ops.Actor) (*Run, error) {
+	return c.start(ctx, uuid.Must(uuid.NewV7()).String(), name, inputs, labels, by)
+}
+
+func (c *Coordinator) start(ctx context.Context, id, name string, inputs map[string]any, labels map[string]string, by *ops.Actor) (*Run, error) {
 	rb, ok := c.runbooks[name]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownRunbook, name)
@@ -122,7 +146,7 @@ func (c *Coordinator) Start(ctx context.Context, name string, inputs map[string]
 		return nil, err
 	}
 	now := c.now().UTC()
-	run := &Run{ID: uuid.Must(uuid.NewV7()).String(), Runbook: name, State: RunRunning, Inputs: in, Labels: labels, SubmittedBy: by, CreatedAt: now, UpdatedAt: now}
+	run := &Run{ID: id, Runbook: name, State: RunRunning, Inputs: in, Labels: labels, SubmittedBy: by, CreatedAt: now, UpdatedAt: now}
 	for _, s := range rb.Steps {
 		run.Steps = append(run.Steps, RunStep{ID: s.ID, Phase: PhaseStep, State: StepPending})
 	}
@@ -155,6 +179,19 @@ func (c *Coordinator) Get(ctx context.Context, id string) (*Run, error) {
 	return &run, nil
 }
 
+// View reads a run with each step's state as its operation has it now
+// (the run's record catches up when the coordinator next advances it).
+func (c *Coordinator) View(ctx context.Context, id string) (*Run, error) {
+	run, err := c.Get(ctx, id)
+	if err != nil || !Active(run.State) {
+		return run, err
+	}
+	if _, err := c.refresh(ctx, run); err != nil {
+		return nil, err
+	}
+	return run, nil
+}
+
 func (c *Coordinator) save(ctx context.Context, run *Run) error {
 	run.UpdatedAt = c.now().UTC()
 	b, err := json.Marshal(run)
@@ -162,7 +199,7 @@ func (c *Coordinator) save(ctx context.Context, run *Run) error {
 		return err
 	}
 	var ttl time.Duration
-	if run.State != RunRunning {
+	if !Active(run.State) {
 		ttl = c.retention
 	}
 	return c.rdb.Set(ctx, c.runKey(run.ID), b, ttl).Err()
@@ -210,7 +247,7 @@ func (c *Coordinator) ProcessAdvance(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	if run.State != RunRunning {
+	if !Active(run.State) {
 		return nil
 	}
 	rb, ok := c.runbooks[run.Runbook]
@@ -250,6 +287,16 @@ func (c *Coordinator) refresh(ctx context.Context, run *Run) (map[string]StepSta
 		}
 	}
 	states := map[string]StepState{}
+	now := c.now()
+	for i := range run.Steps {
+		s := &run.Steps[i]
+		if s.State == StepWaiting && s.Deadline != nil && !now.Before(*s.Deadline) {
+			s.State, s.Error = string(ops.StateTimedOut), "nobody continued it before its timeout"
+		}
+		if s.Gate != "" {
+			states[s.ID] = StepState{State: s.State}
+		}
+	}
 	if len(ids) == 0 {
 		return states, nil
 	}
@@ -286,16 +333,20 @@ func ended(st string) bool { return st == StepSkipped || ops.State(st).Terminal(
 // without an operation that will end later.
 func (c *Coordinator) step(ctx context.Context, rb *Runbook, run *Run, states map[string]StepState) (bool, error) {
 	var failed *RunStep
-	inflight := false
-	allOK := true
+	inflight, allOK, waiting := false, true, false
 	for i := range run.Steps {
 		s := &run.Steps[i]
 		if s.Phase != PhaseStep {
 			continue
 		}
+		if run.CancelRequested && s.State == StepPending {
+			s.State = StepSkipped
+		}
 		switch {
 		case failedState(s.State) && failed == nil:
 			failed = s
+		case s.State == StepWaiting:
+			inflight, waiting = true, true
 		case s.OperationID != "" && !ended(s.State):
 			inflight = true
 		}
@@ -303,7 +354,11 @@ func (c *Coordinator) step(ctx context.Context, rb *Runbook, run *Run, states ma
 			allOK = false
 		}
 	}
-	if failed == nil && !allOK {
+	run.State = RunRunning
+	if waiting {
+		run.State = RunWaitingGate
+	}
+	if failed == nil && !allOK && !run.CancelRequested {
 		progressed := false
 		for i := range run.Steps {
 			s := &run.Steps[i]
@@ -329,7 +384,8 @@ func (c *Coordinator) step(ctx context.Context, rb *Runbook, run *Run, states ma
 	if inflight {
 		return false, nil // compensation waits for the steps still running
 	}
-	if failed != nil {
+	compensate := !run.CancelRequested || run.Compensate
+	if failed != nil && compensate {
 		def, _ := rb.StepOf(failed.ID)
 		for _, comp := range def.OnFailure {
 			i := slices.IndexFunc(run.Steps, func(s RunStep) bool { return s.ID == comp.ID })
@@ -348,7 +404,7 @@ func (c *Coordinator) step(ctx context.Context, rb *Runbook, run *Run, states ma
 	}
 	for i := range run.Steps {
 		s := &run.Steps[i]
-		if s.Phase != PhaseFinally {
+		if s.Phase != PhaseFinally || !compensate {
 			continue
 		}
 		if s.State == StepPending {
@@ -366,6 +422,25 @@ func (c *Coordinator) step(ctx context.Context, rb *Runbook, run *Run, states ma
 // rendered or are refused ends refused, and the run goes on (true).
 func (c *Coordinator) submit(ctx context.Context, rb *Runbook, run *Run, s *RunStep, states map[string]StepState) (bool, error) {
 	def, _ := rb.StepOf(s.ID)
+	if def.Gate != nil {
+		timeout := def.Gate.Timeout
+		if timeout <= 0 {
+			timeout = DefaultGateTimeout
+		}
+		deadline := c.now().Add(timeout).UTC()
+		s.State, s.Gate, s.Deadline = StepWaiting, def.Gate.Message, &deadline
+		run.State = RunWaitingGate
+		b, _ := json.Marshal(map[string]string{"run_id": run.ID})
+		_, err := c.q.EnqueueContext(ctx, asynq.NewTask(TypeAdvance, b), asynq.Queue(c.queue), asynq.TaskID("run:"+run.ID+":advance:gate:"+s.ID),
+			// asynq keeps whole seconds (rounded down): a second more runs
+			// it at or after the deadline.
+			asynq.ProcessAt(deadline.Add(time.Second)), asynq.MaxRetry(50))
+		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return false, fmt.Errorf("enqueue the timeout of gate %s: %w", s.ID, err)
+		}
+		c.log.Info("runbook gate waits", zap.String("run", run.ID), zap.String("step", s.ID), zap.Time("deadline", deadline))
+		return false, nil
+	}
 	params, err := rb.Render(s.ID, run.Inputs, states)
 	if err == nil {
 		var op *opstore.Operation
@@ -400,5 +475,200 @@ func (c *Coordinator) finish(run *Run, failed *RunStep) {
 		run.State = RunFailed
 		run.Error = fmt.Sprintf("step %q %s: %s", failed.ID, failed.State, failed.Error)
 	}
+	if run.CancelRequested {
+		run.State = RunCanceled
+		run.Error = "canceled by " + run.CanceledBy.String()
+		for i := range run.Steps {
+			if run.Steps[i].State == StepPending {
+				run.Steps[i].State = StepSkipped
+			}
+		}
+	}
 	c.log.Info("runbook run "+run.State, zap.String("run", run.ID), zap.String("runbook", run.Runbook), zap.String("error", run.Error))
+}
+
+// Errors of Decide and Cancel.
+var (
+	// ErrNotWaiting: the step is not a gate that waits.
+	ErrNotWaiting = errors.New("the step is not a gate waiting for a decision")
+	// ErrRunOver: the run has ended.
+	ErrRunOver = errors.New("the run has ended")
+)
+
+// locked runs fn on the run under its lock, then saves it.
+func (c *Coordinator) locked(ctx context.Context, id string, fn func(rb *Runbook, run *Run) error) (*Run, error) {
+	for range 50 {
+		ok, err := c.rdb.SetNX(ctx, c.lockKey(id), "1", time.Minute).Result()
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	defer c.rdb.Del(context.WithoutCancel(ctx), c.lockKey(id))
+	run, err := c.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !Active(run.State) {
+		return run, ErrRunOver
+	}
+	rb, ok := c.runbooks[run.Runbook]
+	if !ok {
+		return run, fmt.Errorf("%w: %q", ErrUnknownRunbook, run.Runbook)
+	}
+	if err := fn(rb, run); err != nil {
+		return run, err
+	}
+	if err := c.advance(ctx, rb, run); err != nil {
+		return run, err
+	}
+	return run, c.save(ctx, run)
+}
+
+// Decide continues (or aborts) a gate that waits; an aborted gate fails
+// the run, after its compensation.
+func (c *Coordinator) Decide(ctx context.Context, runID, step string, cont bool, by *ops.Actor) (*Run, error) {
+	return c.locked(ctx, runID, func(_ *Runbook, run *Run) error {
+		i := slices.IndexFunc(run.Steps, func(s RunStep) bool { return s.ID == step })
+		if i < 0 || run.Steps[i].State != StepWaiting {
+			return ErrNotWaiting
+		}
+		s := &run.Steps[i]
+		s.DecidedBy = by
+		if cont {
+			s.State = string(ops.StateSucceeded)
+		} else {
+			s.State, s.Error = string(ops.StateCanceled), "aborted by "+by.String()
+		}
+		c.log.Info("audit: runbook gate decided", zap.String("run", runID), zap.String("step", step), zap.Bool("continue", cont), zap.Stringer("by", by))
+		return nil
+	})
+}
+
+// Cancel cancels a run: its running steps are canceled where their kind
+// can be, gates abort, steps not started are skipped; once nothing runs,
+// the on_failure and finally steps run if compensate, and the run ends
+// canceled.
+func (c *Coordinator) Cancel(ctx context.Context, runID string, compensate bool, by *ops.Actor) (*Run, error) {
+	return c.locked(ctx, runID, func(_ *Runbook, run *Run) error {
+		if run.CancelRequested {
+			return nil
+		}
+		run.CancelRequested, run.Compensate, run.CanceledBy = true, compensate, by
+		for i := range run.Steps {
+			s := &run.Steps[i]
+			switch {
+			case s.State == StepWaiting:
+				s.State, s.Error = string(ops.StateCanceled), "the run was canceled"
+			case s.OperationID != "" && !ended(s.State):
+				b, _ := json.Marshal(tasks.CancelPayload{OperationID: s.OperationID, By: by})
+				if _, err := c.q.EnqueueContext(ctx, asynq.NewTask(tasks.TypeCancel, b), asynq.Queue(c.queue),
+					asynq.TaskID(tasks.CancelTaskID(s.OperationID)), asynq.MaxRetry(20)); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+					return err
+				}
+			}
+		}
+		c.log.Info("audit: runbook run cancel requested", zap.String("run", runID), zap.Bool("compensate", compensate), zap.Stringer("by", by))
+		return nil
+	})
+}
+
+// TypeCommand carries a command from the CLI, which has neither the
+// runbooks' definitions nor a coordinator: start, continue, abort, cancel.
+const TypeCommand = "runbook:command"
+
+// Command is the payload of TypeCommand.
+type Command struct {
+	RunID  string `json:"run_id"`
+	Action string `json:"action"`
+	// Step names the gate of continue and abort.
+	Step       string     `json:"step,omitempty"`
+	Compensate bool       `json:"compensate,omitempty"`
+	By         *ops.Actor `json:"by,omitempty"`
+}
+
+// startRequest is what a CLI start leaves in Redis for the worker.
+type startRequest struct {
+	Runbook string            `json:"runbook"`
+	Inputs  map[string]any    `json:"inputs,omitempty"`
+	Labels  map[string]string `json:"labels,omitempty"`
+}
+
+func requestKey(prefix, id string) string { return prefix + ":{ops}:run:" + id + ":request" }
+
+// RequestStart asks a worker to start a run (the CLI): the request waits
+// in Redis (10 minutes at most) and the run appears under the returned id
+// once a worker has taken it, started or refused (Refused, Error).
+func RequestStart(ctx context.Context, rdb redis.UniversalClient, prefix string, q tasks.Enqueuer, queue, name string,
+	inputs map[string]any, labels map[string]string, by *ops.Actor) (string, error) {
+	id := uuid.Must(uuid.NewV7()).String()
+	b, _ := json.Marshal(startRequest{Runbook: name, Inputs: inputs, Labels: labels})
+	if err := rdb.Set(ctx, requestKey(prefix, id), b, 10*time.Minute).Err(); err != nil {
+		return "", err
+	}
+	return id, RequestCommand(ctx, q, queue, Command{RunID: id, Action: "start", By: by})
+}
+
+// RequestCommand asks a worker to continue or abort a gate, or cancel a
+// run (the CLI).
+func RequestCommand(ctx context.Context, q tasks.Enqueuer, queue string, cmd Command) error {
+	b, _ := json.Marshal(cmd)
+	_, err := q.EnqueueContext(ctx, asynq.NewTask(TypeCommand, b), asynq.Queue(queue), asynq.MaxRetry(20))
+	return err
+}
+
+// ReadRun reads a run without a coordinator (the CLI).
+func ReadRun(ctx context.Context, rdb redis.UniversalClient, prefix, id string) (*Run, error) {
+	c := &Coordinator{rdb: rdb, prefix: prefix}
+	return c.Get(ctx, id)
+}
+
+// ProcessCommand is the handler of TypeCommand.
+func (c *Coordinator) ProcessCommand(ctx context.Context, t *asynq.Task) error {
+	var cmd Command
+	if err := json.Unmarshal(t.Payload(), &cmd); err != nil || cmd.RunID == "" {
+		return fmt.Errorf("decode %s: %w", TypeCommand, asynq.SkipRetry)
+	}
+	var err error
+	switch cmd.Action {
+	case "start":
+		return c.startRequested(ctx, cmd)
+	case "continue", "abort":
+		_, err = c.Decide(ctx, cmd.RunID, cmd.Step, cmd.Action == "continue", cmd.By)
+	case "cancel":
+		_, err = c.Cancel(ctx, cmd.RunID, cmd.Compensate, cmd.By)
+	default:
+		return fmt.Errorf("%s: unknown action %q: %w", TypeCommand, cmd.Action, asynq.SkipRetry)
+	}
+	if errors.Is(err, ErrNotWaiting) || errors.Is(err, ErrRunOver) || errors.Is(err, opstore.ErrNotFound) {
+		c.log.Info("runbook command not applied", zap.String("run", cmd.RunID), zap.String("action", cmd.Action), zap.Error(err))
+		return nil
+	}
+	return err
+}
+
+func (c *Coordinator) startRequested(ctx context.Context, cmd Command) error {
+	b, err := c.rdb.GetDel(ctx, requestKey(c.prefix, cmd.RunID)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil // taken already, or expired
+	}
+	if err != nil {
+		return err
+	}
+	var req startRequest
+	if err := json.Unmarshal(b, &req); err != nil {
+		return fmt.Errorf("start %s: %w: %w", cmd.RunID, err, asynq.SkipRetry)
+	}
+	_, err = c.start(ctx, cmd.RunID, req.Runbook, req.Inputs, req.Labels, cmd.By)
+	var re *Error
+	var ve *ops.ValidationError
+	if errors.Is(err, ErrUnknownRunbook) || errors.As(err, &re) || errors.As(err, &ve) {
+		now := c.now().UTC()
+		return c.save(ctx, &Run{ID: cmd.RunID, Runbook: req.Runbook, State: RunFailed, Refused: true, Error: err.Error(),
+			Inputs: req.Inputs, Labels: req.Labels, SubmittedBy: cmd.By, CreatedAt: now, FinishedAt: &now, Steps: []RunStep{}})
+	}
+	return err
 }

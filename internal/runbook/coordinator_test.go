@@ -36,10 +36,15 @@ type rig struct {
 // Leaseweb simulator and the coordinator of rbs.
 func startRig(t *testing.T, rbs ...runbook.Definition) *rig {
 	t.Helper()
+	return startRigWith(t, leasewebsim.Config{APIKey: "k", CloudStep: 100 * time.Millisecond, TaskDuration: 100 * time.Millisecond}, rbs...)
+}
+
+func startRigWith(t *testing.T, simCfg leasewebsim.Config, rbs ...runbook.Definition) *rig {
+	t.Helper()
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rdb.Close() })
-	lw := leasewebsim.New(leasewebsim.Config{APIKey: "k", CloudStep: 100 * time.Millisecond})
+	lw := leasewebsim.New(simCfg)
 	t.Cleanup(lw.Close)
 	srv := httptest.NewServer(lw)
 	t.Cleanup(srv.Close)
@@ -83,7 +88,7 @@ func (r *rig) wait(t *testing.T, id string) *runbook.Run {
 	require.Eventually(t, func() bool {
 		var err error
 		run, err = r.coord.Get(context.Background(), id)
-		return err == nil && run.State != runbook.RunRunning
+		return err == nil && !runbook.Active(run.State)
 	}, 30*time.Second, 50*time.Millisecond)
 	return run
 }
@@ -142,4 +147,105 @@ func TestRefusedStepFailsTheRun(t *testing.T) {
 	states := stepStates(done)
 	assert.Equal(t, "skipped", states["resize"])
 	assert.Equal(t, "refused", states["cleanup"], "finally ran, and was refused too (same bad instance)")
+}
+
+// rescueSession is the shipped example's shape: rescue mode, a gate,
+// then a power cycle.
+func rescueSession(timeout time.Duration) runbook.Definition {
+	return runbook.Definition{Name: "rescue-session",
+		Inputs: []runbook.Input{{Name: "server", Type: runbook.TypeString, Required: true}},
+		Steps: []runbook.Step{
+			{ID: "rescue", Kind: "server:rescue", Provider: "leaseweb", Params: map[string]any{"server_id": "{{ .inputs.server }}"}},
+			{ID: "work-done", Gate: &runbook.Gate{Message: "Fix the server in rescue mode, then continue.", Timeout: timeout}},
+			{ID: "reboot", Kind: "server:power_cycle", Provider: "leaseweb", Params: map[string]any{"server_id": "{{ .inputs.server }}"}},
+		}}
+}
+
+func (r *rig) waitState(t *testing.T, id, state string) *runbook.Run {
+	t.Helper()
+	var run *runbook.Run
+	require.Eventually(t, func() bool {
+		var err error
+		run, err = r.coord.Get(context.Background(), id)
+		return err == nil && run.State == state
+	}, 30*time.Second, 50*time.Millisecond, "run %s never %s: %+v", id, state, run)
+	return run
+}
+
+// A gate holds the run until a write token continues it; an abort fails
+// the run; nobody deciding before the timeout fails it too.
+func TestGates(t *testing.T) {
+	t.Parallel()
+	r := startRig(t, rescueSession(time.Hour))
+	ctx := context.Background()
+	lead := &ops.Actor{Name: "lead", Via: ops.ViaAPI, Authenticated: true}
+	run, err := r.coord.Start(ctx, "rescue-session", map[string]any{"server": "12345"}, nil, nil)
+	require.NoError(t, err)
+	waiting := r.waitState(t, run.ID, runbook.RunWaitingGate)
+	t.Logf("%+v", waiting)
+	assert.Equal(t, map[string]string{"rescue": "succeeded", "work-done": "waiting", "reboot": "pending"}, stepStates(waiting))
+	_, err = r.coord.Decide(ctx, run.ID, "reboot", true, lead)
+	require.ErrorIs(t, err, runbook.ErrNotWaiting)
+	_, err = r.coord.Decide(ctx, run.ID, "work-done", true, lead)
+	require.NoError(t, err)
+	done := r.wait(t, run.ID)
+	assert.Equal(t, runbook.RunSucceeded, done.State, done.Error)
+	assert.Equal(t, lead, done.Steps[1].DecidedBy)
+
+	run, err = r.coord.Start(ctx, "rescue-session", map[string]any{"server": "12346"}, nil, nil)
+	require.NoError(t, err)
+	r.waitState(t, run.ID, runbook.RunWaitingGate)
+	_, err = r.coord.Decide(ctx, run.ID, "work-done", false, lead)
+	require.NoError(t, err)
+	done = r.wait(t, run.ID)
+	assert.Equal(t, runbook.RunFailed, done.State)
+	assert.Contains(t, done.Error, `step "work-done" canceled: aborted by token lead`)
+	assert.Equal(t, "skipped", stepStates(done)["reboot"])
+
+	quick := startRig(t, rescueSession(300*time.Millisecond))
+	run, err = quick.coord.Start(ctx, "rescue-session", map[string]any{"server": "12347"}, nil, nil)
+	require.NoError(t, err)
+	done = quick.wait(t, run.ID)
+	assert.Equal(t, runbook.RunFailed, done.State)
+	assert.Contains(t, done.Error, "nobody continued it before its timeout")
+}
+
+// Canceling a run cancels its running step (an install, cancelable),
+// skips what has not started, runs finally, and ends the run canceled;
+// without compensation finally is skipped.
+func TestCancelRun(t *testing.T) {
+	t.Parallel()
+	def := runbook.Definition{Name: "reinstall-and-reboot",
+		Steps: []runbook.Step{
+			{ID: "install", Kind: "server:install", Provider: "leaseweb", Params: map[string]any{"server_id": "12345", "operating_system_id": "UBUNTU_22_04_64BIT"}},
+			{ID: "reboot", Kind: "server:power_cycle", Provider: "leaseweb", Params: map[string]any{"server_id": "12345"}},
+		},
+		Finally: []runbook.Step{{ID: "scan", Kind: "instance:snapshot", Provider: "leaseweb", Params: map[string]any{"instance_id": instance, "name": "after"}}},
+	}
+	r := startRigWith(t, leasewebsim.Config{APIKey: "k", TaskDuration: time.Hour, CloudStep: 100 * time.Millisecond}, def)
+	ctx := context.Background()
+	ops1 := &ops.Actor{Name: "ops", Via: ops.ViaAPI, Authenticated: true}
+	for _, compensate := range []bool{true, false} {
+		run, err := r.coord.Start(ctx, "reinstall-and-reboot", nil, nil, nil)
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			got, err := r.coord.View(ctx, run.ID)
+			return err == nil && got.Steps[0].State == "running"
+		}, 20*time.Second, 50*time.Millisecond, "View shows the step's operation as it is")
+		_, err = r.coord.Cancel(ctx, run.ID, compensate, ops1)
+		require.NoError(t, err)
+		done := r.wait(t, run.ID)
+		assert.Equal(t, runbook.RunCanceled, done.State)
+		assert.Equal(t, "canceled by token ops", done.Error)
+		got := stepStates(done)
+		assert.Equal(t, "canceled", got["install"], "compensate=%v", compensate)
+		assert.Equal(t, "skipped", got["reboot"])
+		if compensate {
+			assert.Equal(t, "succeeded", got["scan"], "finally ran")
+		} else {
+			assert.Equal(t, "skipped", got["scan"], "finally skipped")
+		}
+		_, err = r.coord.Cancel(ctx, run.ID, true, ops1)
+		require.ErrorIs(t, err, runbook.ErrRunOver)
+	}
 }

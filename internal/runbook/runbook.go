@@ -14,9 +14,11 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"text/template"
 	"text/template/parse"
+	"time"
 
 	"github.com/opsworker/opsworker/ops"
 )
@@ -38,8 +40,11 @@ type Input struct {
 
 // Step is one operation of a runbook.
 type Step struct {
-	ID       string         `yaml:"id" json:"id"`
-	Kind     string         `yaml:"kind" json:"kind"`
+	ID string `yaml:"id" json:"id"`
+	// Gate makes the step wait for a decision instead of running an
+	// operation: continue, abort, or its timeout (which aborts).
+	Gate     *Gate          `yaml:"gate" json:"gate,omitempty"`
+	Kind     string         `yaml:"kind" json:"kind,omitempty"`
 	Provider string         `yaml:"provider" json:"provider"`
 	Account  string         `yaml:"account" json:"account,omitempty"`
 	Params   map[string]any `yaml:"params" json:"params"`
@@ -49,6 +54,18 @@ type Step struct {
 	// OnFailure steps run, in order, when this step fails.
 	OnFailure []Step `yaml:"on_failure" json:"on_failure,omitempty"`
 }
+
+// Gate is a step that waits for a write token to continue or abort the
+// run (the console, the API, `enqueue gate`), or for its timeout.
+type Gate struct {
+	// Message says what to check before continuing.
+	Message string `yaml:"message" json:"message"`
+	// Timeout aborts the run when nobody decides. Default 24h.
+	Timeout time.Duration `yaml:"timeout" json:"timeout,omitempty"`
+}
+
+// DefaultGateTimeout is a gate's timeout when it names none.
+const DefaultGateTimeout = 24 * time.Hour
 
 // Definition is a runbook as config or the API gives it.
 type Definition struct {
@@ -145,8 +162,17 @@ func Compile(d Definition) (*Runbook, error) {
 		if _, dup := rb.steps[s.ID]; dup {
 			return nil, bad(s.ID, "id", "step ids must be unique in a runbook (on_failure and finally steps included)")
 		}
-		if _, err := ops.NewParams(s.Kind, s.Provider); err != nil {
-			return nil, bad(s.ID, "kind", "%v", err)
+		switch {
+		case s.Gate != nil && (s.Kind != "" || s.Provider != "" || s.Params != nil):
+			return nil, bad(s.ID, "gate", "a gate runs no operation: give gate or kind, provider and params, not both")
+		case s.Gate != nil && strings.TrimSpace(s.Gate.Message) == "":
+			return nil, bad(s.ID, "gate.message", "required: say what to check before continuing")
+		case s.Gate != nil && s.Gate.Timeout < 0:
+			return nil, bad(s.ID, "gate.timeout", "must be positive (default 24h)")
+		case s.Gate == nil:
+			if _, err := ops.NewParams(s.Kind, s.Provider); err != nil {
+				return nil, bad(s.ID, "kind", "%v", err)
+			}
 		}
 		rb.steps[s.ID] = &compiledStep{Step: s}
 	}
@@ -320,6 +346,8 @@ func (rb *Runbook) checkRefs(n parse.Node, inputs map[string]Input, visible []st
 				err = fmt.Errorf("step %q is not one this step runs after (a step sees the steps it needs, directly or not)", ident[1])
 			case !slices.Contains(stepFields, ident[2]):
 				err = fmt.Errorf(".steps.%s.%s: want result, handle, operation_id or state", ident[1], ident[2])
+			case rb.steps[ident[1]].Gate != nil && ident[2] != "state":
+				err = fmt.Errorf(".steps.%s is a gate: only its .state can be read", ident[1])
 			case ident[2] == "result" && len(ident) > 3:
 				other := rb.steps[ident[1]]
 				if !resultHas(other.Kind, other.Provider, ident[3]) {
@@ -391,6 +419,11 @@ func coerce(typ string, v any) (any, error) {
 			return s, nil
 		}
 	case TypeInt:
+		if str, ok := v.(string); ok { // the CLI's --input k=v
+			if n, err := strconv.Atoi(str); err == nil {
+				return n, nil
+			}
+		}
 		switch n := v.(type) {
 		case int:
 			return n, nil
@@ -408,6 +441,9 @@ func coerce(typ string, v any) (any, error) {
 	case TypeBool:
 		if b, ok := v.(bool); ok {
 			return b, nil
+		}
+		if str, ok := v.(string); ok && (str == "true" || str == "false") {
+			return str == "true", nil
 		}
 	}
 	return nil, fmt.Errorf("want a %s, got %v", typ, v)
@@ -451,9 +487,10 @@ type StepState struct {
 }
 
 // Render returns step's params with every template filled in from the
-// inputs and the earlier steps, as JSON. A value that is one template
-// action alone keeps the type of what it renders when that is a JSON
-// number or boolean ("{{ .inputs.amount }}" with amount 3 gives 3).
+// inputs and the earlier steps, as JSON. A value that is one field
+// reference alone keeps the type of what it names when that is a number
+// or a boolean ("{{ .inputs.amount }}" with amount 3 gives 3, a string
+// input "12345" stays "12345").
 func (rb *Runbook) Render(step string, inputs map[string]any, steps map[string]StepState) (json.RawMessage, error) {
 	cs, ok := rb.steps[step]
 	if !ok {
@@ -481,17 +518,16 @@ func (rb *Runbook) Render(step string, inputs map[string]any, steps map[string]S
 			if err := t.Execute(&b, data); err != nil {
 				return nil, &Error{Runbook: rb.Name, Step: step, Field: "params." + path, Message: err.Error()}
 			}
-			out := b.String()
-			if single(x) {
-				var scalar any
-				if json.Unmarshal([]byte(out), &scalar) == nil {
-					switch scalar.(type) {
-					case float64, bool:
-						return json.RawMessage(out), nil
-					}
+			// A value that is one field reference alone keeps the type of
+			// what it names: an int input stays a number, a string input
+			// that looks like one ("12345") stays a string.
+			if v, ok := fieldValue(t, data); ok {
+				switch v.(type) {
+				case int, int64, float64, bool:
+					return v, nil
 				}
 			}
-			return out, nil
+			return b.String(), nil
 		case map[string]any:
 			m := make(map[string]any, len(x))
 			for k, e := range x {
@@ -525,10 +561,32 @@ func (rb *Runbook) Render(step string, inputs map[string]any, steps map[string]S
 	return json.Marshal(out)
 }
 
-// single reports whether s is one template action and nothing else.
-func single(s string) bool {
-	s = strings.TrimSpace(s)
-	return strings.HasPrefix(s, "{{") && strings.HasSuffix(s, "}}") && strings.Count(s, "{{") == 1
+// fieldValue is the value a template names when it is one field
+// reference and nothing else ({{ .inputs.n }}), looked up in data.
+func fieldValue(t *template.Template, data map[string]any) (any, bool) {
+	nodes := t.Tree.Root.Nodes
+	if len(nodes) != 1 {
+		return nil, false
+	}
+	a, ok := nodes[0].(*parse.ActionNode)
+	if !ok || len(a.Pipe.Cmds) != 1 || len(a.Pipe.Cmds[0].Args) != 1 || len(a.Pipe.Decl) > 0 {
+		return nil, false
+	}
+	f, ok := a.Pipe.Cmds[0].Args[0].(*parse.FieldNode)
+	if !ok {
+		return nil, false
+	}
+	var cur any = data
+	for _, id := range f.Ident {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = m[id]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
 }
 
 // StepOf returns a step of the runbook (main, on_failure or finally).

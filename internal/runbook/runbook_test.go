@@ -66,6 +66,11 @@ func TestRenderKeepsNumbers(t *testing.T) {
 	params, err := rb.Render("up", in, nil)
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"asg_id":"a-1","desired_amount":3,"note":"to 3"}`, string(params))
+	in, err = rb.Inputs(map[string]any{"asg": "12345"})
+	require.NoError(t, err)
+	params, err = rb.Render("up", in, nil)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"asg_id":"12345","desired_amount":3,"note":"to 3"}`, string(params), "a string that looks like a number stays a string")
 }
 
 // Bad definitions are refused at compile time, naming the runbook, the

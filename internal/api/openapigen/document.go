@@ -51,6 +51,8 @@ func components() []component {
 		{"Run", reflect.TypeFor[runbook.Run](), false},
 		{"RunStep", reflect.TypeFor[runbook.RunStep](), false},
 		{"StartRunRequest", reflect.TypeFor[api.StartRunRequest](), false},
+		{"CancelRunRequest", reflect.TypeFor[api.CancelRunRequest](), false},
+		{"Gate", reflect.TypeFor[runbook.Gate](), false},
 		{"Plan", reflect.TypeFor[ops.Plan](), false},
 		{"PlanCheck", reflect.TypeFor[ops.PlanCheck](), false},
 		{"PlanCall", reflect.TypeFor[ops.PlanCall](), false},

@@ -79,6 +79,8 @@ func document(schemas map[string]*jsonschema.Schema) openAPI {
 	startRunResponses := problems("400", "401", "403", "404", "413", "415", "503")
 	startRunResponses["202"] = obj{"description": "The run, started", "headers": obj{"Location": obj{"$ref": "#/components/headers/Location"}}, "content": jsonContent("Run")}
 	runResponses := problems("401", "404", "503")
+	runChangeResponses := problems("401", "403", "404", "409", "413", "415", "503")
+	runChangeResponses["200"] = obj{"description": "The run, changed (its steps go on as the change says)", "content": jsonContent("Run")}
 	runResponses["200"] = obj{"description": "The run and its steps", "content": jsonContent("Run")}
 	eventsResponses := problems("401", "404", "503")
 	eventsResponses["200"] = obj{"description": "The operation's timeline, oldest step first", "content": jsonContent("EventsResponse")}
@@ -162,6 +164,34 @@ func document(schemas map[string]*jsonschema.Schema) openAPI {
 					"operationId": "getRun",
 					"parameters":  []any{idParam()},
 					"responses":   runResponses,
+				},
+			},
+			"/v1/runs/{id}/cancel": obj{
+				"post": obj{
+					"summary":     "Cancel a run",
+					"description": "Its running steps are canceled where their kind can be, a waiting gate aborts, steps not started are skipped; once nothing runs, the on_failure and finally steps run (unless compensate is false) and the run ends canceled. 409 when it already ended.",
+					"operationId": "cancelRun",
+					"parameters":  []any{idParam()},
+					"requestBody": obj{"required": false, "content": jsonContent("CancelRunRequest")},
+					"responses":   runChangeResponses,
+				},
+			},
+			"/v1/runs/{id}/gates/{step}/continue": obj{
+				"post": obj{
+					"summary":     "Continue a run at its gate",
+					"description": "409 when that step is not a gate waiting for a decision. No body.",
+					"operationId": "continueGate",
+					"parameters":  []any{idParam(), obj{"name": "step", "in": "path", "required": true, "schema": obj{"type": "string"}}},
+					"responses":   runChangeResponses,
+				},
+			},
+			"/v1/runs/{id}/gates/{step}/abort": obj{
+				"post": obj{
+					"summary":     "Abort a run at its gate",
+					"description": "The gate fails: the failed step's on_failure steps and the finally steps run, and the run ends failed. 409 when that step is not a gate waiting for a decision. No body.",
+					"operationId": "abortGate",
+					"parameters":  []any{idParam(), obj{"name": "step", "in": "path", "required": true, "schema": obj{"type": "string"}}},
+					"responses":   runChangeResponses,
 				},
 			},
 			"/v1/operations/{id}/approve": obj{

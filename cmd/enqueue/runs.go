@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/runbook"
+	"github.com/opsworker/opsworker/internal/tasks"
+	"github.com/opsworker/opsworker/ops"
+)
+
+// The CLI has no runbook definitions: it asks a worker (a task in the
+// general queue) to start a run, continue or abort a gate, or cancel a
+// run, and reads runs from Redis.
+
+func newRunCmd(g *globals) *cobra.Command {
+	var inputs, labels []string
+	var wait bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "run <runbook> [--input k=v]... [--label k=v]... [--wait]",
+		Short: "Start a run of a runbook the workers' config defines; prints its id (with --wait, follows its steps)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in := map[string]any{}
+			for _, kv := range inputs {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok {
+					return fail(exitBadInput, "--input %q: want name=value", kv)
+				}
+				in[k] = v
+			}
+			lab := map[string]string{}
+			for _, kv := range labels {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok {
+					return fail(exitBadInput, "--label %q: want key=value", kv)
+				}
+				lab[k] = v
+			}
+			if err := ops.ValidateLabels(lab); err != nil {
+				return fail(exitBadInput, "%v", err)
+			}
+			ctx := cmd.Context()
+			rdb, err := g.connect(ctx)
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			id, err := runbook.RequestStart(ctx, rdb, g.keyPrefix, asynq.NewClientFromRedisClient(rdb), g.queue, args[0], in, lab, tasks.Declared(ops.ViaCLI, g.as))
+			if err != nil {
+				return fail(exitNoRedis, "start: %v", err)
+			}
+			run, err := g.waitRun(ctx, rdb, id, 30*time.Second, func(r *runbook.Run) bool { return true })
+			if err != nil {
+				return err
+			}
+			if run.Refused {
+				return fail(exitBadInput, "%s", run.Error)
+			}
+			if !wait {
+				if g.output == "json" {
+					return g.printJSON(run)
+				}
+				fmt.Fprintln(g.stdout, id)
+				return nil
+			}
+			return g.followRun(ctx, rdb, id, timeout)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&inputs, "input", nil, "an input name=value (repeat for more)")
+	f.StringArrayVar(&labels, "label", nil, "a label key=value for the run and its operations (repeat for more)")
+	f.BoolVar(&wait, "wait", false, "follow the run's steps until it ends; exit 0 if it succeeded, 1 otherwise")
+	f.DurationVar(&timeout, "timeout", time.Hour, "with --wait: how long to wait")
+	return cmd
+}
+
+// waitRun waits until a worker has taken the run and ok(run) holds.
+func (g *globals) waitRun(ctx context.Context, rdb redis.UniversalClient, id string, within time.Duration, ok func(*runbook.Run) bool) (*runbook.Run, error) {
+	deadline := time.Now().Add(within)
+	for {
+		run, err := runbook.ReadRun(ctx, rdb, g.keyPrefix, id)
+		switch {
+		case err == nil && ok(run):
+			return run, nil
+		case err != nil && !errors.Is(err, opstore.ErrNotFound):
+			return nil, fail(exitNoRedis, "%v", err)
+		}
+		if time.Now().After(deadline) {
+			return nil, fail(exitTimeout, "run %s: no worker answered within %s (is one running, with this runbook in its config?)", id, within)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fail(exitTimeout, "interrupted")
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// followRun prints each step change until the run ends.
+func (g *globals) followRun(ctx context.Context, rdb redis.UniversalClient, id string, timeout time.Duration) error {
+	seen := map[string]string{}
+	run, err := g.waitRun(ctx, rdb, id, timeout, func(r *runbook.Run) bool {
+		for _, s := range r.Steps {
+			if seen[s.ID] != s.State {
+				seen[s.ID] = s.State
+				line := fmt.Sprintf("%s %s: %s", s.Phase, s.ID, s.State)
+				if s.Gate != "" && s.State == runbook.StepWaiting {
+					line += " — " + s.Gate + " (enqueue gate " + id + " " + s.ID + " continue|abort)"
+				}
+				fmt.Fprintln(g.stderr, line)
+			}
+		}
+		return !runbook.Active(r.State)
+	})
+	if err != nil {
+		return err
+	}
+	if g.output == "json" {
+		_ = g.printJSON(run)
+	} else {
+		_ = g.printRun(run)
+	}
+	if run.State != runbook.RunSucceeded {
+		return fail(exitOpFailed, "run %s %s: %s", id, run.State, run.Error)
+	}
+	return nil
+}
+
+func (g *globals) printRun(r *runbook.Run) error {
+	fmt.Fprintf(g.stdout, "run %s of %s: %s\n", r.ID, r.Runbook, r.State)
+	if r.Error != "" {
+		fmt.Fprintf(g.stdout, "error: %s\n", r.Error)
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STEP\tPHASE\tSTATE\tOPERATION\tDETAIL")
+	for _, s := range r.Steps {
+		detail := s.Error
+		if s.Gate != "" && s.State == runbook.StepWaiting {
+			detail = s.Gate
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.Phase, s.State, s.OperationID, oneLine(detail, 120))
+	}
+	return tw.Flush()
+}
+
+func newRunsCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "runs <run-id>",
+		Short: "Show a runbook run and its steps",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rdb, err := g.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			run, err := runbook.ReadRun(cmd.Context(), rdb, g.keyPrefix, args[0])
+			if errors.Is(err, opstore.ErrNotFound) {
+				return fail(exitBadInput, "run %s: not found", args[0])
+			}
+			if err != nil {
+				return fail(exitNoRedis, "%v", err)
+			}
+			if g.output == "json" {
+				return g.printJSON(run)
+			}
+			return g.printRun(run)
+		},
+	}
+}
+
+func newGateCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "gate <run-id> <step> continue|abort",
+		Short: "Continue or abort a run waiting at a gate",
+		Args:  cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			action := args[2]
+			if action != "continue" && action != "abort" {
+				return fail(exitBadInput, "want continue or abort, got %q", action)
+			}
+			return g.runCommand(cmd.Context(), runbook.Command{RunID: args[0], Action: action, Step: args[1], By: tasks.Declared(ops.ViaCLI, g.as)},
+				func(r *runbook.Run) bool {
+					for _, s := range r.Steps {
+						if s.ID == args[1] {
+							return s.State != runbook.StepWaiting
+						}
+					}
+					return true
+				})
+		},
+	}
+}
+
+func newCancelRunCmd(g *globals) *cobra.Command {
+	var noCompensate bool
+	cmd := &cobra.Command{
+		Use:   "cancel-run <run-id> [--no-compensate]",
+		Short: "Cancel a run: its running steps are canceled, then its on_failure and finally steps run",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.runCommand(cmd.Context(), runbook.Command{RunID: args[0], Action: "cancel", Compensate: !noCompensate, By: tasks.Declared(ops.ViaCLI, g.as)},
+				func(r *runbook.Run) bool { return r.CancelRequested || !runbook.Active(r.State) })
+		},
+	}
+	cmd.Flags().BoolVar(&noCompensate, "no-compensate", false, "skip the on_failure and finally steps")
+	return cmd
+}
+
+// runCommand sends a command for a run to the workers and waits until
+// done(run) shows it took effect.
+func (g *globals) runCommand(ctx context.Context, c runbook.Command, done func(*runbook.Run) bool) error {
+	rdb, err := g.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	run, err := runbook.ReadRun(ctx, rdb, g.keyPrefix, c.RunID)
+	if errors.Is(err, opstore.ErrNotFound) {
+		return fail(exitBadInput, "run %s: not found", c.RunID)
+	}
+	if err != nil {
+		return fail(exitNoRedis, "%v", err)
+	}
+	if !runbook.Active(run.State) {
+		return fail(exitBadInput, "run %s already ended %s", c.RunID, run.State)
+	}
+	if err := runbook.RequestCommand(ctx, asynq.NewClientFromRedisClient(rdb), g.queue, c); err != nil {
+		return fail(exitNoRedis, "%v", err)
+	}
+	run, err = g.waitRun(ctx, rdb, c.RunID, 30*time.Second, done)
+	if err != nil {
+		return err
+	}
+	return g.printRun(run)
+}
