@@ -180,6 +180,7 @@ func run(ctx context.Context, args []string) error {
 	breakerChanged = w.ProviderChanged
 	sub := tasks.NewSubmitter(store, client, tasks.SubmitOptions{Timeout: cfg.Operations.TaskTimeout, Hold: w.HoldForApproval})
 	coord = runbook.NewCoordinator(rdb, cfg.Redis.KeyPrefix, store, sub, client, cfg.Operations.Queue, runbooks, cfg.Operations.Retention, log.Named("runbook"))
+	coord.Notify = w.SendEvent
 
 	queues := serverQueues(cfg, execs)
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{

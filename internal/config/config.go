@@ -925,7 +925,7 @@ func (c Config) Validate() error {
 		checkSecrets(key+".secrets", sub.Secrets)
 		for j, e := range sub.Events {
 			if !validEvent(e) {
-				bad(fmt.Sprintf("%s.events[%d]", key, j), "unknown event %q (operation.pending_approval, operation.running, operation.succeeded, operation.failed, operation.timed_out, operation.canceled, provider.degraded, provider.recovered)", e)
+				bad(fmt.Sprintf("%s.events[%d]", key, j), "unknown event %q (operation.pending_approval, operation.running, operation.succeeded, operation.failed, operation.timed_out, operation.canceled, provider.degraded, provider.recovered, runbook.succeeded, runbook.failed, runbook.canceled, runbook.waiting_gate)", e)
 			}
 		}
 	}
@@ -1038,7 +1038,7 @@ var subNameRe = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 func validEvent(e string) bool {
 	switch e {
 	case "operation.pending_approval", "operation.running", "operation.succeeded", "operation.failed", "operation.timed_out", "operation.canceled",
-		"provider.degraded", "provider.recovered":
+		"provider.degraded", "provider.recovered", "runbook.succeeded", "runbook.failed", "runbook.canceled", "runbook.waiting_gate":
 		return true
 	}
 	return false

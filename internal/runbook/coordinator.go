@@ -105,6 +105,50 @@ type Coordinator struct {
 	retention time.Duration
 	log       *zap.Logger
 	now       func() time.Time
+	// Notify sends a runbook.* event (the worker's SendEvent; nil: none).
+	Notify func(ctx context.Context, event, id string, data any) error
+}
+
+// Runbook events, sent to the subscriptions that name them (data: the
+// run).
+const (
+	EventSucceeded   = "runbook.succeeded"
+	EventFailed      = "runbook.failed"
+	EventCanceled    = "runbook.canceled"
+	EventWaitingGate = "runbook.waiting_gate"
+)
+
+// notify sends the events a change of the run calls for: its end, or a
+// gate that started waiting. Event ids are per run (and gate), so a
+// repeat after a crash is a no-op.
+func (c *Coordinator) notify(ctx context.Context, before string, run *Run, gatesBefore map[string]bool) error {
+	if c.Notify == nil {
+		return nil
+	}
+	if Active(before) && !Active(run.State) {
+		event := map[string]string{RunSucceeded: EventSucceeded, RunFailed: EventFailed, RunCanceled: EventCanceled}[run.State]
+		if err := c.Notify(ctx, event, "evt_run_"+run.ID+"_"+run.State, run); err != nil {
+			return err
+		}
+	}
+	for _, s := range run.Steps {
+		if s.State == StepWaiting && !gatesBefore[s.ID] {
+			if err := c.Notify(ctx, EventWaitingGate, "evt_run_"+run.ID+"_gate_"+s.ID, run); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func waitingGates(run *Run) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range run.Steps {
+		if s.State == StepWaiting {
+			out[s.ID] = true
+		}
+	}
+	return out
 }
 
 // NewCoordinator returns the coordinator of runbooks; advance tasks go to
@@ -255,7 +299,11 @@ func (c *Coordinator) ProcessAdvance(ctx context.Context, t *asynq.Task) error {
 		run.State, run.Error = RunFailed, "the runbook is no longer configured"
 		return c.save(ctx, run)
 	}
+	before, gates := run.State, waitingGates(run)
 	if err := c.advance(ctx, rb, run); err != nil {
+		return err
+	}
+	if err := c.notify(ctx, before, run, gates); err != nil {
 		return err
 	}
 	return c.save(ctx, run)
@@ -519,10 +567,14 @@ func (c *Coordinator) locked(ctx context.Context, id string, fn func(rb *Runbook
 	if !ok {
 		return run, fmt.Errorf("%w: %q", ErrUnknownRunbook, run.Runbook)
 	}
+	before, gates := run.State, waitingGates(run)
 	if err := fn(rb, run); err != nil {
 		return run, err
 	}
 	if err := c.advance(ctx, rb, run); err != nil {
+		return run, err
+	}
+	if err := c.notify(ctx, before, run, gates); err != nil {
 		return run, err
 	}
 	return run, c.save(ctx, run)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -178,6 +179,15 @@ func TestGates(t *testing.T) {
 	t.Parallel()
 	r := startRig(t, rescueSession(time.Hour))
 	ctx := context.Background()
+	var mu sync.Mutex
+	events := map[string][]string{} // event id -> types sent
+	r.coord.Notify = func(_ context.Context, event, id string, data any) error {
+		mu.Lock()
+		defer mu.Unlock()
+		events[id] = append(events[id], event)
+		assert.IsType(t, &runbook.Run{}, data)
+		return nil
+	}
 	lead := &ops.Actor{Name: "lead", Via: ops.ViaAPI, Authenticated: true}
 	run, err := r.coord.Start(ctx, "rescue-session", map[string]any{"server": "12345"}, nil, nil)
 	require.NoError(t, err)
@@ -191,6 +201,12 @@ func TestGates(t *testing.T) {
 	done := r.wait(t, run.ID)
 	assert.Equal(t, runbook.RunSucceeded, done.State, done.Error)
 	assert.Equal(t, lead, done.Steps[1].DecidedBy)
+	mu.Lock()
+	assert.Equal(t, map[string][]string{
+		"evt_run_" + run.ID + "_gate_work-done": {runbook.EventWaitingGate},
+		"evt_run_" + run.ID + "_succeeded":      {runbook.EventSucceeded},
+	}, events, "each sent once")
+	mu.Unlock()
 
 	run, err = r.coord.Start(ctx, "rescue-session", map[string]any{"server": "12346"}, nil, nil)
 	require.NoError(t, err)

@@ -17,7 +17,11 @@ import (
 	"github.com/opsworker/opsworker/ops"
 )
 
-func isProviderEvent(event string) bool { return strings.HasPrefix(event, "provider.") }
+// isProviderEvent reports whether event belongs to no operation: a
+// provider's (provider.*) or a runbook run's (runbook.*).
+func isProviderEvent(event string) bool {
+	return strings.HasPrefix(event, "provider.") || strings.HasPrefix(event, "runbook.")
+}
 
 // ProviderEventID is the webhook-id of a provider.* event: one per
 // account, outage (the moment its breaker opened) and event type, so the
@@ -29,7 +33,7 @@ func ProviderEventID(event, provider, account string, openedAt time.Time) string
 // matchesProvider reports whether the subscription asked for event of
 // provider: provider.* events go only to subscriptions that name them.
 func (s Subscription) matchesProvider(provider, event string) bool {
-	return slices.Contains(s.Events, event) && (len(s.Providers) == 0 || slices.Contains(s.Providers, provider))
+	return slices.Contains(s.Events, event) && (provider == "" || len(s.Providers) == 0 || slices.Contains(s.Providers, provider))
 }
 
 // ProviderChanged sends provider.degraded when a provider account's
@@ -63,21 +67,30 @@ func (w *Worker) ProviderChanged(ch flow.Change) {
 }
 
 func (pl *pipeline) enqueueProviderEvent(ctx context.Context, event string, data ops.ProviderHealth, ts time.Time) error {
+	id := ProviderEventID(event, data.Provider, data.Account, data.DegradedAt)
+	return pl.enqueueSubscriptionEvent(ctx, event, id, data.Provider, data.Account, data, ts)
+}
+
+// enqueueSubscriptionEvent sends an event that belongs to no operation
+// (provider.*, runbook.*) to the subscriptions that name it: its body is
+// kept for the webhook retention, each delivery is its own task, and id
+// makes a repeat a no-op. provider ("" for runbook events) is matched
+// against a subscription's providers filter.
+func (pl *pipeline) enqueueSubscriptionEvent(ctx context.Context, event, id, provider, account string, data any, ts time.Time) error {
 	var dests []Subscription
 	for _, s := range pl.cfg.Webhooks.Subscriptions {
-		if s.matchesProvider(data.Provider, event) {
+		if s.matchesProvider(provider, event) {
 			dests = append(dests, s)
 		}
 	}
 	if len(dests) == 0 {
 		return nil
 	}
-	id := ProviderEventID(event, data.Provider, data.Account, data.DegradedAt)
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(ops.Event{ID: id, Type: event, Timestamp: ts, Data: raw})
+	body, err := json.Marshal(ops.Event{ID: id, Type: event, Timestamp: ts.UTC(), Data: raw})
 	if err != nil {
 		return err
 	}
@@ -85,7 +98,7 @@ func (pl *pipeline) enqueueProviderEvent(ctx context.Context, event string, data
 		return err
 	}
 	for _, s := range dests {
-		payload, _ := json.Marshal(WebhookPayload{Provider: data.Provider, Account: data.Account, EventID: id, EventType: event,
+		payload, _ := json.Marshal(WebhookPayload{Provider: provider, Account: account, EventID: id, EventType: event,
 			Destination: destSub(s.Name), Host: opstore.CallbackOrigin(s.URL)})
 		_, err := pl.cfg.Enqueuer.EnqueueContext(ctx, asynq.NewTask(TypeWebhookDeliver, payload),
 			asynq.TaskID(id+":wh:"+shortHash(destSub(s.Name))),
@@ -98,15 +111,20 @@ func (pl *pipeline) enqueueProviderEvent(ctx context.Context, event string, data
 			return fmt.Errorf("enqueue %s to %s: %w", id, s.Name, err)
 		}
 	}
-	pl.log.Info("provider event queued", zap.String("event", event), zap.String("event_id", id), zap.String("provider", data.Provider),
-		zap.String("account", data.Account), zap.Int("destinations", len(dests)))
+	pl.log.Info("event queued", zap.String("event", event), zap.String("event_id", id), zap.String("provider", provider), zap.Int("destinations", len(dests)))
 	return nil
+}
+
+// SendEvent sends a runbook.* event (data: the run) to the subscriptions
+// that name it.
+func (w *Worker) SendEvent(ctx context.Context, event, id string, data any) error {
+	return w.p.enqueueSubscriptionEvent(ctx, event, id, "", "", data, w.p.cfg.Now())
 }
 
 // deliverProviderEvent delivers one provider.* event to one subscription.
 func (ds *deliverStep) deliverProviderEvent(ctx context.Context, p WebhookPayload) error {
-	if p.EventID == "" || p.Provider == "" || !strings.HasPrefix(p.Destination, "sub:") {
-		return fmt.Errorf("decode %s: a provider event needs event_id, provider and a subscription destination: %w", TypeWebhookDeliver, asynq.SkipRetry)
+	if p.EventID == "" || (p.Provider == "" && strings.HasPrefix(p.EventType, "provider.")) || !strings.HasPrefix(p.Destination, "sub:") {
+		return fmt.Errorf("decode %s: a provider or runbook event needs event_id, a subscription destination (and a provider event its provider): %w", TypeWebhookDeliver, asynq.SkipRetry)
 	}
 	log := ds.log.With(zap.String("event", p.EventType), zap.String("provider", p.Provider), zap.String("account", p.Account), zap.String("destination", p.Destination))
 	body, err := ds.cfg.Store.ProviderEvent(ctx, p.EventID)
