@@ -54,6 +54,7 @@ openapi:
 bench:
 	$(GO) run ./cmd/opsbench -redis $(REDIS_ADDR) $(BENCHFLAGS)
 	$(GO) test ./internal/opstore -run '^$$' -bench 'ListFiltered100k' -benchtime 1000x
+	$(GO) test ./internal/runbook -run '^$$' -bench 'RunbookOverhead' -benchtime 20x
 
 ## chaos: the chaos suite at full size (300 operations per test): crash
 ## loop, Redis outage, provider brown-out, poison input. `make test` runs

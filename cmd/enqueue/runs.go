@@ -156,15 +156,33 @@ func (g *globals) printRun(r *runbook.Run) error {
 
 func newRunsCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "runs <run-id>",
-		Short: "Show a runbook run and its steps",
-		Args:  cobra.ExactArgs(1),
+		Use:   "runs [<run-id>]",
+		Short: "List runbook runs, newest first, or show one and its steps",
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rdb, err := g.connect(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer rdb.Close()
+			if len(args) == 0 {
+				runs, err := runbook.ListRuns(cmd.Context(), rdb, g.keyPrefix, 50)
+				if err != nil {
+					return fail(exitNoRedis, "%v", err)
+				}
+				if g.output == "json" {
+					if runs == nil {
+						runs = []*runbook.Run{}
+					}
+					return g.printJSON(runs)
+				}
+				tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "RUN\tRUNBOOK\tSTATE\tCREATED\tERROR")
+				for _, r := range runs {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Runbook, r.State, r.CreatedAt.Format(time.RFC3339), oneLine(r.Error, 80))
+				}
+				return tw.Flush()
+			}
 			run, err := runbook.ReadRun(cmd.Context(), rdb, g.keyPrefix, args[0])
 			if errors.Is(err, opstore.ErrNotFound) {
 				return fail(exitBadInput, "run %s: not found", args[0])

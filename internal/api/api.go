@@ -86,6 +86,7 @@ type Config struct {
 	Runbooks interface {
 		Start(ctx context.Context, name string, inputs map[string]any, labels map[string]string, by *ops.Actor) (*runbook.Run, error)
 		View(ctx context.Context, id string) (*runbook.Run, error)
+		List(ctx context.Context, limit int) ([]*runbook.Run, error)
 		Decide(ctx context.Context, runID, step string, cont bool, by *ops.Actor) (*runbook.Run, error)
 		Cancel(ctx context.Context, runID string, compensate bool, by *ops.Actor) (*runbook.Run, error)
 	}
@@ -143,6 +144,7 @@ func Routes() []Route {
 		{"GET", "/v1/operations/{id}"},
 		{"GET", "/v1/operations/{id}/events"},
 		{"POST", "/v1/runbooks/{name}/runs"},
+		{"GET", "/v1/runs"},
 		{"GET", "/v1/runs/{id}"},
 		{"POST", "/v1/runs/{id}/cancel"},
 		{"POST", "/v1/runs/{id}/gates/{step}/continue"},
@@ -166,6 +168,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/operations/{id}", a.Require(ScopeRead, http.HandlerFunc(a.get)))
 	mux.Handle("GET /v1/operations/{id}/events", a.Require(ScopeRead, http.HandlerFunc(a.events)))
 	mux.Handle("POST /v1/runbooks/{name}/runs", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.startRun))))
+	mux.Handle("GET /v1/runs", a.Require(ScopeRead, http.HandlerFunc(a.listRuns)))
 	mux.Handle("GET /v1/runs/{id}", a.Require(ScopeRead, http.HandlerFunc(a.getRun)))
 	mux.Handle("POST /v1/runs/{id}/cancel", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.cancelRun))))
 	mux.Handle("POST /v1/runs/{id}/gates/{step}/continue", a.cop.Handler(a.Require(ScopeWrite, a.decideGate(true))))
@@ -654,6 +657,33 @@ func (a *API) getRun(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, run)
 	}
+}
+
+// RunsResponse lists runs, newest first.
+type RunsResponse struct {
+	Runs []*runbook.Run `json:"runs"`
+}
+
+func (a *API) listRuns(w http.ResponseWriter, r *http.Request) {
+	limit := 20
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 200 {
+			problem(w, http.StatusBadRequest, "limit: must be 1..200", "limit")
+			return
+		}
+		limit = n
+	}
+	runs := []*runbook.Run{}
+	if a.cfg.Runbooks != nil {
+		got, err := a.cfg.Runbooks.List(r.Context(), limit)
+		if err != nil {
+			problem(w, http.StatusServiceUnavailable, "the store is unavailable; try again", "")
+			return
+		}
+		runs = append(runs, got...)
+	}
+	writeJSON(w, http.StatusOK, RunsResponse{Runs: runs})
 }
 
 // CancelRunRequest cancels a run.

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/runbook"
 	"github.com/opsworker/opsworker/internal/tasks"
 	"github.com/opsworker/opsworker/ops"
 )
@@ -61,6 +62,7 @@ var consoleTmpl = template.Must(template.New("console").Funcs(template.FuncMap{
 	"pretty":   prettyJSON,
 	"terminal": func(s ops.State) bool { return s.Terminal() },
 	"labels":   labelText,
+	"active":   runbook.Active,
 	"query":    func(v url.Values) string { return v.Encode() },
 	"dict": func(kv ...any) map[string]any {
 		m := make(map[string]any, len(kv)/2)
@@ -139,6 +141,10 @@ func (a *API) ConsoleHandler() http.Handler {
 	mux.HandleFunc("GET /console/providers", a.consoleProviders)
 	mux.HandleFunc("POST /console/ops/{id}/{action}", a.consoleAction)
 	mux.HandleFunc("POST /console/providers/{provider}/{account}/{action}", a.consolePause)
+	mux.HandleFunc("GET /console/runs", a.consoleRuns)
+	mux.HandleFunc("GET /console/runs/{id}", a.consoleRun)
+	mux.HandleFunc("POST /console/runs/{id}/cancel", a.consoleRunAction)
+	mux.HandleFunc("POST /console/runs/{id}/gates/{step}/{action}", a.consoleRunAction)
 	return mux
 }
 
@@ -361,4 +367,68 @@ func (a *API) consolePause(w http.ResponseWriter, r *http.Request) {
 		a.cfg.Logger.Info("audit: provider account "+action+"d (console)", zap.String("provider", provider), zap.String("account", account), zap.String("by", tok.Name))
 	}
 	http.Redirect(w, r, "/console/providers?flash="+url.QueryEscape(msg), http.StatusSeeOther)
+}
+
+func (a *API) consoleRuns(w http.ResponseWriter, r *http.Request) {
+	var runs []*runbook.Run
+	if a.cfg.Runbooks != nil {
+		got, err := a.cfg.Runbooks.List(r.Context(), 100)
+		if err != nil {
+			http.Error(w, "the store is unavailable; try again", http.StatusServiceUnavailable)
+			return
+		}
+		runs = got
+	}
+	a.render(w, r, "runs.tmpl", "Runbook runs", runs)
+}
+
+func (a *API) consoleRun(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.Runbooks == nil {
+		http.NotFound(w, r)
+		return
+	}
+	run, err := a.cfg.Runbooks.View(r.Context(), r.PathValue("id"))
+	if errors.Is(err, opstore.ErrNotFound) {
+		http.Error(w, "no such run (unknown id, or expired after its retention)", http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		http.Error(w, "the store is unavailable; try again", http.StatusServiceUnavailable)
+		return
+	}
+	name := "run.tmpl"
+	if r.URL.Query().Get("partial") == "detail" {
+		name = "rundetail"
+	}
+	a.render(w, r, name, "Run "+run.ID, run)
+}
+
+func (a *API) consoleRunAction(w http.ResponseWriter, r *http.Request) {
+	tok, ok := a.checkForm(w, r)
+	if !ok {
+		return
+	}
+	if a.cfg.Runbooks == nil {
+		http.NotFound(w, r)
+		return
+	}
+	id := r.PathValue("id")
+	by := &ops.Actor{Name: tok.Name, Via: ops.ViaAPI, Authenticated: true}
+	var err error
+	msg := ""
+	switch step, action := r.PathValue("step"), r.PathValue("action"); {
+	case step == "":
+		_, err = a.cfg.Runbooks.Cancel(r.Context(), id, r.PostForm.Get("compensate") != "false", by)
+		msg = "cancel requested"
+	case action == "continue" || action == "abort":
+		_, err = a.cfg.Runbooks.Decide(r.Context(), id, step, action == "continue", by)
+		msg = step + ": " + action
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		msg = "not done: " + err.Error()
+	}
+	http.Redirect(w, r, "/console/runs/"+url.PathEscape(id)+"?flash="+url.QueryEscape(msg), http.StatusSeeOther)
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -174,4 +176,46 @@ func TestRunbookGateFromTheCLI(t *testing.T) {
 	bad := cli(t, "--redis", r.redisURL, "run", "rescue-session")
 	assert.Equal(t, 2, bad.code, "a required input is missing")
 	assert.Contains(t, bad.stderr, "inputs.server: required")
+}
+
+// The console lists runs and shows one with its steps linked to their
+// operations; a write token continues a gate from it.
+func TestRunbookGateInTheConsole(t *testing.T) {
+	r := startRunbookWorker(t)
+	code, b := r.call(t, "POST", "/v1/runbooks/rescue-session/runs", `{"inputs":{"server":"12348"}}`)
+	require.Equal(t, 202, code, string(b))
+	var run runbook.Run
+	require.NoError(t, json.Unmarshal(b, &run))
+	r.await(t, run.ID, func(run runbook.Run) bool { return run.State == runbook.RunWaitingGate })
+
+	ctx := newBrowser(t, 120*time.Second)
+	chromedp.ListenTarget(ctx, func(ev any) {
+		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			go func() { _ = chromedp.Run(ctx, page.HandleJavaScriptDialog(true)) }()
+		}
+	})
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.Navigate(r.base+"/console/runs"),
+		chromedp.WaitVisible("#token", chromedp.ByQuery),
+		chromedp.SendKeys("#token", rwTok, chromedp.ByQuery),
+		chromedp.Submit("#token", chromedp.ByQuery),
+	))
+	testutil.WaitFor(t, 20*time.Second, "the runs page", func() bool {
+		var body string
+		return chromedp.Run(ctx, chromedp.Evaluate(`document.body ? document.body.innerText : ""`, &body)) == nil && strings.Contains(body, run.ID)
+	})
+	require.NoError(t, chromedp.Run(ctx, chromedp.Navigate(r.base+"/console/runs/"+run.ID), chromedp.WaitVisible("#detail", chromedp.ByQuery)))
+	var png []byte
+	require.NoError(t, chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)))
+	saveArtifact(t, "console-run-gate.png", png)
+	require.NoError(t, chromedp.Run(ctx, chromedp.Click(`form[action$="/gates/work-done/continue"] button`, chromedp.ByQuery)))
+	done := r.await(t, run.ID, func(run runbook.Run) bool { return !runbook.Active(run.State) })
+	assert.Equal(t, runbook.RunSucceeded, done.State, done.Error)
+	assert.Equal(t, "ci", done.Steps[1].DecidedBy.Name)
+	testutil.WaitFor(t, 20*time.Second, "the page shows it", func() bool {
+		var body string
+		return chromedp.Run(ctx, chromedp.Evaluate(`document.body ? document.body.innerText : ""`, &body)) == nil && strings.Contains(body, "by token ci")
+	})
+	require.NoError(t, chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)))
+	saveArtifact(t, "console-run-done.png", png)
 }

@@ -163,6 +163,7 @@ func NewCoordinator(rdb redis.UniversalClient, prefix string, store *opstore.Sto
 }
 
 func (c *Coordinator) runKey(id string) string  { return c.prefix + ":{ops}:run:" + id }
+func (c *Coordinator) indexKey() string         { return c.prefix + ":{ops}:runs" }
 func (c *Coordinator) lockKey(id string) string { return c.prefix + ":{ops}:run:" + id + ":lock" }
 
 // Runbooks are the coordinator's runbooks, by name.
@@ -198,6 +199,9 @@ func (c *Coordinator) start(ctx context.Context, id, name string, inputs map[str
 		run.Steps = append(run.Steps, RunStep{ID: s.ID, Phase: PhaseFinally, State: StepPending})
 	}
 	if err := c.save(ctx, run); err != nil {
+		return nil, err
+	}
+	if err := c.rdb.ZAdd(ctx, c.indexKey(), redis.Z{Score: float64(now.UnixMilli()), Member: run.ID}).Err(); err != nil {
 		return nil, err
 	}
 	if err := c.enqueueAdvance(ctx, run.ID, "start"); err != nil {
@@ -723,4 +727,41 @@ func (c *Coordinator) startRequested(ctx context.Context, cmd Command) error {
 			Inputs: req.Inputs, Labels: req.Labels, SubmittedBy: cmd.By, CreatedAt: now, FinishedAt: &now, Steps: []RunStep{}})
 	}
 	return err
+}
+
+// List returns up to limit runs, newest first, and drops the entries of
+// runs that expired.
+func (c *Coordinator) List(ctx context.Context, limit int) ([]*Run, error) {
+	return ListRuns(ctx, c.rdb, c.prefix, limit)
+}
+
+// ListRuns is List without a coordinator (the CLI).
+func ListRuns(ctx context.Context, rdb redis.UniversalClient, prefix string, limit int) ([]*Run, error) {
+	c := &Coordinator{rdb: rdb, prefix: prefix}
+	var out []*Run
+	for offset := int64(0); len(out) < limit; {
+		ids, err := rdb.ZRevRange(ctx, c.indexKey(), offset, offset+int64(limit)-1).Result()
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			break
+		}
+		offset += int64(len(ids))
+		for _, id := range ids {
+			run, err := c.Get(ctx, id)
+			if errors.Is(err, opstore.ErrNotFound) {
+				_ = rdb.ZRem(ctx, c.indexKey(), id).Err()
+				offset--
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if out = append(out, run); len(out) == limit {
+				break
+			}
+		}
+	}
+	return out, nil
 }

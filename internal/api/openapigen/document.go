@@ -52,6 +52,7 @@ func components() []component {
 		{"RunStep", reflect.TypeFor[runbook.RunStep](), false},
 		{"StartRunRequest", reflect.TypeFor[api.StartRunRequest](), false},
 		{"CancelRunRequest", reflect.TypeFor[api.CancelRunRequest](), false},
+		{"RunsResponse", reflect.TypeFor[api.RunsResponse](), false},
 		{"Gate", reflect.TypeFor[runbook.Gate](), false},
 		{"Plan", reflect.TypeFor[ops.Plan](), false},
 		{"PlanCheck", reflect.TypeFor[ops.PlanCheck](), false},

@@ -79,6 +79,8 @@ func document(schemas map[string]*jsonschema.Schema) openAPI {
 	startRunResponses := problems("400", "401", "403", "404", "413", "415", "503")
 	startRunResponses["202"] = obj{"description": "The run, started", "headers": obj{"Location": obj{"$ref": "#/components/headers/Location"}}, "content": jsonContent("Run")}
 	runResponses := problems("401", "404", "503")
+	runsResponses := problems("400", "401", "503")
+	runsResponses["200"] = obj{"description": "Runs, newest first", "content": jsonContent("RunsResponse")}
 	runChangeResponses := problems("401", "403", "404", "409", "413", "415", "503")
 	runChangeResponses["200"] = obj{"description": "The run, changed (its steps go on as the change says)", "content": jsonContent("Run")}
 	runResponses["200"] = obj{"description": "The run and its steps", "content": jsonContent("Run")}
@@ -156,6 +158,14 @@ func document(schemas map[string]*jsonschema.Schema) openAPI {
 					"parameters":  []any{obj{"name": "name", "in": "path", "required": true, "schema": obj{"type": "string"}}},
 					"requestBody": obj{"required": true, "content": jsonContent("StartRunRequest")},
 					"responses":   startRunResponses,
+				},
+			},
+			"/v1/runs": obj{
+				"get": obj{
+					"summary":     "List runbook runs, newest first",
+					"operationId": "listRuns",
+					"parameters":  []any{obj{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": 200, "default": 20}}},
+					"responses":   runsResponses,
 				},
 			},
 			"/v1/runs/{id}": obj{
