@@ -108,16 +108,24 @@ approvals:
 
 	// The submitter: find the purge by its label, watch it finish.
 	ci := browser(rwTok)
-	require.NoError(t, chromedp.Run(ci,
-		chromedp.SendKeys(`input[name="label"]`, "change=CHG-7", chromedp.ByQuery),
-		chromedp.Submit(`input[name="label"]`, chromedp.ByQuery),
-	))
+	// The page may still be settling after the sign-in's redirect: a
+	// node that went away is looked up again.
+	var err error
+	for range 5 {
+		if err = chromedp.Run(ci,
+			chromedp.SetValue(`input[name="label"]`, "change=CHG-7", chromedp.ByQuery),
+			chromedp.Submit(`input[name="label"]`, chromedp.ByQuery),
+		); err == nil {
+			break
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	require.NoError(t, err, "search by label")
 	// The form loads the searched page (evaluations fail while it does).
 	testutil.WaitFor(t, 20*time.Second, "the search page", func() bool {
 		var at string
 		return chromedp.Run(ci, chromedp.Location(&at)) == nil && strings.Contains(at, "label=change")
 	})
-	require.NoError(t, chromedp.Run(ci, chromedp.WaitVisible("#rows", chromedp.ByQuery)))
 	waitText(ci, purgeID, 20*time.Second)
 	var rows int
 	require.NoError(t, chromedp.Run(ci, chromedp.Evaluate(`document.querySelectorAll("#rows tr[data-id]").length`, &rows)))

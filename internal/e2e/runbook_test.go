@@ -200,6 +200,12 @@ func TestRunbookGateInTheConsole(t *testing.T) {
 		chromedp.SendKeys("#token", rwTok, chromedp.ByQuery),
 		chromedp.Submit("#token", chromedp.ByQuery),
 	))
+	// The sign-in lands on the operations page; then the runs.
+	testutil.WaitFor(t, 20*time.Second, "signed in", func() bool {
+		var at string
+		return chromedp.Run(ctx, chromedp.Location(&at)) == nil && at == r.base+"/console/"
+	})
+	require.NoError(t, chromedp.Run(ctx, chromedp.Navigate(r.base+"/console/runs")))
 	testutil.WaitFor(t, 20*time.Second, "the runs page", func() bool {
 		var body string
 		return chromedp.Run(ctx, chromedp.Evaluate(`document.body ? document.body.innerText : ""`, &body)) == nil && strings.Contains(body, run.ID)
