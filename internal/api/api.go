@@ -87,6 +87,8 @@ type Config struct {
 		Start(ctx context.Context, name string, inputs map[string]any, labels map[string]string, by *ops.Actor) (*runbook.Run, error)
 		View(ctx context.Context, id string) (*runbook.Run, error)
 		List(ctx context.Context, limit int) ([]*runbook.Run, error)
+		DryRun(ctx context.Context, name string, inputs map[string]any,
+			dryRun func(ctx context.Context, kind string, env tasks.Envelope) (*ops.Plan, error)) (*runbook.RunPlan, error)
 		Decide(ctx context.Context, runID, step string, cont bool, by *ops.Actor) (*runbook.Run, error)
 		Cancel(ctx context.Context, runID string, compensate bool, by *ops.Actor) (*runbook.Run, error)
 	}
@@ -612,6 +614,9 @@ func (a *API) reject(w http.ResponseWriter, r *http.Request) {
 type StartRunRequest struct {
 	Inputs map[string]any    `json:"inputs,omitempty"`
 	Labels map[string]string `json:"labels,omitempty"`
+	// DryRun answers 200 with what the run's first steps would do (a
+	// RunPlan) and starts nothing.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 func (a *API) startRun(w http.ResponseWriter, r *http.Request) {
@@ -624,6 +629,25 @@ func (a *API) startRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	by := actor(r)
+	if req.DryRun {
+		if a.cfg.DryRunner == nil {
+			problem(w, http.StatusBadRequest, "dry_run: this server cannot run dry runs", "dry_run")
+			return
+		}
+		plan, err := a.cfg.Runbooks.DryRun(r.Context(), r.PathValue("name"), req.Inputs, a.cfg.DryRunner.DryRun)
+		var re *runbook.Error
+		switch {
+		case errors.Is(err, runbook.ErrUnknownRunbook):
+			problem(w, http.StatusNotFound, err.Error(), "")
+		case errors.As(err, &re):
+			problem(w, http.StatusBadRequest, re.Error(), re.Field)
+		case err != nil:
+			problem(w, http.StatusServiceUnavailable, "the store is unavailable; try again", "")
+		default:
+			writeJSON(w, http.StatusOK, plan)
+		}
+		return
+	}
 	run, err := a.cfg.Runbooks.Start(r.Context(), r.PathValue("name"), req.Inputs, req.Labels, by)
 	var re *runbook.Error
 	var ve *ops.ValidationError

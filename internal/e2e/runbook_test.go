@@ -138,7 +138,29 @@ func TestShippedRunbooksThroughTheAPI(t *testing.T) {
 	assert.Equal(t, runbook.RunSucceeded, re.State, re.Error)
 	assert.Equal(t, map[string]string{"drop-snapshot": "succeeded", "reinstall": "succeeded"}, runSteps(re))
 
-	code, b := r.call(t, "POST", "/v1/runbooks/safe-resize/runs", `{"inputs":{}}`)
+	// A dry run checks the inputs and the first step at the provider, and
+	// starts nothing.
+	_, b := r.call(t, "GET", "/v1/runs?limit=200", "")
+	var before struct{ Runs []runbook.Run }
+	require.NoError(t, json.Unmarshal(b, &before))
+	code, b := r.call(t, "POST", "/v1/runbooks/safe-resize/runs", `{"dry_run":true,"inputs":{`+inst+`}}`)
+	require.Equal(t, 200, code, string(b))
+	var plan runbook.RunPlan
+	require.NoError(t, json.Unmarshal(b, &plan))
+	require.Len(t, plan.Steps, 1)
+	assert.Equal(t, "snap", plan.Steps[0].ID)
+	require.NotNil(t, plan.Steps[0].Plan)
+	assert.Equal(t, "launch", plan.Steps[0].Plan.Outcome)
+	assert.Equal(t, []string{"resize"}, plan.Later)
+	_, b = r.call(t, "GET", "/v1/runs?limit=200", "")
+	var after struct{ Runs []runbook.Run }
+	require.NoError(t, json.Unmarshal(b, &after))
+	assert.Len(t, after.Runs, len(before.Runs), "a dry run starts no run")
+	code, b = r.call(t, "POST", "/v1/runbooks/safe-resize/runs", `{"dry_run":true,"inputs":{}}`)
+	assert.Equal(t, 400, code)
+	assert.Contains(t, string(b), `"field":"inputs.instance"`)
+
+	code, b = r.call(t, "POST", "/v1/runbooks/safe-resize/runs", `{"inputs":{}}`)
 	assert.Equal(t, 400, code)
 	assert.Contains(t, string(b), `"field":"inputs.instance"`)
 	code, _ = r.call(t, "POST", "/v1/runbooks/nope/runs", `{}`)

@@ -765,3 +765,66 @@ func ListRuns(ctx context.Context, rdb redis.UniversalClient, prefix string, lim
 	}
 	return out, nil
 }
+
+// RunPlan is the answer of a dry run of a run: its checked inputs and
+// what its first steps (those that need nothing) would do now.
+type RunPlan struct {
+	Runbook string         `json:"runbook"`
+	Inputs  map[string]any `json:"inputs"`
+	// Steps are the first steps' plans; a gate's is its message.
+	Steps []StepPlan `json:"steps"`
+	// Later are the steps after them, whose params may depend on the
+	// first steps' results: not checked against the provider.
+	Later []string `json:"later,omitempty"`
+}
+
+// StepPlan is one first step of a dry run.
+type StepPlan struct {
+	ID   string    `json:"id"`
+	Gate string    `json:"gate,omitempty"`
+	Plan *ops.Plan `json:"plan,omitempty"`
+	// Error says why the step would be refused (its params).
+	Error string `json:"error,omitempty"`
+}
+
+// DryRun checks a run without starting it: the inputs (an error names
+// the input), then each first step's params and, through dryRun (the
+// worker's), its pre-flight and the call it would send.
+func (c *Coordinator) DryRun(ctx context.Context, name string, inputs map[string]any,
+	dryRun func(ctx context.Context, kind string, env tasks.Envelope) (*ops.Plan, error)) (*RunPlan, error) {
+	rb, ok := c.runbooks[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownRunbook, name)
+	}
+	in, err := rb.Inputs(inputs)
+	if err != nil {
+		return nil, err
+	}
+	plan := &RunPlan{Runbook: name, Inputs: in, Steps: []StepPlan{}}
+	for _, s := range rb.Steps {
+		if len(rb.Needs(s.ID)) > 0 {
+			plan.Later = append(plan.Later, s.ID)
+			continue
+		}
+		sp := StepPlan{ID: s.ID}
+		switch params, err := rb.Render(s.ID, in, nil); {
+		case s.Gate != nil:
+			sp.Gate = s.Gate.Message
+		case err != nil:
+			sp.Error = err.Error()
+		default:
+			p, err := dryRun(ctx, s.Kind, tasks.Envelope{Provider: s.Provider, Account: s.Account, Params: params})
+			var ve *ops.ValidationError
+			switch {
+			case errors.As(err, &ve):
+				sp.Error = ve.Error()
+			case err != nil:
+				return nil, err
+			default:
+				sp.Plan = p
+			}
+		}
+		plan.Steps = append(plan.Steps, sp)
+	}
+	return plan, nil
+}

@@ -53,6 +53,8 @@ func components() []component {
 		{"StartRunRequest", reflect.TypeFor[api.StartRunRequest](), false},
 		{"CancelRunRequest", reflect.TypeFor[api.CancelRunRequest](), false},
 		{"RunsResponse", reflect.TypeFor[api.RunsResponse](), false},
+		{"RunPlan", reflect.TypeFor[runbook.RunPlan](), false},
+		{"StepPlan", reflect.TypeFor[runbook.StepPlan](), false},
 		{"Gate", reflect.TypeFor[runbook.Gate](), false},
 		{"Plan", reflect.TypeFor[ops.Plan](), false},
 		{"PlanCheck", reflect.TypeFor[ops.PlanCheck](), false},

@@ -77,6 +77,7 @@ func document(schemas map[string]*jsonschema.Schema) openAPI {
 	rejectResponses := problems("401", "403", "404", "409", "413", "415", "503")
 	rejectResponses["202"] = obj{"description": "Rejection queued: the operation ends canceled", "content": jsonContent("Operation")}
 	startRunResponses := problems("400", "401", "403", "404", "413", "415", "503")
+	startRunResponses["200"] = obj{"description": "A dry run (dry_run true): the inputs checked and what the first steps would do; nothing started", "content": jsonContent("RunPlan")}
 	startRunResponses["202"] = obj{"description": "The run, started", "headers": obj{"Location": obj{"$ref": "#/components/headers/Location"}}, "content": jsonContent("Run")}
 	runResponses := problems("401", "404", "503")
 	runsResponses := problems("400", "401", "503")
