@@ -45,17 +45,48 @@ const (
 	StepRefused = "refused"
 )
 
+// Redacted replaces a secret input's value wherever a run is shown.
+const Redacted = "REDACTED"
+
+// storedRun is a run as Redis keeps it: secret inputs in clear while the
+// run needs them.
+type storedRun Run
+
+// MarshalJSON renders the run with its secret inputs redacted: every
+// rendering (API, CLI, console, webhooks) goes through it; only the store
+// keeps the values.
+func (r Run) MarshalJSON() ([]byte, error) {
+	shown := storedRun(r)
+	shown.Inputs = r.ShownInputs()
+	return json.Marshal(shown)
+}
+
+// ShownInputs are the run's inputs with the secret ones redacted.
+func (r *Run) ShownInputs() map[string]any {
+	out := make(map[string]any, len(r.Inputs))
+	for k, v := range r.Inputs {
+		if slices.Contains(r.SecretInputs, k) {
+			v = Redacted
+		}
+		out[k] = v
+	}
+	return out
+}
+
 // Run is one run of a runbook: its inputs, and each step's operation.
 type Run struct {
-	ID          string            `json:"id"`
-	Runbook     string            `json:"runbook"`
-	State       string            `json:"state"`
-	Inputs      map[string]any    `json:"inputs"`
-	Labels      map[string]string `json:"labels,omitempty"`
-	SubmittedBy *ops.Actor        `json:"submitted_by,omitempty"`
-	CreatedAt   time.Time         `json:"created_at"`
-	UpdatedAt   time.Time         `json:"updated_at"`
-	FinishedAt  *time.Time        `json:"finished_at,omitempty"`
+	ID      string         `json:"id"`
+	Runbook string         `json:"runbook"`
+	State   string         `json:"state"`
+	Inputs  map[string]any `json:"inputs"`
+	// SecretInputs name the inputs whose values are shown as REDACTED
+	// (and removed from the record once the run ends).
+	SecretInputs []string          `json:"secret_inputs,omitempty"`
+	Labels       map[string]string `json:"labels,omitempty"`
+	SubmittedBy  *ops.Actor        `json:"submitted_by,omitempty"`
+	CreatedAt    time.Time         `json:"created_at"`
+	UpdatedAt    time.Time         `json:"updated_at"`
+	FinishedAt   *time.Time        `json:"finished_at,omitempty"`
 	// Error names the step that failed the run, and why.
 	Error string    `json:"error,omitempty"`
 	Steps []RunStep `json:"steps"`
@@ -191,7 +222,7 @@ func (c *Coordinator) start(ctx context.Context, id, name string, inputs map[str
 		return nil, err
 	}
 	now := c.now().UTC()
-	run := &Run{ID: id, Runbook: name, State: RunRunning, Inputs: in, Labels: labels, SubmittedBy: by, CreatedAt: now, UpdatedAt: now}
+	run := &Run{ID: id, Runbook: name, SecretInputs: rb.SecretInputs(), State: RunRunning, Inputs: in, Labels: labels, SubmittedBy: by, CreatedAt: now, UpdatedAt: now}
 	for _, s := range rb.Steps {
 		run.Steps = append(run.Steps, RunStep{ID: s.ID, Phase: PhaseStep, State: StepPending})
 	}
@@ -220,11 +251,12 @@ func (c *Coordinator) Get(ctx context.Context, id string) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	var run Run
+	var run storedRun
 	if err := json.Unmarshal(b, &run); err != nil {
 		return nil, err
 	}
-	return &run, nil
+	r := Run(run)
+	return &r, nil
 }
 
 // View reads a run with each step's state as its operation has it now
@@ -242,7 +274,7 @@ func (c *Coordinator) View(ctx context.Context, id string) (*Run, error) {
 
 func (c *Coordinator) save(ctx context.Context, run *Run) error {
 	run.UpdatedAt = c.now().UTC()
-	b, err := json.Marshal(run)
+	b, err := json.Marshal(storedRun(*run))
 	if err != nil {
 		return err
 	}
@@ -516,6 +548,11 @@ func (c *Coordinator) submit(ctx context.Context, rb *Runbook, run *Run, s *RunS
 // finish ends the run: failed naming the failing step, or succeeded.
 func (c *Coordinator) finish(run *Run, failed *RunStep) {
 	now := c.now().UTC()
+	for _, k := range run.SecretInputs {
+		if _, ok := run.Inputs[k]; ok {
+			run.Inputs[k] = "REMOVED" // no step needs it any more
+		}
+	}
 	run.FinishedAt = &now
 	run.State = RunSucceeded
 	for i := range run.Steps {
@@ -724,7 +761,7 @@ func (c *Coordinator) startRequested(ctx context.Context, cmd Command) error {
 	if errors.Is(err, ErrUnknownRunbook) || errors.As(err, &re) || errors.As(err, &ve) {
 		now := c.now().UTC()
 		return c.save(ctx, &Run{ID: cmd.RunID, Runbook: req.Runbook, State: RunFailed, Refused: true, Error: err.Error(),
-			Inputs: req.Inputs, Labels: req.Labels, SubmittedBy: cmd.By, CreatedAt: now, FinishedAt: &now, Steps: []RunStep{}})
+			Labels: req.Labels, SubmittedBy: cmd.By, CreatedAt: now, FinishedAt: &now, Steps: []RunStep{}}) // no inputs: some may be secret
 	}
 	return err
 }
@@ -800,7 +837,7 @@ func (c *Coordinator) DryRun(ctx context.Context, name string, inputs map[string
 	if err != nil {
 		return nil, err
 	}
-	plan := &RunPlan{Runbook: name, Inputs: in, Steps: []StepPlan{}}
+	plan := &RunPlan{Runbook: name, Inputs: (&Run{Inputs: in, SecretInputs: rb.SecretInputs()}).ShownInputs(), Steps: []StepPlan{}}
 	for _, s := range rb.Steps {
 		if len(rb.Needs(s.ID)) > 0 {
 			plan.Later = append(plan.Later, s.ID)

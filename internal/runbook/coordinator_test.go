@@ -2,6 +2,7 @@ package runbook_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -264,4 +265,41 @@ func TestCancelRun(t *testing.T) {
 		_, err = r.coord.Cancel(ctx, run.ID, true, ops1)
 		require.ErrorIs(t, err, runbook.ErrRunOver)
 	}
+}
+
+// A secret input is used by the steps, shown REDACTED wherever the run is
+// (its JSON: API, CLI, webhooks), and removed from the record at the end.
+func TestSecretInputs(t *testing.T) {
+	t.Parallel()
+	def := runbook.Definition{Name: "install-with-password",
+		Inputs: []runbook.Input{{Name: "password", Type: runbook.TypeString, Required: true, Secret: true}},
+		Steps: []runbook.Step{{ID: "install", Kind: "server:install", Provider: "leaseweb",
+			Params: map[string]any{"server_id": "12345", "operating_system_id": "UBUNTU_22_04_64BIT", "password": "{{ .inputs.password }}"}}}}
+	r := startRig(t, def)
+	ctx := context.Background()
+	const secret = "Runb00k-S3cret-Pw"
+	var shown []string
+	r.coord.Notify = func(_ context.Context, _, _ string, data any) error {
+		b, _ := json.Marshal(data)
+		shown = append(shown, string(b))
+		return nil
+	}
+	run, err := r.coord.Start(ctx, "install-with-password", map[string]any{"password": secret}, nil, nil)
+	require.NoError(t, err)
+	b, err := json.Marshal(run)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), secret)
+	assert.Contains(t, string(b), `"password":"REDACTED"`)
+	done := r.wait(t, run.ID)
+	require.Equal(t, runbook.RunSucceeded, done.State, done.Error)
+	assert.Equal(t, "REMOVED", done.Inputs["password"], "gone from the record once the run ended")
+	assert.Equal(t, 1, r.lw.Launches("12345", "install"), "the step got the password and launched")
+	for _, s := range shown {
+		assert.NotContains(t, s, secret)
+	}
+
+	_, err = runbook.Compile(runbook.Definition{Name: "x", Inputs: []runbook.Input{{Name: "p", Type: runbook.TypeString, Secret: true, Default: "hunter2"}},
+		Steps: def.Steps[:0:0]})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "a secret input takes no default")
 }

@@ -36,6 +36,11 @@ type Input struct {
 	Type     string `yaml:"type" json:"type"`
 	Required bool   `yaml:"required" json:"required,omitempty"`
 	Default  any    `yaml:"default" json:"default,omitempty"`
+	// Secret hides the value wherever the run is shown (API, CLI,
+	// console, runbook.* webhooks) and removes it from the run's record
+	// when the run ends. Steps get it as usual; an operation treats its
+	// secret params as it always does.
+	Secret bool `yaml:"secret" json:"secret,omitempty"`
 }
 
 // Step is one operation of a runbook.
@@ -133,6 +138,9 @@ func Compile(d Definition) (*Runbook, error) {
 		}
 		if !slices.Contains([]string{TypeString, TypeInt, TypeBool}, in.Type) {
 			return nil, bad("", field+".type", "must be string, int or bool")
+		}
+		if in.Secret && in.Default != nil {
+			return nil, bad("", field+".default", "a secret input takes no default (it would sit in the config)")
 		}
 		if in.Default != nil {
 			if _, err := coerce(in.Type, in.Default); err != nil {
@@ -596,4 +604,15 @@ func (rb *Runbook) StepOf(id string) (Step, bool) {
 		return Step{}, false
 	}
 	return cs.Step, true
+}
+
+// SecretInputs are the names of the runbook's secret inputs.
+func (rb *Runbook) SecretInputs() []string {
+	var out []string
+	for _, in := range rb.Definition.Inputs {
+		if in.Secret {
+			out = append(out, in.Name)
+		}
+	}
+	return out
 }
