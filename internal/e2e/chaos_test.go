@@ -326,17 +326,28 @@ func (r *chaosRig) check(t *testing.T, ops []*chaosOp, final map[string]*opstore
 func TestChaosCrashLoop(t *testing.T) {
 	r := newChaosRig(t, 700*time.Millisecond) // operations live for seconds
 	startWorker(t, r.cfg)                     // the survivor
-	victim := startWorker(t, r.cfg)
 	ops := r.mix(chaosOps())
-	stop := make(chan struct{})
+	stopKills := crashLoop(t, r.cfg)
+	r.submitAll(t, ops)
+	time.Sleep(10 * time.Second) // kills while operations run
+	t.Logf("worker SIGKILLed %d times", stopKills())
+	final := r.waitTerminal(t, ops, 4*time.Minute)
+	r.check(t, ops, final)
+}
+
+// crashLoop starts a worker on cfg and SIGKILLs it every 2 s, starting a
+// new one each time, until the returned stop, which says how many kills
+// there were.
+func crashLoop(t *testing.T, cfg string) (stop func() int) {
+	t.Helper()
+	victim := startWorker(t, cfg)
+	done := make(chan struct{})
 	kills := 0
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		for {
 			select {
-			case <-stop:
+			case <-done:
 				return
 			case <-time.After(2 * time.Second):
 			}
@@ -344,20 +355,18 @@ func TestChaosCrashLoop(t *testing.T) {
 			<-victim.done
 			kills++
 			select {
-			case <-stop:
+			case <-done:
 				return
 			default:
 			}
-			victim = startWorker(t, r.cfg)
+			victim = startWorker(t, cfg)
 		}
-	}()
-	r.submitAll(t, ops)
-	time.Sleep(10 * time.Second) // kills while operations run
-	close(stop)
-	wg.Wait()
-	t.Logf("worker SIGKILLed %d times", kills)
-	final := r.waitTerminal(t, ops, 4*time.Minute)
-	r.check(t, ops, final)
+	})
+	return func() int {
+		close(done)
+		wg.Wait()
+		return kills
+	}
 }
 
 // Provider brown-out: 40% 503, 10% 429 (Retry-After 1), 5% slow answers

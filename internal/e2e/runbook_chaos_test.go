@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -42,29 +40,8 @@ func TestChaosRunbookCrashLoop(t *testing.T) {
         params: {zone_name: demo, zone_type: objects, files: ["/run-{{ .inputs.server }}.png"]}
 `
 	startWorker(t, cfg) // the survivor
-	victim := startWorker(t, cfg)
 	n := max(chaosOps()/3, 10)
-	stop := make(chan struct{})
-	kills := 0
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(2 * time.Second):
-			}
-			_ = victim.cmd.Process.Signal(syscall.SIGKILL)
-			<-victim.done
-			kills++
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			victim = startWorker(t, cfg)
-		}
-	})
+	stopKills := crashLoop(t, cfg)
 	ids := make([]string, n)
 	start := time.Now()
 	for i := range n {
@@ -73,8 +50,7 @@ func TestChaosRunbookCrashLoop(t *testing.T) {
 		ids[i] = strings.TrimSpace(res.stdout)
 	}
 	time.Sleep(8 * time.Second) // kills while the runs go on
-	close(stop)
-	wg.Wait()
+	kills := stopKills()
 	runs := make([]runbook.Run, n)
 	testutil.WaitFor(t, 4*time.Minute, "every run ended", func() bool {
 		for i, id := range ids {
