@@ -165,13 +165,8 @@ func (e *Envelope) Validate(kind string) error {
 	if err := ValidateCallbackURL(e.CallbackURL); err != nil {
 		return err
 	}
-	if e.IdempotencyKey != "" && !idemKeyRe.MatchString(e.IdempotencyKey) {
-		return invalid("idempotency_key", "must be 1-200 printable ASCII characters without spaces")
-	}
-	for _, p := range reservedKeyPrefixes {
-		if strings.HasPrefix(e.IdempotencyKey, p) {
-			return invalid("idempotency_key", "the prefix %q is reserved for keys opsworker makes itself", p)
-		}
+	if err := ValidateIdempotencyKey(e.IdempotencyKey); err != nil {
+		return err
 	}
 	if err := ValidateLabels(e.Labels); err != nil {
 		return err
@@ -186,6 +181,21 @@ func (e *Envelope) Validate(kind string) error {
 		return err
 	}
 	return p.Validate()
+}
+
+// ValidateIdempotencyKey checks an idempotency_key ("" is none): 1-200
+// printable ASCII characters, none of the prefixes opsworker keeps for
+// the keys it makes itself.
+func ValidateIdempotencyKey(key string) error {
+	if key != "" && !idemKeyRe.MatchString(key) {
+		return invalid("idempotency_key", "must be 1-200 printable ASCII characters without spaces")
+	}
+	for _, p := range reservedKeyPrefixes {
+		if strings.HasPrefix(key, p) {
+			return invalid("idempotency_key", "the prefix %q is reserved for keys opsworker makes itself", p)
+		}
+	}
+	return nil
 }
 
 // ValidateCallbackURL checks a callback_url ("" is none).

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/runbook"
@@ -26,11 +29,33 @@ func newRunCmd(g *globals) *cobra.Command {
 	var inputs, labels []string
 	var wait bool
 	var timeout time.Duration
+	var file, callback string
 	cmd := &cobra.Command{
-		Use:   "run <runbook> [--input k=v]... [--label k=v]... [--wait]",
-		Short: "Start a run of a runbook the workers' config defines; prints its id (with --wait, follows its steps)",
-		Args:  cobra.ExactArgs(1),
+		Use:   "run (<runbook> | --file runbook.yaml) [--input k=v]... [--label k=v]... [--wait]",
+		Short: "Start a run of a runbook the workers' config defines, or of one in a file; prints its id (with --wait, follows its steps)",
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			req := runbook.StartRequest{CallbackURL: callback}
+			switch {
+			case (len(args) == 1) == (file != ""):
+				return fail(exitBadInput, "name a runbook of the config, or give --file with a runbook's definition, not both")
+			case file != "":
+				def, err := readDefinition(file)
+				if err != nil {
+					return fail(exitBadInput, "--file %s: %v", file, err)
+				}
+				// Checked here too, so that a bad file is refused before
+				// a worker sees it.
+				if _, err := runbook.Compile(*def); err != nil {
+					return fail(exitBadInput, "--file %s: %v", file, err)
+				}
+				req.Definition = def
+			default:
+				req.Runbook = args[0]
+			}
+			if err := ops.ValidateCallbackURL(callback); err != nil {
+				return fail(exitBadInput, "--callback-url: %v", err)
+			}
 			in := map[string]any{}
 			for _, kv := range inputs {
 				k, v, ok := strings.Cut(kv, "=")
@@ -56,7 +81,8 @@ func newRunCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer rdb.Close()
-			id, err := runbook.RequestStart(ctx, rdb, g.keyPrefix, asynq.NewClientFromRedisClient(rdb), g.queue, args[0], in, lab, tasks.Declared(ops.ViaCLI, g.as))
+			req.Inputs, req.Labels = in, lab
+			id, err := runbook.RequestStart(ctx, rdb, g.keyPrefix, asynq.NewClientFromRedisClient(rdb), g.queue, req, tasks.Declared(ops.ViaCLI, g.as))
 			if err != nil {
 				return fail(exitNoRedis, "start: %v", err)
 			}
@@ -82,7 +108,25 @@ func newRunCmd(g *globals) *cobra.Command {
 	f.StringArrayVar(&labels, "label", nil, "a label key=value for the run and its operations (repeat for more)")
 	f.BoolVar(&wait, "wait", false, "follow the run's steps until it ends; exit 0 if it succeeded, 1 otherwise")
 	f.DurationVar(&timeout, "timeout", time.Hour, "with --wait: how long to wait")
+	f.StringVar(&file, "file", "", "a runbook's definition (YAML or JSON, as under runbooks: in the config) to run instead of a configured one")
+	f.StringVar(&callback, "callback-url", "", "a URL that receives the run's runbook.* webhooks")
 	return cmd
+}
+
+// readDefinition reads a runbook's definition from a YAML (or JSON) file,
+// refusing keys it does not know.
+func readDefinition(path string) (*runbook.Definition, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var def runbook.Definition
+	if err := dec.Decode(&def); err != nil {
+		return nil, err
+	}
+	return &def, nil
 }
 
 // waitRun waits until a worker has taken the run and ok(run) holds.

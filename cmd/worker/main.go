@@ -180,7 +180,9 @@ func run(ctx context.Context, args []string) error {
 	breakerChanged = w.ProviderChanged
 	sub := tasks.NewSubmitter(store, client, tasks.SubmitOptions{Timeout: cfg.Operations.TaskTimeout, Hold: w.HoldForApproval})
 	coord = runbook.NewCoordinator(rdb, cfg.Redis.KeyPrefix, store, sub, client, cfg.Operations.Queue, runbooks, cfg.Operations.Retention, log.Named("runbook"))
-	coord.Notify = w.SendEvent
+	coord.Notify = func(ctx context.Context, event, id string, run *runbook.Run) error {
+		return w.SendRunEvent(ctx, event, id, run, run.CallbackURL)
+	}
 
 	queues := serverQueues(cfg, execs)
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{

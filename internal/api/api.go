@@ -84,10 +84,10 @@ type Config struct {
 	// Runbooks starts and reads runbook runs (nil: their routes answer
 	// 404).
 	Runbooks interface {
-		Start(ctx context.Context, name string, inputs map[string]any, labels map[string]string, by *ops.Actor) (*runbook.Run, error)
+		StartRun(ctx context.Context, name string, o runbook.StartOptions) (*runbook.Run, bool, error)
 		View(ctx context.Context, id string) (*runbook.Run, error)
 		List(ctx context.Context, limit int) ([]*runbook.Run, error)
-		DryRun(ctx context.Context, name string, inputs map[string]any,
+		DryRun(ctx context.Context, name string, def *runbook.Definition, inputs map[string]any,
 			dryRun func(ctx context.Context, kind string, env tasks.Envelope) (*ops.Plan, error)) (*runbook.RunPlan, error)
 		Decide(ctx context.Context, runID, step string, cont bool, by *ops.Actor) (*runbook.Run, error)
 		Cancel(ctx context.Context, runID string, compensate bool, by *ops.Actor) (*runbook.Run, error)
@@ -146,6 +146,7 @@ func Routes() []Route {
 		{"GET", "/v1/operations/{id}"},
 		{"GET", "/v1/operations/{id}/events"},
 		{"POST", "/v1/runbooks/{name}/runs"},
+		{"POST", "/v1/runs"},
 		{"GET", "/v1/runs"},
 		{"GET", "/v1/runs/{id}"},
 		{"POST", "/v1/runs/{id}/cancel"},
@@ -170,6 +171,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/operations/{id}", a.Require(ScopeRead, http.HandlerFunc(a.get)))
 	mux.Handle("GET /v1/operations/{id}/events", a.Require(ScopeRead, http.HandlerFunc(a.events)))
 	mux.Handle("POST /v1/runbooks/{name}/runs", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.startRun))))
+	mux.Handle("POST /v1/runs", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.startRun))))
 	mux.Handle("GET /v1/runs", a.Require(ScopeRead, http.HandlerFunc(a.listRuns)))
 	mux.Handle("GET /v1/runs/{id}", a.Require(ScopeRead, http.HandlerFunc(a.getRun)))
 	mux.Handle("POST /v1/runs/{id}/cancel", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.cancelRun))))
@@ -610,23 +612,82 @@ func (a *API) reject(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, op)
 }
 
-// StartRunRequest starts a runbook run.
+// StartRunRequest starts a run of a configured runbook (POST
+// /v1/runbooks/{name}/runs).
 type StartRunRequest struct {
 	Inputs map[string]any    `json:"inputs,omitempty"`
 	Labels map[string]string `json:"labels,omitempty"`
+	// CallbackURL receives the run's runbook.* events (signed like every
+	// webhook); its steps' operations send theirs to the subscriptions.
+	CallbackURL string `json:"callback_url,omitempty" jsonschema:"format=uri,maxLength=2048"`
+	// IdempotencyKey (or the Idempotency-Key header): the same key from
+	// the same token answers the first run (200) instead of starting
+	// another; with another runbook or other inputs, 409.
+	IdempotencyKey string `json:"idempotency_key,omitempty" jsonschema:"maxLength=200"`
 	// DryRun answers 200 with what the run's first steps would do (a
 	// RunPlan) and starts nothing.
 	DryRun bool `json:"dry_run,omitempty"`
 }
 
+// StartInlineRunRequest starts a run of a runbook given in the request
+// (POST /v1/runs): the definition is checked as a configured one is, and
+// kept with the run.
+type StartInlineRunRequest struct {
+	// Runbook is the definition, as under runbooks: in the config (gate
+	// timeouts as duration strings, "30m").
+	Runbook *runbook.Definition `json:"runbook"`
+	StartRunRequest
+}
+
 func (a *API) startRun(w http.ResponseWriter, r *http.Request) {
-	var req StartRunRequest
-	if !jsonBody(w, r) || !decode(w, r, a.cfg.MaxBody, &req) {
+	var req StartInlineRunRequest
+	name := r.PathValue("name")
+	if !jsonBody(w, r) {
 		return
 	}
+	if name != "" {
+		if !decode(w, r, a.cfg.MaxBody, &req.StartRunRequest) {
+			return
+		}
+	} else {
+		if !decode(w, r, a.cfg.MaxBody, &req) {
+			return
+		}
+		if req.Runbook == nil {
+			problem(w, http.StatusBadRequest, "runbook: required (the runbook's definition: name, inputs, steps, finally)", "runbook")
+			return
+		}
+	}
 	if a.cfg.Runbooks == nil {
-		problem(w, http.StatusNotFound, "no runbooks are configured", "")
+		problem(w, http.StatusNotFound, "this server runs no runbooks", "")
 		return
+	}
+	if h := r.Header.Get("Idempotency-Key"); h != "" {
+		if req.IdempotencyKey != "" && req.IdempotencyKey != h {
+			problem(w, http.StatusBadRequest, "idempotency_key differs from the Idempotency-Key header", "idempotency_key")
+			return
+		}
+		req.IdempotencyKey = h
+	}
+	runErr := func(err error) {
+		var re *runbook.Error
+		var ve *ops.ValidationError
+		switch {
+		case errors.Is(err, runbook.ErrUnknownRunbook):
+			problem(w, http.StatusNotFound, err.Error(), "")
+		case errors.As(err, &re):
+			field := re.Field
+			if req.Runbook != nil {
+				// An inline definition's fields sit under runbook.
+				field = inlineField(re)
+			}
+			problem(w, http.StatusBadRequest, re.Error(), field)
+		case errors.As(err, &ve):
+			problem(w, http.StatusBadRequest, ve.Error(), ve.Field)
+		default:
+			a.cfg.Logger.Error("api: start run", zap.Error(err))
+			problem(w, http.StatusServiceUnavailable, "the store is unavailable; try again", "")
+		}
 	}
 	by := actor(r)
 	if req.DryRun {
@@ -634,37 +695,48 @@ func (a *API) startRun(w http.ResponseWriter, r *http.Request) {
 			problem(w, http.StatusBadRequest, "dry_run: this server cannot run dry runs", "dry_run")
 			return
 		}
-		plan, err := a.cfg.Runbooks.DryRun(r.Context(), r.PathValue("name"), req.Inputs, a.cfg.DryRunner.DryRun)
-		var re *runbook.Error
-		switch {
-		case errors.Is(err, runbook.ErrUnknownRunbook):
-			problem(w, http.StatusNotFound, err.Error(), "")
-		case errors.As(err, &re):
-			problem(w, http.StatusBadRequest, re.Error(), re.Field)
-		case err != nil:
-			problem(w, http.StatusServiceUnavailable, "the store is unavailable; try again", "")
-		default:
-			writeJSON(w, http.StatusOK, plan)
+		plan, err := a.cfg.Runbooks.DryRun(r.Context(), name, req.Runbook, req.Inputs, a.cfg.DryRunner.DryRun)
+		if err != nil {
+			runErr(err)
+			return
 		}
+		writeJSON(w, http.StatusOK, plan)
 		return
 	}
-	run, err := a.cfg.Runbooks.Start(r.Context(), r.PathValue("name"), req.Inputs, req.Labels, by)
-	var re *runbook.Error
-	var ve *ops.ValidationError
+	scope := ""
+	if tok, ok := TokenFrom(r.Context()); ok {
+		scope = "token:" + tok.Name
+	}
+	run, created, err := a.cfg.Runbooks.StartRun(r.Context(), name, runbook.StartOptions{Inputs: req.Inputs, Labels: req.Labels, By: by,
+		Definition: req.Runbook, CallbackURL: req.CallbackURL, IdempotencyKey: req.IdempotencyKey, Scope: scope})
 	switch {
-	case errors.Is(err, runbook.ErrUnknownRunbook):
-		problem(w, http.StatusNotFound, err.Error(), "")
-	case errors.As(err, &re):
-		problem(w, http.StatusBadRequest, re.Error(), re.Field)
-	case errors.As(err, &ve):
-		problem(w, http.StatusBadRequest, ve.Error(), ve.Field)
+	case errors.Is(err, runbook.ErrIdempotencyConflict):
+		problem(w, http.StatusConflict, fmt.Sprintf("Idempotency-Key %q already names run %s, started with another runbook or other inputs", req.IdempotencyKey, run.ID), "idempotency_key")
 	case err != nil:
-		a.cfg.Logger.Error("api: start run", zap.Error(err))
-		problem(w, http.StatusServiceUnavailable, "the store is unavailable; try again", "")
+		runErr(err)
+	case !created:
+		w.Header().Set("Location", "/v1/runs/"+run.ID)
+		writeJSON(w, http.StatusOK, run)
 	default:
 		w.Header().Set("Location", "/v1/runs/"+run.ID)
 		writeJSON(w, http.StatusAccepted, run)
 	}
+}
+
+// inlineField is where a definition's error sits in an inline request:
+// runbook.steps[id].params.x names the step by id.
+func inlineField(e *runbook.Error) string {
+	if e.Step == "" && strings.HasPrefix(e.Field, "inputs.") {
+		return e.Field // the request's inputs, not the definition's
+	}
+	f := "runbook"
+	if e.Step != "" {
+		f += ".steps[" + e.Step + "]"
+	}
+	if e.Field != "" {
+		f += "." + e.Field
+	}
+	return f
 }
 
 func (a *API) getRun(w http.ResponseWriter, r *http.Request) {

@@ -117,6 +117,30 @@ func (s *Store) SaveProviderEvent(ctx context.Context, id string, body []byte, t
 	return nil
 }
 
+// SaveEventCallback keeps the callback URL an event that belongs to no
+// operation (a runbook run's) goes to, for ttl: its delivery task names
+// the destination "callback" and never carries the URL, which may hold a
+// token.
+func (s *Store) SaveEventCallback(ctx context.Context, id, url string, ttl time.Duration) error {
+	if err := s.rdb.Set(ctx, s.providerEventKey(id)+":callback", url, ttl).Err(); err != nil {
+		return fmt.Errorf("save event %s: %w", id, err)
+	}
+	return nil
+}
+
+// EventCallback reads the callback URL of an event SaveEventCallback
+// kept (ErrNotFound once it expired, or when it has none).
+func (s *Store) EventCallback(ctx context.Context, id string) (string, error) {
+	u, err := s.rdb.Get(ctx, s.providerEventKey(id)+":callback").Result()
+	if errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("%w: callback of event %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read event %s: %w", id, err)
+	}
+	return u, nil
+}
+
 // ProviderEvent reads the body of a provider.* event (ErrNotFound once
 // it expired).
 func (s *Store) ProviderEvent(ctx context.Context, id string) ([]byte, error) {

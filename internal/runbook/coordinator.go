@@ -58,6 +58,7 @@ type storedRun Run
 func (r Run) MarshalJSON() ([]byte, error) {
 	shown := storedRun(r)
 	shown.Inputs = r.ShownInputs()
+	shown.CallbackURL = opstore.CallbackOrigin(r.CallbackURL)
 	return json.Marshal(shown)
 }
 
@@ -75,10 +76,22 @@ func (r *Run) ShownInputs() map[string]any {
 
 // Run is one run of a runbook: its inputs, and each step's operation.
 type Run struct {
-	ID      string         `json:"id"`
-	Runbook string         `json:"runbook"`
-	State   string         `json:"state"`
-	Inputs  map[string]any `json:"inputs"`
+	ID      string `json:"id"`
+	Runbook string `json:"runbook"`
+	// Definition is the runbook of a run submitted inline (POST
+	// /v1/runs): the run follows it, not the config. Absent for a
+	// configured runbook.
+	Definition *Definition    `json:"definition,omitempty"`
+	State      string         `json:"state"`
+	Inputs     map[string]any `json:"inputs"`
+	// IdempotencyKey is the key the run was started with: the same key
+	// (from the same token) gives this run again.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// CallbackURL receives the run's runbook.* events; it is shown cut to
+	// its origin (it may carry a token).
+	CallbackURL string `json:"callback_url,omitempty"`
+	// Schedule names the schedule that started the run.
+	Schedule string `json:"schedule,omitempty"`
 	// SecretInputs name the inputs whose values are shown as REDACTED
 	// (and removed from the record once the run ends).
 	SecretInputs []string          `json:"secret_inputs,omitempty"`
@@ -136,8 +149,10 @@ type Coordinator struct {
 	retention time.Duration
 	log       *zap.Logger
 	now       func() time.Time
-	// Notify sends a runbook.* event (the worker's SendEvent; nil: none).
-	Notify func(ctx context.Context, event, id string, data any) error
+	// Notify sends a runbook.* event of run to the subscriptions that
+	// name it and to the run's callback URL (the worker's SendRunEvent;
+	// nil: none).
+	Notify func(ctx context.Context, event, id string, run *Run) error
 }
 
 // Runbook events, sent to the subscriptions that name them (data: the
@@ -200,46 +215,199 @@ func (c *Coordinator) lockKey(id string) string { return c.prefix + ":{ops}:run:
 // Runbooks are the coordinator's runbooks, by name.
 func (c *Coordinator) Runbooks() map[string]*Runbook { return c.runbooks }
 
-// ErrUnknownRunbook: no runbook has that name.
-var ErrUnknownRunbook = errors.New("no runbook has that name")
+// Errors of StartRun.
+var (
+	// ErrUnknownRunbook: no runbook has that name.
+	ErrUnknownRunbook = errors.New("no runbook has that name")
+	// ErrIdempotencyConflict: the idempotency key names a run of another
+	// runbook, or with other inputs.
+	ErrIdempotencyConflict = errors.New("the idempotency key already names a run started with a different request")
+)
+
+// MaxInlineSteps bounds the steps (on_failure and finally included) of a
+// runbook submitted inline.
+const MaxInlineSteps = 50
+
+// StartOptions say how to start a run.
+type StartOptions struct {
+	Inputs map[string]any
+	Labels map[string]string
+	By     *ops.Actor
+	// Definition runs this runbook, submitted inline, instead of a
+	// configured one; it is kept with the run.
+	Definition *Definition
+	// CallbackURL receives the run's runbook.* events.
+	CallbackURL string
+	// IdempotencyKey, with Scope (who submits: a token's name), makes a
+	// repeated start return the first run instead of starting another.
+	IdempotencyKey string
+	Scope          string
+	// ID is the run's id when the caller derives it (a schedule's tick, a
+	// CLI request); default: from the idempotency key, or a new one.
+	ID string
+	// Schedule names the schedule that starts the run.
+	Schedule string
+}
+
+// runIDSpace is the UUID namespace of run ids derived from a key.
+var runIDSpace = uuid.MustParse("5b0b1d0e-3f55-4c52-9b0c-2f1f0e6a7d31")
+
+// RunID is the id of the run a key names: the same scope and key give the
+// same id.
+func RunID(scope, key string) string {
+	return uuid.NewSHA1(runIDSpace, []byte(scope+"\x00"+key)).String()
+}
 
 // Start starts a run of the named runbook with inputs (checked; an error
 // names the input) and returns it.
 func (c *Coordinator) Start(ctx context.Context, name string, inputs map[string]any, labels map[string]string, by *ops.Actor) (*Run, error) {
-	return c.start(ctx, uuid.Must(uuid.NewV7()).String(), name, inputs, labels, by)
+	run, _, err := c.StartRun(ctx, name, StartOptions{Inputs: inputs, Labels: labels, By: by})
+	return run, err
 }
 
-func (c *Coordinator) start(ctx context.Context, id, name string, inputs map[string]any, labels map[string]string, by *ops.Actor) (*Run, error) {
-	rb, ok := c.runbooks[name]
+// resolve is the runbook a start names: def when given (compiled here),
+// else the configured one called name.
+func (c *Coordinator) resolve(name string, def *Definition) (*Runbook, error) {
+	if def == nil {
+		rb, ok := c.runbooks[name]
+		if !ok {
+			return nil, fmt.Errorf("%w: %q", ErrUnknownRunbook, name)
+		}
+		return rb, nil
+	}
+	n := len(def.Steps) + len(def.Finally)
+	for _, s := range def.Steps {
+		n += len(s.OnFailure)
+	}
+	if n > MaxInlineSteps {
+		return nil, &Error{Runbook: def.Name, Field: "steps", Message: fmt.Sprintf("%d steps; a runbook submitted inline has at most %d (on_failure and finally included)", n, MaxInlineSteps)}
+	}
+	return Compile(*def)
+}
+
+// runbookOf is the runbook a run follows: its own definition when it was
+// submitted inline, else the configured one.
+func (c *Coordinator) runbookOf(run *Run) (*Runbook, error) {
+	if run.Definition != nil {
+		return Compile(*run.Definition)
+	}
+	rb, ok := c.runbooks[run.Runbook]
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownRunbook, name)
+		return nil, fmt.Errorf("%w: %q", ErrUnknownRunbook, run.Runbook)
 	}
-	in, err := rb.Inputs(inputs)
+	return rb, nil
+}
+
+// createScript creates a run (KEYS[1], ARGV[1]) unless it exists and
+// indexes it (KEYS[2], score ARGV[2]) in one step; it returns the run
+// that exists, or nil when it created it.
+var createScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur then return cur end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+return false
+`)
+
+// StartRun starts a run of the named runbook (or of o.Definition) and
+// returns it; created is false when o's idempotency key or id names a run
+// that exists already (it is returned; ErrIdempotencyConflict when it was
+// started with another runbook or other inputs).
+func (c *Coordinator) StartRun(ctx context.Context, name string, o StartOptions) (*Run, bool, error) {
+	rb, err := c.resolve(name, o.Definition)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if err := ops.ValidateLabels(labels); err != nil {
-		return nil, err
+	in, err := rb.Inputs(o.Inputs)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := ops.ValidateLabels(o.Labels); err != nil {
+		return nil, false, err
+	}
+	if err := ops.ValidateCallbackURL(o.CallbackURL); err != nil {
+		return nil, false, err
+	}
+	if err := ops.ValidateIdempotencyKey(o.IdempotencyKey); err != nil {
+		return nil, false, err
+	}
+	id := o.ID
+	switch {
+	case id != "":
+	case o.IdempotencyKey != "":
+		id = RunID(o.Scope, o.IdempotencyKey)
+	default:
+		id = uuid.Must(uuid.NewV7()).String()
 	}
 	now := c.now().UTC()
-	run := &Run{ID: id, Runbook: name, SecretInputs: rb.SecretInputs(), State: RunRunning, Inputs: in, Labels: labels, SubmittedBy: by, CreatedAt: now, UpdatedAt: now}
+	run := &Run{ID: id, Runbook: rb.Name, Definition: o.Definition, SecretInputs: rb.SecretInputs(), State: RunRunning, Inputs: in,
+		IdempotencyKey: o.IdempotencyKey, CallbackURL: o.CallbackURL, Schedule: o.Schedule,
+		Labels: o.Labels, SubmittedBy: o.By, CreatedAt: now, UpdatedAt: now}
 	for _, s := range rb.Steps {
 		run.Steps = append(run.Steps, RunStep{ID: s.ID, Phase: PhaseStep, State: StepPending})
 	}
 	for _, s := range rb.Finally {
 		run.Steps = append(run.Steps, RunStep{ID: s.ID, Phase: PhaseFinally, State: StepPending})
 	}
-	if err := c.save(ctx, run); err != nil {
-		return nil, err
+	b, err := json.Marshal(storedRun(*run))
+	if err != nil {
+		return nil, false, err
 	}
-	if err := c.rdb.ZAdd(ctx, c.indexKey(), redis.Z{Score: float64(now.UnixMilli()), Member: run.ID}).Err(); err != nil {
-		return nil, err
+	cur, err := createScript.Run(ctx, c.rdb, []string{c.runKey(id), c.indexKey()}, b, now.UnixMilli(), id).Text()
+	switch {
+	case errors.Is(err, redis.Nil): // created
+	case err != nil:
+		return nil, false, err
+	default:
+		var existing storedRun
+		if err := json.Unmarshal([]byte(cur), &existing); err != nil {
+			return nil, false, err
+		}
+		prev := Run(existing)
+		if !sameRequest(&prev, run) {
+			return &prev, false, ErrIdempotencyConflict
+		}
+		if Active(prev.State) {
+			// The start that created it may have died before its advance
+			// was queued: queuing it again is a no-op otherwise.
+			if err := c.enqueueAdvance(ctx, id, "start"); err != nil {
+				return nil, false, err
+			}
+		}
+		return &prev, false, nil
 	}
 	if err := c.enqueueAdvance(ctx, run.ID, "start"); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	c.log.Info("audit: runbook run started", zap.String("run", run.ID), zap.String("runbook", name), zap.Stringer("by", by))
-	return run, nil
+	c.log.Info("audit: runbook run started", zap.String("run", run.ID), zap.String("runbook", rb.Name), zap.Bool("inline", o.Definition != nil),
+		zap.String("schedule", o.Schedule), zap.Stringer("by", o.By))
+	return run, true, nil
+}
+
+// sameRequest reports whether a repeated start asks for the run that
+// exists: the same runbook (and inline definition) and the same inputs.
+// Secret inputs are not compared: the record drops them when the run
+// ends.
+func sameRequest(prev, run *Run) bool {
+	if prev.Runbook != run.Runbook || prev.Refused {
+		return false
+	}
+	a, _ := json.Marshal(prev.Definition)
+	b, _ := json.Marshal(run.Definition)
+	if string(a) != string(b) {
+		return false
+	}
+	plain := func(r *Run) string {
+		m := map[string]any{}
+		for k, v := range r.Inputs {
+			if !slices.Contains(r.SecretInputs, k) {
+				m[k] = v
+			}
+		}
+		b, _ := json.Marshal(m)
+		return string(b)
+	}
+	return plain(prev) == plain(run)
 }
 
 // Get reads a run (opstore.ErrNotFound when there is none).
@@ -330,9 +498,11 @@ func (c *Coordinator) ProcessAdvance(ctx context.Context, t *asynq.Task) error {
 	if !Active(run.State) {
 		return nil
 	}
-	rb, ok := c.runbooks[run.Runbook]
-	if !ok {
-		run.State, run.Error = RunFailed, "the runbook is no longer configured"
+	rb, err := c.runbookOf(run)
+	if err != nil {
+		now := c.now().UTC()
+		run.State, run.FinishedAt = RunFailed, &now
+		run.Error = "the runbook is no longer configured, or its definition no longer compiles: " + err.Error()
 		return c.save(ctx, run)
 	}
 	before, gates := run.State, waitingGates(run)
@@ -604,9 +774,9 @@ func (c *Coordinator) locked(ctx context.Context, id string, fn func(rb *Runbook
 	if !Active(run.State) {
 		return run, ErrRunOver
 	}
-	rb, ok := c.runbooks[run.Runbook]
-	if !ok {
-		return run, fmt.Errorf("%w: %q", ErrUnknownRunbook, run.Runbook)
+	rb, err := c.runbookOf(run)
+	if err != nil {
+		return run, err
 	}
 	before, gates := run.State, waitingGates(run)
 	if err := fn(rb, run); err != nil {
@@ -688,6 +858,19 @@ type startRequest struct {
 	Runbook string            `json:"runbook"`
 	Inputs  map[string]any    `json:"inputs,omitempty"`
 	Labels  map[string]string `json:"labels,omitempty"`
+	// Definition is a runbook given inline (`enqueue run --file`).
+	Definition  *Definition `json:"definition,omitempty"`
+	CallbackURL string      `json:"callback_url,omitempty"`
+}
+
+// StartRequest is what the CLI asks a worker to start: a configured
+// runbook by Runbook, or Definition.
+type StartRequest struct {
+	Runbook     string
+	Definition  *Definition
+	Inputs      map[string]any
+	Labels      map[string]string
+	CallbackURL string
 }
 
 func requestKey(prefix, id string) string { return prefix + ":{ops}:run:" + id + ":request" }
@@ -695,10 +878,12 @@ func requestKey(prefix, id string) string { return prefix + ":{ops}:run:" + id +
 // RequestStart asks a worker to start a run (the CLI): the request waits
 // in Redis (10 minutes at most) and the run appears under the returned id
 // once a worker has taken it, started or refused (Refused, Error).
-func RequestStart(ctx context.Context, rdb redis.UniversalClient, prefix string, q tasks.Enqueuer, queue, name string,
-	inputs map[string]any, labels map[string]string, by *ops.Actor) (string, error) {
+func RequestStart(ctx context.Context, rdb redis.UniversalClient, prefix string, q tasks.Enqueuer, queue string, req StartRequest, by *ops.Actor) (string, error) {
 	id := uuid.Must(uuid.NewV7()).String()
-	b, _ := json.Marshal(startRequest{Runbook: name, Inputs: inputs, Labels: labels})
+	if req.Definition != nil {
+		req.Runbook = req.Definition.Name
+	}
+	b, _ := json.Marshal(startRequest{Runbook: req.Runbook, Inputs: req.Inputs, Labels: req.Labels, Definition: req.Definition, CallbackURL: req.CallbackURL})
 	if err := rdb.Set(ctx, requestKey(prefix, id), b, 10*time.Minute).Err(); err != nil {
 		return "", err
 	}
@@ -744,7 +929,11 @@ func (c *Coordinator) ProcessCommand(ctx context.Context, t *asynq.Task) error {
 }
 
 func (c *Coordinator) startRequested(ctx context.Context, cmd Command) error {
-	b, err := c.rdb.GetDel(ctx, requestKey(c.prefix, cmd.RunID)).Bytes()
+	// The request is read, the run started (once: its id is the
+	// request's), then the request deleted: a worker that dies between
+	// the two leaves the request for the task's retry.
+	key := requestKey(c.prefix, cmd.RunID)
+	b, err := c.rdb.Get(ctx, key).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil // taken already, or expired
 	}
@@ -755,15 +944,23 @@ func (c *Coordinator) startRequested(ctx context.Context, cmd Command) error {
 	if err := json.Unmarshal(b, &req); err != nil {
 		return fmt.Errorf("start %s: %w: %w", cmd.RunID, err, asynq.SkipRetry)
 	}
-	_, err = c.start(ctx, cmd.RunID, req.Runbook, req.Inputs, req.Labels, cmd.By)
+	name := req.Runbook
+	if req.Definition != nil {
+		name = ""
+	}
+	_, _, err = c.StartRun(ctx, name, StartOptions{ID: cmd.RunID, Inputs: req.Inputs, Labels: req.Labels, By: cmd.By,
+		Definition: req.Definition, CallbackURL: req.CallbackURL})
 	var re *Error
 	var ve *ops.ValidationError
 	if errors.Is(err, ErrUnknownRunbook) || errors.As(err, &re) || errors.As(err, &ve) {
 		now := c.now().UTC()
-		return c.save(ctx, &Run{ID: cmd.RunID, Runbook: req.Runbook, State: RunFailed, Refused: true, Error: err.Error(),
+		err = c.save(ctx, &Run{ID: cmd.RunID, Runbook: req.Runbook, State: RunFailed, Refused: true, Error: err.Error(),
 			Labels: req.Labels, SubmittedBy: cmd.By, CreatedAt: now, FinishedAt: &now, Steps: []RunStep{}}) // no inputs: some may be secret
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return c.rdb.Del(ctx, key).Err()
 }
 
 // List returns up to limit runs, newest first, and drops the entries of
@@ -827,12 +1024,13 @@ type StepPlan struct {
 // DryRun checks a run without starting it: the inputs (an error names
 // the input), then each first step's params and, through dryRun (the
 // worker's), its pre-flight and the call it would send.
-func (c *Coordinator) DryRun(ctx context.Context, name string, inputs map[string]any,
+func (c *Coordinator) DryRun(ctx context.Context, name string, def *Definition, inputs map[string]any,
 	dryRun func(ctx context.Context, kind string, env tasks.Envelope) (*ops.Plan, error)) (*RunPlan, error) {
-	rb, ok := c.runbooks[name]
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownRunbook, name)
+	rb, err := c.resolve(name, def)
+	if err != nil {
+		return nil, err
 	}
+	name = rb.Name
 	in, err := rb.Inputs(inputs)
 	if err != nil {
 		return nil, err

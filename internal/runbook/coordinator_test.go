@@ -3,8 +3,11 @@ package runbook_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -24,14 +27,17 @@ import (
 	"github.com/opsworker/opsworker/internal/tasks"
 	"github.com/opsworker/opsworker/internal/webhooks"
 	"github.com/opsworker/opsworker/ops"
+	"github.com/opsworker/opsworker/webhookverify"
 )
 
 const instance = "ace712e9-a166-47f1-9065-4af0f7e7fce1" // RUNNING, lsw.m3.large in the simulator
 
 type rig struct {
-	coord *runbook.Coordinator
-	store *opstore.Store
-	lw    *leasewebsim.Server
+	coord  *runbook.Coordinator
+	store  *opstore.Store
+	lw     *leasewebsim.Server
+	w      *tasks.Worker
+	secret webhookverify.Secret
 }
 
 // startRig runs a worker (an asynq server on miniredis) with the
@@ -63,10 +69,13 @@ func startRigWith(t *testing.T, simCfg leasewebsim.Config, rbs ...runbook.Defini
 		compiled = append(compiled, rb)
 	}
 	log := zaptest.NewLogger(t)
+	secret := webhookverify.NewSecret()
 	coord := runbook.NewCoordinator(rdb, "rb", store, sub, client, "default", compiled, time.Hour, log)
 	cfg := tasks.Config{Store: store, Enqueuer: client, Inspector: asynq.NewInspectorFromRedisClient(rdb),
 		Executors: tasks.Executors(tasks.Clients{Leaseweb: map[string]*leaseweb.Client{"default": lwc}}),
-		Policies:  map[string]poller.Policy{}, Logger: log, Sender: webhooks.NewSender(webhooks.SenderConfig{Timeout: time.Second}), RetryBackoffMax: 100 * time.Millisecond, BusyRetry: 100 * time.Millisecond,
+		Policies: map[string]poller.Policy{}, Logger: log, RetryBackoffMax: 100 * time.Millisecond, BusyRetry: 100 * time.Millisecond,
+		Sender:   webhooks.NewSender(webhooks.SenderConfig{Timeout: time.Second, AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}),
+		Webhooks: tasks.WebhookConfig{Secrets: []webhookverify.Secret{secret}, Schedule: []time.Duration{50 * time.Millisecond}},
 		OnFinished: coord.OnFinished, Extra: map[string]asynq.HandlerFunc{runbook.TypeAdvance: coord.ProcessAdvance}}
 	for k := range cfg.Executors {
 		cfg.Policies[k.Kind] = poller.Policy{Initial: 50 * time.Millisecond, Multiplier: 1, Max: 50 * time.Millisecond, Deadline: time.Minute}
@@ -81,7 +90,7 @@ func startRigWith(t *testing.T, simCfg leasewebsim.Config, rbs ...runbook.Defini
 		DelayedTaskCheckInterval: 20 * time.Millisecond, RetryDelayFunc: w.RetryDelay, IsFailure: w.IsFailure, LogLevel: asynq.WarnLevel})
 	require.NoError(t, server.Start(w.Handler()))
 	t.Cleanup(server.Shutdown)
-	return &rig{coord: coord, store: store, lw: lw}
+	return &rig{coord: coord, store: store, lw: lw, w: w, secret: secret}
 }
 
 func (r *rig) wait(t *testing.T, id string) *runbook.Run {
@@ -182,11 +191,10 @@ func TestGates(t *testing.T) {
 	ctx := context.Background()
 	var mu sync.Mutex
 	events := map[string][]string{} // event id -> types sent
-	r.coord.Notify = func(_ context.Context, event, id string, data any) error {
+	r.coord.Notify = func(_ context.Context, event, id string, _ *runbook.Run) error {
 		mu.Lock()
 		defer mu.Unlock()
 		events[id] = append(events[id], event)
-		assert.IsType(t, &runbook.Run{}, data)
 		return nil
 	}
 	lead := &ops.Actor{Name: "lead", Via: ops.ViaAPI, Authenticated: true}
@@ -279,7 +287,7 @@ func TestSecretInputs(t *testing.T) {
 	ctx := context.Background()
 	const secret = "Runb00k-S3cret-Pw"
 	var shown []string
-	r.coord.Notify = func(_ context.Context, _, _ string, data any) error {
+	r.coord.Notify = func(_ context.Context, _, _ string, data *runbook.Run) error {
 		b, _ := json.Marshal(data)
 		shown = append(shown, string(b))
 		return nil
@@ -302,4 +310,99 @@ func TestSecretInputs(t *testing.T) {
 		Steps: def.Steps[:0:0]})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "a secret input takes no default")
+
+	// A secret input may only fill a secret param: the operation's record
+	// shows the others.
+	leak := def
+	leak.Steps = []runbook.Step{{ID: "install", Kind: "server:install", Provider: "leaseweb",
+		Params: map[string]any{"server_id": "12345", "operating_system_id": "UBUNTU_22_04_64BIT", "hostname": "h-{{ .inputs.password }}"}}}
+	_, err = runbook.Compile(leak)
+	require.Error(t, err)
+	assert.Equal(t, `runbook "install-with-password" step "install" params.hostname: secret input "password" may only fill a secret param of server:install on leaseweb (secret: ssh_keys, password, post_install_script), or it would be shown in clear`, err.Error())
+}
+
+// A runbook given inline runs as a configured one does, kept with its
+// run; an idempotency key gives the same run back, refuses other inputs
+// under it, and is per scope; the run's callback URL gets its runbook.*
+// events, signed, with the URL itself shown cut to its origin.
+func TestInlineIdempotentRunWithCallback(t *testing.T) {
+	t.Parallel()
+	r := startRig(t) // no configured runbook
+	var mu sync.Mutex
+	var got []ops.Event
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		if err := webhookverify.Verify(req.Header, body, time.Minute, time.Now(), r.secret); err != nil {
+			t.Errorf("bad signature: %v", err)
+		}
+		var ev ops.Event
+		assert.NoError(t, json.Unmarshal(body, &ev))
+		mu.Lock()
+		got = append(got, ev)
+		mu.Unlock()
+	}))
+	t.Cleanup(hook.Close)
+	r.coord.Notify = func(ctx context.Context, event, id string, run *runbook.Run) error {
+		return r.w.SendRunEvent(ctx, event, id, run, run.CallbackURL)
+	}
+	def := rescueSession(time.Hour)
+	def.Name = "adhoc-reboot"
+	def.Steps = []runbook.Step{def.Steps[0], def.Steps[2]}
+	ctx := context.Background()
+	callback := hook.URL + "/hooks/run?token=s3cr3t"
+	o := runbook.StartOptions{Definition: &def, Inputs: map[string]any{"server": "12345"}, CallbackURL: callback, IdempotencyKey: "reboot-12345", Scope: "token:ci"}
+	run, created, err := r.coord.StartRun(ctx, "", o)
+	require.NoError(t, err)
+	assert.True(t, created)
+	assert.Equal(t, runbook.RunID("token:ci", "reboot-12345"), run.ID)
+	b, _ := json.Marshal(run)
+	assert.NotContains(t, string(b), "s3cr3t", "the callback URL is shown cut to its origin")
+	assert.Contains(t, string(b), `"callback_url":"`+hook.URL+`"`)
+
+	again, created, err := r.coord.StartRun(ctx, "", o)
+	require.NoError(t, err)
+	assert.False(t, created, "the same key gives the same run")
+	assert.Equal(t, run.ID, again.ID)
+	other := o
+	other.Inputs = map[string]any{"server": "12346"}
+	_, _, err = r.coord.StartRun(ctx, "", other)
+	require.ErrorIs(t, err, runbook.ErrIdempotencyConflict)
+	other.Scope = "token:someone-else"
+	third, created, err := r.coord.StartRun(ctx, "", other)
+	require.NoError(t, err)
+	assert.True(t, created, "keys are per scope")
+	assert.NotEqual(t, run.ID, third.ID)
+
+	done := r.wait(t, run.ID)
+	require.Equal(t, runbook.RunSucceeded, done.State, done.Error)
+	require.NotNil(t, done.Definition, "an inline run keeps its definition")
+	assert.Equal(t, "adhoc-reboot", done.Runbook)
+	assert.Equal(t, 1, r.lw.Launches("12345", "rescueMode"), "each step once, though started twice")
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) >= 1
+	}, 10*time.Second, 20*time.Millisecond)
+	mu.Lock()
+	assert.Equal(t, runbook.EventSucceeded, got[0].Type)
+	assert.Equal(t, "evt_run_"+run.ID+"_succeeded", got[0].ID)
+	assert.NotContains(t, string(got[0].Data), "s3cr3t")
+	mu.Unlock()
+
+	// Inline definitions are checked as configured ones are, and bounded.
+	bad := def
+	bad.Steps = []runbook.Step{{ID: "x", Kind: "server:reboot", Provider: "leaseweb", Params: map[string]any{}}}
+	_, _, err = r.coord.StartRun(ctx, "", runbook.StartOptions{Definition: &bad})
+	var re *runbook.Error
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, "x", re.Step)
+	assert.Equal(t, "kind", re.Field)
+	big := def
+	big.Steps = nil
+	for i := range runbook.MaxInlineSteps + 1 {
+		big.Steps = append(big.Steps, runbook.Step{ID: fmt.Sprintf("s%d", i), Kind: "server:power_cycle", Provider: "leaseweb", Params: map[string]any{"server_id": "12345"}})
+	}
+	_, _, err = r.coord.StartRun(ctx, "", runbook.StartOptions{Definition: &big, Inputs: map[string]any{"server": "1"}})
+	require.ErrorAs(t, err, &re)
+	assert.Contains(t, re.Error(), "at most 50")
 }

@@ -65,8 +65,43 @@ type Step struct {
 type Gate struct {
 	// Message says what to check before continuing.
 	Message string `yaml:"message" json:"message"`
-	// Timeout aborts the run when nobody decides. Default 24h.
-	Timeout time.Duration `yaml:"timeout" json:"timeout,omitempty"`
+	// Timeout aborts the run when nobody decides. Default 24h. In JSON, a
+	// Go duration string such as "30m".
+	Timeout time.Duration `yaml:"timeout" json:"timeout,omitempty" jsonschema:"type=string,example=30m"`
+}
+
+// gateJSON is a gate in JSON: its timeout a duration string.
+type gateJSON struct {
+	Message string `json:"message"`
+	Timeout string `json:"timeout,omitempty"`
+}
+
+// MarshalJSON writes the timeout as a duration string ("30m0s").
+func (g Gate) MarshalJSON() ([]byte, error) {
+	j := gateJSON{Message: g.Message}
+	if g.Timeout != 0 {
+		j.Timeout = g.Timeout.String()
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads the timeout as a duration string ("30m").
+func (g *Gate) UnmarshalJSON(b []byte) error {
+	var j gateJSON
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
+		return &ops.ValidationError{Field: "gate", Message: "want {\"message\": ..., \"timeout\": \"30m\"}"}
+	}
+	g.Message, g.Timeout = j.Message, 0
+	if j.Timeout != "" {
+		d, err := time.ParseDuration(j.Timeout)
+		if err != nil {
+			return &ops.ValidationError{Field: "gate.timeout", Message: "want a duration such as \"30m\" or \"2h\""}
+		}
+		g.Timeout = d
+	}
+	return nil
 }
 
 // DefaultGateTimeout is a gate's timeout when it names none.
@@ -284,6 +319,10 @@ func (rb *Runbook) Needs(step string) []string { return rb.needs[step] }
 func (rb *Runbook) compileStep(s Step, inputs map[string]Input, visible []string) error {
 	cs := rb.steps[s.ID]
 	cs.tmpls = map[string]*template.Template{}
+	var secret []string
+	if p, err := ops.NewParams(s.Kind, s.Provider); err == nil {
+		secret = secretKeys(reflect.TypeOf(p))
+	}
 	var walk func(path string, v any) error
 	walk = func(path string, v any) error {
 		switch x := v.(type) {
@@ -295,8 +334,18 @@ func (rb *Runbook) compileStep(s Step, inputs map[string]Input, visible []string
 			if err != nil {
 				return &Error{Runbook: rb.Name, Step: s.ID, Field: "params." + path, Message: "template: " + strings.TrimPrefix(err.Error(), "template: "+path+":")}
 			}
-			if err := rb.checkRefs(t.Tree.Root, inputs, visible); err != nil {
+			used, err := rb.checkRefs(t.Tree.Root, inputs, visible)
+			if err != nil {
 				return &Error{Runbook: rb.Name, Step: s.ID, Field: "params." + path, Message: err.Error()}
+			}
+			top, _, _ := strings.Cut(path, ".")
+			for _, name := range used {
+				if inputs[name].Secret && !slices.Contains(secret, top) {
+					// The operation's record, its events and the API show
+					// its params: only its secret ones are redacted there.
+					return &Error{Runbook: rb.Name, Step: s.ID, Field: "params." + path,
+						Message: fmt.Sprintf("secret input %q may only fill a secret param of %s on %s (%s), or it would be shown in clear", name, s.Kind, s.Provider, orNone(secret))}
+				}
 			}
 			cs.tmpls[path] = t
 		case map[string]any:
@@ -332,8 +381,9 @@ func join(path, k string) string {
 // checkRefs checks every field a template reads: .inputs.<declared
 // input>, or .steps.<visible step>.<result|handle|operation_id|state>,
 // and result.<a field of that step's result type>.
-func (rb *Runbook) checkRefs(n parse.Node, inputs map[string]Input, visible []string) error {
+func (rb *Runbook) checkRefs(n parse.Node, inputs map[string]Input, visible []string) ([]string, error) {
 	var err error
+	var used []string
 	var visit func(parse.Node)
 	check := func(ident []string) {
 		if err != nil || len(ident) == 0 {
@@ -345,6 +395,8 @@ func (rb *Runbook) checkRefs(n parse.Node, inputs map[string]Input, visible []st
 				err = fmt.Errorf("name an input: .inputs.<name>")
 			} else if _, ok := inputs[ident[1]]; !ok {
 				err = fmt.Errorf("unknown input %q", ident[1])
+			} else {
+				used = append(used, ident[1])
 			}
 		case "steps":
 			switch {
@@ -398,7 +450,34 @@ func (rb *Runbook) checkRefs(n parse.Node, inputs map[string]Input, visible []st
 		}
 	}
 	visit(n)
-	return err
+	return used, err
+}
+
+// secretKeys are the JSON names of the top-level fields of params' type
+// tagged secret:"true".
+func secretKeys(t reflect.Type) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var out []string
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Tag.Get("secret") == "true" {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func orNone(l []string) string {
+	if len(l) == 0 {
+		return "it has none"
+	}
+	return "secret: " + strings.Join(l, ", ")
 }
 
 // resultHas reports whether kind on provider's result type has a JSON

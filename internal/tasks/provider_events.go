@@ -68,20 +68,24 @@ func (w *Worker) ProviderChanged(ch flow.Change) {
 
 func (pl *pipeline) enqueueProviderEvent(ctx context.Context, event string, data ops.ProviderHealth, ts time.Time) error {
 	id := ProviderEventID(event, data.Provider, data.Account, data.DegradedAt)
-	return pl.enqueueSubscriptionEvent(ctx, event, id, data.Provider, data.Account, data, ts)
+	return pl.enqueueSubscriptionEvent(ctx, event, id, data.Provider, data.Account, data, ts, "")
 }
 
 // enqueueSubscriptionEvent sends an event that belongs to no operation
 // (provider.*, runbook.*) to the subscriptions that name it: its body is
 // kept for the webhook retention, each delivery is its own task, and id
 // makes a repeat a no-op. provider ("" for runbook events) is matched
-// against a subscription's providers filter.
-func (pl *pipeline) enqueueSubscriptionEvent(ctx context.Context, event, id, provider, account string, data any, ts time.Time) error {
-	var dests []Subscription
+// against a subscription's providers filter. callback ("" none) is a
+// runbook run's callback URL, which gets the event too.
+func (pl *pipeline) enqueueSubscriptionEvent(ctx context.Context, event, id, provider, account string, data any, ts time.Time, callback string) error {
+	var dests []string
 	for _, s := range pl.cfg.Webhooks.Subscriptions {
 		if s.matchesProvider(provider, event) {
-			dests = append(dests, s)
+			dests = append(dests, destSub(s.Name))
 		}
+	}
+	if callback != "" {
+		dests = append(dests, destCallback)
 	}
 	if len(dests) == 0 {
 		return nil
@@ -97,18 +101,29 @@ func (pl *pipeline) enqueueSubscriptionEvent(ctx context.Context, event, id, pro
 	if err := pl.cfg.Store.SaveProviderEvent(ctx, id, body, pl.cfg.Webhooks.Retention); err != nil {
 		return err
 	}
-	for _, s := range dests {
+	if callback != "" {
+		if err := pl.cfg.Store.SaveEventCallback(ctx, id, callback, pl.cfg.Webhooks.Retention); err != nil {
+			return err
+		}
+	}
+	for _, dest := range dests {
+		host := opstore.CallbackOrigin(callback)
+		for _, s := range pl.cfg.Webhooks.Subscriptions {
+			if destSub(s.Name) == dest {
+				host = opstore.CallbackOrigin(s.URL)
+			}
+		}
 		payload, _ := json.Marshal(WebhookPayload{Provider: provider, Account: account, EventID: id, EventType: event,
-			Destination: destSub(s.Name), Host: opstore.CallbackOrigin(s.URL)})
+			Destination: dest, Host: host})
 		_, err := pl.cfg.Enqueuer.EnqueueContext(ctx, asynq.NewTask(TypeWebhookDeliver, payload),
-			asynq.TaskID(id+":wh:"+shortHash(destSub(s.Name))),
+			asynq.TaskID(id+":wh:"+shortHash(dest)),
 			asynq.Queue(pl.cfg.Webhooks.Queue),
 			asynq.MaxRetry(len(pl.cfg.Webhooks.Schedule)),
 			asynq.Timeout(pl.cfg.Webhooks.Timeout+5*time.Second),
 			asynq.Retention(pl.cfg.Webhooks.Retention),
 		)
 		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-			return fmt.Errorf("enqueue %s to %s: %w", id, s.Name, err)
+			return fmt.Errorf("enqueue %s to %s: %w", id, dest, err)
 		}
 	}
 	pl.log.Info("event queued", zap.String("event", event), zap.String("event_id", id), zap.String("provider", provider), zap.Int("destinations", len(dests)))
@@ -118,13 +133,20 @@ func (pl *pipeline) enqueueSubscriptionEvent(ctx context.Context, event, id, pro
 // SendEvent sends a runbook.* event (data: the run) to the subscriptions
 // that name it.
 func (w *Worker) SendEvent(ctx context.Context, event, id string, data any) error {
-	return w.p.enqueueSubscriptionEvent(ctx, event, id, "", "", data, w.p.cfg.Now())
+	return w.p.enqueueSubscriptionEvent(ctx, event, id, "", "", data, w.p.cfg.Now(), "")
+}
+
+// SendRunEvent is SendEvent that also sends the event to callbackURL (a
+// run's; "" none), signed with the webhook secrets.
+func (w *Worker) SendRunEvent(ctx context.Context, event, id string, data any, callbackURL string) error {
+	return w.p.enqueueSubscriptionEvent(ctx, event, id, "", "", data, w.p.cfg.Now(), callbackURL)
 }
 
 // deliverProviderEvent delivers one provider.* event to one subscription.
 func (ds *deliverStep) deliverProviderEvent(ctx context.Context, p WebhookPayload) error {
-	if p.EventID == "" || (p.Provider == "" && strings.HasPrefix(p.EventType, "provider.")) || !strings.HasPrefix(p.Destination, "sub:") {
-		return fmt.Errorf("decode %s: a provider or runbook event needs event_id, a subscription destination (and a provider event its provider): %w", TypeWebhookDeliver, asynq.SkipRetry)
+	runEvent := strings.HasPrefix(p.EventType, "runbook.")
+	if p.EventID == "" || (p.Provider == "" && !runEvent) || (!strings.HasPrefix(p.Destination, "sub:") && !(runEvent && p.Destination == destCallback)) {
+		return fmt.Errorf("decode %s: a provider or runbook event needs event_id, a subscription destination or a run's callback (and a provider event its provider): %w", TypeWebhookDeliver, asynq.SkipRetry)
 	}
 	log := ds.log.With(zap.String("event", p.EventType), zap.String("provider", p.Provider), zap.String("account", p.Account), zap.String("destination", p.Destination))
 	body, err := ds.cfg.Store.ProviderEvent(ctx, p.EventID)
@@ -133,6 +155,16 @@ func (ds *deliverStep) deliverProviderEvent(ctx context.Context, p WebhookPayloa
 	}
 	if err != nil {
 		return err
+	}
+	if p.Destination == destCallback {
+		url, err := ds.cfg.Store.EventCallback(ctx, p.EventID)
+		if errors.Is(err, opstore.ErrNotFound) {
+			return fmt.Errorf("deliver %s: the event has no callback URL (or it expired): %w", p.EventID, asynq.SkipRetry)
+		}
+		if err != nil {
+			return err
+		}
+		return ds.send(ctx, log, p, url, body, ds.cfg.Webhooks.Secrets)
 	}
 	for _, s := range ds.cfg.Webhooks.Subscriptions {
 		if destSub(s.Name) != p.Destination || !s.matchesProvider(p.Provider, p.EventType) {

@@ -259,7 +259,9 @@ func (ds *deliverStep) send(ctx context.Context, log *zap.Logger, p WebhookPaylo
 	var de *webhooks.DeliveryError
 	if errors.As(err, &de) && de.Gone {
 		if p.Destination == destCallback {
-			err = errors.Join(err, ds.cfg.Store.MarkCallbackGone(ctx, p.OperationID))
+			if p.OperationID != "" { // a run's callback: this event only
+				err = errors.Join(err, ds.cfg.Store.MarkCallbackGone(ctx, p.OperationID))
+			}
 		} else {
 			name := p.Destination[len("sub:"):]
 			err = errors.Join(err, ds.cfg.Store.DisableSubscription(ctx, name, "410 Gone at "+ds.cfg.Now().UTC().Format(time.RFC3339)))
