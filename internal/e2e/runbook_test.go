@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +166,56 @@ func TestShippedRunbooksThroughTheAPI(t *testing.T) {
 	assert.Contains(t, string(b), `"field":"inputs.instance"`)
 	code, _ = r.call(t, "POST", "/v1/runbooks/nope/runs", `{}`)
 	assert.Equal(t, 404, code)
+
+	// A runbook given inline (POST /v1/runs) runs like a configured one;
+	// an Idempotency-Key gives the same run back, 409 for other inputs.
+	const adhoc = `{"name":"adhoc-rescue","inputs":[{"name":"server","type":"string","required":true}],` +
+		`"steps":[{"id":"rescue","kind":"server:rescue","provider":"leaseweb","params":{"server_id":"{{ .inputs.server }}"}},` +
+		`{"id":"check","gate":{"message":"Looked at it?","timeout":"30m"}},` +
+		`{"id":"reboot","kind":"server:power_cycle","provider":"leaseweb","params":{"server_id":"{{ .inputs.server }}"}}]}`
+	post := func(body, key string) (int, []byte) {
+		req, _ := http.NewRequest("POST", r.base+"/v1/runs", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+rwTok)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", key)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	code, b = post(`{"runbook":`+adhoc+`,"inputs":{"server":"12349"}}`, "adhoc-12349")
+	require.Equal(t, 202, code, string(b))
+	var first runbook.Run
+	require.NoError(t, json.Unmarshal(b, &first))
+	code, b = post(`{"runbook":`+adhoc+`,"inputs":{"server":"12349"}}`, "adhoc-12349")
+	require.Equal(t, 200, code, string(b))
+	var second runbook.Run
+	require.NoError(t, json.Unmarshal(b, &second))
+	assert.Equal(t, first.ID, second.ID, "the same key gives the same run")
+	code, b = post(`{"runbook":`+adhoc+`,"inputs":{"server":"12350"}}`, "adhoc-12349")
+	assert.Equal(t, 409, code, string(b))
+	waiting := r.await(t, first.ID, func(run runbook.Run) bool { return run.State == runbook.RunWaitingGate })
+	require.NotNil(t, waiting.Definition)
+	assert.Equal(t, "adhoc-rescue", waiting.Runbook)
+	code, b = r.call(t, "POST", "/v1/runs/"+first.ID+"/gates/check/continue", "")
+	require.Equal(t, 200, code, string(b))
+	adhocDone := r.await(t, first.ID, func(run runbook.Run) bool { return !runbook.Active(run.State) })
+	assert.Equal(t, runbook.RunSucceeded, adhocDone.State, adhocDone.Error)
+	assert.Equal(t, map[string]string{"rescue": "succeeded", "check": "succeeded", "reboot": "succeeded"}, runSteps(adhocDone))
+	// Errors in an inline definition name its field.
+	for body, field := range map[string]string{
+		`{"inputs":{}}`: "runbook",
+		`{"runbook":` + strings.Replace(adhoc, `"30m"`, `"soon"`, 1) + `}`:                                        "runbook.steps[1].gate",
+		`{"runbook":` + strings.Replace(adhoc, `.inputs.server`, `.inputs.host`, 1) + `,"inputs":{"server":"1"}}`: "runbook.steps[rescue].params.server_id",
+		`{"runbook":` + adhoc + `,"inputs":{"sever":"1"}}`:                                                       "inputs.sever",
+	} {
+		code, b = r.call(t, "POST", "/v1/runs", body)
+		assert.Equal(t, 400, code, body)
+		var p struct{ Field, Detail string }
+		require.NoError(t, json.Unmarshal(b, &p))
+		assert.Equal(t, field, p.Field, "%s: %s", body, p.Detail)
+	}
 }
 
 // rescue-session from the CLI: the run waits at its gate, `enqueue gate`
@@ -198,6 +249,26 @@ func TestRunbookGateFromTheCLI(t *testing.T) {
 	bad := cli(t, "--redis", r.redisURL, "run", "rescue-session")
 	assert.Equal(t, 2, bad.code, "a required input is missing")
 	assert.Contains(t, bad.stderr, "inputs.server: required")
+
+	// A runbook in a file, run and followed to its end.
+	file := filepath.Join(t.TempDir(), "reboot.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(`name: reboot-twice
+inputs:
+  - {name: server, type: string, required: true}
+steps:
+  - {id: first, kind: server:power_cycle, provider: leaseweb, params: {server_id: "{{ .inputs.server }}"}}
+  - {id: second, kind: server:power_cycle, provider: leaseweb, params: {server_id: "{{ .inputs.server }}"}}
+`), 0o600))
+	out = cli(t, "--redis", r.redisURL, "run", "--file", file, "--input", "server=12347", "--wait")
+	require.Equal(t, 0, out.code, out.stderr)
+	assert.Contains(t, out.stderr, "step second: succeeded")
+	require.NoError(t, os.WriteFile(file, []byte(`name: broken
+steps:
+  - {id: a, kind: server:power_cycle, provider: leaseweb, params: {server_id: "{{ .steps.b.handle }}"}}
+`), 0o600))
+	out = cli(t, "--redis", r.redisURL, "run", "--file", file)
+	assert.Equal(t, 2, out.code)
+	assert.Contains(t, out.stderr, `runbook "broken" step "a" params.server_id: step "b" is not one this step runs after`)
 }
 
 // The console lists runs and shows one with its steps linked to their
