@@ -208,7 +208,7 @@ func TestShippedRunbooksThroughTheAPI(t *testing.T) {
 		`{"inputs":{}}`: "runbook",
 		`{"runbook":` + strings.Replace(adhoc, `"30m"`, `"soon"`, 1) + `}`:                                        "runbook.steps[1].gate",
 		`{"runbook":` + strings.Replace(adhoc, `.inputs.server`, `.inputs.host`, 1) + `,"inputs":{"server":"1"}}`: "runbook.steps[rescue].params.server_id",
-		`{"runbook":` + adhoc + `,"inputs":{"sever":"1"}}`:                                                       "inputs.sever",
+		`{"runbook":` + adhoc + `,"inputs":{"sever":"1"}}`:                                                        "inputs.sever",
 	} {
 		code, b = r.call(t, "POST", "/v1/runs", body)
 		assert.Equal(t, 400, code, body)

@@ -73,9 +73,9 @@ func startRigWith(t *testing.T, simCfg leasewebsim.Config, rbs ...runbook.Defini
 	coord := runbook.NewCoordinator(rdb, "rb", store, sub, client, "default", compiled, time.Hour, log)
 	cfg := tasks.Config{Store: store, Enqueuer: client, Inspector: asynq.NewInspectorFromRedisClient(rdb),
 		Executors: tasks.Executors(tasks.Clients{Leaseweb: map[string]*leaseweb.Client{"default": lwc}}),
-		Policies: map[string]poller.Policy{}, Logger: log, RetryBackoffMax: 100 * time.Millisecond, BusyRetry: 100 * time.Millisecond,
-		Sender:   webhooks.NewSender(webhooks.SenderConfig{Timeout: time.Second, AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}),
-		Webhooks: tasks.WebhookConfig{Secrets: []webhookverify.Secret{secret}, Schedule: []time.Duration{50 * time.Millisecond}},
+		Policies:  map[string]poller.Policy{}, Logger: log, RetryBackoffMax: 100 * time.Millisecond, BusyRetry: 100 * time.Millisecond,
+		Sender:     webhooks.NewSender(webhooks.SenderConfig{Timeout: time.Second, AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}),
+		Webhooks:   tasks.WebhookConfig{Secrets: []webhookverify.Secret{secret}, Schedule: []time.Duration{50 * time.Millisecond}},
 		OnFinished: coord.OnFinished, Extra: map[string]asynq.HandlerFunc{runbook.TypeAdvance: coord.ProcessAdvance}}
 	for k := range cfg.Executors {
 		cfg.Policies[k.Kind] = poller.Policy{Initial: 50 * time.Millisecond, Multiplier: 1, Max: 50 * time.Millisecond, Deadline: time.Minute}
