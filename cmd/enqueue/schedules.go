@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opsworker/opsworker/internal/config"
+	"github.com/opsworker/opsworker/internal/runbook"
 	"github.com/opsworker/opsworker/internal/schedule"
 )
 
@@ -82,7 +83,11 @@ func newSchedulesCmd(g *globals) *cobra.Command {
 				}
 				for _, id := range state.Operations {
 					b := opBrief{ID: id, State: "expired"}
-					if op, err := store.Get(ctx, id); err == nil {
+					if d.Runbook != "" { // the ids are runs'
+						if run, err := runbook.ReadRun(ctx, rdb, g.keyPrefix, id); err == nil {
+							b.State = run.State
+						}
+					} else if op, err := store.Get(ctx, id); err == nil {
 						b.State = string(op.State)
 					}
 					row.LastRun = append(row.LastRun, b)
@@ -98,7 +103,11 @@ func newSchedulesCmd(g *globals) *cobra.Command {
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s (%s)\t%s on %s, %d item(s), misfire %s, overlap %s\n", r.Name, r.Spec, r.Timezone, r.TaskType, r.Provider, r.Items, r.Misfire, r.Overlap)
+				what := fmt.Sprintf("%s on %s, %d item(s)", r.TaskType, r.Provider, r.Items)
+				if r.Runbook != "" {
+					what = "runbook " + r.Runbook
+				}
+				fmt.Fprintf(tw, "%s\t%s (%s)\t%s, misfire %s, overlap %s\n", r.Name, r.Spec, r.Timezone, what, r.Misfire, r.Overlap)
 				var next []string
 				for _, t := range r.Next {
 					next = append(next, t.Format(time.RFC3339))

@@ -227,7 +227,7 @@ func run(ctx context.Context, args []string) error {
 	schedDone := make(chan struct{})
 	go func() {
 		defer close(schedDone)
-		s := schedule.New(specs, sub, store, schedule.NewStore(rdb, cfg.Redis.KeyPrefix), log.Named("scheduler"))
+		s := schedule.New(specs, sub, store, schedule.NewStore(rdb, cfg.Redis.KeyPrefix), log.Named("scheduler"), schedule.WithRuns(coord))
 		if len(specs) > 0 {
 			log.Info("scheduler running", zap.Int("schedules", len(specs)))
 		}

@@ -84,8 +84,15 @@ type Schedule struct {
 	// Timezone is an IANA zone (e.g. Europe/Amsterdam) the spec is read
 	// in. Default UTC.
 	Timezone string `yaml:"timezone"`
-	// TaskType is the operation kind, e.g. cdn:purge; required.
+	// TaskType is the operation kind, e.g. cdn:purge. Give task_type (with
+	// provider, account and params or fan_out) or runbook (with inputs).
 	TaskType string `yaml:"task_type"`
+	// Runbook starts one run of this runbook (of runbooks:) per tick
+	// instead of operations; its id is the schedule and the tick's, so a
+	// tick starts one run whatever the number of replicas.
+	Runbook string `yaml:"runbook"`
+	// Inputs are the inputs of each run (with runbook).
+	Inputs map[string]any `yaml:"inputs"`
 	// Provider and Account as in the payload envelope; Account defaults
 	// to "default".
 	Provider string `yaml:"provider"`
@@ -95,14 +102,15 @@ type Schedule struct {
 	// FanOut lists params: one operation per item and tick.
 	FanOut []map[string]any `yaml:"fan_out"`
 	// CallbackURL receives the operations' webhooks (subscriptions match
-	// as for any operation).
+	// as for any operation), or a run's runbook.* events.
 	CallbackURL string `yaml:"callback_url"`
 	// Misfire is what happens to ticks no worker was running for: "skip"
 	// (default) or "run_once" (one catch-up run at start-up, however many
 	// ticks were missed).
 	Misfire string `yaml:"misfire"`
 	// Overlap is "allow" (default) or "skip_if_running": a tick is skipped
-	// while an operation of the previous run is not finished.
+	// while an operation (or the run) of the previous tick is not
+	// finished.
 	Overlap string `yaml:"overlap"`
 }
 
@@ -978,14 +986,17 @@ func (c Config) Validate() error {
 			bad(key+".scope", "must be read or write")
 		}
 	}
-	rbNames := map[string]bool{}
+	compiled := map[string]*runbook.Runbook{}
 	for i, d := range c.Runbooks {
-		if _, err := runbook.Compile(d); err != nil {
+		rb, err := runbook.Compile(d)
+		switch _, dup := compiled[d.Name]; {
+		case err != nil:
 			bad(fmt.Sprintf("runbooks[%d]", i), "%v", err)
-		} else if rbNames[d.Name] {
+		case dup:
 			bad(fmt.Sprintf("runbooks[%d].name", i), "%q is used twice", d.Name)
+		default:
+			compiled[d.Name] = rb
 		}
-		rbNames[d.Name] = true
 	}
 	for i, ap := range c.Approvals {
 		key := fmt.Sprintf("approvals[%d]", i)
@@ -1011,12 +1022,27 @@ func (c Config) Validate() error {
 		if _, err := ParseCron(sc.Spec, sc.Timezone); err != nil {
 			bad(key+".spec", "%v", err)
 		}
-		if sc.TaskType == "" {
-			bad(key+".task_type", "required")
-		}
-		if (sc.Params == nil) == (sc.FanOut == nil) {
+		switch {
+		case sc.Runbook != "" && (sc.TaskType != "" || sc.Provider != "" || sc.Account != "" || sc.Params != nil || sc.FanOut != nil):
+			bad(key+".runbook", "a schedule starts a runbook (runbook, inputs) or operations (task_type, provider, account, params or fan_out), not both")
+		case sc.Runbook != "":
+			if rb, ok := compiled[sc.Runbook]; !ok {
+				bad(key+".runbook", "no runbook %q under runbooks", sc.Runbook)
+			} else if _, err := rb.Inputs(sc.Inputs); err != nil {
+				var re *runbook.Error
+				if errors.As(err, &re) {
+					bad(key+"."+re.Field, "%s", re.Message)
+				} else {
+					bad(key+".inputs", "%v", err)
+				}
+			}
+		case sc.Inputs != nil:
+			bad(key+".inputs", "inputs go with runbook; an operation's go under params")
+		case sc.TaskType == "":
+			bad(key+".task_type", "required (or runbook)")
+		case (sc.Params == nil) == (sc.FanOut == nil):
 			bad(key+".params", "give params or fan_out (one operation per item), not both or neither")
-		} else if sc.FanOut != nil && len(sc.FanOut) == 0 {
+		case sc.FanOut != nil && len(sc.FanOut) == 0:
 			bad(key+".fan_out", "at least one item")
 		}
 		switch sc.Misfire {

@@ -100,6 +100,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 func TestErrorsNameTheKey(t *testing.T) {
 	t.Parallel()
 	base := "redis:\n  embedded: true\nproviders:\n  ucdn:\n    simulate: true\n    accounts:\n      default: {}\n"
+	rbPurge := "runbooks:\n  - name: purge-it\n    inputs: [{name: zone, type: string, required: true}]\n    steps:\n      - {id: p, kind: cdn:purge, provider: ucdn, params: {zone_name: \"{{ .inputs.zone }}\", zone_type: objects, files: [/a]}}\n"
 	tests := []struct {
 		name string
 		yaml string
@@ -123,6 +124,11 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"ProviderWeightZero", base + "worker:\n  provider_weights:\n    ucdn: 0\n", "worker.provider_weights.ucdn: weight must be >= 1"},
 		{"RunbookBadReference", base + "runbooks:\n  - name: purge-it\n    steps:\n      - id: p\n        kind: cdn:purge\n        provider: ucdn\n        params: {zone_name: \"{{ .inputs.zone }}\", zone_type: objects, files: [/a]}\n",
 			`runbooks[0]: runbook "purge-it" step "p" params.zone_name: unknown input "zone"`},
+		{"ScheduleUnknownRunbook", base + "schedules:\n  - {name: s, spec: '@hourly', runbook: nope}\n", `schedules[0] (s).runbook: no runbook "nope" under runbooks`},
+		{"ScheduleRunbookAndKind", base + rbPurge + "schedules:\n  - {name: s, spec: '@hourly', runbook: purge-it, task_type: cdn:purge}\n", "schedules[0] (s).runbook: a schedule starts a runbook (runbook, inputs) or operations"},
+		{"ScheduleRunbookInputs", base + rbPurge + "schedules:\n  - {name: s, spec: '@hourly', runbook: purge-it, inputs: {zon: a}}\n", "schedules[0] (s).inputs.zon: not an input of this runbook"},
+		{"ScheduleRunbookMissingInput", base + rbPurge + "schedules:\n  - {name: s, spec: '@hourly', runbook: purge-it}\n", "schedules[0] (s).inputs.zone: required"},
+		{"ScheduleInputsWithoutRunbook", base + "schedules:\n  - {name: s, spec: '@hourly', task_type: cdn:purge, provider: ucdn, params: {}, inputs: {a: 1}}\n", "schedules[0] (s).inputs: inputs go with runbook"},
 		{"QueueNotListed", base + "worker:\n  queues:\n    critical: 1\n", "operations.queue: \"default\" is not in worker.queues"},
 		{"PolicyField", base + "polling:\n  cdn:purge:\n    initial: 1s\n    multiplier: 1\n    max: 2s\n    deadline: 0s\n", "polling.cdn:purge.deadline: must be > 0"},
 		{"NegativeRateLimit", "redis:\n  embedded: true\nproviders:\n  ucdn:\n    simulate: true\n    accounts:\n      default:\n        rate_limit: -1\n", "providers.ucdn.accounts.default.rate_limit: must be >= 0"},

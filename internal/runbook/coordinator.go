@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -382,6 +383,37 @@ func (c *Coordinator) StartRun(ctx context.Context, name string, o StartOptions)
 	c.log.Info("audit: runbook run started", zap.String("run", run.ID), zap.String("runbook", rb.Name), zap.Bool("inline", o.Definition != nil),
 		zap.String("schedule", o.Schedule), zap.Stringer("by", o.By))
 	return run, true, nil
+}
+
+// StartScheduled starts the run of a schedule's tick (schedule.Runs):
+// its id derives from the schedule and the tick, so every replica firing
+// the tick finds the same run.
+func (c *Coordinator) StartScheduled(ctx context.Context, schedule, name string, tick time.Time, inputs map[string]any, callbackURL string) (string, bool, error) {
+	id := RunID("schedule:"+schedule, strconv.FormatInt(tick.Unix(), 10))
+	run, created, err := c.StartRun(ctx, name, StartOptions{ID: id, Inputs: inputs, CallbackURL: callbackURL, Schedule: schedule,
+		By: &ops.Actor{Name: schedule, Via: ops.ViaSchedule, Authenticated: true}})
+	if errors.Is(err, ErrIdempotencyConflict) && run != nil {
+		// A worker with another definition of the schedule (a deploy in
+		// progress) started this tick's run first: that run counts.
+		c.log.Warn("schedule tick started by a worker with another definition", zap.String("schedule", schedule), zap.String("run", run.ID))
+		return run.ID, false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	return run.ID, created, nil
+}
+
+// RunActive reports whether a run is still going (false once it expired).
+func (c *Coordinator) RunActive(ctx context.Context, id string) (bool, error) {
+	run, err := c.Get(ctx, id)
+	if errors.Is(err, opstore.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return Active(run.State), nil
 }
 
 // sameRequest reports whether a repeated start asks for the run that

@@ -19,11 +19,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/opsworker/opsworker/internal/config"
 	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/poller"
 	"github.com/opsworker/opsworker/internal/providers/leaseweb"
 	"github.com/opsworker/opsworker/internal/providers/leaseweb/leasewebsim"
 	"github.com/opsworker/opsworker/internal/runbook"
+	"github.com/opsworker/opsworker/internal/schedule"
 	"github.com/opsworker/opsworker/internal/tasks"
 	"github.com/opsworker/opsworker/internal/webhooks"
 	"github.com/opsworker/opsworker/ops"
@@ -38,6 +40,7 @@ type rig struct {
 	lw     *leasewebsim.Server
 	w      *tasks.Worker
 	secret webhookverify.Secret
+	rdb    redis.UniversalClient
 }
 
 // startRig runs a worker (an asynq server on miniredis) with the
@@ -90,7 +93,7 @@ func startRigWith(t *testing.T, simCfg leasewebsim.Config, rbs ...runbook.Defini
 		DelayedTaskCheckInterval: 20 * time.Millisecond, RetryDelayFunc: w.RetryDelay, IsFailure: w.IsFailure, LogLevel: asynq.WarnLevel})
 	require.NoError(t, server.Start(w.Handler()))
 	t.Cleanup(server.Shutdown)
-	return &rig{coord: coord, store: store, lw: lw, w: w, secret: secret}
+	return &rig{coord: coord, store: store, lw: lw, w: w, secret: secret, rdb: rdb}
 }
 
 func (r *rig) wait(t *testing.T, id string) *runbook.Run {
@@ -405,4 +408,57 @@ func TestInlineIdempotentRunWithCallback(t *testing.T) {
 	_, _, err = r.coord.StartRun(ctx, "", runbook.StartOptions{Definition: &big, Inputs: map[string]any{"server": "1"}})
 	require.ErrorAs(t, err, &re)
 	assert.Contains(t, re.Error(), "at most 50")
+}
+
+// A schedule that names a runbook starts one run per tick, however many
+// replicas fire it, as the schedule; skip_if_running skips a tick while
+// the last tick's run is still going.
+func TestScheduleStartsRuns(t *testing.T) {
+	t.Parallel()
+	r := startRig(t, rescueSession(time.Hour))
+	ctx := context.Background()
+	specs, err := schedule.Parse([]config.Schedule{{Name: "nightly-rescue", Spec: "@every 1h", Runbook: "rescue-session",
+		Inputs: map[string]any{"server": "12345"}, Overlap: schedule.OverlapSkip}})
+	require.NoError(t, err)
+	sp := specs[0]
+	replicas := make([]*schedule.Scheduler, 3)
+	for i := range replicas {
+		replicas[i] = schedule.New(specs, nil, r.store, schedule.NewStore(r.rdb, "rb"), zaptest.NewLogger(t), schedule.WithRuns(r.coord))
+	}
+	tick := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	ids := make([][]string, len(replicas))
+	for i, s := range replicas {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			ids[i], err = s.Fire(ctx, sp, tick, false)
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	require.Len(t, ids[0], 1)
+	for _, got := range ids {
+		assert.Equal(t, ids[0], got, "every replica found the same run")
+	}
+	runs, err := r.coord.List(ctx, 10)
+	require.NoError(t, err)
+	require.Len(t, runs, 1, "one run for the tick")
+	run := runs[0]
+	assert.Equal(t, "nightly-rescue", run.Schedule)
+	assert.Equal(t, ops.ViaSchedule, run.SubmittedBy.Via)
+	r.waitState(t, run.ID, runbook.RunWaitingGate)
+
+	skipped, err := replicas[0].Fire(ctx, sp, tick.Add(time.Hour), false)
+	require.NoError(t, err)
+	assert.Nil(t, skipped, "the last tick's run waits at its gate: skipped")
+	assert.Equal(t, 1, r.lw.Launches("12345", "rescueMode"), "the skipped tick launched nothing")
+	_, err = r.coord.Decide(ctx, run.ID, "work-done", true, &ops.Actor{Name: "lead", Via: ops.ViaAPI, Authenticated: true})
+	require.NoError(t, err)
+	assert.Equal(t, runbook.RunSucceeded, r.wait(t, run.ID).State)
+	next, err := replicas[1].Fire(ctx, sp, tick.Add(2*time.Hour), false)
+	require.NoError(t, err)
+	require.Len(t, next, 1)
+	assert.NotEqual(t, run.ID, next[0], "a new tick, a new run")
 }

@@ -50,9 +50,9 @@ type Step struct {
 	// operation: continue, abort, or its timeout (which aborts).
 	Gate     *Gate          `yaml:"gate" json:"gate,omitempty"`
 	Kind     string         `yaml:"kind" json:"kind,omitempty"`
-	Provider string         `yaml:"provider" json:"provider"`
+	Provider string         `yaml:"provider" json:"provider,omitempty"`
 	Account  string         `yaml:"account" json:"account,omitempty"`
-	Params   map[string]any `yaml:"params" json:"params"`
+	Params   map[string]any `yaml:"params" json:"params,omitempty"`
 	// Needs lists the steps that must succeed first. Absent: the step
 	// before it (steps run in order); given: only those (a DAG).
 	Needs []string `yaml:"needs" json:"needs,omitempty"`

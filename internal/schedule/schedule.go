@@ -27,6 +27,7 @@ import (
 	"github.com/opsworker/opsworker/internal/config"
 	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/tasks"
+	"github.com/opsworker/opsworker/ops"
 )
 
 // Misfire and overlap policies.
@@ -43,6 +44,10 @@ type Spec struct {
 	Cron     string
 	Timezone string
 	Kind     string
+	// Runbook, with Inputs, starts one run of that runbook per tick
+	// instead of operations.
+	Runbook string
+	Inputs  map[string]any
 	// Base is the envelope of every operation (params set per item).
 	Base tasks.Envelope
 	// Items are the params of each operation of a tick.
@@ -105,20 +110,30 @@ func Parse(defs []config.Schedule) ([]*Spec, error) {
 			continue
 		}
 		s := &Spec{
-			Name: d.Name, Cron: d.Spec, Timezone: d.Timezone, Kind: d.TaskType,
+			Name: d.Name, Cron: d.Spec, Timezone: d.Timezone, Kind: d.TaskType, Runbook: d.Runbook, Inputs: d.Inputs,
 			Base:    tasks.Envelope{Provider: d.Provider, Account: d.Account, CallbackURL: d.CallbackURL},
 			Misfire: d.Misfire, Overlap: d.Overlap, FanOut: d.FanOut != nil, sched: sched,
 		}
 		if s.Timezone == "" {
 			s.Timezone = "UTC"
 		}
-		s.Base.Normalize()
 		if s.Misfire == "" {
 			s.Misfire = MisfireSkip
 		}
 		if s.Overlap == "" {
 			s.Overlap = OverlapAllow
 		}
+		if s.Runbook != "" {
+			// The runbook and its inputs were checked with the config
+			// (config.Validate), which knows the runbooks.
+			if err := ops.ValidateCallbackURL(d.CallbackURL); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", key, err))
+				continue
+			}
+			out = append(out, s)
+			continue
+		}
+		s.Base.Normalize()
 		items := d.FanOut
 		if !s.FanOut {
 			items = []map[string]any{d.Params}
@@ -212,7 +227,8 @@ type Definition struct {
 	Name      string `json:"name"`
 	Spec      string `json:"spec"`
 	Timezone  string `json:"timezone"`
-	TaskType  string `json:"task_type"`
+	TaskType  string `json:"task_type,omitempty"`
+	Runbook   string `json:"runbook,omitempty"`
 	Provider  string `json:"provider"`
 	Account   string `json:"account"`
 	Items     int    `json:"items"`
@@ -228,7 +244,7 @@ func (s *Store) Publish(ctx context.Context, specs []*Spec, now time.Time) error
 	}
 	var args []any
 	for _, sp := range specs {
-		b, _ := json.Marshal(Definition{Name: sp.Name, Spec: sp.Cron, Timezone: sp.Timezone, TaskType: sp.Kind,
+		b, _ := json.Marshal(Definition{Name: sp.Name, Spec: sp.Cron, Timezone: sp.Timezone, TaskType: sp.Kind, Runbook: sp.Runbook,
 			Provider: sp.Base.Provider, Account: sp.Base.Account, Items: len(sp.Items), Misfire: sp.Misfire, Overlap: sp.Overlap, UpdatedAt: now.Unix()})
 		args = append(args, sp.Name, string(b))
 	}
@@ -251,9 +267,23 @@ func (s *Store) Definitions(ctx context.Context) ([]Definition, error) {
 	return out, nil
 }
 
+// Runs starts the runs of schedules that name a runbook (the runbook
+// coordinator).
+type Runs interface {
+	// StartScheduled starts the run of a schedule's tick, once: its id
+	// derives from the schedule and the tick. It returns the run's id.
+	StartScheduled(ctx context.Context, schedule, runbook string, tick time.Time, inputs map[string]any, callbackURL string) (id string, created bool, err error)
+	// RunActive reports whether a run is still going.
+	RunActive(ctx context.Context, id string) (bool, error)
+}
+
+// WithRuns lets schedules start runbooks.
+func WithRuns(r Runs) Option { return func(s *Scheduler) { s.runs = r } }
+
 // Scheduler fires the schedules' ticks. Run one per worker process.
 type Scheduler struct {
 	specs []*Spec
+	runs  Runs
 	sub   *tasks.Submitter
 	ops   *opstore.Store
 	state *Store
@@ -396,6 +426,13 @@ func (s *Scheduler) Fire(ctx context.Context, sp *Spec, tick time.Time, resume b
 	}
 	if !resume && sp.Overlap == OverlapSkip && st.Started.Before(tick) {
 		for _, id := range st.Operations {
+			if sp.Runbook != "" {
+				if active, err := s.runs.RunActive(ctx, id); err == nil && active {
+					log.Info("tick skipped: the previous run is still going", zap.String("run", id))
+					return nil, s.state.raise(ctx, sp.Name, "skipped", tick)
+				}
+				continue
+			}
 			op, err := s.ops.Get(ctx, id)
 			if err == nil && !op.State.Terminal() {
 				log.Info("tick skipped: the previous run is still going", zap.String("operation_id", op.ID), zap.String("state", string(op.State)))
@@ -403,8 +440,25 @@ func (s *Scheduler) Fire(ctx context.Context, sp *Spec, tick time.Time, resume b
 			}
 		}
 	}
+	if sp.Runbook != "" && s.runs == nil {
+		return nil, fmt.Errorf("schedule %s: this scheduler starts no runbooks", sp.Name)
+	}
 	if err := s.state.raise(ctx, sp.Name, "started", tick); err != nil {
 		return nil, err
+	}
+	if sp.Runbook != "" {
+		id, created, err := s.runs.StartScheduled(ctx, sp.Name, sp.Runbook, tick, sp.Inputs, sp.Base.CallbackURL)
+		if err != nil {
+			return nil, fmt.Errorf("schedule %s tick %s: start runbook %s: %w", sp.Name, tick.Format(time.RFC3339), sp.Runbook, err)
+		}
+		b, _ := json.Marshal([]string{id})
+		if err := s.state.raise(ctx, sp.Name, "completed", tick, "operations", string(b)); err != nil {
+			return []string{id}, err
+		}
+		if created {
+			log.Info("schedule tick started a run", zap.String("runbook", sp.Runbook), zap.String("run", id))
+		}
+		return []string{id}, nil
 	}
 	ids := make([]string, 0, len(sp.Items))
 	created := 0

@@ -76,8 +76,9 @@ func document(schemas map[string]*jsonschema.Schema) openAPI {
 	approveResponses["200"] = obj{"description": "Approved: the operation, now queued", "content": jsonContent("Operation")}
 	rejectResponses := problems("401", "403", "404", "409", "413", "415", "503")
 	rejectResponses["202"] = obj{"description": "Rejection queued: the operation ends canceled", "content": jsonContent("Operation")}
-	startRunResponses := problems("400", "401", "403", "404", "413", "415", "503")
-	startRunResponses["200"] = obj{"description": "A dry run (dry_run true): the inputs checked and what the first steps would do; nothing started", "content": jsonContent("RunPlan")}
+	startRunResponses := problems("400", "401", "403", "404", "409", "413", "415", "503")
+	startRunResponses["200"] = obj{"description": "A dry run (dry_run true): the inputs checked and what the first steps would do; nothing started. Or, for a repeated Idempotency-Key, the run it already named (a Run)",
+		"content": obj{"application/json": obj{"schema": obj{"oneOf": []any{obj{"$ref": "#/components/schemas/RunPlan"}, obj{"$ref": "#/components/schemas/Run"}}}}}}
 	startRunResponses["202"] = obj{"description": "The run, started", "headers": obj{"Location": obj{"$ref": "#/components/headers/Location"}}, "content": jsonContent("Run")}
 	runResponses := problems("401", "404", "503")
 	runsResponses := problems("400", "401", "503")
@@ -156,12 +157,20 @@ func document(schemas map[string]*jsonschema.Schema) openAPI {
 					"summary":     "Start a run of a configured runbook",
 					"description": "Its inputs are checked (a 400 names inputs.<name>); each step is an ordinary operation whose idempotency key is the run and the step. 404 for a runbook the config does not define.",
 					"operationId": "startRun",
-					"parameters":  []any{obj{"name": "name", "in": "path", "required": true, "schema": obj{"type": "string"}}},
+					"parameters":  []any{obj{"name": "name", "in": "path", "required": true, "schema": obj{"type": "string"}}, runKeyParam()},
 					"requestBody": obj{"required": true, "content": jsonContent("StartRunRequest")},
 					"responses":   startRunResponses,
 				},
 			},
 			"/v1/runs": obj{
+				"post": obj{
+					"summary":     "Start a run of a runbook given in the request",
+					"description": "The definition (runbook) is checked as a configured one is: a 400 names the field, as runbook.steps[<id>].params.<name> for a step's. It is kept with the run, which follows it. At most 50 steps, on_failure and finally included.",
+					"operationId": "startInlineRun",
+					"parameters":  []any{runKeyParam()},
+					"requestBody": obj{"required": true, "content": jsonContent("StartInlineRunRequest")},
+					"responses":   startRunResponses,
+				},
 				"get": obj{
 					"summary":     "List runbook runs, newest first",
 					"operationId": "listRuns",
@@ -340,4 +349,10 @@ func webhooks() obj {
 			}})
 	}
 	return out
+}
+
+// runKeyParam is the Idempotency-Key header of a run's start.
+func runKeyParam() obj {
+	return obj{"name": "Idempotency-Key", "in": "header", "required": false, "schema": obj{"type": "string", "maxLength": 200},
+		"description": "One key (per token), one run: a retry answers 200 with the first run and starts nothing; with another runbook or other inputs, 409. If the body also has idempotency_key, both must be equal."}
 }
