@@ -91,6 +91,8 @@ type Config struct {
 			dryRun func(ctx context.Context, kind string, env tasks.Envelope) (*ops.Plan, error)) (*runbook.RunPlan, error)
 		Decide(ctx context.Context, runID, step string, cont bool, by *ops.Actor) (*runbook.Run, error)
 		Cancel(ctx context.Context, runID string, compensate bool, by *ops.Actor) (*runbook.Run, error)
+		// Graph lays a run out as a step graph (the console).
+		Graph(run *runbook.Run) (*runbook.Graph, error)
 	}
 	// DryRunner answers submits with dry_run true (nil: they are a 400).
 	DryRunner interface {

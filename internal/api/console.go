@@ -64,6 +64,7 @@ var consoleTmpl = template.Must(template.New("console").Funcs(template.FuncMap{
 	"labels":   labelText,
 	"active":   runbook.Active,
 	"query":    func(v url.Values) string { return v.Encode() },
+	"add":      func(a, b int) int { return a + b },
 	"dict": func(kv ...any) map[string]any {
 		m := make(map[string]any, len(kv)/2)
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -400,7 +401,17 @@ func (a *API) consoleRun(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("partial") == "detail" {
 		name = "rundetail"
 	}
-	a.render(w, r, name, "Run "+run.ID, run)
+	page := runPage{Run: run}
+	if g, err := a.cfg.Runbooks.Graph(run); err == nil {
+		page.Graph = g // no graph for a run whose runbook is no longer configured
+	}
+	a.render(w, r, name, "Run "+run.ID, page)
+}
+
+// runPage is what the run page shows: the run and its step graph.
+type runPage struct {
+	*runbook.Run
+	Graph *runbook.Graph
 }
 
 func (a *API) consoleRunAction(w http.ResponseWriter, r *http.Request) {

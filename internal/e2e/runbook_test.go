@@ -304,6 +304,31 @@ func TestRunbookGateInTheConsole(t *testing.T) {
 		return chromedp.Run(ctx, chromedp.Evaluate(`document.body ? document.body.innerText : ""`, &body)) == nil && strings.Contains(body, run.ID)
 	})
 	require.NoError(t, chromedp.Run(ctx, chromedp.Navigate(r.base+"/console/runs/"+run.ID), chromedp.WaitVisible("#detail", chromedp.ByQuery)))
+	// The step graph: one box per step, drawn apart, in the run's states;
+	// a step's box links to its operation.
+	var nodes []struct {
+		Step, Class, Href string
+		X, Y, W, H        float64
+	}
+	require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`[...document.querySelectorAll("#run-graph g.node")].map(g => {
+		const r = g.querySelector("rect").getBoundingClientRect(), a = g.querySelector("a");
+		return {Step: g.dataset.step, Class: g.getAttribute("class"), Href: a ? a.getAttribute("href") : "", X: r.x, Y: r.y, W: r.width, H: r.height};
+	})`, &nodes)))
+	require.Len(t, nodes, 3, "rescue, work-done, reboot")
+	byStep := map[string]int{}
+	for i, n := range nodes {
+		byStep[n.Step] = i
+		assert.Positive(t, n.W, "drawn: %s", n.Step)
+		for _, o := range nodes[:i] {
+			apart := n.X >= o.X+o.W || o.X >= n.X+n.W || n.Y >= o.Y+o.H || o.Y >= n.Y+n.H
+			assert.True(t, apart, "%s and %s overlap", n.Step, o.Step)
+		}
+	}
+	rescue, gateNode := nodes[byStep["rescue"]], nodes[byStep["work-done"]]
+	assert.Contains(t, rescue.Class, "node-succeeded")
+	assert.Equal(t, "/console/ops/"+waitingRun(t, r, run.ID).Steps[0].OperationID, rescue.Href)
+	assert.Contains(t, gateNode.Class, "node-waiting")
+	assert.Less(t, rescue.X, gateNode.X, "in order, left to right")
 	var png []byte
 	require.NoError(t, chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)))
 	saveArtifact(t, "console-run-gate.png", png)
@@ -317,4 +342,15 @@ func TestRunbookGateInTheConsole(t *testing.T) {
 	})
 	require.NoError(t, chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)))
 	saveArtifact(t, "console-run-done.png", png)
+	// Clicking a step's box opens its operation.
+	require.NoError(t, chromedp.Run(ctx, chromedp.Click(`#run-graph g.node[data-step="reboot"] a`, chromedp.ByQuery)))
+	testutil.WaitFor(t, 20*time.Second, "the reboot's operation page", func() bool {
+		var at string
+		return chromedp.Run(ctx, chromedp.Location(&at)) == nil && at == r.base+"/console/ops/"+done.Steps[2].OperationID
+	})
+}
+
+func waitingRun(t *testing.T, r *runbookRig, id string) runbook.Run {
+	t.Helper()
+	return r.await(t, id, func(run runbook.Run) bool { return run.State == runbook.RunWaitingGate })
 }

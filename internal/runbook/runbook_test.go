@@ -130,3 +130,46 @@ func TestNeedsMakeADAG(t *testing.T) {
 	assert.Equal(t, []string{"dist"}, rb.Needs("inval"))
 	assert.Empty(t, rb.Needs("dist"))
 }
+
+// The console's graph: steps in columns by what they need (parallel
+// steps share a column), compensation under its step, finally last.
+func TestGraphLayout(t *testing.T) {
+	t.Parallel()
+	def := runbook.Definition{Name: "g",
+		Steps: []runbook.Step{
+			{ID: "a", Kind: "cdn:purge", Provider: "ucdn", Params: map[string]any{"zone_name": "z", "zone_type": "objects", "files": []any{"/a"}}},
+			{ID: "b", Kind: "cdn:purge", Provider: "ucdn", Needs: []string{"a"}, Params: map[string]any{"zone_name": "z", "zone_type": "objects", "files": []any{"/b"}},
+				OnFailure: []runbook.Step{{ID: "undo", Kind: "cdn:purge", Provider: "ucdn", Params: map[string]any{"zone_name": "z", "zone_type": "objects", "files": []any{"/u"}}}}},
+			{ID: "c", Gate: &runbook.Gate{Message: "ok?"}, Needs: []string{"a"}},
+		},
+		Finally: []runbook.Step{{ID: "f", Kind: "cdn:purge", Provider: "ucdn", Params: map[string]any{"zone_name": "z", "zone_type": "objects", "files": []any{"/f"}}}},
+	}
+	rb, err := runbook.Compile(def)
+	require.NoError(t, err)
+	run := &runbook.Run{Steps: []runbook.RunStep{{ID: "a", State: "succeeded", OperationID: "op-a"}, {ID: "b", State: "running", OperationID: "op-b"},
+		{ID: "c", State: "waiting"}, {ID: "f", State: "pending"}}}
+	g := rb.Graph(run)
+	at := map[string]runbook.GraphNode{}
+	for _, n := range g.Nodes {
+		at[n.ID] = n
+	}
+	require.Len(t, at, 5)
+	assert.Less(t, at["a"].X, at["b"].X, "b needs a: right of it")
+	assert.Equal(t, at["b"].X, at["c"].X, "b and c both need only a: one column")
+	assert.NotEqual(t, at["b"].Y, at["c"].Y)
+	assert.Equal(t, at["b"].X, at["undo"].X, "compensation under its step")
+	assert.Greater(t, at["undo"].Y, at["c"].Y, "below the main steps")
+	assert.Greater(t, at["f"].X, at["b"].X, "finally last")
+	assert.Equal(t, "", at["undo"].State, "not needed (yet)")
+	assert.Equal(t, "op-b", at["b"].OperationID)
+	assert.True(t, at["c"].Gate)
+	var edges []string
+	for _, e := range g.Edges {
+		edges = append(edges, e.From+">"+e.To+":"+e.Style)
+	}
+	assert.ElementsMatch(t, []string{"a>b:needs", "a>c:needs", "b>undo:on_failure", "b>f:finally", "c>f:finally"}, edges)
+	for _, n := range g.Nodes {
+		assert.LessOrEqual(t, n.X+n.W, g.Width)
+		assert.LessOrEqual(t, n.Y+n.H, g.Height)
+	}
+}
