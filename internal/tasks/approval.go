@@ -148,11 +148,22 @@ func Approve(ctx context.Context, store *opstore.Store, q Enqueuer, id string, b
 		}
 		return op, err
 	}
-	payload, _ := json.Marshal(map[string]string{"operation_id": op.ID})
-	if _, err := q.EnqueueContext(ctx, asynq.NewTask(op.Kind, payload), asynq.TaskID(task), asynq.Queue(ProviderQueue(op.Provider)),
-		asynq.MaxRetry(1000), asynq.Timeout(2*time.Minute)); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return approved, fmt.Errorf("enqueue the launch of %s: %w", op.ID, err)
+	if err := enqueueApprovedLaunch(ctx, q, approved); err != nil {
+		// ReapOrphans queues it within its round: the approval stands.
+		return approved, err
 	}
 	_ = store.AppendTimeline(ctx, op.ID, ops.TimelineEvent{Type: ops.TimelineApproved, Actor: by, State: approved.State})
 	return approved, nil
+}
+
+// enqueueApprovedLaunch queues the launch task an approval names
+// (op.LaunchTaskID, in the provider's queue); queuing it again while it
+// exists is a no-op.
+func enqueueApprovedLaunch(ctx context.Context, q Enqueuer, op *opstore.Operation) error {
+	payload, _ := json.Marshal(map[string]string{"operation_id": op.ID})
+	if _, err := q.EnqueueContext(ctx, asynq.NewTask(op.Kind, payload), asynq.TaskID(op.LaunchTaskID), asynq.Queue(ProviderQueue(op.Provider)),
+		asynq.MaxRetry(1000), asynq.Timeout(2*time.Minute)); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue the launch of %s: %w", op.ID, err)
+	}
+	return nil
 }

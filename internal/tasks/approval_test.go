@@ -100,3 +100,35 @@ func TestApprovalEnforcedAtLaunchRejectAndDeadline(t *testing.T) {
 	_ = b.worker.Handler().ProcessTask(t.Context(), b.task(t, tasks.LaunchTaskID(other.ID)))
 	assert.Equal(t, opstore.StateFailed, b.op(t, other.ID).State)
 }
+
+// An approval that moved the operation to queued but died before its
+// launch task was queued is not lost: ReapOrphans queues the launch (the
+// approval stands) instead of ending the operation, and it launches once.
+func TestApprovalWithoutItsLaunchTaskIsQueuedAgain(t *testing.T) {
+	t.Parallel()
+	b := approvalSetup(t)
+	sub := tasks.NewSubmitter(b.store, b.client, tasks.SubmitOptions{Hold: b.worker.HoldForApproval})
+	op, _, err := sub.SubmitAs(t.Context(), "alice", tasks.TypeServerInstall, tasks.Envelope{Provider: "leaseweb", Params: json.RawMessage(installParams)})
+	require.NoError(t, err)
+	require.Equal(t, opstore.StatePendingApproval, op.State)
+	// The approval's first write, alone.
+	bob := &ops.Actor{Name: "bob", Via: ops.ViaAPI, Authenticated: true}
+	task := tasks.LaunchTaskID(op.ID) + ":approved"
+	_, err = b.store.Update(t.Context(), op, opstore.Change{From: []opstore.State{opstore.StatePendingApproval}, To: opstore.StateQueued, ApprovedBy: bob, LaunchTaskID: task})
+	require.NoError(t, err)
+	require.False(t, b.hasTask(task))
+
+	b.clock.Add(tasks.OrphanAfter + time.Minute)
+	n, err := b.worker.ReapOrphans(t.Context())
+	require.NoError(t, err)
+	assert.Zero(t, n, "not ended")
+	require.True(t, b.hasTask(task), "its launch is queued")
+	require.NoError(t, b.run(t, task))
+	got := b.op(t, op.ID)
+	assert.Equal(t, opstore.StateRunning, got.State, got.LastError)
+	assert.Equal(t, bob, got.ApprovedBy)
+	n, err = b.worker.ReapOrphans(t.Context())
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	assert.Equal(t, 1, b.lw.Launches("12345", "install"), "launched once")
+}

@@ -23,8 +23,10 @@ const OrphanAfter = 10 * time.Minute
 // record learning of it. Nothing would ever end such a record, and it
 // would keep its secret params. Each one ends failed, saying why (its
 // secrets are removed like in every final state), and its webhook goes
-// out. Records written by an earlier version name no launch task and are
-// left alone. It returns how many it ended. Safe to run from every replica.
+// out. An approved operation whose launch task was never queued (its
+// approver died between the two writes) is queued instead: its approval
+// stands. Records written by an earlier version name no launch task and
+// are left alone. It returns how many it ended. Safe to run from every replica.
 func (w *Worker) ReapOrphans(ctx context.Context) (int, error) {
 	if w.p.cfg.Inspector == nil {
 		return 0, nil
@@ -44,6 +46,16 @@ func (w *Worker) ReapOrphans(ctx context.Context) (int, error) {
 				}
 				why, orphan := w.launchTaskGone(op)
 				if !orphan {
+					continue
+				}
+				if state == opstore.StateQueued && op.ApprovedBy != nil && why == "deleted" {
+					// Approved, but its launch task was never queued (the
+					// approver's request died between the two writes):
+					// the approval stands, so it is queued now.
+					if err := enqueueApprovedLaunch(ctx, w.p.cfg.Enqueuer, op); err != nil {
+						return reaped, err
+					}
+					w.p.opLogger(op).Warn("approved operation had no launch task; queued it", zap.Stringer("approved_by", op.ApprovedBy))
 					continue
 				}
 				msg := "its launch task is gone (" + why + "); it never launched"
