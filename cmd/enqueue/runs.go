@@ -199,9 +199,10 @@ func (g *globals) printRun(r *runbook.Run) error {
 }
 
 func newRunsCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "runs [<run-id>]",
-		Short: "List runbook runs, newest first, or show one and its steps",
+	var events bool
+	cmd := &cobra.Command{
+		Use:   "runs [<run-id> [--events]]",
+		Short: "List runbook runs, newest first, or show one and its steps (with --events, its timeline)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rdb, err := g.connect(cmd.Context())
@@ -234,12 +235,37 @@ func newRunsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fail(exitNoRedis, "%v", err)
 			}
+			if events {
+				timeline, err := runbook.ReadTimeline(cmd.Context(), rdb, g.keyPrefix, run.ID)
+				if err != nil {
+					return fail(exitNoRedis, "%v", err)
+				}
+				if g.output == "json" {
+					return g.printJSON(timeline)
+				}
+				tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "AT	EVENT	STEP	STATE	BY	DETAIL")
+				for _, e := range timeline {
+					by := ""
+					if e.Actor != nil {
+						by = e.Actor.String()
+					}
+					detail := e.Message
+					if e.OperationID != "" {
+						detail = strings.TrimSpace("operation " + e.OperationID + " " + detail)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format("15:04:05.000"), e.Type, e.Step, e.State, by, oneLine(detail, 120))
+				}
+				return tw.Flush()
+			}
 			if g.output == "json" {
 				return g.printJSON(run)
 			}
 			return g.printRun(run)
 		},
 	}
+	cmd.Flags().BoolVar(&events, "events", false, "with a run id: show its timeline (what changed, when, by whom) instead")
+	return cmd
 }
 
 func newGateCmd(g *globals) *cobra.Command {

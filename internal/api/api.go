@@ -93,6 +93,8 @@ type Config struct {
 		Cancel(ctx context.Context, runID string, compensate bool, by *ops.Actor) (*runbook.Run, error)
 		// Graph lays a run out as a step graph (the console).
 		Graph(run *runbook.Run) (*runbook.Graph, error)
+		// Timeline reads a run's timeline, oldest first.
+		Timeline(ctx context.Context, id string) ([]runbook.RunEvent, error)
 	}
 	// DryRunner answers submits with dry_run true (nil: they are a 400).
 	DryRunner interface {
@@ -151,6 +153,7 @@ func Routes() []Route {
 		{"POST", "/v1/runs"},
 		{"GET", "/v1/runs"},
 		{"GET", "/v1/runs/{id}"},
+		{"GET", "/v1/runs/{id}/events"},
 		{"POST", "/v1/runs/{id}/cancel"},
 		{"POST", "/v1/runs/{id}/gates/{step}/continue"},
 		{"POST", "/v1/runs/{id}/gates/{step}/abort"},
@@ -176,6 +179,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("POST /v1/runs", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.startRun))))
 	mux.Handle("GET /v1/runs", a.Require(ScopeRead, http.HandlerFunc(a.listRuns)))
 	mux.Handle("GET /v1/runs/{id}", a.Require(ScopeRead, http.HandlerFunc(a.getRun)))
+	mux.Handle("GET /v1/runs/{id}/events", a.Require(ScopeRead, http.HandlerFunc(a.runEvents)))
 	mux.Handle("POST /v1/runs/{id}/cancel", a.cop.Handler(a.Require(ScopeWrite, http.HandlerFunc(a.cancelRun))))
 	mux.Handle("POST /v1/runs/{id}/gates/{step}/continue", a.cop.Handler(a.Require(ScopeWrite, a.decideGate(true))))
 	mux.Handle("POST /v1/runs/{id}/gates/{step}/abort", a.cop.Handler(a.Require(ScopeWrite, a.decideGate(false))))
@@ -755,6 +759,29 @@ func (a *API) getRun(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, run)
 	}
+}
+
+// RunEventsResponse is a run's timeline, oldest first.
+type RunEventsResponse struct {
+	Events []runbook.RunEvent `json:"events"`
+}
+
+func (a *API) runEvents(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.Runbooks == nil {
+		problem(w, http.StatusNotFound, "no such run", "")
+		return
+	}
+	id := r.PathValue("id")
+	if _, err := a.cfg.Runbooks.View(r.Context(), id); err != nil {
+		a.runAnswer(w, nil, err)
+		return
+	}
+	events, err := a.cfg.Runbooks.Timeline(r.Context(), id)
+	if err != nil {
+		problem(w, http.StatusServiceUnavailable, "the store is unavailable; try again", "")
+		return
+	}
+	writeJSON(w, http.StatusOK, RunEventsResponse{Events: events})
 }
 
 // RunsResponse lists runs, newest first.

@@ -405,13 +405,15 @@ func (a *API) consoleRun(w http.ResponseWriter, r *http.Request) {
 	if g, err := a.cfg.Runbooks.Graph(run); err == nil {
 		page.Graph = g // no graph for a run whose runbook is no longer configured
 	}
+	page.Timeline, _ = a.cfg.Runbooks.Timeline(r.Context(), run.ID)
 	a.render(w, r, name, "Run "+run.ID, page)
 }
 
 // runPage is what the run page shows: the run and its step graph.
 type runPage struct {
 	*runbook.Run
-	Graph *runbook.Graph
+	Graph    *runbook.Graph
+	Timeline []runbook.RunEvent
 }
 
 func (a *API) consoleRunAction(w http.ResponseWriter, r *http.Request) {

@@ -24,7 +24,8 @@ import (
 // runbookRig is a worker with the shipped runbooks (config/example.yaml),
 // the simulated providers and the HTTP API.
 type runbookRig struct {
-	base, redisURL string
+	base, redisURL, cfg string
+	proc                *workerProc
 }
 
 func startRunbookWorker(t *testing.T) *runbookRig {
@@ -54,8 +55,8 @@ func startRunbookWorker(t *testing.T) *runbookRig {
 	addr := freeAddr(t)
 	t.Setenv("E2E_RW", rwTok)
 	cfg += fmt.Sprintf("http:\n  listen: %s\n  tokens:\n    - {name: ci, token: \"${E2E_RW}\", scope: write}\n", addr) + string(example[i+1:])
-	startWorker(t, cfg)
-	return &runbookRig{base: "http://" + addr, redisURL: redisURL}
+	proc := startWorker(t, cfg)
+	return &runbookRig{base: "http://" + addr, redisURL: redisURL, cfg: cfg, proc: proc}
 }
 
 func (r *runbookRig) call(t *testing.T, method, path, body string) (int, []byte) {
@@ -218,8 +219,9 @@ func TestShippedRunbooksThroughTheAPI(t *testing.T) {
 	}
 }
 
-// rescue-session from the CLI: the run waits at its gate, `enqueue gate`
-// continues it and it reboots; another run is canceled at its gate.
+// rescue-session from the CLI: the run waits at its gate, across a
+// worker killed and started again, until `enqueue gate` continues it and
+// it reboots; another run is canceled at its gate.
 func TestRunbookGateFromTheCLI(t *testing.T) {
 	r := startRunbookWorker(t)
 	out := cli(t, "--redis", r.redisURL, "run", "rescue-session", "--input", "server=12345", "--label", "change=CHG-10")
@@ -227,6 +229,11 @@ func TestRunbookGateFromTheCLI(t *testing.T) {
 	id := strings.TrimSpace(out.stdout)
 	waiting := r.await(t, id, func(run runbook.Run) bool { return run.State == runbook.RunWaitingGate })
 	assert.Equal(t, "waiting", runSteps(waiting)["work-done"])
+	require.NoError(t, r.proc.cmd.Process.Kill())
+	<-r.proc.done
+	r.proc = startWorker(t, r.cfg)
+	waiting = r.await(t, id, func(run runbook.Run) bool { return true })
+	assert.Equal(t, runbook.RunWaitingGate, waiting.State, "still waiting after the restart")
 	show := cli(t, "--redis", r.redisURL, "runs", id)
 	require.Equal(t, 0, show.code, show.stderr)
 	assert.Contains(t, show.stdout, "Repair the server in rescue mode")
@@ -235,6 +242,21 @@ func TestRunbookGateFromTheCLI(t *testing.T) {
 	done := r.await(t, id, func(run runbook.Run) bool { return !runbook.Active(run.State) })
 	assert.Equal(t, runbook.RunSucceeded, done.State, done.Error)
 	assert.Equal(t, "lead", done.Steps[1].DecidedBy.Name)
+	events := cli(t, "--redis", r.redisURL, "runs", id, "--events")
+	require.Equal(t, 0, events.code, events.stderr)
+	assert.Regexp(t, `(?m)started .*cli unknown \(unauthenticated\)`, events.stdout)
+	assert.Regexp(t, `(?m)gate_waiting +work-done `, events.stdout)
+	assert.Regexp(t, `(?m)gate_decided +work-done +succeeded +cli lead \(unauthenticated\)`, events.stdout)
+	assert.Regexp(t, `(?m)step_ended +reboot +succeeded +operation `, events.stdout)
+	assert.Regexp(t, `(?m)finished +succeeded`, events.stdout)
+	code, b := r.call(t, "GET", "/v1/runs/"+id+"/events", "")
+	require.Equal(t, 200, code, string(b))
+	var timeline struct{ Events []runbook.RunEvent }
+	require.NoError(t, json.Unmarshal(b, &timeline))
+	require.NotEmpty(t, timeline.Events)
+	assert.Equal(t, runbook.EventStarted, timeline.Events[0].Type)
+	assert.Equal(t, runbook.EventFinished, timeline.Events[len(timeline.Events)-1].Type)
+	assert.Equal(t, runbook.RunSucceeded, timeline.Events[len(timeline.Events)-1].State)
 
 	out = cli(t, "--redis", r.redisURL, "run", "rescue-session", "--input", "server=12346")
 	require.Equal(t, 0, out.code, out.stderr)
@@ -245,6 +267,17 @@ func TestRunbookGateFromTheCLI(t *testing.T) {
 	done = r.await(t, id, func(run runbook.Run) bool { return !runbook.Active(run.State) })
 	assert.Equal(t, runbook.RunCanceled, done.State)
 	assert.Equal(t, "skipped", runSteps(done)["reboot"])
+
+	// Aborting at the gate ends the run canceled too, naming the gate.
+	out = cli(t, "--redis", r.redisURL, "run", "rescue-session", "--input", "server=12347")
+	require.Equal(t, 0, out.code, out.stderr)
+	id = strings.TrimSpace(out.stdout)
+	r.await(t, id, func(run runbook.Run) bool { return run.State == runbook.RunWaitingGate })
+	abort := cli(t, "--redis", r.redisURL, "--as", "lead", "gate", id, "work-done", "abort")
+	require.Equal(t, 0, abort.code, abort.stderr)
+	done = r.await(t, id, func(run runbook.Run) bool { return !runbook.Active(run.State) })
+	assert.Equal(t, runbook.RunCanceled, done.State)
+	assert.Equal(t, `gate "work-done": aborted by cli lead (unauthenticated)`, done.Error)
 
 	bad := cli(t, "--redis", r.redisURL, "run", "rescue-session")
 	assert.Equal(t, 2, bad.code, "a required input is missing")
@@ -324,6 +357,9 @@ func TestRunbookGateInTheConsole(t *testing.T) {
 			assert.True(t, apart, "%s and %s overlap", n.Step, o.Step)
 		}
 	}
+	var timelineRows int
+	require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`document.querySelectorAll("#run-timeline tbody tr").length`, &timelineRows)))
+	assert.GreaterOrEqual(t, timelineRows, 4, "started, the rescue started and ended, the gate waits")
 	rescue, gateNode := nodes[byStep["rescue"]], nodes[byStep["work-done"]]
 	assert.Contains(t, rescue.Class, "node-succeeded")
 	assert.Equal(t, "/console/ops/"+waitingRun(t, r, run.ID).Steps[0].OperationID, rescue.Href)

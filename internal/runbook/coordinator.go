@@ -300,13 +300,15 @@ func (c *Coordinator) runbookOf(run *Run) (*Runbook, error) {
 }
 
 // createScript creates a run (KEYS[1], ARGV[1]) unless it exists and
-// indexes it (KEYS[2], score ARGV[2]) in one step; it returns the run
-// that exists, or nil when it created it.
+// indexes it (KEYS[2], score ARGV[2]) and starts its timeline (KEYS[3],
+// ARGV[4]) in one step; it returns the run that exists, or nil when it
+// created it.
 var createScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur then return cur end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('RPUSH', KEYS[3], ARGV[4])
 return false
 `)
 
@@ -354,7 +356,8 @@ func (c *Coordinator) StartRun(ctx context.Context, name string, o StartOptions)
 	if err != nil {
 		return nil, false, err
 	}
-	cur, err := createScript.Run(ctx, c.rdb, []string{c.runKey(id), c.indexKey()}, b, now.UnixMilli(), id).Text()
+	started, _ := json.Marshal(changes(nil, run, now)[0])
+	cur, err := createScript.Run(ctx, c.rdb, []string{c.runKey(id), c.indexKey(), c.timelineKey(id)}, b, now.UnixMilli(), id, started).Text()
 	switch {
 	case errors.Is(err, redis.Nil): // created
 	case err != nil:
@@ -472,7 +475,9 @@ func (c *Coordinator) View(ctx context.Context, id string) (*Run, error) {
 	return run, nil
 }
 
-func (c *Coordinator) save(ctx context.Context, run *Run) error {
+// save writes the run and, in the same transaction, the timeline entries
+// of what changed since before (nil: nothing to compare, no entry).
+func (c *Coordinator) save(ctx context.Context, run *Run, before *Run) error {
 	run.UpdatedAt = c.now().UTC()
 	b, err := json.Marshal(storedRun(*run))
 	if err != nil {
@@ -482,7 +487,23 @@ func (c *Coordinator) save(ctx context.Context, run *Run) error {
 	if !Active(run.State) {
 		ttl = c.retention
 	}
-	return c.rdb.Set(ctx, c.runKey(run.ID), b, ttl).Err()
+	var events []RunEvent
+	if before != nil {
+		events = changes(before, run, run.UpdatedAt)
+	}
+	_, err = c.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		pipe.Set(ctx, c.runKey(run.ID), b, ttl)
+		c.appendTimeline(ctx, pipe, run.ID, events, ttl)
+		return nil
+	})
+	return err
+}
+
+// snapshot copies a run to compare with once it changed.
+func snapshot(run *Run) *Run {
+	cp := *run
+	cp.Steps = slices.Clone(run.Steps)
+	return &cp
 }
 
 func (c *Coordinator) enqueueAdvance(ctx context.Context, runID, after string) error {
@@ -530,12 +551,13 @@ func (c *Coordinator) ProcessAdvance(ctx context.Context, t *asynq.Task) error {
 	if !Active(run.State) {
 		return nil
 	}
+	prev := snapshot(run)
 	rb, err := c.runbookOf(run)
 	if err != nil {
 		now := c.now().UTC()
 		run.State, run.FinishedAt = RunFailed, &now
 		run.Error = "the runbook is no longer configured, or its definition no longer compiles: " + err.Error()
-		return c.save(ctx, run)
+		return c.save(ctx, run, prev)
 	}
 	before, gates := run.State, waitingGates(run)
 	if err := c.advance(ctx, rb, run); err != nil {
@@ -544,7 +566,7 @@ func (c *Coordinator) ProcessAdvance(ctx context.Context, t *asynq.Task) error {
 	if err := c.notify(ctx, before, run, gates); err != nil {
 		return err
 	}
-	return c.save(ctx, run)
+	return c.save(ctx, run, prev)
 }
 
 // advance reads the run's operations and takes every step it can; it
@@ -747,7 +769,9 @@ func (c *Coordinator) submit(ctx context.Context, rb *Runbook, run *Run, s *RunS
 	return true, nil
 }
 
-// finish ends the run: failed naming the failing step, or succeeded.
+// finish ends the run: failed naming the failing step, canceled naming
+// the gate that was aborted or timed out (or who canceled it), or
+// succeeded.
 func (c *Coordinator) finish(run *Run, failed *RunStep) {
 	now := c.now().UTC()
 	for _, k := range run.SecretInputs {
@@ -762,7 +786,13 @@ func (c *Coordinator) finish(run *Run, failed *RunStep) {
 			run.Steps[i].State = StepSkipped
 		}
 	}
-	if failed != nil {
+	switch {
+	case failed != nil && failed.Gate != "":
+		// Nobody went on: an abort or a timeout is a decision not to,
+		// not a failure of the work.
+		run.State = RunCanceled
+		run.Error = fmt.Sprintf("gate %q: %s", failed.ID, failed.Error)
+	case failed != nil:
 		run.State = RunFailed
 		run.Error = fmt.Sprintf("step %q %s: %s", failed.ID, failed.State, failed.Error)
 	}
@@ -810,6 +840,7 @@ func (c *Coordinator) locked(ctx context.Context, id string, fn func(rb *Runbook
 	if err != nil {
 		return run, err
 	}
+	prev := snapshot(run)
 	before, gates := run.State, waitingGates(run)
 	if err := fn(rb, run); err != nil {
 		return run, err
@@ -820,11 +851,11 @@ func (c *Coordinator) locked(ctx context.Context, id string, fn func(rb *Runbook
 	if err := c.notify(ctx, before, run, gates); err != nil {
 		return run, err
 	}
-	return run, c.save(ctx, run)
+	return run, c.save(ctx, run, prev)
 }
 
-// Decide continues (or aborts) a gate that waits; an aborted gate fails
-// the run, after its compensation.
+// Decide continues (or aborts) a gate that waits; an aborted gate ends
+// the run canceled, after its compensation.
 func (c *Coordinator) Decide(ctx context.Context, runID, step string, cont bool, by *ops.Actor) (*Run, error) {
 	return c.locked(ctx, runID, func(_ *Runbook, run *Run) error {
 		i := slices.IndexFunc(run.Steps, func(s RunStep) bool { return s.ID == step })
@@ -986,8 +1017,9 @@ func (c *Coordinator) startRequested(ctx context.Context, cmd Command) error {
 	var ve *ops.ValidationError
 	if errors.Is(err, ErrUnknownRunbook) || errors.As(err, &re) || errors.As(err, &ve) {
 		now := c.now().UTC()
-		err = c.save(ctx, &Run{ID: cmd.RunID, Runbook: req.Runbook, State: RunFailed, Refused: true, Error: err.Error(),
-			Labels: req.Labels, SubmittedBy: cmd.By, CreatedAt: now, FinishedAt: &now, Steps: []RunStep{}}) // no inputs: some may be secret
+		refused := &Run{ID: cmd.RunID, Runbook: req.Runbook, State: RunFailed, Refused: true, Error: err.Error(),
+			Labels: req.Labels, SubmittedBy: cmd.By, CreatedAt: now, FinishedAt: &now, Steps: []RunStep{}} // no inputs: some may be secret
+		err = c.save(ctx, refused, &Run{State: RunRunning})
 	}
 	if err != nil {
 		return err

@@ -226,16 +226,32 @@ func TestGates(t *testing.T) {
 	_, err = r.coord.Decide(ctx, run.ID, "work-done", false, lead)
 	require.NoError(t, err)
 	done = r.wait(t, run.ID)
-	assert.Equal(t, runbook.RunFailed, done.State)
-	assert.Contains(t, done.Error, `step "work-done" canceled: aborted by token lead`)
+	assert.Equal(t, runbook.RunCanceled, done.State, "an abort is a decision, not a failure")
+	assert.Equal(t, `gate "work-done": aborted by token lead`, done.Error)
 	assert.Equal(t, "skipped", stepStates(done)["reboot"])
 
-	quick := startRig(t, rescueSession(300*time.Millisecond))
+	// Nobody acts: the gate times out, compensation runs, the run ends
+	// canceled.
+	timed := rescueSession(300 * time.Millisecond)
+	timed.Steps[0].OnFailure = nil
+	timed.Finally = []runbook.Step{{ID: "back", Kind: "server:power_cycle", Provider: "leaseweb", Params: map[string]any{"server_id": "{{ .inputs.server }}"}}}
+	quick := startRig(t, timed)
 	run, err = quick.coord.Start(ctx, "rescue-session", map[string]any{"server": "12347"}, nil, nil)
 	require.NoError(t, err)
 	done = quick.wait(t, run.ID)
-	assert.Equal(t, runbook.RunFailed, done.State)
-	assert.Contains(t, done.Error, "nobody continued it before its timeout")
+	assert.Equal(t, runbook.RunCanceled, done.State)
+	assert.Equal(t, `gate "work-done": nobody continued it before its timeout`, done.Error)
+	assert.Equal(t, map[string]string{"rescue": "succeeded", "work-done": "timed_out", "reboot": "skipped", "back": "succeeded"}, stepStates(done), "finally ran")
+
+	// The timeline says what happened, in order, and who did it.
+	timeline, err := quick.coord.Timeline(ctx, run.ID)
+	require.NoError(t, err)
+	var got []string
+	for _, e := range timeline {
+		got = append(got, e.Type+" "+e.Step+" "+e.State)
+	}
+	assert.Equal(t, []string{"started  ", "step_started rescue ", "step_ended rescue succeeded", "gate_waiting work-done ",
+		"gate_decided work-done timed_out", "step_started back ", "step_ended reboot skipped", "step_ended back succeeded", "finished  canceled"}, got)
 }
 
 // Canceling a run cancels its running step (an install, cancelable),
@@ -381,16 +397,21 @@ func TestInlineIdempotentRunWithCallback(t *testing.T) {
 	require.NotNil(t, done.Definition, "an inline run keeps its definition")
 	assert.Equal(t, "adhoc-reboot", done.Runbook)
 	assert.Equal(t, 1, r.lw.Launches("12345", "rescueMode"), "each step once, though started twice")
+	// Both runs send theirs to the same callback URL.
+	var mine ops.Event
 	require.Eventually(t, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(got) >= 1
+		for _, ev := range got {
+			if ev.ID == "evt_run_"+run.ID+"_succeeded" {
+				mine = ev
+				return true
+			}
+		}
+		return false
 	}, 10*time.Second, 20*time.Millisecond)
-	mu.Lock()
-	assert.Equal(t, runbook.EventSucceeded, got[0].Type)
-	assert.Equal(t, "evt_run_"+run.ID+"_succeeded", got[0].ID)
-	assert.NotContains(t, string(got[0].Data), "s3cr3t")
-	mu.Unlock()
+	assert.Equal(t, runbook.EventSucceeded, mine.Type)
+	assert.NotContains(t, string(mine.Data), "s3cr3t")
 
 	// Inline definitions are checked as configured ones are, and bounded.
 	bad := def

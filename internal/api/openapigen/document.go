@@ -57,6 +57,8 @@ func components() []component {
 		{"RunbookStep", reflect.TypeFor[runbook.Step](), false},
 		{"CancelRunRequest", reflect.TypeFor[api.CancelRunRequest](), false},
 		{"RunsResponse", reflect.TypeFor[api.RunsResponse](), false},
+		{"RunEvent", reflect.TypeFor[runbook.RunEvent](), false},
+		{"RunEventsResponse", reflect.TypeFor[api.RunEventsResponse](), false},
 		{"RunPlan", reflect.TypeFor[runbook.RunPlan](), false},
 		{"StepPlan", reflect.TypeFor[runbook.StepPlan](), false},
 		{"Gate", reflect.TypeFor[runbook.Gate](), false},

@@ -86,6 +86,8 @@ func document(schemas map[string]*jsonschema.Schema) openAPI {
 	runChangeResponses := problems("401", "403", "404", "409", "413", "415", "503")
 	runChangeResponses["200"] = obj{"description": "The run, changed (its steps go on as the change says)", "content": jsonContent("Run")}
 	runResponses["200"] = obj{"description": "The run and its steps", "content": jsonContent("Run")}
+	runEventsResponses := problems("401", "404", "503")
+	runEventsResponses["200"] = obj{"description": "The run's timeline, oldest first", "content": jsonContent("RunEventsResponse")}
 	eventsResponses := problems("401", "404", "503")
 	eventsResponses["200"] = obj{"description": "The operation's timeline, oldest step first", "content": jsonContent("EventsResponse")}
 	cancelResponses := problems("400", "401", "403", "404", "409", "413", "415", "503")
@@ -184,6 +186,15 @@ func document(schemas map[string]*jsonschema.Schema) openAPI {
 					"operationId": "getRun",
 					"parameters":  []any{idParam()},
 					"responses":   runResponses,
+				},
+			},
+			"/v1/runs/{id}/events": obj{
+				"get": obj{
+					"summary":     "Read a run's timeline",
+					"description": "What changed, oldest first: started (by whom), each step's operation started and ended, gates waiting and decided (by whom), a cancel request (by whom), the end. At most 1,000 entries (the oldest after the first are dropped); kept as long as the run. No input value appears in it.",
+					"operationId": "getRunEvents",
+					"parameters":  []any{idParam()},
+					"responses":   runEventsResponses,
 				},
 			},
 			"/v1/runs/{id}/cancel": obj{
