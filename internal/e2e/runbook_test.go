@@ -127,6 +127,7 @@ func TestShippedRunbooksThroughTheAPI(t *testing.T) {
 	assert.Equal(t, map[string]string{"distribution": "failed", "purge": "skipped", "invalidate": "skipped"}, runSteps(broken))
 
 	// A snapshot to delete, made by an operation of its own.
+	cliRun := cli
 	cli := cli(t, "--redis", r.redisURL, "--output", "json", "submit", "instance:snapshot", "--provider", "leaseweb", "--wait",
 		"--params", `{"instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1","name":"old"}`)
 	require.Equal(t, 0, cli.code, cli.stderr)
@@ -139,6 +140,16 @@ func TestShippedRunbooksThroughTheAPI(t *testing.T) {
 	re := r.run(t, "cloud-reinstall", `{`+inst+`,"snapshot":"`+snap.Result.SnapshotID+`"}`)
 	assert.Equal(t, runbook.RunSucceeded, re.State, re.Error)
 	assert.Equal(t, map[string]string{"drop-snapshot": "succeeded", "reinstall": "succeeded"}, runSteps(re))
+	// Its failure path: an image the provider does not know fails the
+	// reinstall, after the snapshot is gone.
+	snapAgain := cliRun(t, "--redis", r.redisURL, "--output", "json", "submit", "instance:snapshot", "--provider", "leaseweb", "--wait",
+		"--params", `{"instance_id":"ace712e9-a166-47f1-9065-4af0f7e7fce1","name":"old2"}`)
+	require.Equal(t, 0, snapAgain.code, snapAgain.stderr)
+	require.NoError(t, json.Unmarshal([]byte(snapAgain.stdout), &snap))
+	badImage := r.run(t, "cloud-reinstall", `{`+inst+`,"snapshot":"`+snap.Result.SnapshotID+`","image":"NO_SUCH_IMAGE_64BIT"}`)
+	assert.Equal(t, runbook.RunFailed, badImage.State)
+	assert.Contains(t, badImage.Error, `step "reinstall" failed`)
+	assert.Equal(t, map[string]string{"drop-snapshot": "succeeded", "reinstall": "failed"}, runSteps(badImage))
 
 	// A dry run checks the inputs and the first step at the provider, and
 	// starts nothing.
