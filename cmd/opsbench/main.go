@@ -8,14 +8,15 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"net"
 	"net/http/httptest"
 	"net/netip"
 	"os"
@@ -33,6 +34,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/opsworker/opsworker/internal/api"
+	"github.com/opsworker/opsworker/internal/config"
 	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/poller"
 	"github.com/opsworker/opsworker/internal/providers/leaseweb"
@@ -41,6 +43,7 @@ import (
 	"github.com/opsworker/opsworker/internal/providers/ucdn/ucdnsim"
 	"github.com/opsworker/opsworker/internal/tasks"
 	"github.com/opsworker/opsworker/internal/webhooks"
+	"github.com/opsworker/opsworker/webhookverify"
 )
 
 type row struct{ name, value, note string }
@@ -51,6 +54,7 @@ func main() {
 	n := flag.Int("n", 2000, "operations (and no-op tasks) per throughput run")
 	c := flag.Int("c", 20, "worker concurrency")
 	inflight := flag.Int("inflight", 10000, "operations kept in flight for the state measurement (0 skips it)")
+	trace := flag.Bool("trace", false, "print the Redis commands of one cdn:purge operation (MONITOR), and nothing else")
 	flag.Parse()
 	rdb := redis.NewClient(&redis.Options{Addr: *addr, DB: *db, PoolSize: 64})
 	ctx := context.Background()
@@ -59,6 +63,10 @@ func main() {
 		os.Exit(3)
 	}
 	defer rdb.FlushDB(ctx)
+	if *trace {
+		traceOne(ctx, rdb, *addr, *db)
+		return
+	}
 	var rows []row
 	add := func(name, value, note string) { rows = append(rows, row{name, value, note}) }
 
@@ -66,10 +74,22 @@ func main() {
 	add("asynq ceiling (no-op handler)", fmt.Sprintf("%.0f tasks/s", raw), fmt.Sprintf("%d tasks, concurrency %d", *n, *c))
 	add("  Redis commands per no-op task (incl. in scripts)", fmt.Sprintf("%.1f", rawCmds.total), rawCmds.top)
 
+	hand, handCmds := handwritten(ctx, rdb, *n, *c)
+	add("hand-written asynq cdn:purge flow", fmt.Sprintf("%.0f ops/s", hand), "4 bare tasks/op: launch POST, one poll GET, running and final webhook POSTs; no record, no fencing")
+	add("  Redis commands per operation (incl. in scripts)", fmt.Sprintf("%.1f", handCmds.total), handCmds.top)
+
 	for _, kind := range []string{tasks.TypeCDNPurge, tasks.TypeCDNInvalidate} {
 		ops, perOp, cmds := pipeline(ctx, rdb, kind, *n, *c)
-		add("pipeline "+kind, fmt.Sprintf("%.0f ops/s", ops), fmt.Sprintf("%.2f tasks/op; ratio %.2f (ops/s × tasks/op ÷ ceiling; target ≥ 0.7)", perOp, ops*perOp/raw))
-		add("  Redis commands per operation (incl. in scripts)", fmt.Sprintf("%.1f", cmds.total), cmds.top)
+		note := fmt.Sprintf("%.2f tasks/op; ratio %.2f (ops/s × tasks/op ÷ ceiling)", perOp, ops*perOp/raw)
+		if kind == tasks.TypeCDNPurge {
+			note += fmt.Sprintf("; %.2f × the hand-written flow (target ≥ 0.8)", ops/hand)
+		}
+		add("pipeline "+kind, fmt.Sprintf("%.0f ops/s", ops), note)
+		cmdNote := cmds.top
+		if kind == tasks.TypeCDNPurge {
+			cmdNote = fmt.Sprintf("%+.1f over the hand-written flow (target ≤ +15); %s", cmds.total-handCmds.total, cmds.top)
+		}
+		add("  Redis commands per operation (incl. in scripts)", fmt.Sprintf("%.1f", cmds.total), cmdNote)
 	}
 
 	for _, viaHTTP := range []bool{false, true} {
@@ -83,13 +103,27 @@ func main() {
 		}
 	}
 
-	for _, tuned := range []bool{false, true} {
-		l, w := idleLatency(ctx, rdb, tuned)
-		name := "idle latency, asynq default intervals"
-		if tuned {
-			name = "idle latency, tuned intervals (10ms/10ms)"
-		}
-		add(name, "submit→launch "+l, "provider done→webhook sent "+w)
+	def := config.Default().Worker
+	for _, iv := range []struct {
+		name         string
+		check, delay time.Duration
+	}{
+		{"asynq's own defaults (1s/5s)", time.Second, 5 * time.Second},
+		{fmt.Sprintf("the shipped defaults (%s/%s)", def.TaskCheckInterval, def.DelayedTaskCheckInterval), def.TaskCheckInterval, def.DelayedTaskCheckInterval},
+		{"tuned (10ms/10ms)", 10 * time.Millisecond, 10 * time.Millisecond},
+	} {
+		l, w := idleLatency(ctx, rdb, iv.check, iv.delay)
+		add("idle latency, "+iv.name, "submit→launch "+l, "provider done→webhook sent "+w)
+	}
+	for _, iv := range []struct {
+		name         string
+		check, delay time.Duration
+	}{
+		{"asynq's own defaults", time.Second, 5 * time.Second},
+		{"the shipped defaults", def.TaskCheckInterval, def.DelayedTaskCheckInterval},
+	} {
+		add("idle worker's Redis load, "+iv.name, fmt.Sprintf("%.0f commands/s", idleLoad(ctx, rdb, iv.check, iv.delay)),
+			fmt.Sprintf("one worker, no work, %d queues (the general one and one per provider), 10 s", len(benchQueues())))
 	}
 
 	if *inflight > 0 {
@@ -169,6 +203,7 @@ type rig struct {
 	hooks   *atomic.Int64
 	hookAt  chan time.Time
 	recvURL string
+	ucdnURL string
 	close   func()
 }
 
@@ -220,7 +255,7 @@ func newRig(rdb *redis.Client, poll time.Duration, batch bool) *rig {
 	}
 	r := &rig{store: store, client: client, worker: w, sub: tasks.NewSubmitter(store, client, tasks.SubmitOptions{}), ucdn: us, lw: lw, hooks: hooks, hookAt: hookAt}
 	r.close = func() { usrv.Close(); lsrv.Close(); recv.Close(); lw.Close(); client.Close() }
-	r.recvURL = recv.URL
+	r.recvURL, r.ucdnURL = recv.URL, usrv.URL
 	return r
 }
 
@@ -256,17 +291,146 @@ func pipeline(ctx context.Context, rdb *redis.Client, kind string, n, c int) (op
 	cmds = commandStats(ctx, rdb).sub(before, n)
 	time.Sleep(100 * time.Millisecond)
 	processed := 0
-	for q := range benchQueues() {
+	queues, err := insp.Queues()
+	if err != nil {
+		panic(err)
+	}
+	for _, q := range queues {
 		info, err := insp.GetQueueInfo(q)
-		if errors.Is(err, asynq.ErrQueueNotFound) {
-			continue
-		}
 		if err != nil {
 			panic(err)
 		}
 		processed += info.Processed
 	}
 	return float64(n) / elapsed.Seconds(), float64(processed) / float64(n), cmds
+}
+
+// handwritten: the cdn:purge flow as a team writes it by hand with asynq,
+// against the same simulator, receiver and webhook sender as the
+// pipeline: a launch task POSTs the purge and enqueues the running
+// webhook and a poll (in the poll interval); the poll GETs the job and,
+// done, enqueues the final webhook; each webhook task POSTs a signed
+// event. No operation record, no fencing, no idempotency.
+func handwritten(ctx context.Context, rdb *redis.Client, n, c int) (float64, cmdDelta) {
+	rdb.FlushDB(ctx)
+	before := commandStats(ctx, rdb)
+	r := newRig(rdb, 10*time.Millisecond, false)
+	defer r.close()
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	uc, _ := ucdn.New(r.ucdnURL+"/v4", ucdn.WithToken("t"), ucdn.WithHTTPClient(hc))
+	sender := webhooks.NewSender(webhooks.SenderConfig{Timeout: 5 * time.Second, AllowCIDRs: loopbackPrefixes()})
+	secret := webhookverify.NewSecret()
+	type job struct {
+		I   int    `json:"i"`
+		Job string `json:"job,omitempty"`
+		Evt string `json:"evt,omitempty"`
+	}
+	enqueue := func(typ string, j job, opts ...asynq.Option) error {
+		b, _ := json.Marshal(j)
+		_, err := r.client.EnqueueContext(ctx, asynq.NewTask(typ, b), append(opts, asynq.Queue("default"))...)
+		return err
+	}
+	mux := asynq.NewServeMux()
+	mux.HandleFunc("hw:launch", func(ctx context.Context, t *asynq.Task) error {
+		var j job
+		_ = json.Unmarshal(t.Payload(), &j)
+		resp, err := uc.Purge(ctx, &ucdn.PurgeRequest{ZoneName: "demo", ZoneType: "objects", Files: []string{fmt.Sprintf("/f%d.png", j.I)}})
+		if err != nil {
+			return err
+		}
+		j.Job = resp.JobID
+		if err := enqueue("hw:hook", job{I: j.I, Evt: webhooks.EventRunning}); err != nil {
+			return err
+		}
+		return enqueue("hw:poll", j, asynq.ProcessIn(10*time.Millisecond))
+	})
+	mux.HandleFunc("hw:poll", func(ctx context.Context, t *asynq.Task) error {
+		var j job
+		_ = json.Unmarshal(t.Payload(), &j)
+		pj, err := uc.GetPurgeJob(ctx, j.Job)
+		if err != nil {
+			return err
+		}
+		if pj.Status != "finished" {
+			return enqueue("hw:poll", j, asynq.ProcessIn(10*time.Millisecond))
+		}
+		return enqueue("hw:hook", job{I: j.I, Evt: webhooks.EventSucceeded})
+	})
+	mux.HandleFunc("hw:hook", func(ctx context.Context, t *asynq.Task) error {
+		var j job
+		_ = json.Unmarshal(t.Payload(), &j)
+		id := fmt.Sprintf("evt_hw_%d_%s", j.I, j.Evt)
+		body, _ := json.Marshal(map[string]any{"id": id, "type": j.Evt, "timestamp": time.Now().UTC(), "data": map[string]int{"i": j.I}})
+		return sender.Send(ctx, r.recvURL+"/hook", id, body, []webhookverify.Secret{secret})
+	})
+	srv := server(rdb, c, 10*time.Millisecond, mux, nil)
+	defer srv.Shutdown()
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if err := enqueue("hw:launch", job{I: i}); err != nil {
+			panic(err)
+		}
+	}
+	for r.hooks.Load() < int64(2*n) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	return float64(n) / elapsed.Seconds(), commandStats(ctx, rdb).sub(before, n)
+}
+
+// traceOne runs one cdn:purge operation through the pipeline and prints
+// every Redis command of this database meanwhile (MONITOR): where the
+// commands per operation go.
+func traceOne(ctx context.Context, rdb *redis.Client, addr string, db int) {
+	rdb.FlushDB(ctx)
+	r := newRig(rdb, 10*time.Millisecond, false)
+	defer r.close()
+	srv := server(rdb, 4, 10*time.Millisecond, r.worker.Handler(), r.worker)
+	time.Sleep(300 * time.Millisecond) // the server's start-up traffic
+	mon := redis.NewClient(&redis.Options{Addr: addr, DB: db})
+	defer mon.Close()
+	lines := make(chan string, 100000)
+	go func() {
+		// A raw MONITOR: go-redis has no helper for it.
+		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Fprintf(conn, "MONITOR\r\n")
+		sc := bufio.NewScanner(conn)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if l := sc.Text(); strings.Contains(l, fmt.Sprintf("[%d ", db)) {
+				lines <- l
+			}
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	if _, _, err := r.sub.Submit(ctx, tasks.TypeCDNPurge, r.envelope(tasks.TypeCDNPurge, 0)); err != nil {
+		panic(err)
+	}
+	for r.hooks.Load() < 2 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	srv.Shutdown()
+	close := time.Now()
+	n := 0
+	for {
+		select {
+		case l := <-lines:
+			n++
+			if len(l) > 300 {
+				l = l[:300] + "…"
+			}
+			fmt.Println(l)
+			continue
+		case <-time.After(200 * time.Millisecond):
+		}
+		break
+	}
+	fmt.Printf("%d commands in %s (the server's idle polling included)\n", n, close.Sub(start).Round(time.Millisecond))
 }
 
 // commandStats reads Redis's per-command call counts (INFO commandstats).
@@ -312,7 +476,11 @@ func (after commandCounts) sub(before commandCounts, per int) cmdDelta {
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].n > all[j].n })
 	var parts []string
-	for i := 0; i < len(all) && i < 5; i++ {
+	top := 5
+	if n, err := strconv.Atoi(os.Getenv("OPSBENCH_TOP")); err == nil && n > 0 {
+		top = n // every command, to see where they go
+	}
+	for i := 0; i < len(all) && i < top; i++ {
 		parts = append(parts, fmt.Sprintf("%s %.1f", all[i].name, float64(all[i].n)/float64(per)))
 	}
 	return cmdDelta{total: float64(total) / float64(per), top: strings.Join(parts, ", ")}
@@ -387,15 +555,11 @@ func submit(ctx context.Context, rdb *redis.Client, n, callers int, viaHTTP bool
 
 // idleLatency: one operation at a time on an idle worker: submit → the
 // provider's launch call, and the provider's final status → webhook sent.
-func idleLatency(ctx context.Context, rdb *redis.Client, tuned bool) (string, string) {
+func idleLatency(ctx context.Context, rdb *redis.Client, check, delay time.Duration) (string, string) {
 	rdb.FlushDB(ctx)
 	r := newRig(rdb, 10*time.Millisecond, false)
 	defer r.close()
-	tick := time.Duration(0) // asynq defaults: 1s fetch, 5s delayed forwarding
-	if tuned {
-		tick = 10 * time.Millisecond
-	}
-	cfg := asynq.Config{Concurrency: 4, Queues: benchQueues(), TaskCheckInterval: tick, DelayedTaskCheckInterval: tick, LogLevel: asynq.FatalLevel}
+	cfg := asynq.Config{Concurrency: 4, Queues: benchQueues(), TaskCheckInterval: check, DelayedTaskCheckInterval: delay, LogLevel: asynq.FatalLevel}
 	srv := asynq.NewServerFromRedisClient(rdb, cfg)
 	if err := srv.Start(r.worker.Handler()); err != nil {
 		panic(err)
@@ -434,6 +598,26 @@ func idleLatency(ctx context.Context, rdb *redis.Client, tuned bool) (string, st
 	l50, l99 := percentiles(launch)
 	n50, n99 := percentiles(notify)
 	return fmt.Sprintf("p50 %s p99 %s", l50, l99), fmt.Sprintf("p50 %s p99 %s", n50, n99)
+}
+
+// idleLoad: the Redis commands per second of one worker with nothing to
+// do, with these intervals (its queue checks, the scheduled and retry
+// forwarding, heartbeats).
+func idleLoad(ctx context.Context, rdb *redis.Client, check, delay time.Duration) float64 {
+	rdb.FlushDB(ctx)
+	r := newRig(rdb, time.Second, false)
+	defer r.close()
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: 20, Queues: benchQueues(), TaskCheckInterval: check,
+		DelayedTaskCheckInterval: delay, LogLevel: asynq.FatalLevel})
+	if err := srv.Start(r.worker.Handler()); err != nil {
+		panic(err)
+	}
+	defer srv.Shutdown()
+	time.Sleep(2 * time.Second) // start-up traffic
+	before := commandStats(ctx, rdb)
+	const window = 10 * time.Second
+	time.Sleep(window)
+	return commandStats(ctx, rdb).sub(before, 1).total / window.Seconds()
 }
 
 // stateScale: n operations in flight (the provider never finishes them):

@@ -181,12 +181,13 @@ type Worker struct {
 	// ShutdownTimeout bounds how long in-flight tasks may run after
 	// SIGTERM before they are re-queued. Default 25s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
-	// TaskCheckInterval is how often an idle worker looks for work
-	// (asynq default 1s).
+	// TaskCheckInterval is how often an idle worker looks for work.
+	// Default 100ms (asynq's own is 1s): a task submitted to an idle
+	// worker starts within it.
 	TaskCheckInterval time.Duration `yaml:"task_check_interval"`
 	// DelayedTaskCheckInterval is how often scheduled tasks (polls,
-	// retries) are moved to their queue (asynq default 5s). It bounds how
-	// precisely a poll delay is honoured.
+	// retries) are moved to their queue. Default 250ms (asynq's own is
+	// 5s). It bounds how precisely a poll delay is honoured.
 	DelayedTaskCheckInterval time.Duration `yaml:"delayed_task_check_interval"`
 }
 
@@ -447,8 +448,8 @@ func Default() Config {
 			Concurrency:              10,
 			Queues:                   map[string]int{"default": 1},
 			ShutdownTimeout:          25 * time.Second,
-			TaskCheckInterval:        time.Second,
-			DelayedTaskCheckInterval: 5 * time.Second,
+			TaskCheckInterval:        100 * time.Millisecond,
+			DelayedTaskCheckInterval: 250 * time.Millisecond,
 		},
 		Operations: Operations{Queue: "default", Retention: 168 * time.Hour, LaunchMaxRetry: 10, TaskTimeout: 2 * time.Minute, RetryBackoffMax: 5 * time.Minute,
 			OnBusy: "wait", BusyRetry: 10 * time.Second, BusyWaitMax: time.Hour, LockTTL: 15 * time.Minute},

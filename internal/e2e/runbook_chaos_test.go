@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -71,15 +72,24 @@ func TestChaosRunbookCrashLoop(t *testing.T) {
 	time.Sleep(8 * time.Second) // kills while the runs go on
 	kills := stopKills()
 	final := make([]runbook.Run, n)
+	rdb := redis.NewClient(&redis.Options{Addr: testutil.RedisAddr(t), DB: testutil.DBCLI})
+	t.Cleanup(func() { rdb.Close() })
 	testutil.WaitFor(t, 4*time.Minute, "every run ended", func() bool {
 		for i, s := range runs {
-			out := cli(t, "--redis", r.redisURL, "--output", "json", "runs", s.id)
-			if out.code != 0 || json.Unmarshal([]byte(out.stdout), &final[i]) != nil || runbook.Active(final[i].State) {
+			run, err := runbook.ReadRun(t.Context(), rdb, "opsworker", s.id)
+			if err != nil || runbook.Active(run.State) {
 				return false
 			}
+			final[i] = *run
 		}
 		return true
 	})
+	// The CLI shows the same.
+	out := cli(t, "--redis", r.redisURL, "--output", "json", "runs", runs[0].id)
+	require.Equal(t, 0, out.code, out.stderr)
+	var shown runbook.Run
+	require.NoError(t, json.Unmarshal([]byte(out.stdout), &shown))
+	assert.Equal(t, final[0].State, shown.State)
 	t.Logf("%d runs of safe-resize and cdn-rollout, worker SIGKILLed %d times, all ended after %s", n, kills, time.Since(start).Round(time.Second))
 	repeated := 0
 	for i, s := range runs {

@@ -160,6 +160,12 @@ const MaxTimeline = 500
 
 func (s *Store) timelineKey(id string) string { return s.prefix + ":{ops}:timeline:" + id }
 
+// timelineTTL is the expiry a timeline gets when its first step is
+// written while its record has none (not finished): the record's final
+// state sets it to the record's retention. An operation still going
+// after this long (weeks) starts a new timeline.
+func (s *Store) timelineTTL() time.Duration { return s.retention + 30*24*time.Hour }
+
 // appendScript: KEYS op, timeline; ARGV event JSON, max, ttl_ms (when the
 // record has none yet). The timeline lives as long as the record: it
 // takes the record's expiry once the record has one.
@@ -169,8 +175,10 @@ local n = redis.call('RPUSH', KEYS[2], ARGV[1])
 if n > tonumber(ARGV[2]) then
   redis.call('LREM', KEYS[2], 1, redis.call('LINDEX', KEYS[2], 1))
 end
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) else redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+if n == 1 then
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) else redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+end
 return n
 `)
 
@@ -184,10 +192,7 @@ func (s *Store) AppendTimeline(ctx context.Context, id string, ev ops.TimelineEv
 	if err != nil {
 		return err
 	}
-	// A record that has no expiry yet (not finished) keeps its timeline
-	// for at least the retention after the last step.
-	ttl := s.retention + 7*24*time.Hour
-	if err := appendScript.Run(ctx, s.rdb, []string{s.opKey(id), s.timelineKey(id)}, b, MaxTimeline, ttl.Milliseconds()).Err(); err != nil {
+	if err := appendScript.Run(ctx, s.rdb, []string{s.opKey(id), s.timelineKey(id)}, b, MaxTimeline, s.timelineTTL().Milliseconds()).Err(); err != nil {
 		return fmt.Errorf("timeline of %s: %w", id, err)
 	}
 	return nil

@@ -97,13 +97,14 @@ func (s *Store) stateIndexKeys() []string {
 func (s *Store) createKeys(op *Operation) []string {
 	return append([]string{s.opKey(op.ID), s.idemKey(op.IdempotencyScope, op.IdempotencyKey), s.indexKey(),
 		s.kindIndexKey(op.Kind), s.providerIndexKey(op.Provider), s.stateIndexKey(op.State),
-		s.indexSetsKey(), s.indexBuiltKey(), s.searchOfKey(op.ID)}, s.searchKeysOf(op)...)
+		s.indexSetsKey(), s.indexBuiltKey(), s.searchOfKey(op.ID), s.timelineKey(op.ID)}, s.searchKeysOf(op)...)
 }
 
 // updateKeys are the KEYS of updateScript: the record, its idempotency
-// key, the main index and every state index.
+// key, the main index, its timeline, the set of its search indexes and
+// every state index.
 func (s *Store) updateKeys(id, idemScope, idemKey string) []string {
-	return append([]string{s.opKey(id), s.idemKey(idemScope, idemKey), s.indexKey()}, s.stateIndexKeys()...)
+	return append([]string{s.opKey(id), s.idemKey(idemScope, idemKey), s.indexKey(), s.timelineKey(id), s.searchOfKey(id)}, s.stateIndexKeys()...)
 }
 
 // indexKeysOf lists the listing indexes that can hold op's entry.

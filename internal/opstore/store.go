@@ -239,13 +239,17 @@ if ARGV[1] == '1' then
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {0, ARGV[2]} end
 local fields = {}
-for i = 4, #ARGV do fields[#fields+1] = ARGV[i] end
+for i = 6, #ARGV do fields[#fields+1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
 if ARGV[1] == '1' then redis.call('SET', KEYS[2], ARGV[2]) end
 if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('SET', KEYS[8], '1') end
 for k = 3, 6 do redis.call('ZADD', KEYS[k], ARGV[3], ARGV[2]) end
 redis.call('SADD', KEYS[7], KEYS[4], KEYS[5])
-for k = 10, #KEYS do
+if ARGV[4] ~= '' then
+  redis.call('RPUSH', KEYS[10], ARGV[4])
+  redis.call('PEXPIRE', KEYS[10], ARGV[5])
+end
+for k = 11, #KEYS do
   redis.call('ZADD', KEYS[k], ARGV[3], ARGV[2])
   redis.call('SADD', KEYS[9], KEYS[k])
 end
@@ -257,12 +261,30 @@ return {1, ARGV[2]}
 // When the key is taken by a request with another fingerprint it returns
 // the existing record and ErrIdempotencyConflict.
 func (s *Store) Create(ctx context.Context, op *Operation) (*Operation, bool, error) {
+	return s.CreateNoted(ctx, op, nil)
+}
+
+// CreateNoted is Create that also starts the record's timeline with
+// first (when it creates the record), in the same script.
+func (s *Store) CreateNoted(ctx context.Context, op *Operation, first func(*Operation) ops.TimelineEvent) (*Operation, bool, error) {
 	now := s.now().UTC()
 	op.CreatedAt, op.UpdatedAt = now, now
 	if op.State == "" {
 		op.State = StateQueued
 	}
-	args := []any{"0", op.ID, now.UnixMilli()}
+	note := ""
+	if first != nil {
+		ev := first(op)
+		if ev.At.IsZero() {
+			ev.At = now
+		}
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return nil, false, err
+		}
+		note = string(b)
+	}
+	args := []any{"0", op.ID, now.UnixMilli(), note, s.timelineTTL().Milliseconds()}
 	if op.IdempotencyKey != "" {
 		args[0] = "1"
 	}
@@ -321,6 +343,9 @@ type Change struct {
 	// From lists the states the record may be in; empty means any
 	// non-terminal state.
 	From []State
+	// Note is a timeline step written in the same script as the change
+	// (its State defaults to To).
+	Note *ops.TimelineEvent
 	// PollSeq, when > 0, requires the record's poll sequence to equal it.
 	PollSeq int
 	// To is the new state ("" keeps the state).
@@ -391,19 +416,31 @@ end
 i = i + 1 + nincr * 2
 local after = ARGV[i]
 local id = ARGV[i + 1]
+local score = ARGV[i + 2]
+local note = ARGV[i + 3]
+local ttls = ARGV[i + 4]
+if note ~= '' then
+  local n = redis.call('RPUSH', KEYS[4], note)
+  if n > tonumber(ARGV[i + 5]) then redis.call('LREM', KEYS[4], 1, redis.call('LINDEX', KEYS[4], 1)) end
+  if n == 1 and ARGV[4] ~= '1' then redis.call('PEXPIRE', KEYS[4], ttls) end
+end
 if ARGV[4] == '1' then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   local idem = redis.call('HGET', KEYS[1], 'idempotency_key')
   if idem and idem ~= '' then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+  -- The timeline goes with the record; the names of its search indexes
+  -- stay a day longer, for PruneIndex to find its entries there.
+  redis.call('PEXPIRE', KEYS[4], ARGV[3])
+  redis.call('PEXPIRE', KEYS[5], ARGV[i + 6])
 end
 if after ~= '' and after ~= state then
-  local score = redis.call('ZSCORE', KEYS[3], id)
-  for k = 4, #KEYS do
+  if score == '' then score = redis.call('ZSCORE', KEYS[3], id) end
+  for k = 6, #KEYS do
     if KEYS[k] == KEYS[3] .. ':state:' .. state then redis.call('ZREM', KEYS[k], id) end
     if score and KEYS[k] == KEYS[3] .. ':state:' .. after then redis.call('ZADD', KEYS[k], score, id) end
   end
 end
-return {'ok'}
+return {'ok', redis.call('HGETALL', KEYS[1])}
 `)
 
 // Update applies c to the record op (its ID and IdempotencyKey are used;
@@ -501,7 +538,28 @@ func (s *Store) Update(ctx context.Context, op *Operation, c Change) (*Operation
 	for k, v := range incr {
 		args = append(args, k, v)
 	}
-	args = append(args, string(c.To), id)
+	// The creation time is the indexes' score: given, the script need not
+	// read it.
+	score := ""
+	if !op.CreatedAt.IsZero() {
+		score = strconv.FormatInt(op.CreatedAt.UnixMilli(), 10)
+	}
+	note := ""
+	if c.Note != nil {
+		ev := *c.Note
+		if ev.At.IsZero() {
+			ev.At = now
+		}
+		if ev.State == "" {
+			ev.State = c.To
+		}
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return nil, err
+		}
+		note = string(b)
+	}
+	args = append(args, string(c.To), id, score, note, s.timelineTTL().Milliseconds(), MaxTimeline, (s.retention + 24*time.Hour).Milliseconds())
 	res, err := updateScript.Run(ctx, s.rdb, s.updateKeys(id, op.IdempotencyScope, op.IdempotencyKey), args...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("update operation %s: %w", id, err)
@@ -513,16 +571,13 @@ func (s *Store) Update(ctx context.Context, op *Operation, c Change) (*Operation
 		seq, _ := strconv.Atoi(fmt.Sprint(res[2]))
 		return nil, &ConflictError{ID: id, State: State(fmt.Sprint(res[1])), PollSeq: seq}
 	}
-	if terminal == "1" {
-		// The timeline goes with the record (best effort: the next step
-		// appended aligns it too); the names of its search indexes stay a
-		// day longer, for PruneIndex to find its entries there.
-		pipe := s.rdb.Pipeline()
-		pipe.PExpire(ctx, s.timelineKey(id), s.retention)
-		pipe.PExpire(ctx, s.searchOfKey(id), s.retention+24*time.Hour)
-		_, _ = pipe.Exec(ctx)
+	// The record as the script left it.
+	flat, _ := res[1].([]any)
+	m := make(map[string]string, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		m[fmt.Sprint(flat[i])] = fmt.Sprint(flat[i+1])
 	}
-	return s.Get(ctx, id)
+	return fromHash(m)
 }
 
 // Filter selects records for List.

@@ -57,9 +57,17 @@ func TestBatchPollingUCDN(t *testing.T) {
 	require.True(t, sim.Advance(ops[0].Handle))
 	require.True(t, sim.Advance(ops[1].Handle))
 
-	// ops[0]'s poll leads the batch: two list calls, ops[0] and ops[1] done.
+	// ops[0]'s poll leads the batch: one list call per status, each
+	// naming it (the API marks status as required), ops[0] and ops[1] done.
 	require.NoError(t, b.run(t, tasks.PollTaskID(ops[0].ID, 1)))
-	assert.Equal(t, 2, sim.CountCalls("GET", "/purge/"), "the two list calls")
+	assert.Equal(t, 4, sim.CountCalls("GET", "/purge/"), "the four list calls")
+	var statuses []string
+	for _, c := range sim.Calls() {
+		if c.Method == "GET" && c.Path == "/purge/" {
+			statuses = append(statuses, c.Query.Get("status"))
+		}
+	}
+	assert.ElementsMatch(t, []string{"waiting", "running", "failed", "finished"}, statuses)
 	assert.Zero(t, sim.CountCalls("GET", "/purge/job/"), "no per-job GET")
 	assert.Equal(t, opstore.StateSucceeded, b.op(t, ops[0].ID).State)
 	assert.Equal(t, opstore.StateSucceeded, b.op(t, ops[1].ID).State, "settled by the batch")
@@ -67,13 +75,13 @@ func TestBatchPollingUCDN(t *testing.T) {
 
 	// ops[2] polls within the interval: the batch saw it running.
 	require.NoError(t, b.run(t, tasks.PollTaskID(ops[2].ID, 1)))
-	assert.Equal(t, 2, sim.CountCalls("GET", "/purge"), "no further call")
+	assert.Equal(t, 4, sim.CountCalls("GET", "/purge"), "no further call")
 	assert.Equal(t, opstore.StateRunning, b.op(t, ops[2].ID).State)
 	assert.Equal(t, 1, b.op(t, ops[2].ID).Polls)
 
 	// ops[1]'s own poll task later finds it finished and does nothing.
 	require.NoError(t, b.run(t, tasks.PollTaskID(ops[1].ID, 1)))
-	assert.Equal(t, 2, sim.CountCalls("GET", "/purge"))
+	assert.Equal(t, 4, sim.CountCalls("GET", "/purge"))
 	members, err := poller.NewBatcher(rdb, "ow").Members(t.Context(), "ucdn:default", 10)
 	require.NoError(t, err)
 	assert.Equal(t, []string{ops[2].ID}, members, "finished operations leave the batch")

@@ -150,9 +150,9 @@ func purgeResult(job *ucdn.PurgeJob) PollResult {
 // BatchKey groups UCDN purges by account.
 func (u *UCDNPurge) BatchKey(op Op[*ops.UCDNPurgeParams]) string { return "ucdn:" + op.Account }
 
-// PollBatch lists the account's latest purge jobs in two calls — the
-// default list (waiting, running, failed) and the finished ones, up to
-// 500 each — and maps every handle it finds.
+// PollBatch lists the account's latest purge jobs, up to 500 in each
+// status, one call per status (the API marks status as required; its
+// default would cover three of the four), and maps every handle it finds.
 func (u *UCDNPurge) PollBatch(ctx context.Context, account string, handles []string) (map[string]PollResult, error) {
 	c, err := u.client(account)
 	if err != nil {
@@ -163,7 +163,7 @@ func (u *UCDNPurge) PollBatch(ctx context.Context, account string, handles []str
 		want[h] = true
 	}
 	out := map[string]PollResult{}
-	for _, status := range []string{"", ucdn.JobFinished} {
+	for _, status := range []string{ucdn.JobWaiting, ucdn.JobRunning, ucdn.JobFailed, ucdn.JobFinished} {
 		jobs, err := c.ListPurgeJobs(ctx, status, 500)
 		if err != nil {
 			return nil, err

@@ -174,8 +174,11 @@ func shortHash(s string) string {
 	return hex.EncodeToString(h[:6])
 }
 
-// ensureNotified enqueues the terminal event of a finished operation and
-// marks the record notified, so a re-run does not enqueue it again.
+// ensureNotified enqueues the terminal event of a finished operation. A
+// re-run (a task asynq runs again after a crash) enqueues nothing new:
+// the deliveries' TaskIDs are deterministic and kept for the webhook
+// retention, and OnFinished is idempotent. Records written by an earlier
+// version that say notified are left alone.
 func (pl *pipeline) ensureNotified(ctx context.Context, op *opstore.Operation) error {
 	if op.Notified || !op.State.Terminal() {
 		return nil
@@ -184,15 +187,9 @@ func (pl *pipeline) ensureNotified(ctx context.Context, op *opstore.Operation) e
 		return err
 	}
 	if pl.cfg.OnFinished != nil {
-		// Before the record is marked: a crash in between runs this again.
 		if err := pl.cfg.OnFinished(ctx, op); err != nil {
 			return err
 		}
-	}
-	_, err := pl.cfg.Store.Update(ctx, op, opstore.Change{From: []opstore.State{op.State}, Notified: true})
-	var ce *opstore.ConflictError
-	if err != nil && !errors.As(err, &ce) && !errors.Is(err, opstore.ErrNotFound) {
-		return err
 	}
 	return nil
 }

@@ -112,14 +112,27 @@ func (b *liveBundle) waitDone(t *testing.T, id string) *asynq.TaskInfo {
 	return info
 }
 
-// waitFinalDelivery waits until the finished operation's final event has
-// been enqueued (its record is notified), then until the event's delivery
-// to dest is over, and returns that delivery; nil when none was enqueued.
+// waitFinalDelivery waits until the operation is finished and the task
+// that finished it has returned (it enqueues the final event before it
+// does), then until the event's delivery to dest is over, and returns
+// that delivery; nil when none was enqueued.
 func (b *liveBundle) waitFinalDelivery(t *testing.T, opID, event, dest string) *asynq.TaskInfo {
 	t.Helper()
-	testutil.WaitFor(t, 20*time.Second, "operation "+opID+" notified", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "operation "+opID+" finished and its task returned", func() bool {
 		op, err := b.store.Get(context.Background(), opID)
-		return err == nil && op.Notified
+		if err != nil || !op.State.Terminal() {
+			return false
+		}
+		active, err := b.insp.ListActiveTasks(tasks.ProviderQueue(op.Provider))
+		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+			return false
+		}
+		for _, a := range active {
+			if strings.HasPrefix(a.ID, "op:"+opID) {
+				return false
+			}
+		}
+		return true
 	})
 	id := tasks.DeliveryTaskID(opID, event, dest)
 	if _, err := b.lookup(id); errors.Is(err, asynq.ErrTaskNotFound) {

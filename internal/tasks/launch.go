@@ -216,11 +216,12 @@ func (ls *launchStep) recordAttempt(ctx context.Context, op *opstore.Operation, 
 		IncrAttempts:    1,
 		LaunchStartedAt: &now,
 		Result:          before,
+		// The attempt counter is fenced by the state: this is the next.
+		Note: &ops.TimelineEvent{Type: ops.TimelineLaunchAttempt, Attempt: op.Attempts + 1},
 	})
 	if err != nil {
 		return op, err
 	}
-	ls.note(ctx, rec, ops.TimelineEvent{Type: ops.TimelineLaunchAttempt, Attempt: rec.Attempts})
 	if rec.Attempts == 1 {
 		ls.logState(rec)
 		if ls.cfg.Observer != nil {
@@ -250,6 +251,7 @@ func (ls *launchStep) started(ctx context.Context, op *opstore.Operation, exec E
 		// recognise them in the provider's later answers.
 		Params:        opstore.RemoveSecrets(op.Params, ls.secretKeys(op)),
 		RedactDigests: ls.launchDigests(op),
+		Note:          &ops.TimelineEvent{Type: ops.TimelineLaunched, Handle: handle, Attempt: op.Attempts},
 	})
 	if err != nil {
 		// Saving the handle failed (Redis gone): asynq retries, and the
@@ -259,7 +261,6 @@ func (ls *launchStep) started(ctx context.Context, op *opstore.Operation, exec E
 	}
 	op = rec
 	ls.logState(op)
-	ls.note(ctx, op, ops.TimelineEvent{Type: ops.TimelineLaunched, Handle: handle, Attempt: op.Attempts})
 	if key := exec.batchKey(op, params); key != "" && ls.cfg.Batcher != nil {
 		if err := ls.cfg.Batcher.Add(ctx, key, op.ID); err != nil {
 			ls.opLogger(op).Warn("join batch polling (it polls alone)", zap.Error(err))
@@ -365,10 +366,7 @@ func (ls *launchStep) ensureRecord(ctx context.Context, kind string, env Envelop
 			rec.CallbackURL = env.CallbackURL
 		}
 	}
-	op, created, err = ls.cfg.Store.Create(ctx, rec)
-	if err == nil && created {
-		ls.note(ctx, op, submittedStep(op))
-	}
+	op, created, err = ls.cfg.Store.CreateNoted(ctx, rec, submittedStep)
 	if errors.Is(err, opstore.ErrIdempotencyConflict) {
 		return nil, false, nil, Permanent(fmt.Errorf("idempotency_key %q already names operation %s with a different request", idemKey, op.ID))
 	}

@@ -240,9 +240,11 @@ func (pl *pipeline) finish(ctx context.Context, op *opstore.Operation, o Outcome
 		// by an earlier version names none itself: the kind's type does).
 		Params: opstore.RemoveSecrets(op.Params, pl.secretKeys(op))}
 	c.Progress = o.Progress
+	status := op.Status
 	if o.Status != "" {
-		c.Status = &o.Status
+		c.Status, status = &o.Status, o.Status
 	}
+	c.Note = &ops.TimelineEvent{Type: ops.TimelineFinished, Message: errMsg, ProviderStatus: status}
 	done, err := pl.cfg.Store.Update(ctx, op, c)
 	if err != nil {
 		var ce *opstore.ConflictError
@@ -256,7 +258,6 @@ func (pl *pipeline) finish(ctx context.Context, op *opstore.Operation, o Outcome
 		return fmt.Errorf("record %s of %s: %w", o.State, op.ID, err)
 	}
 	pl.logState(done)
-	pl.note(ctx, done, ops.TimelineEvent{Type: ops.TimelineFinished, Message: done.LastError, ProviderStatus: done.Status})
 	if pl.cfg.Observer != nil {
 		pl.cfg.Observer.OperationFinished(done)
 	}

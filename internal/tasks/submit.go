@@ -157,13 +157,9 @@ func (s *Submitter) submitRec(ctx context.Context, scope string, by *ops.Actor, 
 	if mod != nil {
 		mod(rec)
 	}
-	op, created, err = s.store.Create(ctx, rec)
+	op, created, err = s.store.CreateNoted(ctx, rec, submittedStep)
 	if err != nil {
 		return op, false, err
-	}
-	if created {
-		// Best effort: the record is what counts.
-		_ = s.store.AppendTimeline(ctx, op.ID, submittedStep(op))
 	}
 	if !created && op.State != opstore.StateQueued {
 		return op, false, nil
