@@ -47,10 +47,13 @@ tools/ts/node_modules/.package-lock.json: tools/ts/package.json tools/ts/package
 openapi:
 	$(GO) generate ./internal/api
 
-## bench: one table: asynq's ceiling vs the pipeline, submit latency,
-## idle latency, Redis memory per in-flight operation (uses and flushes
-## DB 15 of $(REDIS_ADDR)). BENCHFLAGS=-n 5000 for longer runs. Then
-## filtered listing at 100,000 records (DB 9).
+## bench: one table: asynq's ceiling, a hand-written asynq flow and the
+## pipeline (ops/s, Redis commands per operation), submit latency, idle
+## latency and idle Redis load with the shipped intervals; then the
+## growth table: 1,000 and 10,000 operations in flight (uses and flushes
+## DB 15 of $(REDIS_ADDR); about 3 minutes). BENCHFLAGS=-growth=1000,10000,100000
+## adds the 100,000 size; -trace prints one operation's Redis commands.
+## Then filtered listing at 100,000 records (DB 9) and runbook overhead.
 bench:
 	$(GO) run ./cmd/opsbench -redis $(REDIS_ADDR) $(BENCHFLAGS)
 	$(GO) test ./internal/opstore -run '^$$' -bench 'ListFiltered100k' -benchtime 1000x

@@ -53,7 +53,9 @@ func main() {
 	db := flag.Int("db", 15, "Redis database (flushed)")
 	n := flag.Int("n", 2000, "operations (and no-op tasks) per throughput run")
 	c := flag.Int("c", 20, "worker concurrency")
-	inflight := flag.Int("inflight", 10000, "operations kept in flight for the state measurement (0 skips it)")
+	inflight := flag.Int("inflight", 0, "also measure Redis bytes per operation with this many purges in flight, polling alone (0: not)")
+	sizes := flag.String("growth", "1000,10000", "the growth table's sizes: operations held in flight (\"\" skips it; add 100000 for the full table)")
+	interval := flag.Duration("growth-interval", 5*time.Second, "the growth table's poll interval")
 	trace := flag.Bool("trace", false, "print the Redis commands of one cdn:purge operation (MONITOR), and nothing else")
 	flag.Parse()
 	rdb := redis.NewClient(&redis.Options{Addr: *addr, DB: *db, PoolSize: 64})
@@ -132,13 +134,43 @@ func main() {
 		add("  of which, sampled", parts, "MEMORY USAGE of one key of each kind; Redis hash-max-listpack-value "+redisConfig(ctx, rdb, "hash-max-listpack-value"))
 	}
 
+	var growthRows []growthRow
+	if *sizes != "" {
+		for _, f := range strings.Split(*sizes, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				fmt.Fprintln(os.Stderr, "opsbench: -growth: want sizes such as 1000,10000")
+				os.Exit(2)
+			}
+			growthRows = append(growthRows, growth(ctx, rdb, n, true, *interval))
+			if n == 1000 {
+				growthRows = append(growthRows, growth(ctx, rdb, n, false, *interval))
+			}
+		}
+	}
+
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "MEASURE\tRESULT\tDETAIL\n")
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.name, r.value, r.note)
 	}
 	_ = tw.Flush()
-	fmt.Printf("\n%d CPUs, %s, Redis %s db %d\n", runtime.NumCPU(), runtime.Version(), *addr, *db)
+	if len(growthRows) > 0 {
+		fmt.Printf("\nGrowth: cdn:invalidate operations held in flight (the simulator keeps them pending), polled every %s, then all finished at once\n", *interval)
+		tw = tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "IN FLIGHT\tPOLLING\tPROCESS RSS\tREDIS B/OP\tCALLS/OP/MIN WAITING\tREDIS CMDS/S AT REST\tCMDS/S/OP\tDONE→SUCCEEDED p50\tp99\n")
+		for _, g := range growthRows {
+			mode := "batched"
+			if !g.batch {
+				mode = "alone"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%.0f MiB\t%.0f\t%.3f\t%.0f\t%.4f\t%s\t%s\n", g.n, mode, g.rssMiB, g.bytesPerOp, g.callsPerOpMin, g.cmdsPerSec, g.cmdsPerSec/float64(g.n),
+				g.p50.Round(time.Millisecond), g.p99.Round(time.Millisecond))
+		}
+		_ = tw.Flush()
+		fmt.Println("PROCESS RSS is this process: the worker, the simulator holding every action and its call log, and the submitter.")
+	}
+	fmt.Printf("\n%d CPUs, %s, Redis %s %s db %d\n", runtime.NumCPU(), runtime.Version(), redisVersion(ctx, rdb), *addr, *db)
 }
 
 func envOr(k, d string) string {
@@ -598,6 +630,119 @@ func idleLatency(ctx context.Context, rdb *redis.Client, check, delay time.Durat
 	l50, l99 := percentiles(launch)
 	n50, n99 := percentiles(notify)
 	return fmt.Sprintf("p50 %s p99 %s", l50, l99), fmt.Sprintf("p50 %s p99 %s", n50, n99)
+}
+
+type growthRow struct {
+	n                                             int
+	batch                                         bool
+	rssMiB, bytesPerOp, callsPerOpMin, cmdsPerSec float64
+	p50, p99                                      time.Duration
+}
+
+// growth holds n cdn:invalidate operations in flight on the Leaseweb
+// simulator (which keeps them pending), polled every interval (batched
+// or each alone), with the shipped task intervals; it measures, at rest:
+// the process RSS, Redis bytes per operation, provider calls per
+// operation per minute and Redis commands per second over two intervals;
+// then it finishes every action at once and measures how long each
+// operation takes to read succeeded.
+func growth(ctx context.Context, rdb *redis.Client, n int, batch bool, interval time.Duration) growthRow {
+	rdb.FlushDB(ctx)
+	runtime.GC()
+	memBefore := usedMemory(ctx, rdb)
+	lw := leasewebsim.New(leasewebsim.Config{APIKey: "k", CDNDuration: 1000 * time.Hour})
+	lsrv := httptest.NewServer(lw)
+	defer lsrv.Close()
+	defer lw.Close()
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	lc, _ := leaseweb.New(lsrv.URL, leaseweb.WithAPIKey("k"), leaseweb.WithHTTPClient(hc))
+	store := opstore.New(rdb, "bench", time.Hour)
+	client := asynq.NewClientFromRedisClient(rdb)
+	defer client.Close()
+	cfg := tasks.Config{Store: store, Enqueuer: client, Inspector: asynq.NewInspectorFromRedisClient(rdb),
+		Executors: map[tasks.ExecutorKey]tasks.Executor{{Kind: tasks.TypeCDNInvalidate, Provider: "leaseweb"}: tasks.NewLeasewebInvalidate(map[string]*leaseweb.Client{"default": lc})},
+		Policies:  map[string]poller.Policy{tasks.TypeCDNInvalidate: {Initial: interval, Multiplier: 1, Max: interval, Deadline: 10 * time.Hour}},
+		Sender:    webhooks.NewSender(webhooks.SenderConfig{Timeout: time.Second}), Logger: zap.NewNop()}
+	if batch {
+		cfg.Batcher = poller.NewBatcher(rdb, "bench")
+	}
+	w, err := tasks.NewWorker(cfg)
+	if err != nil {
+		panic(err)
+	}
+	def := config.Default().Worker
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: 20, Queues: benchQueues(), TaskCheckInterval: def.TaskCheckInterval,
+		DelayedTaskCheckInterval: def.DelayedTaskCheckInterval, RetryDelayFunc: w.RetryDelay, IsFailure: w.IsFailure, LogLevel: asynq.FatalLevel})
+	if err := srv.Start(w.Handler()); err != nil {
+		panic(err)
+	}
+	defer srv.Shutdown()
+	sub := tasks.NewSubmitter(store, client, tasks.SubmitOptions{})
+	ids := make([]string, n)
+	for i := range n {
+		op, _, err := sub.Submit(ctx, tasks.TypeCDNInvalidate, tasks.Envelope{Provider: "leaseweb",
+			Params: json.RawMessage(fmt.Sprintf(`{"files":["https://cdn.example.com/g%d.png"]}`, i))})
+		if err != nil {
+			panic(err)
+		}
+		ids[i] = op.ID
+	}
+	for lw.CountCalls("POST", "/cdn/v2/invalidations") < n {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(interval + time.Second) // every operation into its polling rhythm
+	g := growthRow{n: n, batch: batch}
+	g.bytesPerOp = float64(usedMemory(ctx, rdb)-memBefore) / float64(n)
+	g.rssMiB = rssMiB()
+	calls0, cmds0 := lw.CountCalls("GET", "/"), commandStats(ctx, rdb)
+	window := 2 * interval
+	time.Sleep(window)
+	g.callsPerOpMin = float64(lw.CountCalls("GET", "/")-calls0) / float64(n) / window.Minutes()
+	g.cmdsPerSec = commandStats(ctx, rdb).sub(cmds0, 1).total / window.Seconds()
+
+	done := lw.FinishAllActions()
+	succeeded := "bench:{ops}:index:state:succeeded"
+	for rdb.ZCard(ctx, succeeded).Val() < int64(n) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	lat := make([]time.Duration, 0, n)
+	pipe := rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, n)
+	for i, id := range ids {
+		cmds[i] = pipe.HGet(ctx, "bench:{ops}:op:"+id, "finished_at")
+	}
+	_, _ = pipe.Exec(ctx)
+	for _, c := range cmds {
+		if t, err := time.Parse(time.RFC3339Nano, c.Val()); err == nil {
+			lat = append(lat, t.Sub(done))
+		}
+	}
+	g.p50, g.p99 = percentiles(lat)
+	return g
+}
+
+func rssMiB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func redisVersion(ctx context.Context, rdb *redis.Client) string {
+	info, _ := rdb.Info(ctx, "server").Result()
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "redis_version:"); ok {
+			return v
+		}
+	}
+	return "?"
 }
 
 // idleLoad: the Redis commands per second of one worker with nothing to

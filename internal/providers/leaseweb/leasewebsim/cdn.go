@@ -41,6 +41,16 @@ func (s *Server) FinishAction(id string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// FinishAllActions makes every action FINISHED now; it returns when.
+func (s *Server) FinishAllActions() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.actions {
+		a.forced = true
+	}
+	return s.cfg.Now()
+}
+
 // ActionIDs lists the simulator's action ids, oldest first.
 func (s *Server) ActionIDs() []string {
 	s.mu.Lock()
