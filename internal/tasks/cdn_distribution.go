@@ -81,6 +81,49 @@ func (x *IONOSDistribution) Poll(ctx context.Context, op Op[*ops.DistributionPar
 	if err != nil {
 		return PollResult{}, err
 	}
+	return distributionResult(d), nil
+}
+
+// BatchKey groups distributions by account.
+func (x *IONOSDistribution) BatchKey(op Op[*ops.DistributionParams]) string {
+	return "ionos:" + op.Account
+}
+
+// PollBatch lists the account's distributions, 1,000 a page, until every
+// handle is found or the list ends (at most as many pages as the handles
+// need, plus ten), and maps every handle it finds.
+func (x *IONOSDistribution) PollBatch(ctx context.Context, account string, handles []string) (map[string]PollResult, error) {
+	c, err := x.client(account)
+	if err != nil {
+		return nil, err
+	}
+	want := make(map[string]bool, len(handles))
+	for _, h := range handles {
+		want[h] = true
+	}
+	out := map[string]PollResult{}
+	const page = ionos.MaxDistributionPage
+	pages := len(handles)/page + 10
+	for offset := 0; offset < pages*page && len(out) < len(want); offset += page {
+		p, err := c.ListDistributions(ctx, "", offset, page)
+		if err != nil {
+			return nil, err
+		}
+		for i := range p.Items {
+			if want[p.Items[i].ID] {
+				out[p.Items[i].ID] = distributionResult(&p.Items[i])
+			}
+		}
+		if len(p.Items) < page || p.Links.Next == "" {
+			break
+		}
+	}
+	return out, nil
+}
+
+// distributionResult is what a distribution's state means for its
+// operation.
+func distributionResult(d *ionos.Distribution) PollResult {
 	res := PollResult{Status: d.Metadata.State}
 	res.Result, _ = json.Marshal(ops.DistributionResult{DistributionID: d.ID, State: d.Metadata.State, Message: d.Metadata.Message, Domain: d.Properties.Domain})
 	switch d.Metadata.State {
@@ -92,5 +135,5 @@ func (x *IONOSDistribution) Poll(ctx context.Context, op Op[*ops.DistributionPar
 	default:
 		res.Unknown = true
 	}
-	return res, nil
+	return res
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/opsworker/opsworker/internal/providers"
@@ -104,6 +105,35 @@ func (c *Client) EnsureDistribution(ctx context.Context, id string, props Proper
 	var d Distribution
 	body := map[string]any{"properties": props}
 	return &d, c.do(ctx, "ensure distribution", http.MethodPut, "/distributions/"+url.PathEscape(id), body, &d)
+}
+
+// DistributionPage is one page of GET /distributions.
+type DistributionPage struct {
+	Items  []Distribution `json:"items"`
+	Offset int            `json:"offset"`
+	Limit  int            `json:"limit"`
+	Links  struct {
+		Next string `json:"next,omitempty"`
+	} `json:"_links"`
+}
+
+// MaxDistributionPage is the largest limit GET /distributions takes.
+const MaxDistributionPage = 1000
+
+// ListDistributions reads one page of the account's distributions: GET
+// /distributions?offset=&limit= (limit 1 to 1000; state "" lists every
+// state, else filter.state).
+//
+// IONOS CDN API docs: https://api.ionos.com/docs/cdn/v1/ ("Retrieve all Distributions")
+func (c *Client) ListDistributions(ctx context.Context, state string, offset, limit int) (*DistributionPage, error) {
+	q := url.Values{}
+	q.Set("offset", strconv.Itoa(offset))
+	q.Set("limit", strconv.Itoa(limit))
+	if state != "" {
+		q.Set("filter.state", state)
+	}
+	var p DistributionPage
+	return &p, c.base.Call(ctx, "list distributions", http.MethodGet, "/distributions", q, nil, &p)
 }
 
 // GetDistribution reads one: GET /distributions/{id}.

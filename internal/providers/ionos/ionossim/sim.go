@@ -1,5 +1,5 @@
 // Package ionossim simulates the IONOS CDN distributions API: ensure
-// (PUT) and get, with metadata.state BUSY for Config.Duration after a
+// (PUT), get, list (paged, filtered by state and domain) and delete, with metadata.state BUSY for Config.Duration after a
 // change and then AVAILABLE (or FAILED when the domain starts with "fail-"
 // or FailNext asked), Bearer auth, and the IONOS error body. Faults and
 // the call log come from simkit.
@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -75,6 +77,10 @@ func (s *Server) route(w *simkit.Recorder, r *http.Request, path string, body []
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || tok == "" || (s.cfg.Token != "" && tok != s.cfg.Token) {
 		ionosError(w, 401, "paas-auth-1", "Unauthorized")
+		return
+	}
+	if path == "/distributions" && r.Method == http.MethodGet {
+		s.list(w, r)
 		return
 	}
 	m := pathRe.FindStringSubmatch(path)
@@ -146,6 +152,65 @@ func (s *Server) route(w *simkit.Recorder, r *http.Request, path string, body []
 	}
 }
 
+// list answers GET /distributions: offset (default 0), limit (1 to
+// 1000, default 100), filter.state and filter.domain, ordered by
+// creation, as a collection with _links.next while more remain.
+func (s *Server) list(w *simkit.Recorder, r *http.Request) {
+	q := r.URL.Query()
+	offset, limit := 0, 100
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			ionosError(w, 400, "paas-validation-1", "offset must be an integer >= 0")
+			return
+		}
+		offset = n
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			ionosError(w, 400, "paas-validation-1", "limit must be an integer from 1 to 1000")
+			return
+		}
+		limit = n
+	}
+	now := s.cfg.Now()
+	s.mu.Lock()
+	type item struct {
+		id string
+		d  *dist
+	}
+	var all []item
+	for id, d := range s.dists {
+		if !d.deleted.IsZero() && !now.Before(d.deleted.Add(s.cfg.Duration)) {
+			continue
+		}
+		st := s.state(d, now)
+		if (q.Get("filter.state") != "" && st != q.Get("filter.state")) || (q.Get("filter.domain") != "" && d.domain != q.Get("filter.domain")) {
+			continue
+		}
+		all = append(all, item{id, d})
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if !all[i].d.created.Equal(all[j].d.created) {
+			return all[i].d.created.Before(all[j].d.created)
+		}
+		return all[i].id < all[j].id
+	})
+	items := []json.RawMessage{}
+	for i := offset; i < len(all) && i < offset+limit; i++ {
+		items = append(items, distJSON(all[i].id, all[i].d, s.state(all[i].d, now)))
+	}
+	s.mu.Unlock()
+	links := map[string]string{"self": fmt.Sprintf("/distributions?offset=%d&limit=%d", offset, limit)}
+	if offset+limit < len(all) {
+		links["next"] = fmt.Sprintf("/distributions?offset=%d&limit=%d", offset+limit, limit)
+	}
+	b, _ := json.Marshal(map[string]any{"id": "distributions", "type": "collection", "href": "/distributions",
+		"items": items, "offset": offset, "limit": limit, "_links": links})
+	simkit.WriteRaw(w, 200, string(b))
+}
+
 func (s *Server) state(d *dist, now time.Time) string {
 	switch {
 	case !d.deleted.IsZero(), now.Before(d.changed.Add(s.cfg.Duration)):
@@ -157,6 +222,10 @@ func (s *Server) state(d *dist, now time.Time) string {
 }
 
 func writeDist(w http.ResponseWriter, id string, d *dist, state string) {
+	simkit.WriteRaw(w, 200, string(distJSON(id, d, state)))
+}
+
+func distJSON(id string, d *dist, state string) json.RawMessage {
 	msg := "In progress."
 	if state == "AVAILABLE" {
 		msg = "Ready."
@@ -167,5 +236,5 @@ func writeDist(w http.ResponseWriter, id string, d *dist, state string) {
 		"metadata": map[string]any{"createdDate": d.created.UTC().Format(time.RFC3339), "lastModifiedDate": d.changed.UTC().Format(time.RFC3339),
 			"state": state, "message": msg, "publicEndpointIpv4": "127.0.0.1", "resourceURN": "ionos:cdn:de/fra:distribution/" + id},
 		"properties": d.props})
-	simkit.WriteRaw(w, 200, string(b))
+	return b
 }
