@@ -105,6 +105,50 @@ func (l *LeasewebASGCreate) Poll(ctx context.Context, op Op[*ops.ASGCreateParams
 	if err != nil {
 		return PollResult{}, err
 	}
+	return asgCreateResult(g), nil
+}
+
+// BatchKey groups the creations of an account.
+func (l *LeasewebASGCreate) BatchKey(op Op[*ops.ASGCreateParams]) string {
+	return "leaseweb-asg-create:" + op.Account
+}
+
+// PollBatch lists the account's groups, 50 a page (the list's documented
+// example size), until every handle is found or the list ends (at most as
+// many pages as the handles need, plus ten), and maps every handle it
+// finds.
+func (l *LeasewebASGCreate) PollBatch(ctx context.Context, account string, handles []string) (map[string]PollResult, error) {
+	c, err := l.clients.get(account)
+	if err != nil {
+		return nil, err
+	}
+	want := make(map[string]bool, len(handles))
+	for _, h := range handles {
+		want[h] = true
+	}
+	out := map[string]PollResult{}
+	const page = 50
+	pages := len(handles)/page + 10
+	for offset := 0; offset < pages*page && len(out) < len(want); offset += page {
+		groups, total, err := c.PublicCloud.ListAutoScalingGroupsPage(ctx, page, offset)
+		if err != nil {
+			return nil, err
+		}
+		for i := range groups {
+			if want[groups[i].ID] {
+				out[groups[i].ID] = asgCreateResult(&groups[i])
+			}
+		}
+		if len(groups) < page || offset+page >= total {
+			break
+		}
+	}
+	return out, nil
+}
+
+// asgCreateResult is what a created group's state means for its
+// operation.
+func asgCreateResult(g *leaseweb.AutoScalingGroup) PollResult {
 	res := PollResult{Status: g.State}
 	res.Result, _ = json.Marshal(ops.ASGCreateResult{GroupID: g.ID, Type: g.Type, State: g.State, Reference: g.Reference, Amounts: amounts(g)})
 	switch g.State {
@@ -116,7 +160,7 @@ func (l *LeasewebASGCreate) Poll(ctx context.Context, op Op[*ops.ASGCreateParams
 	default:
 		res.Unknown = true
 	}
-	return res, nil
+	return res
 }
 
 // LeasewebASGDelete runs asg:delete: DELETE the group, then poll until it

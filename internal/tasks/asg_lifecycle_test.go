@@ -1,13 +1,19 @@
 package tasks_test
 
 import (
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/opsworker/opsworker/internal/opstore"
+	"github.com/opsworker/opsworker/internal/poller"
+	"github.com/opsworker/opsworker/internal/providers/leaseweb/leasewebsim"
 	"github.com/opsworker/opsworker/internal/providers/simkit"
 	"github.com/opsworker/opsworker/internal/tasks"
 	"github.com/opsworker/opsworker/ops"
@@ -101,4 +107,43 @@ func TestASGDelete(t *testing.T) {
 	again = b.op(t, again.ID)
 	require.Equal(t, opstore.StateSucceeded, again.State)
 	assert.Contains(t, string(again.Result), `"already_gone":true`)
+}
+
+// Group creations poll in batches: one page of the account's groups
+// settles every member it shows ACTIVE; a member it saw CREATING makes
+// no call of its own.
+func TestASGCreateBatchPolling(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	brdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { brdb.Close() })
+	b := setupServer(t, leasewebsim.Config{CloudStep: time.Minute}, func(c *tasks.Config) { c.Batcher = poller.NewBatcher(brdb, "ow") })
+	create := func(ref string) *opstore.Operation {
+		op := b.submit(t, ops.KindASGCreate, strings.Replace(asgCreateParams, "web-pool", ref, 1))
+		require.NoError(t, b.run(t, tasks.LaunchTaskID(op.ID)))
+		return b.op(t, op.ID)
+	}
+	list := func() int {
+		n := 0
+		for _, c := range b.lw.Calls() {
+			if c.Method == "GET" && c.Path == "/publicCloud/v1/autoScalingGroups" && c.Query.Get("offset") != "" {
+				n++
+			}
+		}
+		return n
+	}
+	ops := []*opstore.Operation{create("pool-a"), create("pool-b")}
+	b.step(10) // both ACTIVE
+	ops = append(ops, create("pool-c"))
+
+	require.NoError(t, b.run(t, tasks.PollTaskID(ops[0].ID, 1)))
+	assert.Equal(t, 1, list(), "one page of groups")
+	assert.Zero(t, b.lw.CountCalls("GET", "/publicCloud/v1/autoScalingGroups/"), "no per-group GET")
+	assert.Equal(t, opstore.StateSucceeded, b.op(t, ops[0].ID).State)
+	assert.Equal(t, opstore.StateSucceeded, b.op(t, ops[1].ID).State, "settled by the batch")
+	assert.Equal(t, opstore.StateRunning, b.op(t, ops[2].ID).State)
+
+	require.NoError(t, b.run(t, tasks.PollTaskID(ops[2].ID, 1)))
+	assert.Equal(t, 1, list(), "no further call: the batch saw it CREATING")
+	assert.Equal(t, "CREATING", b.op(t, ops[2].ID).Status)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 )
 
 // PublicCloudService is the public cloud API: /publicCloud/v1 (instances,
@@ -237,6 +238,23 @@ func (s *PublicCloudService) ListAutoScalingGroups(ctx context.Context, referenc
 	}
 	err := s.c.do(ctx, "list auto scaling groups", http.MethodGet, "/publicCloud/v1/autoScalingGroups", q, nil, &out)
 	return out.Groups, err
+}
+
+// ListAutoScalingGroupsPage reads one page of the account's groups: GET
+// /publicCloud/v1/autoScalingGroups?limit=&offset=. It returns the page
+// and _metadata.totalCount.
+//
+// Leaseweb API docs: https://developer.leaseweb.com/api-docs/publiccloud_v1.html ("Get Auto Scaling Group list")
+func (s *PublicCloudService) ListAutoScalingGroupsPage(ctx context.Context, limit, offset int) ([]AutoScalingGroup, int, error) {
+	var out struct {
+		Groups   []AutoScalingGroup `json:"autoScalingGroups"`
+		Metadata struct {
+			TotalCount int `json:"totalCount"`
+		} `json:"_metadata"`
+	}
+	q := url.Values{"limit": {strconv.Itoa(limit)}, "offset": {strconv.Itoa(offset)}}
+	err := s.c.do(ctx, "list auto scaling groups", http.MethodGet, "/publicCloud/v1/autoScalingGroups", q, nil, &out)
+	return out.Groups, out.Metadata.TotalCount, err
 }
 
 // DeleteAutoScalingGroup deletes a group: DELETE

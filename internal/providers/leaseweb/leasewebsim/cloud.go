@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -500,18 +502,46 @@ func groupJSON(g *cloudGroup) map[string]any {
 func (s *Server) groupsRoute(w http.ResponseWriter, r *http.Request, body []byte, now time.Time) {
 	switch r.Method {
 	case http.MethodGet:
-		ref := r.URL.Query().Get("reference")
-		list := []map[string]any{}
-		for _, g := range s.groups {
+		q := r.URL.Query()
+		ref := q.Get("reference")
+		limit, offset := 50, 0
+		if v := q.Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				lswError(w, 400, "400", "limit must be a positive integer")
+				return
+			}
+			limit = n
+		}
+		if v := q.Get("offset"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				lswError(w, 400, "400", "offset must be an integer >= 0")
+				return
+			}
+			offset = n
+		}
+		ids := make([]string, 0, len(s.groups))
+		for id := range s.groups {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		var all []*cloudGroup
+		for _, id := range ids {
+			g := s.groups[id]
 			if !g.deleted.IsZero() && !now.Before(g.deleted.Add(s.cfg.CloudStep)) {
 				continue
 			}
-			s.settleGroup(g, now)
 			if ref == "" || g.reference == ref {
-				list = append(list, groupJSON(g))
+				all = append(all, g)
 			}
 		}
-		writeJSON(w, 200, map[string]any{"autoScalingGroups": list, "_metadata": map[string]int{"totalCount": len(list), "limit": 50, "offset": 0}})
+		list := []map[string]any{}
+		for i := offset; i < len(all) && i < offset+limit; i++ {
+			s.settleGroup(all[i], now)
+			list = append(list, groupJSON(all[i]))
+		}
+		writeJSON(w, 200, map[string]any{"autoScalingGroups": list, "_metadata": map[string]int{"totalCount": len(all), "limit": limit, "offset": offset}})
 	case http.MethodPost:
 		var req struct {
 			Type, InstanceID, Reference                                                         string
