@@ -15,8 +15,7 @@ import (
 // Webhook delivery state: event bodies kept on the record, disabled
 // subscriptions, callbacks that answered 410 Gone.
 
-func (s *Store) disabledKey() string        { return s.prefix + ":{ops}:subs:disabled" }
-func (s *Store) goneKey(opID string) string { return s.prefix + ":{ops}:gone:" + opID }
+func (s *Store) disabledKey() string { return s.prefix + ":{ops}:subs:disabled" }
 
 // DisableSubscription stops deliveries to the named subscription (after a
 // 410 Gone) until EnableSubscription.
@@ -36,16 +35,18 @@ func (s *Store) DisabledSubscriptions(ctx context.Context) (map[string]string, e
 	return s.rdb.HGetAll(ctx, s.disabledKey()).Result()
 }
 
-// MarkCallbackGone records that an operation's callback_url answered 410
-// Gone: no more events go there. The mark lives as long as a record.
-func (s *Store) MarkCallbackGone(ctx context.Context, opID string) error {
-	return s.rdb.Set(ctx, s.goneKey(opID), "1", s.retention+24*time.Hour).Err()
-}
+// markGoneScript sets the record's callback_gone field when the record
+// exists. KEYS: op.
+var markGoneScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'callback_gone', '1')
+return 1
+`)
 
-// CallbackGone reports whether MarkCallbackGone was called for opID.
-func (s *Store) CallbackGone(ctx context.Context, opID string) (bool, error) {
-	n, err := s.rdb.Exists(ctx, s.goneKey(opID)).Result()
-	return n > 0, err
+// MarkCallbackGone records on the operation that its callback_url
+// answered 410 Gone: no more events go there (Operation.CallbackGone).
+func (s *Store) MarkCallbackGone(ctx context.Context, opID string) error {
+	return markGoneScript.Run(ctx, s.rdb, []string{s.opKey(opID)}).Err()
 }
 
 func eventField(event string) string { return "event:" + event }

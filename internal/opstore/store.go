@@ -113,6 +113,9 @@ type Operation struct {
 	Fingerprint string `json:"-"`
 	// Notified is set once the completion webhooks were enqueued.
 	Notified bool `json:"-"`
+	// CallbackGone: the callback_url answered 410 Gone; no more events go
+	// there.
+	CallbackGone bool `json:"-"`
 	// SecretParams are the top-level params keys whose values are secret
 	// (from the kind's params type): redacted in every rendering, removed
 	// from the stored record at launch and in every final state.
@@ -156,6 +159,7 @@ const (
 	fResult      = "result"
 	fPollSeq     = "poll_seq"
 	fNotified    = "notified"
+	fGone        = "callback_gone"
 	fProgress    = "progress"
 	fCancel      = "cancel_requested"
 	fLaunchStart = "launch_started_at"
@@ -249,10 +253,12 @@ if ARGV[4] ~= '' then
   redis.call('RPUSH', KEYS[10], ARGV[4])
   redis.call('PEXPIRE', KEYS[10], ARGV[5])
 end
+local of = {}
 for k = 11, #KEYS do
   redis.call('ZADD', KEYS[k], ARGV[3], ARGV[2])
-  redis.call('SADD', KEYS[9], KEYS[k])
+  of[#of+1] = KEYS[k]
 end
+if #of > 0 then redis.call('SADD', KEYS[9], unpack(of)) end
 return {1, ARGV[2]}
 `)
 
@@ -673,6 +679,7 @@ func fromHash(m map[string]string) (*Operation, error) {
 		Status:           m[fStatus],
 		LastError:        m[fLastError],
 		Notified:         m[fNotified] == "1",
+		CallbackGone:     m[fGone] == "1",
 		CancelRequested:  m[fCancel],
 	}
 	if v := m[fProgress]; v != "" {

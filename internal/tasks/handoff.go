@@ -104,14 +104,10 @@ func (pl *pipeline) enqueueEvent(ctx context.Context, op *opstore.Operation, eve
 func (pl *pipeline) enqueueEventTo(ctx context.Context, op *opstore.Operation, event, replay string, only func(destination, url string) bool) error {
 	type dest struct{ id, url string }
 	var dests []dest
-	if op.CallbackURL != "" {
-		gone, err := pl.cfg.Store.CallbackGone(ctx, op.ID)
-		if err != nil {
-			return err
-		}
-		if !gone {
-			dests = append(dests, dest{destCallback, op.CallbackURL})
-		}
+	// The record says whether the callback answered 410 Gone (every
+	// caller holds a record read after the event it announces).
+	if op.CallbackURL != "" && !op.CallbackGone {
+		dests = append(dests, dest{destCallback, op.CallbackURL})
 	}
 	if len(pl.cfg.Webhooks.Subscriptions) > 0 {
 		disabled, err := pl.cfg.Store.DisabledSubscriptions(ctx)
