@@ -21,6 +21,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,6 +58,7 @@ func main() {
 	sizes := flag.String("growth", "1000,10000", "the growth table's sizes: operations held in flight (\"\" skips it; add 100000 for the full table)")
 	interval := flag.Duration("growth-interval", 5*time.Second, "the growth table's poll interval")
 	trace := flag.Bool("trace", false, "print the Redis commands of one cdn:purge operation (MONITOR), and nothing else")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the pipeline cdn:purge run to this file")
 	flag.Parse()
 	rdb := redis.NewClient(&redis.Options{Addr: *addr, DB: *db, PoolSize: 64})
 	ctx := context.Background()
@@ -81,7 +83,18 @@ func main() {
 	add("  Redis commands per operation (incl. in scripts)", fmt.Sprintf("%.1f", handCmds.total), handCmds.top)
 
 	for _, kind := range []string{tasks.TypeCDNPurge, tasks.TypeCDNInvalidate} {
+		if *cpuProfile != "" && kind == tasks.TypeCDNPurge {
+			f, err := os.Create(*cpuProfile)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "opsbench:", err)
+				os.Exit(2)
+			}
+			_ = pprof.StartCPUProfile(f)
+		}
 		ops, perOp, cmds := pipeline(ctx, rdb, kind, *n, *c)
+		if *cpuProfile != "" && kind == tasks.TypeCDNPurge {
+			pprof.StopCPUProfile()
+		}
 		note := fmt.Sprintf("%.2f tasks/op; ratio %.2f (ops/s × tasks/op ÷ ceiling)", perOp, ops*perOp/raw)
 		if kind == tasks.TypeCDNPurge {
 			note += fmt.Sprintf("; %.2f × the hand-written flow (target ≥ 0.8)", ops/hand)
