@@ -103,9 +103,17 @@ func DecodeObject(data []byte, v any) error {
 	var se *jsonv2.SemanticError
 	if errors.As(err, &se) {
 		field := pointerField("", se.JSONPointer)
+		var inner *ValidationError
 		switch {
 		case errors.Is(se.Err, jsonv2.ErrUnknownName):
 			return invalid(field, "unknown field")
+		case errors.As(se.Err, &inner):
+			// A type's own UnmarshalJSON said what is wrong, relative to
+			// where it sits.
+			if inner.Field != "" {
+				field += "." + inner.Field
+			}
+			return invalid(field, "%s", inner.Message)
 		case field == "":
 			return invalid("", "the body must be a JSON object")
 		case se.GoType != nil:

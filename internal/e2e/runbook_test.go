@@ -218,7 +218,7 @@ func TestShippedRunbooksThroughTheAPI(t *testing.T) {
 	// Errors in an inline definition name its field.
 	for body, field := range map[string]string{
 		`{"inputs":{}}`: "runbook",
-		`{"runbook":` + strings.Replace(adhoc, `"30m"`, `"soon"`, 1) + `}`:                                        "runbook.steps[1].gate",
+		`{"runbook":` + strings.Replace(adhoc, `"30m"`, `"soon"`, 1) + `}`:                                        "runbook.steps[1].gate.timeout",
 		`{"runbook":` + strings.Replace(adhoc, `.inputs.server`, `.inputs.host`, 1) + `,"inputs":{"server":"1"}}`: "runbook.steps[rescue].params.server_id",
 		`{"runbook":` + adhoc + `,"inputs":{"sever":"1"}}`:                                                        "inputs.sever",
 	} {

@@ -91,13 +91,17 @@ func (g *Gate) UnmarshalJSON(b []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&j); err != nil {
-		return &ops.ValidationError{Field: "gate", Message: "want {\"message\": ..., \"timeout\": \"30m\"}"}
+		// Relative to the gate; never quoting a value.
+		if name, ok := strings.CutPrefix(err.Error(), `json: unknown field "`); ok {
+			return &ops.ValidationError{Field: strings.TrimSuffix(name, `"`), Message: "unknown field"}
+		}
+		return &ops.ValidationError{Message: `want {"message": "…", "timeout": "30m"}`}
 	}
 	g.Message, g.Timeout = j.Message, 0
 	if j.Timeout != "" {
 		d, err := time.ParseDuration(j.Timeout)
 		if err != nil {
-			return &ops.ValidationError{Field: "gate.timeout", Message: "want a duration such as \"30m\" or \"2h\""}
+			return &ops.ValidationError{Field: "timeout", Message: `want a duration such as "30m" or "2h"`}
 		}
 		g.Timeout = d
 	}

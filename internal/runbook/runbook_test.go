@@ -3,11 +3,13 @@ package runbook_test
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/opsworker/opsworker/internal/runbook"
+	"github.com/opsworker/opsworker/ops"
 )
 
 // safeResize is the shipped example's shape: snapshot → resize (on
@@ -171,5 +173,31 @@ func TestGraphLayout(t *testing.T) {
 	for _, n := range g.Nodes {
 		assert.LessOrEqual(t, n.X+n.W, g.Width)
 		assert.LessOrEqual(t, n.Y+n.H, g.Height)
+	}
+}
+
+// In JSON a gate's timeout is a duration string; a bad one, or an
+// unknown key, is an error naming the field under the gate.
+func TestGateJSON(t *testing.T) {
+	t.Parallel()
+	var v struct {
+		Runbook runbook.Definition `json:"runbook"`
+	}
+	body := func(gate string) []byte {
+		return []byte(`{"runbook":{"name":"x","steps":[{"id":"a","gate":` + gate + `}]}}`)
+	}
+	require.NoError(t, ops.DecodeObject(body(`{"message":"m","timeout":"30m"}`), &v))
+	assert.Equal(t, 30*time.Minute, v.Runbook.Steps[0].Gate.Timeout)
+	b, err := json.Marshal(v.Runbook.Steps[0].Gate)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"message":"m","timeout":"30m0s"}`, string(b))
+	for gate, want := range map[string]string{
+		`{"message":"m","timeout":"soon"}`: `runbook.steps[0].gate.timeout: want a duration such as "30m" or "2h"`,
+		`{"message":"m","timout":"1m"}`:    `runbook.steps[0].gate.timout: unknown field`,
+		`[]`:                               `runbook.steps[0].gate: want {"message": "…", "timeout": "30m"}`,
+	} {
+		err := ops.DecodeObject(body(gate), &v)
+		require.Error(t, err, gate)
+		assert.Equal(t, want, err.Error(), gate)
 	}
 }
