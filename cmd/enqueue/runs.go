@@ -46,7 +46,11 @@ func newRunCmd(g *globals) *cobra.Command {
 				}
 				// Checked here too, so that a bad file is refused before
 				// a worker sees it.
-				if _, err := runbook.Compile(*def); err != nil {
+				rb, err := runbook.Compile(*def)
+				if err == nil {
+					err = rb.NoLiteralSecrets()
+				}
+				if err != nil {
 					return fail(exitBadInput, "--file %s: %v", file, err)
 				}
 				req.Definition = def

@@ -283,7 +283,14 @@ func (c *Coordinator) resolve(name string, def *Definition) (*Runbook, error) {
 	if n > MaxInlineSteps {
 		return nil, &Error{Runbook: def.Name, Field: "steps", Message: fmt.Sprintf("%d steps; a runbook submitted inline has at most %d (on_failure and finally included)", n, MaxInlineSteps)}
 	}
-	return Compile(*def)
+	rb, err := Compile(*def)
+	if err != nil {
+		return nil, err
+	}
+	if err := rb.NoLiteralSecrets(); err != nil {
+		return nil, err
+	}
+	return rb, nil
 }
 
 // runbookOf is the runbook a run follows: its own definition when it was

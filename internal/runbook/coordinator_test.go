@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -429,6 +430,30 @@ func TestInlineIdempotentRunWithCallback(t *testing.T) {
 	_, _, err = r.coord.StartRun(ctx, "", runbook.StartOptions{Definition: &big, Inputs: map[string]any{"server": "1"}})
 	require.ErrorAs(t, err, &re)
 	assert.Contains(t, re.Error(), "at most 50")
+
+	// A definition given inline is shown with its run: a secret param in
+	// it must come from a secret input, never be written out.
+	install := func(params map[string]any) *runbook.Definition {
+		return &runbook.Definition{Name: "adhoc-install", Inputs: []runbook.Input{{Name: "pw", Type: runbook.TypeString, Required: true, Secret: true}},
+			Steps: []runbook.Step{{ID: "install", Kind: "server:install", Provider: "leaseweb", Params: params}}}
+	}
+	base := map[string]any{"server_id": "12345", "operating_system_id": "UBUNTU_22_04_64BIT"}
+	literal := maps.Clone(base)
+	literal["password"] = "Literal-Passw0rd"
+	_, _, err = r.coord.StartRun(ctx, "", runbook.StartOptions{Definition: install(literal), Inputs: map[string]any{"pw": "x"}})
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, "params.password", re.Field)
+	assert.NotContains(t, re.Error(), "Literal-Passw0rd")
+	keys := maps.Clone(base)
+	keys["ssh_keys"] = []any{"{{ .inputs.pw }}", "ssh-ed25519 AAAAliteral"}
+	_, _, err = r.coord.StartRun(ctx, "", runbook.StartOptions{Definition: install(keys), Inputs: map[string]any{"pw": "x"}})
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, "params.ssh_keys.1", re.Field)
+	fromInput := maps.Clone(base)
+	fromInput["password"] = "{{ .inputs.pw }}"
+	rb, err := runbook.Compile(*install(fromInput))
+	require.NoError(t, err)
+	assert.NoError(t, rb.NoLiteralSecrets(), "from a secret input")
 }
 
 // A schedule that names a runbook starts one run per tick, however many

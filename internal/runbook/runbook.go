@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
@@ -678,6 +679,40 @@ func fieldValue(t *template.Template, data map[string]any) (any, bool) {
 		}
 	}
 	return cur, true
+}
+
+// NoLiteralSecrets refuses a secret param (a password, SSH keys, a
+// script) given as a literal value instead of from an input: a runbook
+// given inline is kept with its run and shown with it (API, CLI, console,
+// runbook.* webhooks), so its secret values must come from secret inputs.
+func (rb *Runbook) NoLiteralSecrets() error {
+	for _, id := range slices.Sorted(maps.Keys(rb.steps)) {
+		cs := rb.steps[id]
+		p, err := ops.NewParams(cs.Kind, cs.Provider)
+		if err != nil {
+			continue // a gate
+		}
+		for _, k := range secretKeys(reflect.TypeOf(p)) {
+			v, ok := cs.Params[k]
+			if !ok {
+				continue
+			}
+			paths := []string{k}
+			if l, isList := v.([]any); isList {
+				paths = paths[:0]
+				for i := range l {
+					paths = append(paths, join(k, strconv.Itoa(i)))
+				}
+			}
+			for _, path := range paths {
+				if _, templated := cs.tmpls[path]; !templated {
+					return &Error{Runbook: rb.Name, Step: id, Field: "params." + path,
+						Message: "a secret param of a runbook given inline takes its value from a secret input ({{ .inputs.<name> }}), never a literal: the run's definition is shown"}
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // StepOf returns a step of the runbook (main, on_failure or finally).
