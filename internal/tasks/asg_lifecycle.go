@@ -122,28 +122,11 @@ func (l *LeasewebASGCreate) PollBatch(ctx context.Context, account string, handl
 	if err != nil {
 		return nil, err
 	}
-	want := make(map[string]bool, len(handles))
-	for _, h := range handles {
-		want[h] = true
-	}
-	out := map[string]PollResult{}
 	const page = 50
-	pages := len(handles)/page + 10
-	for offset := 0; offset < pages*page && len(out) < len(want); offset += page {
+	return listBatch(handles, page, len(handles)/page+10, func(offset int) ([]leaseweb.AutoScalingGroup, bool, error) {
 		groups, total, err := c.PublicCloud.ListAutoScalingGroupsPage(ctx, page, offset)
-		if err != nil {
-			return nil, err
-		}
-		for i := range groups {
-			if want[groups[i].ID] {
-				out[groups[i].ID] = asgCreateResult(&groups[i])
-			}
-		}
-		if len(groups) < page || offset+page >= total {
-			break
-		}
-	}
-	return out, nil
+		return groups, len(groups) == page && offset+page < total, err
+	}, func(g *leaseweb.AutoScalingGroup) string { return g.ID }, asgCreateResult)
 }
 
 // asgCreateResult is what a created group's state means for its

@@ -97,28 +97,14 @@ func (x *IONOSDistribution) PollBatch(ctx context.Context, account string, handl
 	if err != nil {
 		return nil, err
 	}
-	want := make(map[string]bool, len(handles))
-	for _, h := range handles {
-		want[h] = true
-	}
-	out := map[string]PollResult{}
 	const page = ionos.MaxDistributionPage
-	pages := len(handles)/page + 10
-	for offset := 0; offset < pages*page && len(out) < len(want); offset += page {
+	return listBatch(handles, page, len(handles)/page+10, func(offset int) ([]ionos.Distribution, bool, error) {
 		p, err := c.ListDistributions(ctx, "", offset, page)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		for i := range p.Items {
-			if want[p.Items[i].ID] {
-				out[p.Items[i].ID] = distributionResult(&p.Items[i])
-			}
-		}
-		if len(p.Items) < page || p.Links.Next == "" {
-			break
-		}
-	}
-	return out, nil
+		return p.Items, len(p.Items) == page && p.Links.Next != "", nil
+	}, func(d *ionos.Distribution) string { return d.ID }, distributionResult)
 }
 
 // distributionResult is what a distribution's state means for its

@@ -121,25 +121,9 @@ func (l *LeasewebInvalidate[P]) PollBatch(ctx context.Context, account string, h
 	if err != nil {
 		return nil, err
 	}
-	want := make(map[string]bool, len(handles))
-	for _, h := range handles {
-		want[h] = true
-	}
-	out := map[string]PollResult{}
 	const page = 500
-	for offset := 0; offset < 10*page && len(out) < len(want); offset += page {
+	return listBatch(handles, page, 10, func(offset int) ([]leaseweb.Action, bool, error) {
 		actions, total, err := c.CDN.ListActions(ctx, "INVALIDATION", page, offset)
-		if err != nil {
-			return nil, err
-		}
-		for i := range actions {
-			if want[actions[i].ID] {
-				out[actions[i].ID] = actionResult(&actions[i])
-			}
-		}
-		if len(actions) < page || offset+page >= total {
-			break
-		}
-	}
-	return out, nil
+		return actions, len(actions) == page && offset+page < total, err
+	}, func(a *leaseweb.Action) string { return a.ID }, actionResult)
 }

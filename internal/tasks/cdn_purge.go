@@ -158,10 +158,7 @@ func (u *UCDNPurge) PollBatch(ctx context.Context, account string, handles []str
 	if err != nil {
 		return nil, err
 	}
-	want := make(map[string]bool, len(handles))
-	for _, h := range handles {
-		want[h] = true
-	}
+	want := wanted(handles)
 	out := map[string]PollResult{}
 	for _, status := range []string{ucdn.JobWaiting, ucdn.JobRunning, ucdn.JobFailed, ucdn.JobFinished} {
 		jobs, err := c.ListPurgeJobs(ctx, status, 500)

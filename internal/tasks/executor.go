@@ -101,6 +101,40 @@ type BatchPolling[P ops.Params] interface {
 	PollBatch(ctx context.Context, account string, handles []string) (map[string]PollResult, error)
 }
 
+// wanted is the set of handles a batch looks for.
+func wanted(handles []string) map[string]bool {
+	want := make(map[string]bool, len(handles))
+	for _, h := range handles {
+		want[h] = true
+	}
+	return want
+}
+
+// listBatch is PollBatch over a paged list: it reads pages of page items
+// from offset 0 until every handle is found, the list ends (list says no
+// more follow), or maxPages were read, and maps every handle it finds
+// (handle names an item's handle, result says what the item means).
+func listBatch[T any](handles []string, page, maxPages int, list func(offset int) (items []T, more bool, err error),
+	handle func(*T) string, result func(*T) PollResult) (map[string]PollResult, error) {
+	want := wanted(handles)
+	out := map[string]PollResult{}
+	for offset := 0; offset < maxPages*page && len(out) < len(want); offset += page {
+		items, more, err := list(offset)
+		if err != nil {
+			return nil, err
+		}
+		for i := range items {
+			if h := handle(&items[i]); want[h] {
+				out[h] = result(&items[i])
+			}
+		}
+		if !more {
+			break
+		}
+	}
+	return out, nil
+}
+
 // SlotUsing is an executor whose provider caps outstanding work per
 // account (Edgio: 50 purge requests): an operation needs Slots(op) of
 // SlotLimit slots of SlotKey(op) from launch to its final state, and
