@@ -299,6 +299,22 @@ func problem(w http.ResponseWriter, status int, detail, field string) {
 	_ = json.NewEncoder(w).Encode(Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Field: field})
 }
 
+// headerKey takes the Idempotency-Key header into key (the body's
+// idempotency_key): both may be given only when equal. It answers the 400
+// and reports false otherwise.
+func headerKey(w http.ResponseWriter, r *http.Request, key *string) bool {
+	h := r.Header.Get("Idempotency-Key")
+	switch {
+	case h == "":
+	case *key != "" && *key != h:
+		problem(w, http.StatusBadRequest, "idempotency_key differs from the Idempotency-Key header", "idempotency_key")
+		return false
+	default:
+		*key = h
+	}
+	return true
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -330,12 +346,8 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusBadRequest, "task_type: required", "task_type")
 		return
 	}
-	if h := r.Header.Get("Idempotency-Key"); h != "" {
-		if req.IdempotencyKey != "" && req.IdempotencyKey != h {
-			problem(w, http.StatusBadRequest, "idempotency_key differs from the Idempotency-Key header", "idempotency_key")
-			return
-		}
-		req.IdempotencyKey = h
+	if !headerKey(w, r, &req.IdempotencyKey) {
+		return
 	}
 	env := tasks.Envelope{Provider: req.Provider, Account: req.Account, Params: req.Params, CallbackURL: req.CallbackURL, IdempotencyKey: req.IdempotencyKey,
 		Labels: req.Labels}
@@ -668,12 +680,8 @@ func (a *API) startRun(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusNotFound, "this server runs no runbooks", "")
 		return
 	}
-	if h := r.Header.Get("Idempotency-Key"); h != "" {
-		if req.IdempotencyKey != "" && req.IdempotencyKey != h {
-			problem(w, http.StatusBadRequest, "idempotency_key differs from the Idempotency-Key header", "idempotency_key")
-			return
-		}
-		req.IdempotencyKey = h
+	if !headerKey(w, r, &req.IdempotencyKey) {
+		return
 	}
 	runErr := func(err error) {
 		var re *runbook.Error
