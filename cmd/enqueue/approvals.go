@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -61,10 +60,9 @@ func newRejectCmd(g *globals) *cobra.Command {
 			if op.State != opstore.StatePendingApproval {
 				return fail(exitBadInput, "reject %s: %v (it is %s)", op.ID, tasks.ErrNotPending, op.State)
 			}
-			b, _ := json.Marshal(tasks.CancelPayload{OperationID: op.ID, Reject: true, By: tasks.Declared(ops.ViaCLI, g.as)})
-			_, err = asynq.NewClientFromRedisClient(rdb).EnqueueContext(ctx, asynq.NewTask(tasks.TypeCancel, b), asynq.Queue(g.queue),
-				asynq.TaskID(tasks.CancelTaskID(op.ID)), asynq.MaxRetry(20))
-			if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			err = tasks.RequestCancel(ctx, asynq.NewClientFromRedisClient(rdb), g.queue,
+				tasks.CancelPayload{OperationID: op.ID, Reject: true, By: tasks.Declared(ops.ViaCLI, g.as)})
+			if err != nil {
 				return fail(exitNoRedis, "enqueue reject: %v", err)
 			}
 			fmt.Fprintf(g.stderr, "rejection of %s queued\n", op.ID)

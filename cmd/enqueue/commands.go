@@ -657,10 +657,9 @@ EXPIRED.`,
 			if !tasks.Cancelable(op.Kind, op.Provider) && op.State != opstore.StatePendingApproval {
 				return fail(exitBadInput, "%s on %s cannot be canceled", op.Kind, op.Provider)
 			}
-			b, _ := json.Marshal(tasks.CancelPayload{OperationID: op.ID, Expire: expire, By: tasks.Declared(ops.ViaCLI, g.as)})
-			client := asynq.NewClientFromRedisClient(rdb)
-			_, err = client.EnqueueContext(ctx, asynq.NewTask(tasks.TypeCancel, b), asynq.Queue(g.queue), asynq.TaskID(tasks.CancelTaskID(op.ID)), asynq.MaxRetry(20))
-			if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			err = tasks.RequestCancel(ctx, asynq.NewClientFromRedisClient(rdb), g.queue,
+				tasks.CancelPayload{OperationID: op.ID, Expire: expire, By: tasks.Declared(ops.ViaCLI, g.as)})
+			if err != nil {
 				return fail(exitNoRedis, "enqueue cancel: %v", err)
 			}
 			fmt.Fprintf(g.stderr, "cancel of %s requested\n", op.ID)

@@ -22,7 +22,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
 	"github.com/opsworker/opsworker/internal/flow"
@@ -550,12 +549,8 @@ func (a *API) dryRun(w http.ResponseWriter, r *http.Request, kind string, env ta
 // requestCancel queues a cancel (or reject) request in the general queue,
 // where any worker takes it.
 func (a *API) requestCancel(ctx context.Context, op *opstore.Operation, p tasks.CancelPayload) error {
-	b, _ := json.Marshal(p)
-	_, err := a.cfg.Enqueuer.EnqueueContext(ctx, asynq.NewTask(tasks.TypeCancel, b), asynq.Queue(a.cfg.Queue), asynq.TaskID(tasks.CancelTaskID(op.ID)), asynq.MaxRetry(20))
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return err
-	}
-	return nil
+	p.OperationID = op.ID
+	return tasks.RequestCancel(ctx, a.cfg.Enqueuer, a.cfg.Queue, p)
 }
 
 // emptyBody accepts a request that needs no body: none, or an empty JSON

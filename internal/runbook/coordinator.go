@@ -897,9 +897,7 @@ func (c *Coordinator) Cancel(ctx context.Context, runID string, compensate bool,
 			case s.State == StepWaiting:
 				s.State, s.Error = string(ops.StateCanceled), "the run was canceled"
 			case s.OperationID != "" && !ended(s.State):
-				b, _ := json.Marshal(tasks.CancelPayload{OperationID: s.OperationID, By: by})
-				if _, err := c.q.EnqueueContext(ctx, asynq.NewTask(tasks.TypeCancel, b), asynq.Queue(c.queue),
-					asynq.TaskID(tasks.CancelTaskID(s.OperationID)), asynq.MaxRetry(20)); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+				if err := tasks.RequestCancel(ctx, c.q, c.queue, tasks.CancelPayload{OperationID: s.OperationID, By: by}); err != nil {
 					return err
 				}
 			}

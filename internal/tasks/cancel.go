@@ -154,3 +154,15 @@ func (cs *cancelStep) handOffCancel(ctx context.Context, op *opstore.Operation, 
 
 // CancelTaskID is the TaskID of an operation's cancel request.
 func CancelTaskID(opID string) string { return "op:" + opID + ":cancel" }
+
+// RequestCancel queues a cancel request (or a rejection, p.Reject) in
+// queue, the general one: any worker takes it. One request per operation
+// at a time (CancelTaskID): asking again while one waits is a no-op.
+func RequestCancel(ctx context.Context, q Enqueuer, queue string, p CancelPayload) error {
+	b, _ := json.Marshal(p)
+	_, err := q.EnqueueContext(ctx, asynq.NewTask(TypeCancel, b), asynq.Queue(queue), asynq.TaskID(CancelTaskID(p.OperationID)), asynq.MaxRetry(20))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return err
+	}
+	return nil
+}
