@@ -57,6 +57,7 @@ func main() {
 	inflight := flag.Int("inflight", 0, "also measure Redis bytes per operation with this many purges in flight, polling alone (0: not)")
 	sizes := flag.String("growth", "1000,10000", "the growth table's sizes: operations held in flight (\"\" skips it; add 100000 for the full table)")
 	interval := flag.Duration("growth-interval", 5*time.Second, "the growth table's poll interval")
+	growthOnly := flag.Bool("growth-only", false, "run the growth table alone")
 	trace := flag.Bool("trace", false, "print the Redis commands of one cdn:purge operation (MONITOR), and nothing else")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the pipeline cdn:purge run to this file")
 	flag.Parse()
@@ -74,77 +75,79 @@ func main() {
 	var rows []row
 	add := func(name, value, note string) { rows = append(rows, row{name, value, note}) }
 
-	raw, rawCmds := ceiling(ctx, rdb, *n, *c)
-	add("asynq ceiling (no-op handler)", fmt.Sprintf("%.0f tasks/s", raw), fmt.Sprintf("%d tasks, concurrency %d", *n, *c))
-	add("  Redis commands per no-op task (incl. in scripts)", fmt.Sprintf("%.1f", rawCmds.total), rawCmds.top)
+	if !*growthOnly {
+		raw, rawCmds := ceiling(ctx, rdb, *n, *c)
+		add("asynq ceiling (no-op handler)", fmt.Sprintf("%.0f tasks/s", raw), fmt.Sprintf("%d tasks, concurrency %d", *n, *c))
+		add("  Redis commands per no-op task (incl. in scripts)", fmt.Sprintf("%.1f", rawCmds.total), rawCmds.top)
 
-	hand, handCmds := handwritten(ctx, rdb, *n, *c)
-	add("hand-written asynq cdn:purge flow", fmt.Sprintf("%.0f ops/s", hand), "4 bare tasks/op: launch POST, one poll GET, running and final webhook POSTs; no record, no fencing")
-	add("  Redis commands per operation (incl. in scripts)", fmt.Sprintf("%.1f", handCmds.total), handCmds.top)
+		hand, handCmds := handwritten(ctx, rdb, *n, *c)
+		add("hand-written asynq cdn:purge flow", fmt.Sprintf("%.0f ops/s", hand), "4 bare tasks/op: launch POST, one poll GET, running and final webhook POSTs; no record, no fencing")
+		add("  Redis commands per operation (incl. in scripts)", fmt.Sprintf("%.1f", handCmds.total), handCmds.top)
 
-	for _, kind := range []string{tasks.TypeCDNPurge, tasks.TypeCDNInvalidate} {
-		if *cpuProfile != "" && kind == tasks.TypeCDNPurge {
-			f, err := os.Create(*cpuProfile)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "opsbench:", err)
-				os.Exit(2)
+		for _, kind := range []string{tasks.TypeCDNPurge, tasks.TypeCDNInvalidate} {
+			if *cpuProfile != "" && kind == tasks.TypeCDNPurge {
+				f, err := os.Create(*cpuProfile)
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "opsbench:", err)
+					os.Exit(2)
+				}
+				_ = pprof.StartCPUProfile(f)
 			}
-			_ = pprof.StartCPUProfile(f)
-		}
-		ops, perOp, cmds := pipeline(ctx, rdb, kind, *n, *c)
-		if *cpuProfile != "" && kind == tasks.TypeCDNPurge {
-			pprof.StopCPUProfile()
-		}
-		note := fmt.Sprintf("%.2f tasks/op; ratio %.2f (ops/s × tasks/op ÷ ceiling)", perOp, ops*perOp/raw)
-		if kind == tasks.TypeCDNPurge {
-			note += fmt.Sprintf("; %.2f × the hand-written flow (target ≥ 0.8)", ops/hand)
-		}
-		add("pipeline "+kind, fmt.Sprintf("%.0f ops/s", ops), note)
-		cmdNote := cmds.top
-		if kind == tasks.TypeCDNPurge {
-			cmdNote = fmt.Sprintf("%+.1f over the hand-written flow (target ≤ +15); %s", cmds.total-handCmds.total, cmds.top)
-		}
-		add("  Redis commands per operation (incl. in scripts)", fmt.Sprintf("%.1f", cmds.total), cmdNote)
-	}
-
-	for _, viaHTTP := range []bool{false, true} {
-		for _, callers := range []int{1, 8} {
-			rate, p50, p99 := submit(ctx, rdb, *n, callers, viaHTTP)
-			path := "Go client (CLI path)"
-			if viaHTTP {
-				path = "HTTP API"
+			ops, perOp, cmds := pipeline(ctx, rdb, kind, *n, *c)
+			if *cpuProfile != "" && kind == tasks.TypeCDNPurge {
+				pprof.StopCPUProfile()
 			}
-			add(fmt.Sprintf("submit via %s, %d caller(s)", path, callers), fmt.Sprintf("%.0f ops/s", rate), fmt.Sprintf("p50 %s, p99 %s", p50, p99))
+			note := fmt.Sprintf("%.2f tasks/op; ratio %.2f (ops/s × tasks/op ÷ ceiling)", perOp, ops*perOp/raw)
+			if kind == tasks.TypeCDNPurge {
+				note += fmt.Sprintf("; %.2f × the hand-written flow (target ≥ 0.8)", ops/hand)
+			}
+			add("pipeline "+kind, fmt.Sprintf("%.0f ops/s", ops), note)
+			cmdNote := cmds.top
+			if kind == tasks.TypeCDNPurge {
+				cmdNote = fmt.Sprintf("%+.1f over the hand-written flow (target ≤ +15); %s", cmds.total-handCmds.total, cmds.top)
+			}
+			add("  Redis commands per operation (incl. in scripts)", fmt.Sprintf("%.1f", cmds.total), cmdNote)
 		}
-	}
 
-	def := config.Default().Worker
-	for _, iv := range []struct {
-		name         string
-		check, delay time.Duration
-	}{
-		{"asynq's own defaults (1s/5s)", time.Second, 5 * time.Second},
-		{fmt.Sprintf("the shipped defaults (%s/%s)", def.TaskCheckInterval, def.DelayedTaskCheckInterval), def.TaskCheckInterval, def.DelayedTaskCheckInterval},
-		{"tuned (10ms/10ms)", 10 * time.Millisecond, 10 * time.Millisecond},
-	} {
-		l, w := idleLatency(ctx, rdb, iv.check, iv.delay)
-		add("idle latency, "+iv.name, "submit→launch "+l, "provider done→webhook sent "+w)
-	}
-	for _, iv := range []struct {
-		name         string
-		check, delay time.Duration
-	}{
-		{"asynq's own defaults", time.Second, 5 * time.Second},
-		{"the shipped defaults", def.TaskCheckInterval, def.DelayedTaskCheckInterval},
-	} {
-		add("idle worker's Redis load, "+iv.name, fmt.Sprintf("%.0f commands/s", idleLoad(ctx, rdb, iv.check, iv.delay)),
-			fmt.Sprintf("one worker, no work, %d queues (the general one and one per provider), 10 s", len(benchQueues())))
-	}
+		for _, viaHTTP := range []bool{false, true} {
+			for _, callers := range []int{1, 8} {
+				rate, p50, p99 := submit(ctx, rdb, *n, callers, viaHTTP)
+				path := "Go client (CLI path)"
+				if viaHTTP {
+					path = "HTTP API"
+				}
+				add(fmt.Sprintf("submit via %s, %d caller(s)", path, callers), fmt.Sprintf("%.0f ops/s", rate), fmt.Sprintf("p50 %s, p99 %s", p50, p99))
+			}
+		}
 
-	if *inflight > 0 {
-		perOp, rss, parts := stateScale(ctx, rdb, *inflight)
-		add(fmt.Sprintf("%d operations in flight", *inflight), fmt.Sprintf("%.0f B Redis/op", perOp), fmt.Sprintf("process RSS %s (worker + simulators + %d submitted)", rss, *inflight))
-		add("  of which, sampled", parts, "MEMORY USAGE of one key of each kind; Redis hash-max-listpack-value "+redisConfig(ctx, rdb, "hash-max-listpack-value"))
+		def := config.Default().Worker
+		for _, iv := range []struct {
+			name         string
+			check, delay time.Duration
+		}{
+			{"asynq's own defaults (1s/5s)", time.Second, 5 * time.Second},
+			{fmt.Sprintf("the shipped defaults (%s/%s)", def.TaskCheckInterval, def.DelayedTaskCheckInterval), def.TaskCheckInterval, def.DelayedTaskCheckInterval},
+			{"tuned (10ms/10ms)", 10 * time.Millisecond, 10 * time.Millisecond},
+		} {
+			l, w := idleLatency(ctx, rdb, iv.check, iv.delay)
+			add("idle latency, "+iv.name, "submit→launch "+l, "provider done→webhook sent "+w)
+		}
+		for _, iv := range []struct {
+			name         string
+			check, delay time.Duration
+		}{
+			{"asynq's own defaults", time.Second, 5 * time.Second},
+			{"the shipped defaults", def.TaskCheckInterval, def.DelayedTaskCheckInterval},
+		} {
+			add("idle worker's Redis load, "+iv.name, fmt.Sprintf("%.0f commands/s", idleLoad(ctx, rdb, iv.check, iv.delay)),
+				fmt.Sprintf("one worker, no work, %d queues (the general one and one per provider), 10 s", len(benchQueues())))
+		}
+
+		if *inflight > 0 {
+			perOp, rss, parts := stateScale(ctx, rdb, *inflight)
+			add(fmt.Sprintf("%d operations in flight", *inflight), fmt.Sprintf("%.0f B Redis/op", perOp), fmt.Sprintf("process RSS %s (worker + simulators + %d submitted)", rss, *inflight))
+			add("  of which, sampled", parts, "MEMORY USAGE of one key of each kind; Redis hash-max-listpack-value "+redisConfig(ctx, rdb, "hash-max-listpack-value"))
+		}
 	}
 
 	var growthRows []growthRow
@@ -703,7 +706,9 @@ func growth(ctx context.Context, rdb *redis.Client, n int, batch bool, interval 
 	for lw.CountCalls("POST", "/cdn/v2/invalidations") < n {
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(interval + time.Second) // every operation into its polling rhythm
+	// Every operation into its polling rhythm: its first poll, then
+	// covered by its batch.
+	time.Sleep(2*interval + time.Second)
 	g := growthRow{n: n, batch: batch}
 	g.bytesPerOp = float64(usedMemory(ctx, rdb)-memBefore) / float64(n)
 	g.rssMiB = rssMiB()

@@ -3,25 +3,27 @@ package poller
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// Batcher coordinates batch polling across workers through Redis. A
-// provider that lists many jobs in one call (Leaseweb CDN actions, UCDN
-// purge jobs) can settle every in-flight operation of one account with a
-// single request:
+// Batcher keeps the batches of batch polling in Redis. A provider that
+// lists many jobs in one call (Leaseweb CDN actions, UCDN purge jobs,
+// IONOS distributions, Leaseweb auto scaling groups) can follow every
+// in-flight operation of one account with a few requests:
 //
 //   - each in-flight operation is a member of its batch key (provider +
-//     account) from launch to its final state;
-//   - when a member's poll is due, the worker tries to lead the batch: at
-//     most one leader per key per interval, across all workers;
-//   - the leader lists the jobs once, settles every member it finds
-//     finished, and records which members it saw still running;
-//   - a member polled within that interval that the leader saw running
-//     needs no provider call; one the list did not contain falls back to
-//     its own GET.
+//     account) from launch to its final state, with its provider handle;
+//   - one batch task per key, across all workers, lists the jobs once per
+//     interval, settles every member it finds finished, and records on
+//     each member what the list said (Saw);
+//   - a member the last list saw running is covered: its own poll makes
+//     no provider call and comes back only rarely, as a safety net;
+//   - a member the list did not contain, one that just joined, and one
+//     whose provider called back are not covered, and poll alone.
 //
 // All keys carry the {ops} hash tag, like the operation store's. A Batcher
 // is safe for concurrent use.
@@ -35,57 +37,169 @@ func NewBatcher(rdb redis.UniversalClient, prefix string) *Batcher {
 	return &Batcher{rdb: rdb, prefix: prefix}
 }
 
-func (b *Batcher) membersKey(key string) string { return b.prefix + ":{ops}:batch:" + key + ":members" }
-func (b *Batcher) leadKey(key string) string    { return b.prefix + ":{ops}:batch:" + key + ":lead" }
-func (b *Batcher) seenKey(key string) string    { return b.prefix + ":{ops}:batch:" + key + ":seen" }
+// Member is one operation of a batch as the batch's last list saw it.
+type Member struct {
+	Handle string
+	// Status and Progress are what the last list said. Status "" means
+	// no list has seen it running since it joined, was missing from the
+	// list, or its provider called back: it is not covered.
+	Status   string
+	Progress string
+}
 
-// Add makes an operation a member of key.
-func (b *Batcher) Add(ctx context.Context, key, opID string) error {
-	return b.rdb.ZAdd(ctx, b.membersKey(key), redis.Z{Score: float64(time.Now().UnixMilli()), Member: opID}).Err()
+// Seen reports whether the last list saw the member running.
+func (m Member) Seen() bool { return m.Status != "" }
+
+// A member is stored as one hash field: handle, status and progress
+// separated by a unit separator (none of them contains one: handles are
+// provider ids, statuses provider words, progress compact JSON, where
+// control characters are escaped).
+const sep = "\x1f"
+
+func (m Member) encode() string { return m.Handle + sep + m.Status + sep + m.Progress }
+
+func decodeMember(s string) Member {
+	parts := strings.SplitN(s, sep, 3)
+	m := Member{Handle: parts[0]}
+	if len(parts) > 1 {
+		m.Status = parts[1]
+	}
+	if len(parts) > 2 {
+		m.Progress = parts[2]
+	}
+	return m
+}
+
+// ranField is the members hash's field holding when the last list ran
+// (Unix milliseconds); operation ids never take this name.
+const ranField = "_ran"
+
+func (b *Batcher) membersKey(key string) string { return b.prefix + ":{ops}:batch:" + key + ":m" }
+func (b *Batcher) leadKey(key string) string    { return b.prefix + ":{ops}:batch:" + key + ":lead" }
+
+// Add makes an operation a member of key, not yet seen.
+func (b *Batcher) Add(ctx context.Context, key, opID, handle string) error {
+	return b.rdb.HSet(ctx, b.membersKey(key), opID, Member{Handle: handle}.encode()).Err()
 }
 
 // Remove drops an operation from key.
 func (b *Batcher) Remove(ctx context.Context, key, opID string) error {
-	return b.rdb.ZRem(ctx, b.membersKey(key), opID).Err()
+	return b.rdb.HDel(ctx, b.membersKey(key), opID).Err()
 }
 
-// Members returns up to max members of key, oldest first.
-func (b *Batcher) Members(ctx context.Context, key string, max int) ([]string, error) {
-	return b.rdb.ZRange(ctx, b.membersKey(key), 0, int64(max-1)).Result()
-}
-
-// TryLead reports whether the caller should run key's batch now: true for
-// at most one caller per interval.
-func (b *Batcher) TryLead(ctx context.Context, key string, interval time.Duration) (bool, error) {
-	return b.rdb.SetNX(ctx, b.leadKey(key), "1", interval).Result()
-}
-
-// Seen records the members the leader found still running, replacing the
-// previous record; it lives for ttl.
-func (b *Batcher) Seen(ctx context.Context, key string, running map[string]string, ttl time.Duration) error {
-	pipe := b.rdb.TxPipeline()
-	pipe.Del(ctx, b.seenKey(key))
-	if len(running) > 0 {
-		args := make([]any, 0, 2*len(running))
-		for id, st := range running {
-			args = append(args, id, st)
-		}
-		pipe.HSet(ctx, b.seenKey(key), args...)
-		pipe.PExpire(ctx, b.seenKey(key), ttl)
-	}
-	_, err := pipe.Exec(ctx)
-	return err
-}
-
-// SeenRunning returns the status the last batch saw for opID, and false
-// when that batch did not see it (or expired).
-func (b *Batcher) SeenRunning(ctx context.Context, key, opID string) (string, bool, error) {
-	st, err := b.rdb.HGet(ctx, b.seenKey(key), opID).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", false, nil
-	}
+// Look returns opID's membership of key (in: whether it is a member) and
+// when key's last list ran (zero if never).
+func (b *Batcher) Look(ctx context.Context, key, opID string) (m Member, in bool, ranAt time.Time, err error) {
+	vals, err := b.rdb.HMGet(ctx, b.membersKey(key), opID, ranField).Result()
 	if err != nil {
-		return "", false, err
+		return Member{}, false, time.Time{}, err
 	}
-	return st, true, nil
+	if s, ok := vals[0].(string); ok {
+		m, in = decodeMember(s), true
+	}
+	return m, in, ranAtOf(vals[1]), nil
+}
+
+func ranAtOf(v any) time.Time {
+	s, ok := v.(string)
+	if !ok {
+		return time.Time{}
+	}
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+// Members returns every member of key, by operation id.
+func (b *Batcher) Members(ctx context.Context, key string) (map[string]Member, error) {
+	out := map[string]Member{}
+	var cursor uint64
+	for {
+		kv, next, err := b.rdb.HScan(ctx, b.membersKey(key), cursor, "", 5000).Result()
+		if err != nil {
+			return nil, err
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i] != ranField {
+				out[kv[i]] = decodeMember(kv[i+1])
+			}
+		}
+		if next == 0 {
+			return out, nil
+		}
+		cursor = next
+	}
+}
+
+// sawScript records what a list saw: it rewrites the members named in
+// ARGV (id, encoded member pairs after ARGV[1]) that are still members (a
+// member that left meanwhile stays gone), and the list's time ARGV[1]
+// unless it is "".
+var sawScript = redis.NewScript(`
+for i = 2, #ARGV, 2 do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1])
+  end
+end
+if ARGV[1] ~= '' then
+  redis.call('HSET', KEYS[1], '` + ranField + `', ARGV[1])
+end
+return 0`)
+
+// Saw records a list's run at at: seen holds the members whose entry
+// changed (a member it did not find has Status ""). It writes in chunks,
+// so a large batch never holds Redis for long; the run time goes last.
+func (b *Batcher) Saw(ctx context.Context, key string, seen map[string]Member, at time.Time) error {
+	const chunk = 1000
+	args := make([]any, 0, 1+2*min(len(seen), chunk))
+	flush := func(ran string) error {
+		args[0] = ran
+		err := sawScript.Run(ctx, b.rdb, []string{b.membersKey(key)}, args...).Err()
+		args = args[:1]
+		return err
+	}
+	args = append(args, "")
+	for id, m := range seen {
+		args = append(args, id, m.encode())
+		if len(args) == 1+2*chunk {
+			if err := flush(""); err != nil {
+				return err
+			}
+		}
+	}
+	return flush(strconv.FormatInt(at.UnixMilli(), 10))
+}
+
+// unseeScript clears a member's status (KEYS[1], ARGV[1] = id), if it is
+// still a member.
+var unseeScript = redis.NewScript(`
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+local i = string.find(v, '\31', 1, true)
+if i then v = string.sub(v, 1, i - 1) end
+redis.call('HSET', KEYS[1], ARGV[1], v .. '\31\31')
+return 1`)
+
+// Unsee makes opID not covered until the next list sees it again (its
+// provider called back, or it was asked to stop): its next poll asks the
+// provider itself.
+func (b *Batcher) Unsee(ctx context.Context, key, opID string) error {
+	return unseeScript.Run(ctx, b.rdb, []string{b.membersKey(key)}, opID).Err()
+}
+
+// Lead reports whether the caller may run key's list now: true for at
+// most one caller until Unlead or ttl.
+func (b *Batcher) Lead(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	return b.rdb.SetNX(ctx, b.leadKey(key), "1", ttl).Result()
+}
+
+// Unlead ends the caller's lead of key.
+func (b *Batcher) Unlead(ctx context.Context, key string) error {
+	err := b.rdb.Del(ctx, b.leadKey(key)).Err()
+	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	return err
 }

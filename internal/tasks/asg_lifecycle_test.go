@@ -136,7 +136,7 @@ func TestASGCreateBatchPolling(t *testing.T) {
 	b.step(10) // both ACTIVE
 	ops = append(ops, create("pool-c"))
 
-	require.NoError(t, b.run(t, tasks.PollTaskID(ops[0].ID, 1)))
+	b.runBatch(t, "leaseweb-asg-create:default")
 	assert.Equal(t, 1, list(), "one page of groups")
 	assert.Zero(t, b.lw.CountCalls("GET", "/publicCloud/v1/autoScalingGroups/"), "no per-group GET")
 	assert.Equal(t, opstore.StateSucceeded, b.op(t, ops[0].ID).State)

@@ -114,15 +114,16 @@ func (l *LeasewebInvalidate[P]) BatchKey(op Op[P]) string {
 }
 
 // PollBatch lists the account's INVALIDATION actions, newest first, in
-// pages of 500 until every handle is found or the list ends (at most 10
-// pages), and maps every handle it finds.
+// pages of 500 until every handle is found or the list ends (at most as
+// many pages as the handles need, plus ten), and maps every handle it
+// finds.
 func (l *LeasewebInvalidate[P]) PollBatch(ctx context.Context, account string, handles []string) (map[string]PollResult, error) {
 	c, err := l.clients.get(account)
 	if err != nil {
 		return nil, err
 	}
 	const page = 500
-	return listBatch(handles, page, 10, func(offset int) ([]leaseweb.Action, bool, error) {
+	return listBatch(handles, page, len(handles)/page+10, func(offset int) ([]leaseweb.Action, bool, error) {
 		actions, total, err := c.CDN.ListActions(ctx, "INVALIDATION", page, offset)
 		return actions, len(actions) == page && offset+page < total, err
 	}, func(a *leaseweb.Action) string { return a.ID }, actionResult)

@@ -27,6 +27,8 @@ func FormatPayload(taskType string, payload []byte) string {
 		return reencode[WebhookPayload](payload)
 	case taskType == TypePoll:
 		return reencode[PollPayload](payload)
+	case taskType == TypeBatchPoll:
+		return reencode[BatchPollPayload](payload)
 	case taskType == TypeCancel:
 		return reencode[CancelPayload](payload)
 	case taskType == TypeWebhookReplay:

@@ -68,7 +68,8 @@ func (pl *pipeline) clampToDeadline(op *opstore.Operation, delay time.Duration) 
 // pollNow runs the operation's scheduled poll at once (a provider callback
 // arrived). It reports false when the operation does not exist or belongs
 // to another provider. Nothing else changes: the poll reads the
-// provider's status as usual.
+// provider's status as usual (a batch member's too: it asks the provider
+// itself rather than take its batch's last list).
 func (pl *pipeline) pollNow(ctx context.Context, provider, operationID string) (bool, error) {
 	op, err := pl.cfg.Store.Get(ctx, operationID)
 	if errors.Is(err, opstore.ErrNotFound) {
@@ -82,6 +83,14 @@ func (pl *pipeline) pollNow(ctx context.Context, provider, operationID string) (
 	}
 	if op.State != opstore.StateRunning || pl.cfg.Inspector == nil {
 		return true, nil
+	}
+	// A batch member polls alone now, not from its batch's last list.
+	if exec, ok := pl.cfg.Executors[ExecutorKey{op.Kind, op.Provider}]; ok && pl.cfg.Batcher != nil {
+		if params, err := exec.params(op); err == nil {
+			if key := exec.batchKey(op, params); key != "" {
+				_ = pl.cfg.Batcher.Unsee(ctx, key, op.ID)
+			}
+		}
 	}
 	// Already pending or running, or just finished: nothing to hurry. A
 	// poll enqueued before provider queues is in the general queue.

@@ -262,9 +262,7 @@ func (ls *launchStep) started(ctx context.Context, op *opstore.Operation, exec E
 	op = rec
 	ls.logState(op)
 	if key := exec.batchKey(op, params); key != "" && ls.cfg.Batcher != nil {
-		if err := ls.cfg.Batcher.Add(ctx, key, op.ID); err != nil {
-			ls.opLogger(op).Warn("join batch polling (it polls alone)", zap.Error(err))
-		}
+		ls.joinBatch(ctx, op, key)
 	}
 	if err := ls.ensurePoll(ctx, op); err != nil {
 		return err

@@ -43,7 +43,7 @@ func (ps *pollStep) ProcessPoll(ctx context.Context, t *asynq.Task) error {
 		return ps.finish(ctx, op, Outcome{State: opstore.StateFailed, Error: err.Error(), PollSeq: p.Seq})
 	}
 	ps.refresh(ctx, op, exec, params, log)
-	res, pollErr := ps.poll(ctx, exec, op, params)
+	res, covered, pollErr := ps.poll(ctx, exec, op, params)
 	if pollErr != nil {
 		pollErr = redactError(pollErr, ps.redactorFor(op))
 	} else {
@@ -68,6 +68,10 @@ func (ps *pollStep) ProcessPoll(ctx context.Context, t *asynq.Task) error {
 		return ps.finish(ctx, op, ps.polled(op, res, p.Seq))
 	} else if res.Unknown {
 		log.Warn("unknown provider status, treated as running", zap.String("status", res.Status))
+	}
+	if covered {
+		// Its batch follows it: its own poll is only a safety net.
+		retryAfter = ps.parkedPoll(op.Kind)
 	}
 	return ps.pollAgain(ctx, op, p.Seq, res, pollErr == nil, retryAfter, lastErr, log)
 }
@@ -124,90 +128,33 @@ func (ps *pollStep) refresh(ctx context.Context, op *opstore.Operation, exec Exe
 	}
 }
 
-// poll checks op at its provider: alone, or, for a BatchPoller, through
-// the batch of its (provider, account): the batch leader lists every
-// member's job in one call and settles the finished ones; a member the
-// last batch saw running needs no call of its own.
-func (ps *pollStep) poll(ctx context.Context, exec Executor, op *opstore.Operation, params any) (PollResult, error) {
+// poll checks op at its provider: alone, or, for a batch member the
+// batch's last list saw running (covered: true), from what that list
+// said, with no call of its own. A member that is not covered polls
+// alone, and rejoins its batch if it left it.
+func (ps *pollStep) poll(ctx context.Context, exec Executor, op *opstore.Operation, params any) (res PollResult, covered bool, err error) {
 	key := exec.batchKey(op, params)
 	if key == "" || ps.cfg.Batcher == nil {
-		return exec.poll(ctx, op, params)
+		res, err = exec.poll(ctx, op, params)
+		return res, false, err
 	}
-	interval := ps.cfg.Policies[op.Kind].Initial
-	lead, err := ps.cfg.Batcher.TryLead(ctx, key, interval)
-	if err != nil {
-		return exec.poll(ctx, op, params)
-	}
-	if !lead {
-		if st, seen, err := ps.cfg.Batcher.SeenRunning(ctx, key, op.ID); err == nil && seen {
-			return PollResult{Status: st}, nil
+	m, in, ranAt, err := ps.cfg.Batcher.Look(ctx, key, op.ID)
+	if err == nil {
+		fresh := 2 * ps.cfg.Policies[op.Kind].Initial
+		if in && m.Seen() && ps.cfg.Now().Sub(ranAt) < fresh {
+			return PollResult{Status: m.Status, Progress: json.RawMessage(m.Progress)}, true, nil
 		}
-		return exec.poll(ctx, op, params)
-	}
-	ids, err := ps.cfg.Batcher.Members(ctx, key, ps.cfg.BatchMax)
-	if err != nil {
-		return exec.poll(ctx, op, params)
-	}
-	members, err := ps.cfg.Store.GetMany(ctx, ids)
-	if err != nil {
-		return exec.poll(ctx, op, params)
-	}
-	byHandle := map[string]*opstore.Operation{}
-	handles := make([]string, 0, len(members))
-	live := map[string]bool{}
-	for _, m := range members {
-		live[m.ID] = true
-		if m.State == opstore.StateRunning && m.Handle != "" {
-			byHandle[m.Handle] = m
-			handles = append(handles, m.Handle)
-		}
-	}
-	for _, id := range ids {
-		if !live[id] {
-			_ = ps.cfg.Batcher.Remove(ctx, key, id) // expired record
-		}
-	}
-	if len(handles) < minBatch {
-		// A list call costs as much as a few single GETs: not worth it.
-		return exec.poll(ctx, op, params)
-	}
-	results, err := exec.pollBatch(ctx, op.Account, handles)
-	if err != nil {
-		ps.opLogger(op).Warn("batch poll failed; polling alone", zap.Error(redactError(err, ps.redactorFor(op))))
-		return exec.poll(ctx, op, params)
-	}
-	running := map[string]string{}
-	var mine *PollResult
-	settled := 0
-	for h, r := range results {
-		m := byHandle[h]
 		switch {
-		case m == nil:
-		case m.ID == op.ID:
-			r := r
-			mine = &r
-			if !r.Done {
-				running[m.ID] = r.Status
-			}
-		case r.Done:
-			r = ps.cleanResult(m, r)
-			if err := ps.finish(ctx, m, ps.polled(m, r, 0)); err == nil {
-				settled++
-			}
-		default:
-			running[m.ID] = r.Status
+		case !in && op.Handle != "":
+			ps.joinBatch(ctx, op, key)
+		case in && ps.cfg.Now().Sub(ranAt) >= fresh:
+			// No list lately: make sure the batch task still runs.
+			_ = ps.driveBatch(ctx, BatchPollPayload{Key: key, Kind: op.Kind, Provider: op.Provider, Account: op.Account})
 		}
 	}
-	_ = ps.cfg.Batcher.Seen(ctx, key, running, 2*interval)
-	ps.log.Debug("batch poll", zap.String("batch", key), zap.Int("members", len(handles)), zap.Int("found", len(results)), zap.Int("settled", settled))
-	if mine != nil {
-		return *mine, nil
-	}
-	return exec.poll(ctx, op, params)
+	res, err = exec.poll(ctx, op, params)
+	return res, false, err
 }
-
-// minBatch is the smallest batch worth a list call.
-const minBatch = 3
 
 // pollAgain is what a poll that found the operation still running does:
 // schedule the next poll first, then advance the fence and record what

@@ -39,10 +39,8 @@ type Config struct {
 	// nil: none.
 	Observer Observer
 	// Batcher enables batch polling for executors that support it (nil:
-	// every operation polls alone). BatchMax bounds one batch (default
-	// 5000).
-	Batcher  *poller.Batcher
-	BatchMax int
+	// every operation polls alone).
+	Batcher *poller.Batcher
 	// LaunchMaxRetry is how often a launch that failed retryably is
 	// retried before the operation fails (operations.launch_max_retry).
 	// Default 10.
@@ -125,6 +123,7 @@ type Worker struct {
 	p       *pipeline
 	launch  *launchStep
 	poll    *pollStep
+	batch   *batchStep
 	deliver *deliverStep
 	cancel  *cancelStep
 }
@@ -177,9 +176,6 @@ func NewWorker(cfg Config) (*Worker, error) {
 	if cfg.RetryBackoffMax == 0 {
 		cfg.RetryBackoffMax = 5 * time.Minute
 	}
-	if cfg.BatchMax == 0 {
-		cfg.BatchMax = 5000
-	}
 	if cfg.LockTTL == 0 {
 		cfg.LockTTL = 15 * time.Minute
 	}
@@ -196,7 +192,7 @@ func NewWorker(cfg Config) (*Worker, error) {
 		e.useStore(cfg.Store)
 	}
 	p := &pipeline{cfg: cfg, log: cfg.Logger}
-	return &Worker{p: p, launch: &launchStep{p}, poll: &pollStep{p}, deliver: &deliverStep{p}, cancel: &cancelStep{p}}, nil
+	return &Worker{p: p, launch: &launchStep{p}, poll: &pollStep{p}, batch: &batchStep{p}, deliver: &deliverStep{p}, cancel: &cancelStep{p}}, nil
 }
 
 // Handler returns the asynq handler for every task type. Known types are
@@ -211,12 +207,13 @@ func (w *Worker) Handler() asynq.Handler {
 		known[k] = true
 	}
 	mux.HandleFunc(TypePoll, w.poll.ProcessPoll)
+	mux.HandleFunc(TypeBatchPoll, w.batch.ProcessBatchPoll)
 	mux.HandleFunc(TypeWebhookDeliver, w.deliver.ProcessWebhook)
 	mux.HandleFunc(TypeWebhookReplay, w.deliver.ProcessReplay)
 	mux.HandleFunc(TypeCancel, w.cancel.ProcessCancel)
 	mux.HandleFunc(TypeDryRun, w.processDryRun)
 	mux.HandleFunc(TypeApprovalDeadline, w.processApprovalDeadline)
-	for _, t := range []string{TypePoll, TypeWebhookDeliver, TypeWebhookReplay, TypeCancel, TypeDryRun, TypeApprovalDeadline} {
+	for _, t := range []string{TypePoll, TypeBatchPoll, TypeWebhookDeliver, TypeWebhookReplay, TypeCancel, TypeDryRun, TypeApprovalDeadline} {
 		known[t] = true
 	}
 	for t, h := range w.p.cfg.Extra {

@@ -32,11 +32,9 @@ func (s *Server) FailNextInvalidations(n int) { s.mu.Lock(); s.failInv += n; s.m
 func (s *Server) FinishAction(id string) (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, a := range s.actions {
-		if a.id == id {
-			a.forced = true
-			return s.cfg.Now(), true
-		}
+	if a := s.actionBy[id]; a != nil {
+		a.forced = true
+		return s.cfg.Now(), true
 	}
 	return time.Time{}, false
 }
@@ -91,6 +89,10 @@ func (s *Server) cdnRoute(w *simkit.Recorder, r *http.Request, path string, body
 			a.fail = true
 		}
 		s.actions = append(s.actions, a)
+		if s.actionBy == nil {
+			s.actionBy = map[string]*cdnAction{}
+		}
+		s.actionBy[a.id] = a
 		v := s.actionJSONLocked(a, now, true)
 		s.mu.Unlock()
 		writeJSON(w, http.StatusCreated, v)
@@ -104,28 +106,23 @@ func (s *Server) cdnRoute(w *simkit.Recorder, r *http.Request, path string, body
 			offset = v
 		}
 		filter := q.Get("filters")
+		page := []map[string]any{}
 		s.mu.Lock()
-		var all []map[string]any
-		for i := len(s.actions) - 1; i >= 0; i-- { // newest first
-			if filter != "" && filter != "INVALIDATION" {
-				continue
-			}
-			all = append(all, s.actionJSONLocked(s.actions[i], now, true))
+		total := len(s.actions) // every action is an INVALIDATION
+		if filter != "" && filter != "INVALIDATION" {
+			total = 0
+		}
+		for i := offset; i < min(total, offset+limit); i++ { // newest first
+			page = append(page, s.actionJSONLocked(s.actions[total-1-i], now, true))
 		}
 		s.mu.Unlock()
-		page := []map[string]any{}
-		if offset < len(all) {
-			page = all[offset:min(len(all), offset+limit)]
-		}
-		writeJSON(w, 200, map[string]any{"actions": page, "_metadata": map[string]int{"totalCount": len(all), "limit": limit, "offset": offset}})
+		writeJSON(w, 200, map[string]any{"actions": page, "_metadata": map[string]int{"totalCount": total, "limit": limit, "offset": offset}})
 	case strings.HasPrefix(path, "/cdn/v2/actions/") && r.Method == http.MethodGet:
 		id := strings.TrimPrefix(path, "/cdn/v2/actions/")
 		s.mu.Lock()
 		var v map[string]any
-		for _, a := range s.actions {
-			if a.id == id {
-				v = s.actionJSONLocked(a, now, true)
-			}
+		if a := s.actionBy[id]; a != nil {
+			v = s.actionJSONLocked(a, now, true)
 		}
 		s.mu.Unlock()
 		if v == nil {

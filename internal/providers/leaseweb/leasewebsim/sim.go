@@ -111,8 +111,9 @@ type Server struct {
 	failSnaps   int
 	failResizes int
 
-	actions []*cdnAction
-	failInv int
+	actions  []*cdnAction // oldest first
+	actionBy map[string]*cdnAction
+	failInv  int
 
 	powers map[string]*power
 }
