@@ -20,6 +20,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"os/exec"
 	"runtime"
 	"runtime/pprof"
 	"sort"
@@ -57,10 +58,15 @@ func main() {
 	inflight := flag.Int("inflight", 0, "also measure Redis bytes per operation with this many purges in flight, polling alone (0: not)")
 	sizes := flag.String("growth", "1000,10000", "the growth table's sizes: operations held in flight (\"\" skips it; add 100000 for the full table)")
 	interval := flag.Duration("growth-interval", 5*time.Second, "the growth table's poll interval")
+	simChild := flag.Bool("leaseweb-sim", false, "serve the Leaseweb simulator for the growth table (internal: opsbench runs itself so)")
 	growthOnly := flag.Bool("growth-only", false, "run the growth table alone")
 	trace := flag.Bool("trace", false, "print the Redis commands of one cdn:purge operation (MONITOR), and nothing else")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the pipeline cdn:purge run to this file")
 	flag.Parse()
+	if *simChild {
+		serveLeasewebSim()
+		return
+	}
 	rdb := redis.NewClient(&redis.Options{Addr: *addr, DB: *db, PoolSize: 64})
 	ctx := context.Background()
 	if err := rdb.Ping(ctx).Err(); err != nil {
@@ -174,7 +180,7 @@ func main() {
 	if len(growthRows) > 0 {
 		fmt.Printf("\nGrowth: cdn:invalidate operations held in flight (the simulator keeps them pending), polled every %s, then all finished at once\n", *interval)
 		tw = tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "IN FLIGHT\tPOLLING\tPROCESS RSS\tREDIS B/OP\tCALLS/OP/MIN WAITING\tREDIS CMDS/S AT REST\tCMDS/S/OP\tDONE→SUCCEEDED p50\tp99\n")
+		fmt.Fprintf(tw, "IN FLIGHT\tPOLLING\tWORKER RSS\tREDIS B/OP\tCALLS/OP/MIN WAITING\tREDIS CMDS/S AT REST\tCMDS/S/OP\tDONE→SUCCEEDED p50\tp99\n")
 		for _, g := range growthRows {
 			mode := "batched"
 			if !g.batch {
@@ -184,7 +190,7 @@ func main() {
 				g.p50.Round(time.Millisecond), g.p99.Round(time.Millisecond))
 		}
 		_ = tw.Flush()
-		fmt.Println("PROCESS RSS is this process: the worker, the simulator holding every action and its call log, and the submitter.")
+		fmt.Println("PROCESS RSS is the worker's process (with the submitter); the simulator runs in a child process.")
 	}
 	fmt.Printf("\n%d CPUs, %s, Redis %s %s db %d\n", runtime.NumCPU(), runtime.Version(), redisVersion(ctx, rdb), *addr, *db)
 }
@@ -666,12 +672,16 @@ func growth(ctx context.Context, rdb *redis.Client, n int, batch bool, interval 
 	rdb.FlushDB(ctx)
 	runtime.GC()
 	memBefore := usedMemory(ctx, rdb)
-	lw := leasewebsim.New(leasewebsim.Config{APIKey: "k", CDNDuration: 1000 * time.Hour})
-	lsrv := httptest.NewServer(lw)
-	defer lsrv.Close()
-	defer lw.Close()
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	lc, _ := leaseweb.New(lsrv.URL, leaseweb.WithAPIKey("k"), leaseweb.WithHTTPClient(hc))
+	// The simulator runs in a child process, so this process's RSS is
+	// the worker's (and the submitter's) alone.
+	sim, err := startLeasewebSim()
+	if err != nil {
+		panic(err)
+	}
+	defer sim.close()
+	calls := &countingTransport{next: &http.Transport{MaxIdleConnsPerHost: 64}}
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: calls}
+	lc, _ := leaseweb.New(sim.url, leaseweb.WithAPIKey("k"), leaseweb.WithHTTPClient(hc))
 	store := opstore.New(rdb, "bench", time.Hour)
 	client := asynq.NewClientFromRedisClient(rdb)
 	defer client.Close()
@@ -703,7 +713,7 @@ func growth(ctx context.Context, rdb *redis.Client, n int, batch bool, interval 
 		}
 		ids[i] = op.ID
 	}
-	for lw.CountCalls("POST", "/cdn/v2/invalidations") < n {
+	for calls.posts.Load() < int64(n) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	// Every operation into its polling rhythm: its first poll, then
@@ -712,13 +722,16 @@ func growth(ctx context.Context, rdb *redis.Client, n int, batch bool, interval 
 	g := growthRow{n: n, batch: batch}
 	g.bytesPerOp = float64(usedMemory(ctx, rdb)-memBefore) / float64(n)
 	g.rssMiB = rssMiB()
-	calls0, cmds0 := lw.CountCalls("GET", "/"), commandStats(ctx, rdb)
+	calls0, cmds0 := calls.gets.Load(), commandStats(ctx, rdb)
 	window := 2 * interval
 	time.Sleep(window)
-	g.callsPerOpMin = float64(lw.CountCalls("GET", "/")-calls0) / float64(n) / window.Minutes()
+	g.callsPerOpMin = float64(calls.gets.Load()-calls0) / float64(n) / window.Minutes()
 	g.cmdsPerSec = commandStats(ctx, rdb).sub(cmds0, 1).total / window.Seconds()
 
-	done := lw.FinishAllActions()
+	done, err := sim.finishAll()
+	if err != nil {
+		panic(err)
+	}
 	succeeded := "bench:{ops}:index:state:succeeded"
 	for rdb.ZCard(ctx, succeeded).Val() < int64(n) {
 		time.Sleep(50 * time.Millisecond)
@@ -737,6 +750,91 @@ func growth(ctx context.Context, rdb *redis.Client, n int, batch bool, interval 
 	}
 	g.p50, g.p99 = percentiles(lat)
 	return g
+}
+
+// countingTransport counts the provider calls the worker makes.
+type countingTransport struct {
+	next        http.RoundTripper
+	gets, posts atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	switch r.Method {
+	case http.MethodGet:
+		c.gets.Add(1)
+	case http.MethodPost:
+		c.posts.Add(1)
+	}
+	return c.next.RoundTrip(r)
+}
+
+// leasewebSim is the Leaseweb simulator in a child process (opsbench
+// -leaseweb-sim): it prints its URL, and finishes every action when told
+// so on its standard input, answering with the time it did.
+type leasewebSim struct {
+	url string
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Reader
+}
+
+func startLeasewebSim() (*leasewebSim, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, "-leaseweb-sim")
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &leasewebSim{cmd: cmd, in: in, out: bufio.NewReader(stdout)}
+	line, err := s.out.ReadString('\n')
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("leaseweb simulator: %w", err)
+	}
+	s.url = strings.TrimSpace(line)
+	return s, nil
+}
+
+func (s *leasewebSim) finishAll() (time.Time, error) {
+	if _, err := io.WriteString(s.in, "finish\n"); err != nil {
+		return time.Time{}, err
+	}
+	line, err := s.out.ReadString('\n')
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Parse(time.RFC3339Nano, strings.TrimSpace(line))
+}
+
+func (s *leasewebSim) close() {
+	_ = s.in.Close() // the child exits at the end of its input
+	_ = s.cmd.Wait()
+}
+
+// serveLeasewebSim is the child's side of leasewebSim.
+func serveLeasewebSim() {
+	lw := leasewebsim.New(leasewebsim.Config{APIKey: "k", CDNDuration: 1000 * time.Hour})
+	srv := httptest.NewServer(lw)
+	fmt.Println(srv.URL)
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		if in.Text() == "finish" {
+			fmt.Println(lw.FinishAllActions().Format(time.RFC3339Nano))
+		}
+	}
+	srv.Close()
+	lw.Close()
 }
 
 func rssMiB() float64 {

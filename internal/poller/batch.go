@@ -70,8 +70,9 @@ func decodeMember(s string) Member {
 	return m
 }
 
-// ranField is the members hash's field holding when the last list ran
-// (Unix milliseconds); operation ids never take this name.
+// ranField is the members hash's field holding when the last list ended
+// and how long it took ("<Unix ms>:<ms>"); operation ids never take this
+// name.
 const ranField = "_ran"
 
 func (b *Batcher) membersKey(key string) string { return b.prefix + ":{ops}:batch:" + key + ":m" }
@@ -87,29 +88,49 @@ func (b *Batcher) Remove(ctx context.Context, key, opID string) error {
 	return b.rdb.HDel(ctx, b.membersKey(key), opID).Err()
 }
 
+// Run is when a batch's last list ended, and how long it took.
+type Run struct {
+	At   time.Time
+	Took time.Duration
+}
+
+// Fresh reports whether a member seen by this run is still covered at
+// now, for a batch listed every interval: the next run is due within
+// two intervals plus twice what the last one took (a run that outlasts
+// its interval makes the next one skip).
+func (r Run) Fresh(now time.Time, interval time.Duration) bool {
+	return !r.At.IsZero() && now.Sub(r.At) < 2*interval+2*r.Took
+}
+
+func (r Run) encode() string {
+	return strconv.FormatInt(r.At.UnixMilli(), 10) + ":" + strconv.FormatInt(r.Took.Milliseconds(), 10)
+}
+
+func decodeRun(v any) Run {
+	s, ok := v.(string)
+	if !ok {
+		return Run{}
+	}
+	at, took, _ := strings.Cut(s, ":")
+	ms, err := strconv.ParseInt(at, 10, 64)
+	if err != nil {
+		return Run{}
+	}
+	d, _ := strconv.ParseInt(took, 10, 64)
+	return Run{At: time.UnixMilli(ms), Took: time.Duration(d) * time.Millisecond}
+}
+
 // Look returns opID's membership of key (in: whether it is a member) and
-// when key's last list ran (zero if never).
-func (b *Batcher) Look(ctx context.Context, key, opID string) (m Member, in bool, ranAt time.Time, err error) {
+// key's last list (zero if none yet).
+func (b *Batcher) Look(ctx context.Context, key, opID string) (m Member, in bool, last Run, err error) {
 	vals, err := b.rdb.HMGet(ctx, b.membersKey(key), opID, ranField).Result()
 	if err != nil {
-		return Member{}, false, time.Time{}, err
+		return Member{}, false, Run{}, err
 	}
 	if s, ok := vals[0].(string); ok {
 		m, in = decodeMember(s), true
 	}
-	return m, in, ranAtOf(vals[1]), nil
-}
-
-func ranAtOf(v any) time.Time {
-	s, ok := v.(string)
-	if !ok {
-		return time.Time{}
-	}
-	ms, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return time.Time{}
-	}
-	return time.UnixMilli(ms)
+	return m, in, decodeRun(vals[1]), nil
 }
 
 // Members returns every member of key, by operation id.
@@ -148,10 +169,10 @@ if ARGV[1] ~= '' then
 end
 return 0`)
 
-// Saw records a list's run at at: seen holds the members whose entry
+// Saw records a list's run: seen holds the members whose entry
 // changed (a member it did not find has Status ""). It writes in chunks,
 // so a large batch never holds Redis for long; the run time goes last.
-func (b *Batcher) Saw(ctx context.Context, key string, seen map[string]Member, at time.Time) error {
+func (b *Batcher) Saw(ctx context.Context, key string, seen map[string]Member, run Run) error {
 	const chunk = 1000
 	args := make([]any, 0, 1+2*min(len(seen), chunk))
 	flush := func(ran string) error {
@@ -169,7 +190,7 @@ func (b *Batcher) Saw(ctx context.Context, key string, seen map[string]Member, a
 			}
 		}
 	}
-	return flush(strconv.FormatInt(at.UnixMilli(), 10))
+	return flush(run.encode())
 }
 
 // unseeScript clears a member's status (KEYS[1], ARGV[1] = id), if it is

@@ -22,25 +22,29 @@ func TestBatcherMembership(t *testing.T) {
 
 	require.NoError(t, b.Add(ctx, "k", "op1", "h1"))
 	require.NoError(t, b.Add(ctx, "k", "op2", "h2"))
-	m, in, ranAt, err := b.Look(ctx, "k", "op1")
+	m, in, last, err := b.Look(ctx, "k", "op1")
 	require.NoError(t, err)
 	assert.True(t, in)
 	assert.Equal(t, poller.Member{Handle: "h1"}, m)
 	assert.False(t, m.Seen(), "a new member is not covered")
-	assert.True(t, ranAt.IsZero(), "no list ran yet")
+	assert.True(t, last.At.IsZero(), "no list ran yet")
+	assert.False(t, last.Fresh(time.Now(), time.Minute))
 
 	at := time.UnixMilli(1_790_000_000_123)
 	require.NoError(t, b.Remove(ctx, "k", "op2"))
 	require.NoError(t, b.Saw(ctx, "k", map[string]poller.Member{
 		"op1": {Handle: "h1", Status: "running", Progress: `{"done":1}`},
 		"op2": {Handle: "h2", Status: "running"},
-	}, at))
-	m, in, ranAt, err = b.Look(ctx, "k", "op1")
+	}, poller.Run{At: at, Took: 20 * time.Second}))
+	m, in, last, err = b.Look(ctx, "k", "op1")
 	require.NoError(t, err)
 	assert.True(t, in)
 	assert.Equal(t, poller.Member{Handle: "h1", Status: "running", Progress: `{"done":1}`}, m)
 	assert.True(t, m.Seen())
-	assert.True(t, ranAt.Equal(at))
+	assert.True(t, last.At.Equal(at))
+	assert.Equal(t, 20*time.Second, last.Took)
+	assert.True(t, last.Fresh(at.Add(59*time.Second), 10*time.Second), "two intervals plus twice the run")
+	assert.False(t, last.Fresh(at.Add(60*time.Second), 10*time.Second))
 	_, in, _, err = b.Look(ctx, "k", "op2")
 	require.NoError(t, err)
 	assert.False(t, in, "a member that left while the list ran stays gone")
@@ -93,11 +97,11 @@ func TestBatcherSawLarge(t *testing.T) {
 		seen[id] = poller.Member{Handle: "h", Status: "PENDING"}
 	}
 	at := time.UnixMilli(1_790_000_000_000)
-	require.NoError(t, b.Saw(ctx, "k", seen, at))
+	require.NoError(t, b.Saw(ctx, "k", seen, poller.Run{At: at}))
 	members, err := b.Members(ctx, "k")
 	require.NoError(t, err)
 	assert.Equal(t, seen, members)
-	_, _, ranAt, err := b.Look(ctx, "k", "op0")
+	_, _, last, err := b.Look(ctx, "k", "op0")
 	require.NoError(t, err)
-	assert.True(t, ranAt.Equal(at))
+	assert.True(t, last.At.Equal(at))
 }

@@ -123,6 +123,7 @@ func (bs *batchStep) ProcessBatchPoll(ctx context.Context, t *asynq.Task) error 
 		return bs.driveBatch(ctx, p)
 	}
 	defer func() { _ = bs.cfg.Batcher.Unlead(context.WithoutCancel(ctx), p.Key) }()
+	start := bs.cfg.Now()
 	members, err := bs.cfg.Batcher.Members(ctx, p.Key)
 	if err != nil {
 		return fmt.Errorf("batch %s: %w", p.Key, err)
@@ -167,7 +168,8 @@ func (bs *batchStep) ProcessBatchPoll(ctx context.Context, t *asynq.Task) error 
 		}
 	}
 	settled := bs.settle(ctx, p.Key, settle, members, results)
-	if err := bs.cfg.Batcher.Saw(ctx, p.Key, seen, bs.cfg.Now()); err != nil {
+	end := bs.cfg.Now()
+	if err := bs.cfg.Batcher.Saw(ctx, p.Key, seen, poller.Run{At: end, Took: end.Sub(start)}); err != nil {
 		return fmt.Errorf("batch %s: %w", p.Key, err)
 	}
 	for i, id := range missing {

@@ -138,16 +138,16 @@ func (ps *pollStep) poll(ctx context.Context, exec Executor, op *opstore.Operati
 		res, err = exec.poll(ctx, op, params)
 		return res, false, err
 	}
-	m, in, ranAt, err := ps.cfg.Batcher.Look(ctx, key, op.ID)
+	m, in, last, err := ps.cfg.Batcher.Look(ctx, key, op.ID)
 	if err == nil {
-		fresh := 2 * ps.cfg.Policies[op.Kind].Initial
-		if in && m.Seen() && ps.cfg.Now().Sub(ranAt) < fresh {
+		fresh := last.Fresh(ps.cfg.Now(), ps.cfg.Policies[op.Kind].Initial)
+		if in && m.Seen() && fresh {
 			return PollResult{Status: m.Status, Progress: json.RawMessage(m.Progress)}, true, nil
 		}
 		switch {
 		case !in && op.Handle != "":
 			ps.joinBatch(ctx, op, key)
-		case in && ps.cfg.Now().Sub(ranAt) >= fresh:
+		case in && !fresh:
 			// No list lately: make sure the batch task still runs.
 			_ = ps.driveBatch(ctx, BatchPollPayload{Key: key, Kind: op.Kind, Provider: op.Provider, Account: op.Account})
 		}
