@@ -2,7 +2,6 @@ package poller
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -210,17 +209,30 @@ func (b *Batcher) Unsee(ctx context.Context, key, opID string) error {
 	return unseeScript.Run(ctx, b.rdb, []string{b.membersKey(key)}, opID).Err()
 }
 
-// Lead reports whether the caller may run key's list now: true for at
-// most one caller until Unlead or ttl.
-func (b *Batcher) Lead(ctx context.Context, key string, ttl time.Duration) (bool, error) {
-	return b.rdb.SetNX(ctx, b.leadKey(key), "1", ttl).Result()
+// leadScript takes KEYS[1] for token ARGV[1] for ARGV[2] ms, or finds
+// it already held by the same token (a run retried after a crash).
+var leadScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0`)
+
+// unleadScript deletes KEYS[1] if token ARGV[1] holds it.
+var unleadScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
+
+// Lead reports whether the run named token may list key now: true for
+// one token at a time, until Unlead or ttl (the same token may lead
+// again: a run retried after a crash).
+func (b *Batcher) Lead(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+	n, err := leadScript.Run(ctx, b.rdb, []string{b.leadKey(key)}, token, ttl.Milliseconds()).Int()
+	return n == 1, err
 }
 
-// Unlead ends the caller's lead of key.
-func (b *Batcher) Unlead(ctx context.Context, key string) error {
-	err := b.rdb.Del(ctx, b.leadKey(key)).Err()
-	if errors.Is(err, redis.Nil) {
-		return nil
-	}
-	return err
+// Unlead ends token's lead of key.
+func (b *Batcher) Unlead(ctx context.Context, key, token string) error {
+	return unleadScript.Run(ctx, b.rdb, []string{b.leadKey(key)}, token).Err()
 }

@@ -114,7 +114,8 @@ func (bs *batchStep) ProcessBatchPoll(ctx context.Context, t *asynq.Task) error 
 		return nil
 	}
 	log := bs.log.With(zap.String("batch", p.Key))
-	lead, err := bs.cfg.Batcher.Lead(ctx, p.Key, bs.cfg.TaskTimeout)
+	token := BatchPollTaskID(p.Key, p.Slot)
+	lead, err := bs.cfg.Batcher.Lead(ctx, p.Key, token, bs.cfg.TaskTimeout)
 	if err != nil {
 		return fmt.Errorf("batch %s: %w", p.Key, err)
 	}
@@ -122,7 +123,7 @@ func (bs *batchStep) ProcessBatchPoll(ctx context.Context, t *asynq.Task) error 
 		// The previous run is still going: this interval is its.
 		return bs.driveBatch(ctx, p)
 	}
-	defer func() { _ = bs.cfg.Batcher.Unlead(context.WithoutCancel(ctx), p.Key) }()
+	defer func() { _ = bs.cfg.Batcher.Unlead(context.WithoutCancel(ctx), p.Key, token) }()
 	start := bs.cfg.Now()
 	members, err := bs.cfg.Batcher.Members(ctx, p.Key)
 	if err != nil {

@@ -62,6 +62,17 @@ func TestBatchPollingUCDN(t *testing.T) {
 	require.True(t, sim.Advance(ops[0].Handle))
 	require.True(t, sim.Advance(ops[1].Handle))
 
+	// While another run holds the batch, a batch task only makes sure
+	// the next one comes.
+	batcher := poller.NewBatcher(rdb, "ow")
+	lead, err := batcher.Lead(t.Context(), "ucdn:default", "another run", time.Minute)
+	require.NoError(t, err)
+	require.True(t, lead)
+	b.runBatch(t, "ucdn:default")
+	assert.Zero(t, sim.CountCalls("GET", "/purge/"), "no list while another run holds the batch")
+	require.True(t, b.hasBatchTask("ucdn:default"))
+	require.NoError(t, batcher.Unlead(t.Context(), "ucdn:default", "another run"))
+
 	// The batch task lists once per status, each naming it (the API
 	// marks status as required): ops[0] and ops[1] done.
 	b.runBatch(t, "ucdn:default")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/opsworker/opsworker/internal/opstore"
@@ -114,26 +115,54 @@ func wanted(handles []string) map[string]bool {
 // from offset 0 until every handle is found, the list ends (list says no
 // more follow), or maxPages were read, and maps every handle it finds
 // (handle names an item's handle, result says what the item means).
+// After the first page it reads up to listParallel pages at a time (the
+// provider client's rate limit still applies to each).
 func listBatch[T any](handles []string, page, maxPages int, list func(offset int) (items []T, more bool, err error),
 	handle func(*T) string, result func(*T) PollResult) (map[string]PollResult, error) {
 	want := wanted(handles)
 	out := map[string]PollResult{}
-	for offset := 0; offset < maxPages*page && len(out) < len(want); offset += page {
-		items, more, err := list(offset)
-		if err != nil {
-			return nil, err
+	type answer struct {
+		items []T
+		more  bool
+		err   error
+	}
+	next, wave := 0, 1
+	for next < maxPages && len(out) < len(want) {
+		n := min(wave, maxPages-next)
+		answers := make([]answer, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				a := &answers[i]
+				a.items, a.more, a.err = list((next + i) * page)
+			}()
 		}
-		for i := range items {
-			if h := handle(&items[i]); want[h] {
-				out[h] = result(&items[i])
+		wg.Wait()
+		next += n
+		end := false
+		for _, a := range answers {
+			if a.err != nil {
+				return nil, a.err
 			}
+			for i := range a.items {
+				if h := handle(&a.items[i]); want[h] {
+					out[h] = result(&a.items[i])
+				}
+			}
+			end = end || !a.more
 		}
-		if !more {
+		if end {
 			break
 		}
+		wave = listParallel
 	}
 	return out, nil
 }
+
+// listParallel is how many pages of a batch list are read at a time.
+const listParallel = 4
 
 // SlotUsing is an executor whose provider caps outstanding work per
 // account (Edgio: 50 purge requests): an operation needs Slots(op) of
