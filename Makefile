@@ -51,7 +51,7 @@ openapi:
 ## pipeline (ops/s, Redis commands per operation), submit latency, idle
 ## latency and idle Redis load with the shipped intervals; then the
 ## growth table: 1,000 and 10,000 operations in flight (uses and flushes
-## DB 15 of $(REDIS_ADDR); about 3 minutes). BENCHFLAGS=-growth=1000,10000,100000
+## DB 15 of $(REDIS_ADDR); about 3 minutes). BENCHFLAGS="-growth-only -growth=1000,10000,100000"
 ## adds the 100,000 size; -trace prints one operation's Redis commands.
 ## Then filtered listing at 100,000 records (DB 9) and runbook overhead.
 bench:
