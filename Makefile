@@ -2,18 +2,23 @@
 GO        ?= go
 BIN       ?= bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X main.version=$(VERSION)
+LDFLAGS   := -s -w -X github.com/opsworker/opsworker/internal/buildinfo.version=$(VERSION)
 # Integration tests use DBs 10-14 of this Redis and flush them.
 REDIS_ADDR ?= 127.0.0.1:6379
 export REDIS_ADDR
 
-.PHONY: all build run test test-deps lint demo fuzz bench chaos clean openapi
+.PHONY: all build run test test-deps lint demo fuzz bench chaos clean openapi image
 
 all: lint test build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/worker ./cmd/worker
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/enqueue ./cmd/enqueue
+
+## image: the container image (Dockerfile), tagged opsworker:$(VERSION),
+## with the version and revision in its OCI labels and binaries.
+image:
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) -t opsworker:$(VERSION) .
 
 ## run: the worker on config/dev.yaml (embedded Redis, simulated providers).
 run:

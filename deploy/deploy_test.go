@@ -83,6 +83,16 @@ func TestDockerfileAndUnit(t *testing.T) {
 	assert.Contains(t, string(df), "CGO_ENABLED=0", "static binary")
 	assert.Regexp(t, `(?m)^USER nonroot`, string(df))
 	assert.Equal(t, 2, strings.Count(string(df), "FROM "), "multi-stage")
+	assert.Equal(t, 2, strings.Count(string(df), "-X github.com/opsworker/opsworker/internal/buildinfo.version=${VERSION}"),
+		"both binaries carry the version (--version, opsworker_build_info)")
+	for _, label := range []string{"title", "version", "revision", "licenses", "source"} {
+		assert.Contains(t, string(df), "org.opencontainers.image."+label+"=", "OCI label %s", label)
+	}
+	ignore, err := os.ReadFile("../.dockerignore")
+	require.NoError(t, err)
+	for _, want := range []string{".git", "bin"} {
+		assert.Regexp(t, `(?m)^`+regexp.QuoteMeta(want)+`$`, string(ignore), "the build context leaves out %s", want)
+	}
 
 	unit, err := os.ReadFile("opsworker.service")
 	require.NoError(t, err)
@@ -94,6 +104,62 @@ func TestDockerfileAndUnit(t *testing.T) {
 	def := config.Default()
 	stop, _ := time.ParseDuration(m[1] + "s")
 	assert.Greater(t, stop, def.Worker.ShutdownTimeout)
+}
+
+// exportedMetrics names every metric family the worker exports.
+func exportedMetrics(t *testing.T) map[string]bool {
+	t.Helper()
+	mx := metrics.New(nil)
+	// Labelled metrics appear once used.
+	op := &opstore.Operation{Kind: "cdn:purge", Provider: "ucdn", State: opstore.StateSucceeded, CreatedAt: time.Now()}
+	mx.OperationStarted(op)
+	mx.OperationFinished(op)
+	mx.ProviderCall("ucdn", "purge", 200, time.Millisecond)
+	mx.WebhookAttempt("delivered", 1)
+	mx.ProviderHeld("ucdn", "default", "rate_limit")
+	families, err := mx.Registry.Gather()
+	require.NoError(t, err)
+	// The queue collector needs an Inspector; its names are fixed.
+	known := map[string]bool{"opsworker_queue_tasks": true, "opsworker_queue_latency_seconds": true, "opsworker_queue_scrape_ok": true}
+	// So does the account collector (it reads Redis).
+	for _, g := range []string{"circuit_open", "paused", "in_flight", "max_in_flight"} {
+		known["opsworker_provider_account_"+g] = true
+	}
+	for _, f := range families {
+		if strings.HasPrefix(f.GetName(), "opsworker_") {
+			known[f.GetName()] = true
+		}
+	}
+	return known
+}
+
+// Every metric the worker exports is in the README's metrics table, and
+// the build is named by opsworker_build_info.
+func TestMetricsDocumented(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	for name := range exportedMetrics(t) {
+		short := strings.TrimPrefix(name, "opsworker_provider_account_")
+		assert.True(t, strings.Contains(string(readme), "`"+name+"`") || strings.Contains(string(readme), "`…_"+short+"`"),
+			"%s is not in the README's metrics table", name)
+	}
+	families, err := metrics.New(nil).Registry.Gather()
+	require.NoError(t, err)
+	found := false
+	for _, f := range families {
+		if f.GetName() == "opsworker_build_info" {
+			found = true
+			require.Len(t, f.GetMetric(), 1)
+			assert.Equal(t, 1.0, f.GetMetric()[0].GetGauge().GetValue())
+			labels := map[string]string{}
+			for _, l := range f.GetMetric()[0].GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			assert.NotEmpty(t, labels["version"])
+			assert.NotEmpty(t, labels["goversion"])
+		}
+	}
+	assert.True(t, found, "opsworker_build_info is exported")
 }
 
 // Every metric the dashboard queries exists in the worker's registry.
@@ -108,25 +174,7 @@ func TestGrafanaDashboardUsesRealMetrics(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(data, &dash))
 	require.NotEmpty(t, dash.Panels)
-	mx := metrics.New(nil)
-	// Labelled metrics appear once used.
-	op := &opstore.Operation{Kind: "cdn:purge", Provider: "ucdn", State: opstore.StateSucceeded, CreatedAt: time.Now()}
-	mx.OperationStarted(op)
-	mx.OperationFinished(op)
-	mx.ProviderCall("ucdn", "purge", 200, time.Millisecond)
-	mx.WebhookAttempt("delivered", 1)
-	mx.ProviderHeld("ucdn", "default", "rate_limit")
-	families, err := mx.Registry.Gather()
-	require.NoError(t, err)
-	// The queue collector needs an Inspector; its names are fixed.
-	known := map[string]bool{"opsworker_queue_tasks": true, "opsworker_queue_latency_seconds": true}
-	// So does the account collector (it reads Redis).
-	for _, g := range []string{"circuit_open", "paused", "in_flight", "max_in_flight"} {
-		known["opsworker_provider_account_"+g] = true
-	}
-	for _, f := range families {
-		known[f.GetName()] = true
-	}
+	known := exportedMetrics(t)
 	re := regexp.MustCompile(`opsworker_[a-z_]+`)
 	for _, p := range dash.Panels {
 		for _, tg := range p.Targets {

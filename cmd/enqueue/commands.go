@@ -13,6 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/opsworker/opsworker/internal/buildinfo"
+
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
@@ -50,6 +52,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "enqueue",
 		Short:         "Submit and follow opsworker operations",
+		Version:       buildinfo.Get().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
@@ -61,6 +64,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	root.SetVersionTemplate("enqueue {{.Version}}\n")
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.redisURL, "redis", envOr("OPSWORKER_REDIS_URL", defaultRedisURL), "Redis URL (env OPSWORKER_REDIS_URL)")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
@@ -187,7 +191,8 @@ func newSubmitCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(g.stderr, "idempotency key %q already names operation %s (%s); nothing new was launched\n", env.IdempotencyKey, op.ID, op.State)
 			}
 			if wait {
-				return g.waitFor(ctx, rdb, op.ID, timeout)
+				// Canceled is what was asked: exit 0.
+				return g.waitFor(ctx, rdb, op.ID, timeout, opstore.StateCanceled)
 			}
 			if g.output == "json" {
 				return g.printJSON(op)
@@ -505,7 +510,12 @@ func newListCmd(g *globals) *cobra.Command {
 
 // waitFor follows an operation until it ends, printing state changes to
 // stderr and the final record to stdout.
-func (g *globals) waitFor(ctx context.Context, rdb redis.UniversalClient, id string, timeout time.Duration) error {
+// waitFor follows operation id until it ends, then prints it. It exits 0
+// when it ends in one of want (default: succeeded), 1 otherwise.
+func (g *globals) waitFor(ctx context.Context, rdb redis.UniversalClient, id string, timeout time.Duration, want ...opstore.State) error {
+	if len(want) == 0 {
+		want = []opstore.State{opstore.StateSucceeded}
+	}
 	if timeout <= 0 {
 		return fail(exitBadInput, "--timeout: must be > 0")
 	}
@@ -541,7 +551,7 @@ func (g *globals) waitFor(ctx context.Context, rdb redis.UniversalClient, id str
 				if err := g.printOp(op); err != nil {
 					return err
 				}
-				if op.State != opstore.StateSucceeded {
+				if !slices.Contains(want, op.State) {
 					return &exitError{code: exitOpFailed, err: fmt.Errorf("operation %s ended %s: %s", op.ID, op.State, op.LastError)}
 				}
 				return nil
@@ -664,13 +674,14 @@ EXPIRED.`,
 			}
 			fmt.Fprintf(g.stderr, "cancel of %s requested\n", op.ID)
 			if wait {
-				return g.waitFor(ctx, rdb, op.ID, timeout)
+				// Canceled is what was asked: exit 0.
+				return g.waitFor(ctx, rdb, op.ID, timeout, opstore.StateCanceled)
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&expire, "expire", false, "expire the provider job instead of canceling it (leaves the server as it is)")
-	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the operation ends")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the operation ends: exit 0 if it ends canceled, 1 if it ended otherwise")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "with --wait: how long to wait")
 	return cmd
 }

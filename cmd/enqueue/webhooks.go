@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -159,9 +161,10 @@ func oneLine(s string, max int) string {
 
 func newWebhooksReplayCmd(g *globals, queue *string) *cobra.Command {
 	var dest string
+	var all bool
 	cmd := &cobra.Command{
-		Use:   "replay <operation-id> [--destination callback|sub:<name>|URL]",
-		Short: "Send an operation's events again: a new attempt series with the same webhook-id",
+		Use:   "replay <operation-id> [--destination callback|sub:<name>|URL] [--all]",
+		Short: "Send an operation's events again where they were not delivered (--all: everywhere): a new attempt series with the same webhook-id",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var byURL *url.URL
@@ -181,7 +184,7 @@ func newWebhooksReplayCmd(g *globals, queue *string) *cobra.Command {
 				return fail(exitBadInput, "operation %s has no events yet (state %s)", op.ID, op.State)
 			}
 			nonce := uuid.NewString()
-			rp := tasks.ReplayPayload{OperationID: op.ID, Nonce: nonce, Destination: dest}
+			rp := tasks.ReplayPayload{OperationID: op.ID, Nonce: nonce, Destination: dest, All: all}
 			if byURL != nil && opstore.CallbackOrigin(dest) != strings.TrimSuffix(dest, "/") {
 				// A full URL may carry a token: the task names its hash.
 				rp.Destination, rp.DestinationSHA256 = "", tasks.DestinationHash(dest)
@@ -201,6 +204,7 @@ func newWebhooksReplayCmd(g *globals, queue *string) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&dest, "destination", "", "only this destination: callback, sub:<name>, or a URL (the full URL, or its origin as status shows it)")
+	cmd.Flags().BoolVar(&all, "all", false, "also to destinations that already answered 2xx (by default an event goes again only where it was not delivered)")
 	return cmd
 }
 
@@ -220,7 +224,15 @@ func newWebhooksEnableCmd(g *globals) *cobra.Command {
 				return fail(exitNoRedis, "%v", err)
 			}
 			if !was {
-				return fail(exitBadInput, "subscription %q is not disabled", args[0])
+				disabled, err := g.store(rdb).DisabledSubscriptions(cmd.Context())
+				if err != nil {
+					return fail(exitNoRedis, "%v", err)
+				}
+				list := "none"
+				if len(disabled) > 0 {
+					list = strings.Join(slices.Sorted(maps.Keys(disabled)), ", ")
+				}
+				return fail(exitBadInput, "no disabled subscription is named %q (disabled: %s; a subscription is disabled only after its receiver answered 410 Gone; names are the worker's webhooks.subscriptions)", args[0], list)
 			}
 			fmt.Fprintf(g.stderr, "subscription %s enabled\n", args[0])
 			return nil
@@ -272,8 +284,26 @@ func newWebhooksVerifyCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fail(exitBadInput, "--body-file: %v", err)
 			}
-			if err := webhookverify.Verify(h, body, tolerance, time.Now(), keys...); err != nil {
-				return &exitError{code: exitOpFailed, err: err}
+			verr := webhookverify.Verify(h, body, tolerance, time.Now(), keys...)
+			if g.output == "json" {
+				out := struct {
+					Valid     bool   `json:"valid"`
+					WebhookID string `json:"webhook_id"`
+					Error     string `json:"error,omitempty"`
+				}{Valid: verr == nil, WebhookID: h.Get(webhookverify.HeaderID)}
+				if verr != nil {
+					out.Error = verr.Error()
+				}
+				if err := json.NewEncoder(g.stdout).Encode(out); err != nil {
+					return err
+				}
+				if verr != nil {
+					return &exitError{code: exitOpFailed} // said in the JSON
+				}
+				return nil
+			}
+			if verr != nil {
+				return &exitError{code: exitOpFailed, err: verr}
 			}
 			fmt.Fprintf(g.stdout, "valid: %s\n", h.Get(webhookverify.HeaderID))
 			return nil

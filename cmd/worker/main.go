@@ -25,6 +25,8 @@ import (
 	"time"
 	_ "time/tzdata" // schedules name IANA zones; do not depend on the host's zoneinfo
 
+	"github.com/opsworker/opsworker/internal/buildinfo"
+
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
@@ -58,8 +60,8 @@ import (
 	"github.com/opsworker/opsworker/webhookverify"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is this build's (see internal/buildinfo).
+var version = buildinfo.Version()
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -76,10 +78,13 @@ func run(ctx context.Context, args []string) error {
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	checkOnly := fs.Bool("check-config", false, "validate the config and exit")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // the usage is printed: asked for, not an error
+		}
 		return err
 	}
 	if *showVersion {
-		fmt.Println("opsworker", version)
+		fmt.Println("opsworker", buildinfo.Get())
 		return nil
 	}
 	var cfg config.Config

@@ -339,7 +339,7 @@ func (a *API) consoleAction(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		log.Info("audit: webhook replay requested (console)")
-		back("its events are sent again")
+		back("its events are sent again where they were not delivered")
 	default:
 		http.NotFound(w, r)
 	}

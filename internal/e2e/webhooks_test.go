@@ -132,7 +132,7 @@ func TestWebhooksCLI(t *testing.T) {
 	assert.Len(t, good.got(), 1, "the other destination is left alone")
 
 	// By name, and by the origin that status and list show.
-	rp = cli(t, "--redis", redisURL, "webhooks", "replay", opID, "--destination", "sub:good")
+	rp = cli(t, "--redis", redisURL, "webhooks", "replay", opID, "--destination", "sub:good", "--all")
 	require.Equal(t, 0, rp.code, rp.stderr)
 	testutil.WaitFor(t, 10*time.Second, "replayed by name", func() bool { return len(good.got()) == 2 })
 	assert.Len(t, broken.got(), 3)

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/opsworker/opsworker/internal/buildinfo"
+
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -70,6 +72,11 @@ func New(insp *asynq.Inspector, queues ...string) *Metrics {
 		held: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "opsworker_provider_account_held_total",
 			Help: "Provider calls not sent because their account was held back, by cause (rate_limit, retry_after, circuit_open, paused); the task waits without using an attempt. Per replica: aggregate with sum."}, []string{"provider", "account", "cause"}),
 	}
+	build := buildinfo.Get()
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "opsworker_build_info",
+		Help: "Always 1; its labels name the running build: version, VCS revision and Go version."}, []string{"version", "revision", "goversion"})
+	buildInfo.WithLabelValues(build.Version, build.Revision, build.GoVersion).Set(1)
+	reg.MustRegister(buildInfo)
 	reg.MustRegister(m.started, m.finished, m.duration, m.polls, m.calls, m.callLatency, m.webhooks, m.held,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if insp != nil {

@@ -287,6 +287,9 @@ type ReplayPayload struct {
 	DestinationSHA256 string `json:"destination_sha256,omitempty"`
 	// Nonce makes each replay a new attempt series.
 	Nonce string `json:"nonce"`
+	// All replays to destinations that already answered 2xx too; without
+	// it, an event goes again only where it was not delivered.
+	All bool `json:"all,omitempty"`
 }
 
 // DestinationHash is the SHA-256 (hex) of a destination URL, as
@@ -330,8 +333,23 @@ func (ds *deliverStep) ProcessReplay(ctx context.Context, t *asynq.Task) error {
 			return ok
 		}
 	}
+	var delivered map[[2]string]bool
+	if !p.All {
+		delivered = ds.delivered(ctx, op.ID)
+	}
+	skipped := 0
 	for _, ev := range events {
-		if err := ds.enqueueEventTo(ctx, op, ev, p.Nonce, only); err != nil {
+		filter := func(id, url string) bool {
+			if only != nil && !only(id, url) {
+				return false
+			}
+			if delivered[[2]string{ev, id}] {
+				skipped++
+				return false
+			}
+			return true
+		}
+		if err := ds.enqueueEventTo(ctx, op, ev, p.Nonce, filter); err != nil {
 			return err
 		}
 	}
@@ -339,9 +357,29 @@ func (ds *deliverStep) ProcessReplay(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("replay of %s: no destination of the operation matches %s (use callback, sub:<name>, the destination's origin or its full URL): %w",
 			op.ID, cmp.Or(p.Destination, "the given URL"), asynq.SkipRetry)
 	}
-	ds.log.Info("webhooks replayed", zap.String("operation_id", op.ID), zap.Strings("events", events))
+	ds.log.Info("webhooks replayed", zap.String("operation_id", op.ID), zap.Strings("events", events),
+		zap.Int("skipped_delivered", skipped))
 	return nil
 }
+
+// delivered returns the (event, destination) pairs of operation id whose
+// delivery was answered 2xx, as its timeline recorded them.
+func (ds *deliverStep) delivered(ctx context.Context, id string) map[[2]string]bool {
+	steps, err := ds.cfg.Store.Timeline(ctx, id)
+	if err != nil {
+		return nil // unknown: replay everywhere
+	}
+	out := map[[2]string]bool{}
+	for _, st := range steps {
+		if st.Type == ops.TimelineWebhook && st.ErrorClass == "" && st.Message == deliveredNote {
+			out[[2]string{st.Event, st.Destination}] = true
+		}
+	}
+	return out
+}
+
+// deliveredNote is a delivery's timeline message when it was answered 2xx.
+const deliveredNote = "delivered (2xx)"
 
 // noteDelivery records a delivery attempt on its operation's timeline:
 // the destination (callback or sub:<name>, never the URL), the answer's
@@ -355,7 +393,7 @@ func (ds *deliverStep) noteDelivery(ctx context.Context, p WebhookPayload, attem
 	case err != nil:
 		ev.Message = err.Error()
 	default:
-		ev.Message = "delivered (2xx)"
+		ev.Message = deliveredNote
 	}
 	if aerr := ds.cfg.Store.AppendTimeline(ctx, p.OperationID, ev); aerr != nil {
 		ds.log.Warn("record a delivery on the timeline", zap.String("operation_id", p.OperationID), zap.Error(aerr))

@@ -2,6 +2,7 @@ package tasks_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -162,4 +163,49 @@ func TestLiveCallbackTriggersPoll(t *testing.T) {
 	done := b.waitState(t, op.ID, opstore.StateSucceeded)
 	assert.Less(t, time.Since(start), 30*time.Second, "well before the next poll, a minute away")
 	assert.Equal(t, 1, done.Polls)
+}
+
+// A replay sends an event again only where it was not delivered (no 2xx
+// yet), unless it asks for all destinations.
+func TestLiveReplaySkipsDelivered(t *testing.T) {
+	ok := newReceiver(t)
+	down := newReceiver(t, 400, 400) // permanent: dead-lettered at once
+	b := startLive(t, ucdnsim.Config{}, func(c *tasks.Config) {
+		c.Webhooks.Subscriptions = []tasks.Subscription{{Name: "ok", URL: ok.srv.URL}, {Name: "down", URL: down.srv.URL}}
+	})
+	op, _, err := b.sub.Submit(t.Context(), tasks.TypeCDNPurge, purgeEnv(goodParams))
+	require.NoError(t, err)
+	b.waitState(t, op.ID, opstore.StateSucceeded)
+	for _, ev := range []string{webhooks.EventRunning, webhooks.EventSucceeded} {
+		for _, sub := range []string{"ok", "down"} {
+			b.waitDone(t, tasks.DeliveryTaskID(op.ID, ev, tasks.SubscriptionDestination(sub)))
+		}
+	}
+	require.Len(t, ok.hooks(), 2)
+	require.Len(t, down.hooks(), 2)
+
+	replay := func(nonce string, all bool) {
+		t.Helper()
+		payload, _ := json.Marshal(tasks.ReplayPayload{OperationID: op.ID, Nonce: nonce, All: all})
+		_, err := b.client.Enqueue(asynq.NewTask(tasks.TypeWebhookReplay, payload), asynq.TaskID("replay-"+nonce), asynq.Retention(time.Minute))
+		require.NoError(t, err)
+		b.waitDone(t, "replay-"+nonce)
+	}
+	replayed := func(ev, sub, nonce string) bool {
+		_, err := lookupIn(b.insp, tasks.DeliveryTaskID(op.ID, ev, tasks.SubscriptionDestination(sub))+":replay:"+nonce)
+		return err == nil
+	}
+	replay("r1", false)
+	for _, ev := range []string{webhooks.EventRunning, webhooks.EventSucceeded} {
+		assert.True(t, replayed(ev, "down", "r1"), "%s goes again where it was not delivered", ev)
+		assert.False(t, replayed(ev, "ok", "r1"), "%s is not sent again where it was delivered", ev)
+	}
+	testutil.WaitFor(t, 10*time.Second, "replayed to down", func() bool { return len(down.hooks()) == 4 })
+
+	replay("r2", true)
+	for _, ev := range []string{webhooks.EventRunning, webhooks.EventSucceeded} {
+		assert.True(t, replayed(ev, "ok", "r2"), "with all, %s goes everywhere", ev)
+		assert.True(t, replayed(ev, "down", "r2"))
+	}
+	testutil.WaitFor(t, 10*time.Second, "replayed everywhere", func() bool { return len(ok.hooks()) == 4 && len(down.hooks()) == 6 })
 }
