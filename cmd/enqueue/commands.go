@@ -191,8 +191,7 @@ func newSubmitCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(g.stderr, "idempotency key %q already names operation %s (%s); nothing new was launched\n", env.IdempotencyKey, op.ID, op.State)
 			}
 			if wait {
-				// Canceled is what was asked: exit 0.
-				return g.waitFor(ctx, rdb, op.ID, timeout, opstore.StateCanceled)
+				return g.waitFor(ctx, rdb, op.ID, timeout)
 			}
 			if g.output == "json" {
 				return g.printJSON(op)

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -24,6 +25,8 @@ import (
 	"syscall"
 	"time"
 	_ "time/tzdata" // schedules name IANA zones; do not depend on the host's zoneinfo
+
+	"github.com/google/uuid"
 
 	"github.com/opsworker/opsworker/internal/buildinfo"
 
@@ -67,16 +70,27 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "worker:", err)
+		var logged *loggedError
+		if !errors.As(err, &logged) {
+			fmt.Fprintln(os.Stderr, "worker:", err)
+		}
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string) error {
+// loggedError is an error the worker's logger already wrote, in the
+// configured format.
+type loggedError struct{ err error }
+
+func (e *loggedError) Error() string { return e.err.Error() }
+func (e *loggedError) Unwrap() error { return e.err }
+
+func run(ctx context.Context, args []string) (err error) {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "path to the YAML config (default: the embedded config/dev.yaml)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	checkOnly := fs.Bool("check-config", false, "validate the config and exit")
+	dev := fs.Bool("dev", false, "allow development-only settings on a real Redis: simulated providers (providers.*.simulate)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil // the usage is printed: asked for, not an error
@@ -88,7 +102,6 @@ func run(ctx context.Context, args []string) error {
 		return nil
 	}
 	var cfg config.Config
-	var err error
 	source := "embedded config/dev.yaml"
 	if *cfgPath == "" {
 		cfg, err = config.Parse(configfiles.Dev, os.LookupEnv)
@@ -99,7 +112,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := prepare(cfg)
+	p, err := prepare(cfg, *dev)
 	if err != nil {
 		return fmt.Errorf("config %s: %w", source, err)
 	}
@@ -113,6 +126,14 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	// From here on a fatal error is a log line in the configured format
+	// (JSON in production), not bare text.
+	defer func() {
+		if err != nil {
+			log.WithOptions(zap.AddStacktrace(zapcore.FatalLevel)).Error("worker failed", zap.Error(err))
+			err = &loggedError{err}
+		}
+	}()
 	log.Info("starting opsworker", zap.String("version", version), zap.String("config", source))
 
 	rdb, connOpt, closeRedis, err := openRedis(ctx, cfg.Redis, log)
@@ -319,11 +340,19 @@ type plan struct {
 //   - starting the embedded Redis or a provider simulator, and binding
 //     http.listen (an address in use shows at start);
 //   - calling a provider API (a wrong token shows on the first operation).
-func prepare(cfg config.Config) (*plan, error) {
+func prepare(cfg config.Config, dev bool) (*plan, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	var errs []error
+	if !cfg.Redis.Embedded && !dev {
+		for _, name := range simulatedProviders(cfg.Providers) {
+			errs = append(errs, fmt.Errorf("providers.%s.simulate: a simulated provider on a real Redis (redis.url) is refused unless the worker runs with --dev: operations would succeed without reaching %s", name, name))
+		}
+	}
+	if !cfg.Redis.Embedded && !dev && cfg.HTTP.DevToken {
+		errs = append(errs, errors.New("http.dev_token: a printed token on a real Redis (redis.url) is refused unless the worker runs with --dev"))
+	}
 	p := &plan{}
 	var err error
 	if p.logConfig, err = loggerConfig(cfg.Log); err != nil {
@@ -368,7 +397,12 @@ func loggerConfig(c config.Log) (zap.Config, error) {
 	var zc zap.Config
 	if c.Format == "console" {
 		zc = zap.NewDevelopmentConfig()
-		zc.EncoderConfig.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		// Colour codes only for a terminal: a file or a log collector
+		// gets plain text.
+		zc.EncoderConfig.EncodeLevel = zapcore.CapitalLevelEncoder
+		if isTerminal(os.Stderr) {
+			zc.EncoderConfig.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		}
 		zc.DisableStacktrace = true
 	} else {
 		zc = zap.NewProductionConfig()
@@ -381,6 +415,12 @@ func loggerConfig(c config.Log) (zap.Config, error) {
 	}
 	zc.Level = zap.NewAtomicLevelAt(lvl)
 	return zc, nil
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // asynqLevel maps log.level to asynq's; asynq's debug lines ("All queues
@@ -532,6 +572,40 @@ var simulators = []simulator{
 			return ionossim.New(ionossim.Config{Duration: p.IONOS.SimulatorDuration}), nil
 		},
 		base: func(b *providerBases) *string { return &b.ionos }},
+}
+
+// printDevTour prints, once at start, where the HTTP server's parts are
+// and the dev token to use them (http.dev_token). It goes to stderr as
+// plain text, outside the log: it is meant for the person who ran
+// `make run`, and the token is valid for this run only.
+func printDevTour(w io.Writer, base, token string) {
+	line := strings.Repeat("=", 72)
+	fmt.Fprintf(w, `%s
+DEVELOPMENT ONLY (http.dev_token): a write token for this run, printed
+because this is a local demo. Never set http.dev_token in production.
+
+  export OPSWORKER_TOKEN=%s
+
+  Operations console   %s/console/   (sign in with the token)
+  Queue UI             %s/ui/
+  HTTP API             %s/v1/operations   (OpenAPI: %s/v1/openapi.json)
+  Metrics              %s/metrics
+
+  curl -sS -H "Authorization: Bearer $OPSWORKER_TOKEN" %s/v1/operations
+  make demo   submits one operation of every kind
+%s
+`, line, token, base, base, base, base, base, base, line)
+}
+
+// simulatedProviders names the providers served by a simulator.
+func simulatedProviders(p config.Providers) []string {
+	var out []string
+	for _, s := range simulators {
+		if s.on(p) {
+			out = append(out, s.name)
+		}
+	}
+	return out
 }
 
 // startSimulators starts the simulator of every simulated provider that
@@ -793,6 +867,11 @@ func startHTTP(cfg config.Config, d httpDeps, log *zap.Logger) (func(), error) {
 	for _, t := range cfg.HTTP.Tokens {
 		tokens = append(tokens, api.Token{Name: t.Name, Secret: t.Token, Scope: t.Scope})
 	}
+	var devToken string
+	if cfg.HTTP.DevToken {
+		devToken = "dev-" + strings.ReplaceAll(uuid.NewString(), "-", "")
+		tokens = append(tokens, api.Token{Name: "dev", Secret: devToken, Scope: "write"})
+	}
 	a := api.New(api.Config{Store: d.store, Submitter: d.sub, Enqueuer: d.client, Queue: cfg.Operations.Queue, Tokens: tokens, Logger: log.Named("api"),
 		Pauses: flow.NewPauses(d.rdb, cfg.Redis.KeyPrefix), Served: flow.NewServed(d.rdb, cfg.Redis.KeyPrefix),
 		DryRunner: d.worker, WebhookQueue: cfg.Webhooks.Queue, Runbooks: d.runbooks, Accounts: consoleAccounts(cfg, d.rdb, d.store)})
@@ -827,6 +906,9 @@ func startHTTP(cfg config.Config, d httpDeps, log *zap.Logger) (func(), error) {
 		}
 	}()
 	log.Info("http server listening", zap.String("addr", ln.Addr().String()), zap.Int("api_tokens", len(tokens)), zap.Bool("callbacks", cfg.Webhooks.Callbacks.PublicBaseURL != ""))
+	if devToken != "" {
+		printDevTour(os.Stderr, "http://"+ln.Addr().String(), devToken)
+	}
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

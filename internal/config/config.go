@@ -127,6 +127,10 @@ type HTTP struct {
 	UI *bool `yaml:"ui"`
 	// Console mounts the operations console at /console/. Default true.
 	Console *bool `yaml:"console"`
+	// DevToken makes the worker create a write token for this run only
+	// and print it, with where to use it, at start. Development only:
+	// refused unless Redis is embedded (or the worker runs with --dev).
+	DevToken bool `yaml:"dev_token"`
 }
 
 // APIToken is one credential of the HTTP API.
@@ -965,6 +969,9 @@ func (c Config) Validate() error {
 		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 			bad("http.listen", "the port must be a number from 0 to 65535")
 		}
+	}
+	if c.HTTP.DevToken && c.HTTP.Listen == "" {
+		bad("http.dev_token", "needs http.listen")
 	}
 	tokNames := map[string]string{}
 	tokSecrets := map[string]int{}

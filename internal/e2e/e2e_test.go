@@ -82,7 +82,8 @@ func startWorker(t *testing.T, cfg string) *workerProc {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
-	cmd := exec.Command(filepath.Join(binDir, "worker"), "--config", path)
+	// The tests' workers run simulated providers on a real Redis.
+	cmd := exec.Command(filepath.Join(binDir, "worker"), "--dev", "--config", path)
 	cmd.Env = append(os.Environ(), "E2E_UCDN_TOKEN="+simToken)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -475,8 +476,8 @@ providers:
 			t.Parallel()
 			path := filepath.Join(t.TempDir(), "bad.yaml")
 			require.NoError(t, os.WriteFile(path, []byte(tc.config), 0o600))
-			start := runWorker(t, env, "--config", path)
-			check := runWorker(t, env, "--check-config", "--config", path)
+			start := runWorker(t, env, "--dev", "--config", path)
+			check := runWorker(t, env, "--dev", "--check-config", "--config", path)
 			assert.NotEqual(t, 0, start.code, start.stdout+start.stderr)
 			assert.NotEqual(t, 0, check.code, check.stdout+check.stderr)
 			assert.Contains(t, start.stderr, tc.want)
@@ -496,9 +497,13 @@ providers:
 		// It does not connect to Redis: an unreachable one is fine.
 		path := filepath.Join(t.TempDir(), "ok.yaml")
 		require.NoError(t, os.WriteFile(path, []byte(base), 0o600))
-		r = runWorker(t, nil, "--check-config", "--config", path)
+		r = runWorker(t, nil, "--dev", "--check-config", "--config", path)
 		require.Equal(t, 0, r.code, r.stderr)
 		assert.Contains(t, r.stdout, "config ok")
+		// Without --dev, simulated providers on a real Redis are refused.
+		r = runWorker(t, nil, "--check-config", "--config", path)
+		assert.Equal(t, 1, r.code)
+		assert.Contains(t, r.stderr, "providers.ucdn.simulate: a simulated provider on a real Redis (redis.url) is refused unless the worker runs with --dev")
 	})
 }
 
@@ -520,6 +525,8 @@ func TestRedisPasswordNotShown(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte(wrong), 0o600))
 	r := runWorker(t, []string{"E2E_UCDN_TOKEN=" + simToken}, "--config", path)
 	require.NotEqual(t, 0, r.code)
-	assert.Contains(t, r.stderr, "worker: redis ")
+	// A fatal error after start-up is a log line in the configured
+	// format (JSON here).
+	assert.Regexp(t, `\{"level":"error","ts":"[^"]+","caller":"[^"]+","msg":"worker failed","error":"redis [^"]*"\}`, r.stderr)
 	assert.NotContains(t, r.stdout+r.stderr, "Wr0ngPa55")
 }
