@@ -86,11 +86,10 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## demo: submit a purge to a running `make run` and wait for it.
+## demo: with `make run` running, submit one operation of every kind (the
+## kinds reference's examples) and show how each ended and where to look.
 demo:
-	$(GO) run ./cmd/enqueue submit cdn:purge --provider ucdn \
-		--params '{"zone_name":"demo","zone_type":"objects","files":["/a.png","https://cdn.example.com/b.css"]}' \
-		--wait --output json
+	$(GO) run ./cmd/enqueue demo
 
 clean:
 	rm -rf $(BIN)

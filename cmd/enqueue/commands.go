@@ -71,7 +71,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&g.keyPrefix, "key-prefix", envOr("OPSWORKER_KEY_PREFIX", "opsworker"), "operation store key prefix, as redis.key_prefix (env OPSWORKER_KEY_PREFIX)")
 	pf.StringVar(&g.as, "as", envOr("OPSWORKER_AS", os.Getenv("USER")), "who you are, recorded as submitted_by or canceled_by, unauthenticated (env OPSWORKER_AS; default $USER)")
 	pf.StringVar(&g.queue, "queue", envOr("OPSWORKER_QUEUE", "default"), "the general queue, where cancel requests go, as operations.queue (env OPSWORKER_QUEUE); operations go to their provider's queue, ops:<provider>")
-	root.AddCommand(newSubmitCmd(g), newStatusCmd(g), newWaitCmd(g), newListCmd(g), newWebhooksCmd(g), newSchedulesCmd(g), newCancelCmd(g), newAccountCmd(g), newEventsCmd(g), newApproveCmd(g), newRejectCmd(g), newRunCmd(g), newRunsCmd(g), newGateCmd(g), newCancelRunCmd(g))
+	root.AddCommand(newSubmitCmd(g), newStatusCmd(g), newWaitCmd(g), newListCmd(g), newWebhooksCmd(g), newSchedulesCmd(g), newCancelCmd(g), newAccountCmd(g), newEventsCmd(g), newApproveCmd(g), newRejectCmd(g), newRunCmd(g), newRunsCmd(g), newGateCmd(g), newCancelRunCmd(g), newDemoCmd(g))
 	return root
 }
 
