@@ -133,15 +133,16 @@ func exportedMetrics(t *testing.T) map[string]bool {
 	return known
 }
 
-// Every metric the worker exports is in the README's metrics table, and
+// Every metric the worker exports is in the metrics table of
+// docs/operating.md, and
 // the build is named by opsworker_build_info.
 func TestMetricsDocumented(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("../docs/operating.md")
 	require.NoError(t, err)
 	for name := range exportedMetrics(t) {
 		short := strings.TrimPrefix(name, "opsworker_provider_account_")
 		assert.True(t, strings.Contains(string(readme), "`"+name+"`") || strings.Contains(string(readme), "`…_"+short+"`"),
-			"%s is not in the README's metrics table", name)
+			"%s is not in the metrics table of docs/operating.md", name)
 	}
 	families, err := metrics.New(nil).Registry.Gather()
 	require.NoError(t, err)
