@@ -10,7 +10,6 @@ import (
 	"context"
 	crand "crypto/rand"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -25,6 +24,8 @@ import (
 	"syscall"
 	"time"
 	_ "time/tzdata" // schedules name IANA zones; do not depend on the host's zoneinfo
+
+	"github.com/spf13/pflag"
 
 	"github.com/google/uuid"
 
@@ -86,13 +87,14 @@ func (e *loggedError) Error() string { return e.err.Error() }
 func (e *loggedError) Unwrap() error { return e.err }
 
 func run(ctx context.Context, args []string) (err error) {
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	// pflag, as the CLI (cobra): --long flags, -h.
+	fs := pflag.NewFlagSet("worker", pflag.ContinueOnError)
 	cfgPath := fs.String("config", "", "path to the YAML config (default: the embedded config/dev.yaml)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	checkOnly := fs.Bool("check-config", false, "validate the config and exit")
 	dev := fs.Bool("dev", false, "allow development-only settings on a real Redis: simulated providers (providers.*.simulate)")
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+		if errors.Is(err, pflag.ErrHelp) {
 			return nil // the usage is printed: asked for, not an error
 		}
 		return err
@@ -103,11 +105,12 @@ func run(ctx context.Context, args []string) (err error) {
 	}
 	var cfg config.Config
 	source := "embedded config/dev.yaml"
+	// Decoded only: prepare validates, with everything else it checks.
 	if *cfgPath == "" {
-		cfg, err = config.Parse(configfiles.Dev, os.LookupEnv)
+		cfg, err = config.Decode(configfiles.Dev, os.LookupEnv)
 	} else {
 		source = *cfgPath
-		cfg, err = config.Load(*cfgPath)
+		cfg, err = config.ReadFile(*cfgPath)
 	}
 	if err != nil {
 		return err
@@ -341,10 +344,12 @@ type plan struct {
 //     http.listen (an address in use shows at start);
 //   - calling a provider API (a wrong token shows on the first operation).
 func prepare(cfg config.Config, dev bool) (*plan, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
+	// Every problem at once: the config's own checks, then what start-up
+	// would find (schedules, the Redis URL, webhooks, provider clients).
 	var errs []error
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if !cfg.Redis.Embedded && !dev {
 		for _, name := range simulatedProviders(cfg.Providers) {
 			errs = append(errs, fmt.Errorf("providers.%s.simulate: a simulated provider on a real Redis (redis.url) is refused unless the worker runs with --dev: operations would succeed without reaching %s", name, name))
@@ -387,7 +392,7 @@ func prepare(cfg config.Config, dev bool) (*plan, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, distinct(errs)
 	}
 	return p, nil
 }
@@ -595,6 +600,25 @@ because this is a local demo. Never set http.dev_token in production.
   make demo   submits one operation of every kind
 %s
 `, line, token, base, base, base, base, base, base, line)
+}
+
+// distinct joins errs one problem a line, each key once: the config's
+// own checks and start-up's may both find a bad value (the first says it
+// best).
+func distinct(errs []error) error {
+	var lines []string
+	seen := map[string]bool{}
+	for _, err := range errs {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			key, _, _ := strings.Cut(line, ": ")
+			if line == "" || seen[key] {
+				continue
+			}
+			seen[key] = true
+			lines = append(lines, line)
+		}
+	}
+	return errors.New(strings.Join(lines, "\n"))
 }
 
 // simulatedProviders names the providers served by a simulator.

@@ -499,16 +499,41 @@ func Load(path string) (Config, error) {
 	return cfg, nil
 }
 
+// ReadFile is Load without the validation (see Decode).
+func ReadFile(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := Decode(data, os.LookupEnv)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
 // Parse decodes YAML over Default, expands ${NAME} references with lookup
 // and validates the result. Every error names the key it concerns.
 func Parse(data []byte, lookup func(string) (string, bool)) (Config, error) {
+	cfg, err := Decode(data, lookup)
+	if err != nil {
+		return Config{}, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// Decode is Parse without the validation: the worker validates along with
+// what else it checks at start, to report every problem at once. Its
+// errors are the document's own (YAML, unknown keys, values of the wrong
+// type).
+func Decode(data []byte, lookup func(string) (string, bool)) (Config, error) {
 	cfg := Default()
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return Config{}, err
 	}
 	if len(root.Content) == 0 {
-		return cfg, cfg.Validate()
+		return cfg, nil
 	}
 	doc := root.Content[0]
 	if err := expandEnv(doc, "", lookup); err != nil {
@@ -527,7 +552,7 @@ func Parse(data []byte, lookup func(string) (string, bool)) (Config, error) {
 		// the start of the offending one.
 		return Config{}, errors.New("the document does not decode into the configuration")
 	}
-	return cfg, cfg.Validate()
+	return cfg, nil
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
