@@ -32,12 +32,18 @@ test:
 ## test-deps: what the tests need beyond Go and Redis: Debian's chromium
 ## (for the queue-UI browser test), and Node.js with the npm packages
 ## pinned in tools/ts (openapi-typescript and tsc, for the OpenAPI
-## TypeScript test). Both tests skip without them outside CI.
-test-deps: tools/ts/node_modules/.package-lock.json
+## TypeScript test), and the Standard Webhooks npm package of the Node.js
+## webhook example (examples/webhook-node). The tests skip without them
+## outside CI.
+test-deps: tools/ts/node_modules/.package-lock.json examples/webhook-node/node_modules/.package-lock.json
 	@command -v chromium >/dev/null 2>&1 || { \
 		echo "installing chromium (Debian package)"; \
 		SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+examples/webhook-node/node_modules/.package-lock.json: examples/webhook-node/package.json examples/webhook-node/package-lock.json tools/ts/node_modules/.package-lock.json
+	cd examples/webhook-node && npm ci --no-audit --no-fund
+	@touch $@
 
 tools/ts/node_modules/.package-lock.json: tools/ts/package.json tools/ts/package-lock.json
 	@command -v npm >/dev/null 2>&1 || { \
