@@ -122,11 +122,8 @@ func newWebhooksListCmd(g *globals, queue *string) *cobra.Command {
 			if len(rows) > limit {
 				rows = rows[:limit]
 			}
-			if g.output == "json" {
-				if rows == nil {
-					rows = []delivery{}
-				}
-				return g.printJSON(rows)
+			if g.jsonOut() {
+				return g.printList(rows)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "OPERATION\tEVENT\tDESTINATION\tHOST\tSTATE\tATTEMPTS\tNEXT/LAST ERROR")
@@ -285,7 +282,7 @@ func newWebhooksVerifyCmd(g *globals) *cobra.Command {
 				return fail(exitBadInput, "--body-file: %v", err)
 			}
 			verr := webhookverify.Verify(h, body, tolerance, time.Now(), keys...)
-			if g.output == "json" {
+			if g.jsonOut() {
 				out := struct {
 					Valid     bool   `json:"valid"`
 					WebhookID string `json:"webhook_id"`
