@@ -160,9 +160,10 @@ func newWebhooksReplayCmd(g *globals, queue *string) *cobra.Command {
 	var dest string
 	var all bool
 	cmd := &cobra.Command{
-		Use:   "replay <operation-id> [--destination callback|sub:<name>|URL] [--all]",
-		Short: "Send an operation's events again where they were not delivered (--all: everywhere): a new attempt series with the same webhook-id",
-		Args:  cobra.ExactArgs(1),
+		Use:               "replay <operation-id> [--destination callback|sub:<name>|URL] [--all]",
+		Short:             "Send an operation's events again where they were not delivered (--all: everywhere): a new attempt series with the same webhook-id",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeOpIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var byURL *url.URL
 			if dest != "" && dest != tasks.DestinationCallback && !strings.HasPrefix(dest, "sub:") {
