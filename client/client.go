@@ -1,6 +1,8 @@
 // Package client is a Go client of opsworker's HTTP API: submit an
-// operation from its typed params (package ops), read it, list and page
-// through operations, wait for one to end, and cancel one.
+// operation from its typed params (package ops) or as JSON, read it and
+// its timeline, list, search and page through operations, wait for one to
+// end, cancel, approve or reject one; start, follow, decide and cancel
+// runbook runs; pause and resume provider accounts.
 //
 //	c, err := client.New("https://opsworker.internal:8080", os.Getenv("OPSWORKER_TOKEN"))
 //	op, _, err := c.Submit(ctx, &ops.UCDNPurgeParams{ZoneName: "shop", ZoneType: ops.ZoneTypeObjects, Files: []string{"/index.html"}},
@@ -20,8 +22,10 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -111,12 +115,14 @@ func CallbackURL(url string) SubmitOption { return func(r *submitRequest) { r.Ca
 func Account(name string) SubmitOption { return func(r *submitRequest) { r.Account = name } }
 
 type submitRequest struct {
-	TaskType       string          `json:"task_type"`
-	Provider       string          `json:"provider"`
-	Account        string          `json:"account,omitempty"`
-	Params         json.RawMessage `json:"params"`
-	CallbackURL    string          `json:"callback_url,omitempty"`
-	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	TaskType       string            `json:"task_type"`
+	Provider       string            `json:"provider"`
+	Account        string            `json:"account,omitempty"`
+	Params         json.RawMessage   `json:"params"`
+	CallbackURL    string            `json:"callback_url,omitempty"`
+	IdempotencyKey string            `json:"idempotency_key,omitempty"`
+	Labels         map[string]string `json:"labels,omitempty"`
+	DryRun         bool              `json:"dry_run,omitempty"`
 }
 
 // Submit creates an operation from p: its kind and provider come from the
@@ -165,6 +171,15 @@ type ListOptions struct {
 	Limit int
 	// Cursor is a Response.NextCursor of an earlier page.
 	Cursor string
+	// Labels match operations carrying every one of these labels.
+	Labels map[string]string
+	// Resource matches what the operation acts on
+	// (leaseweb:server:12345).
+	Resource string
+	// Actor matches the name of who submitted it.
+	Actor string
+	// Since and Until bound the creation time (inclusive; zero: open).
+	Since, Until time.Time
 }
 
 // List returns one page of operations, newest first. A page may hold
@@ -186,6 +201,21 @@ func (c *Client) List(ctx context.Context, o ListOptions) ([]ops.Operation, *Res
 	}
 	if o.Cursor != "" {
 		q.Set("cursor", o.Cursor)
+	}
+	for _, k := range slices.Sorted(maps.Keys(o.Labels)) {
+		q.Add("label", k+"="+o.Labels[k])
+	}
+	if o.Resource != "" {
+		q.Set("resource", o.Resource)
+	}
+	if o.Actor != "" {
+		q.Set("actor", o.Actor)
+	}
+	if !o.Since.IsZero() {
+		q.Set("since", o.Since.Format(time.RFC3339Nano))
+	}
+	if !o.Until.IsZero() {
+		q.Set("until", o.Until.Format(time.RFC3339Nano))
 	}
 	var page struct {
 		Operations []ops.Operation `json:"operations"`

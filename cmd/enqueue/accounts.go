@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/opsworker/opsworker/client"
 	"github.com/opsworker/opsworker/internal/flow"
 	"github.com/opsworker/opsworker/ops"
 )
@@ -32,6 +33,19 @@ func newAccountCmd(g *globals) *cobra.Command {
 				if !slices.Contains(ops.Providers(), provider) {
 					return fail(exitBadInput, "provider: unknown %q (known: %s)", provider, strings.Join(ops.Providers(), ", "))
 				}
+				if c, err := g.api(cmd); err != nil {
+					return err
+				} else if c != nil {
+					call := c.ResumeAccount
+					if pause {
+						call = c.PauseAccount
+					}
+					res, _, err := call(cmd.Context(), provider, account)
+					if err != nil {
+						return g.apiFail(verb, err)
+					}
+					return g.printPause(*res)
+				}
 				rdb, err := g.connect(cmd.Context())
 				if err != nil {
 					return err
@@ -54,14 +68,19 @@ func newAccountCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return fail(exitNoRedis, "redis: %v", err)
 				}
-				if g.output == "json" {
-					return g.printJSON(map[string]any{"provider": provider, "account": account, "paused": pause, "was_paused": was})
-				}
-				fmt.Fprintf(g.stdout, "%s on %s: %s (was %s)\n", account, provider, map[bool]string{true: "paused", false: "running"}[pause], map[bool]string{true: "paused", false: "running"}[was])
-				return nil
+				return g.printPause(client.AccountPause{Provider: provider, Account: account, Paused: pause, WasPaused: was})
 			},
 		}
 	}
 	cmd.AddCommand(state(true), state(false))
 	return cmd
+}
+
+func (g *globals) printPause(p client.AccountPause) error {
+	if g.jsonOut() {
+		return g.printJSON(p)
+	}
+	word := map[bool]string{true: "paused", false: "running"}
+	fmt.Fprintf(g.stdout, "%s on %s: %s (was %s)\n", p.Account, p.Provider, word[p.Paused], word[p.WasPaused])
+	return nil
 }

@@ -18,10 +18,23 @@ import (
 // approvals to rely on.
 func newApproveCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "approve <operation-id>",
-		Short: "Approve an operation waiting in pending_approval (not your own): it goes on to launch",
-		Args:  cobra.ExactArgs(1),
+		Use:               "approve <operation-id>",
+		Short:             "Approve an operation waiting in pending_approval (not your own): it goes on to launch",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeOpIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if c, err := g.api(cmd); err != nil {
+				return err
+			} else if c != nil {
+				op, _, err := c.Approve(cmd.Context(), args[0])
+				if isNotFound(err) {
+					return fail(exitBadInput, "operation %s: not found", args[0])
+				}
+				if err != nil {
+					return g.apiFail("approve "+args[0], err)
+				}
+				return g.approved(*op)
+			}
 			rdb, err := g.connect(cmd.Context())
 			if err != nil {
 				return err
@@ -36,22 +49,40 @@ func newApproveCmd(g *globals) *cobra.Command {
 			case err != nil:
 				return fail(exitNoRedis, "approve: %v", err)
 			}
-			if g.output == "json" {
-				return g.printJSON(op)
-			}
-			fmt.Fprintf(g.stdout, "approved %s (%s on %s, %s); it is %s\n", op.ID, op.Kind, op.Provider, op.Resource, op.State)
-			return nil
+			return g.approved(op.View())
 		},
 	}
 }
 
+func (g *globals) approved(op ops.Operation) error {
+	if g.jsonOut() {
+		return g.printJSON(op)
+	}
+	fmt.Fprintf(g.stdout, "approved %s (%s on %s, %s); it is %s\n", op.ID, op.Kind, op.Provider, op.Resource, op.State)
+	return nil
+}
+
 func newRejectCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "reject <operation-id>",
-		Short: "Reject an operation waiting in pending_approval: it ends canceled, saying who rejected it",
-		Args:  cobra.ExactArgs(1),
+		Use:               "reject <operation-id>",
+		Short:             "Reject an operation waiting in pending_approval: it ends canceled, saying who rejected it",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeOpIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if c, err := g.api(cmd); err != nil {
+				return err
+			} else if c != nil {
+				op, _, err := c.Reject(ctx, args[0])
+				if isNotFound(err) {
+					return fail(exitBadInput, "operation %s: not found", args[0])
+				}
+				if err != nil {
+					return g.apiFail("reject "+args[0], err)
+				}
+				fmt.Fprintf(g.stderr, "rejection of %s queued\n", op.ID)
+				return nil
+			}
 			rdb, op, err := g.loadOp(ctx, args[0])
 			if err != nil {
 				return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -39,5 +40,46 @@ func TestCancelWaitExitCode(t *testing.T) {
 			assert.Equal(t, tc.code, code, errOut.String())
 			assert.Contains(t, errOut.String(), string(tc.end))
 		})
+	}
+}
+
+// `submit --wait` exits 0 when the operation succeeds and 1 when it ends
+// canceled, in Redis mode and in API mode.
+func TestSubmitWaitExitCode(t *testing.T) {
+	r := startAPI(t)
+	for _, mode := range []string{"redis", "api"} {
+		for _, tc := range []struct {
+			end  opstore.State
+			code int
+		}{{opstore.StateSucceeded, 0}, {opstore.StateCanceled, 1}} {
+			t.Run(mode+"/"+string(tc.end), func(t *testing.T) {
+				key := mode + string(tc.end)
+				go func() {
+					// The worker's side: the operation ends.
+					for range 100 {
+						time.Sleep(50 * time.Millisecond)
+						ops, err := r.store.List(context.Background(), opstore.Filter{Limit: 100})
+						for _, op := range ops {
+							if err == nil && op.IdempotencyKey == key {
+								_, _ = r.store.Update(context.Background(), op, opstore.Change{To: tc.end})
+								return
+							}
+						}
+					}
+				}()
+				args := []string{"submit", "cdn:purge", "--provider", "ucdn", "--params", purgeParams, "--key", key, "--wait", "--timeout", "10s"}
+				var code int
+				var errOut string
+				if mode == "api" {
+					code, _, errOut = r.sh(t, writeSecret, args...)
+				} else {
+					var o, e bytes.Buffer
+					code = run(t.Context(), append([]string{"--redis", r.redis}, args...), strings.NewReader(""), &o, &e)
+					errOut = e.String()
+				}
+				assert.Equal(t, tc.code, code, errOut)
+				assert.Contains(t, errOut, string(tc.end))
+			})
+		}
 	}
 }

@@ -35,9 +35,16 @@ type globals struct {
 	keyPrefix string
 	queue     string
 	as        string
-	stdin     io.Reader
-	stdout    io.Writer
-	stderr    io.Writer
+	// apiFlag is --api; contextFlag is --context; res is what they, the
+	// environment and the contexts file resolve to.
+	apiFlag     string
+	contextFlag string
+	tokenFlag   string
+	res         *resolved
+	cmd         *cobra.Command // the command running
+	stdin       io.Reader
+	stdout      io.Writer
+	stderr      io.Writer
 }
 
 func envOr(name, def string) string {
@@ -56,9 +63,13 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			if g.output != "text" && g.output != "json" {
-				return fail(exitBadInput, "--output: must be text or json, got %q", g.output)
+			if g.output != "text" && g.output != "json" && g.output != "jsonl" {
+				return fail(exitBadInput, "--output: must be text, json or jsonl, got %q", g.output)
 			}
+			if cmd.Flags().Changed("token") {
+				return fail(exitBadInput, "--token is not accepted on the command line (it would show in ps and shell history): set OPSWORKER_TOKEN, or token_env or token_file in a context (enqueue config --help)")
+			}
+			g.cmd = cmd
 			return nil
 		},
 	}
@@ -66,17 +77,31 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.SetVersionTemplate("enqueue {{.Version}}\n")
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.redisURL, "redis", envOr("OPSWORKER_REDIS_URL", defaultRedisURL), "Redis URL (env OPSWORKER_REDIS_URL)")
-	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
+	pf.StringVar(&g.redisURL, "redis", defaultRedisURL, "Redis URL, for direct access without the API (env OPSWORKER_REDIS_URL, or the context's redis)")
+	pf.StringVar(&g.apiFlag, "api", "", "the worker's HTTP API URL: commands go through it with the token in OPSWORKER_TOKEN or the context (env OPSWORKER_API_URL, or the context's api; --api= turns API mode off)")
+	pf.StringVar(&g.contextFlag, "context", "", "the context of the contexts file to use (env OPSWORKER_CONTEXT; default its current-context; see enqueue config)")
+	pf.StringVar(&g.tokenFlag, "token", "", "not accepted: set OPSWORKER_TOKEN or a context's token_env/token_file")
+	_ = pf.MarkHidden("token")
+	pf.StringVarP(&g.output, "output", "o", "text", "output format: text, json, or jsonl (one JSON object a line)")
 	pf.StringVar(&g.keyPrefix, "key-prefix", envOr("OPSWORKER_KEY_PREFIX", "opsworker"), "operation store key prefix, as redis.key_prefix (env OPSWORKER_KEY_PREFIX)")
 	pf.StringVar(&g.as, "as", envOr("OPSWORKER_AS", os.Getenv("USER")), "who you are, recorded as submitted_by or canceled_by, unauthenticated (env OPSWORKER_AS; default $USER)")
 	pf.StringVar(&g.queue, "queue", envOr("OPSWORKER_QUEUE", "default"), "the general queue, where cancel requests go, as operations.queue (env OPSWORKER_QUEUE); operations go to their provider's queue, ops:<provider>")
-	root.AddCommand(newSubmitCmd(g), newStatusCmd(g), newWaitCmd(g), newListCmd(g), newWebhooksCmd(g), newSchedulesCmd(g), newCancelCmd(g), newAccountCmd(g), newEventsCmd(g), newApproveCmd(g), newRejectCmd(g), newRunCmd(g), newRunsCmd(g), newGateCmd(g), newCancelRunCmd(g), newDemoCmd(g))
+	root.AddCommand(newSubmitCmd(g), newStatusCmd(g), newWaitCmd(g), newListCmd(g), newWebhooksCmd(g), newSchedulesCmd(g), newCancelCmd(g), newAccountCmd(g), newEventsCmd(g), newApproveCmd(g), newRejectCmd(g), newRunCmd(g), newRunsCmd(g), newGateCmd(g), newCancelRunCmd(g), newConfigCmd(g), newDemoCmd(g))
 	return root
 }
 
-// connect opens Redis and checks it answers (exit 3 otherwise).
+// connect opens Redis and checks it answers (exit 3 otherwise). In API
+// mode only a command the API does not cover gets here: it refuses unless
+// --redis is on the command line.
 func (g *globals) connect(ctx context.Context) (redis.UniversalClient, error) {
+	if g.cmd != nil {
+		if err := g.resolve(g.cmd); err != nil {
+			return nil, err
+		}
+	}
+	if err := g.redisOnly(); err != nil {
+		return nil, err
+	}
 	conn, err := redisconn.Parse(g.redisURL)
 	if err != nil {
 		return nil, fail(exitBadInput, "--redis: %v", err)
@@ -167,6 +192,11 @@ func newSubmitCmd(g *globals) *cobra.Command {
 				return fail(exitBadInput, "%v", err)
 			}
 			ctx := cmd.Context()
+			if c, err := g.api(cmd); err != nil {
+				return err
+			} else if c != nil {
+				return g.submitAPI(ctx, c, kind, env, dryRun, wait, timeout)
+			}
 			rdb, err := g.connect(ctx)
 			if err != nil {
 				return err
@@ -191,9 +221,9 @@ func newSubmitCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(g.stderr, "idempotency key %q already names operation %s (%s); nothing new was launched\n", env.IdempotencyKey, op.ID, op.State)
 			}
 			if wait {
-				return g.waitFor(ctx, rdb, op.ID, timeout)
+				return g.waitFor(ctx, g.redisGetter(rdb), op.ID, timeout)
 			}
-			if g.output == "json" {
+			if g.jsonOut() {
 				return g.printJSON(op)
 			}
 			fmt.Fprintln(g.stdout, op.ID)
@@ -227,31 +257,52 @@ func newSubmitCmd(g *globals) *cobra.Command {
 func newStatusCmd(g *globals) *cobra.Command {
 	var events bool
 	cmd := &cobra.Command{
-		Use:   "status <operation-id>",
-		Short: "Show an operation's record",
-		Args:  cobra.ExactArgs(1),
+		Use:               "status <operation-id>",
+		Short:             "Show an operation's record",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeOpIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rdb, op, err := g.loadOp(cmd.Context(), args[0])
-			if err != nil {
+			ctx := cmd.Context()
+			var view ops.Operation
+			var evs []ops.TimelineEvent
+			if c, err := g.api(cmd); err != nil {
 				return err
+			} else if c != nil {
+				op, err := g.apiOp(ctx, c, args[0])
+				if err != nil {
+					return err
+				}
+				view = *op
+				if events {
+					if evs, _, err = c.Events(ctx, op.ID); err != nil {
+						return g.apiFail("events", err)
+					}
+				}
+			} else {
+				rdb, op, err := g.loadOp(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				defer rdb.Close()
+				view = op.View()
+				if events {
+					if evs, err = g.store(rdb).Timeline(ctx, op.ID); err != nil {
+						return fail(exitNoRedis, "%v", err)
+					}
+				}
 			}
-			defer rdb.Close()
 			if !events {
-				return g.printOp(op)
+				return g.printView(view)
 			}
-			evs, err := g.store(rdb).Timeline(cmd.Context(), op.ID)
-			if err != nil {
-				return fail(exitNoRedis, "%v", err)
-			}
-			if g.output == "json" {
+			if g.jsonOut() {
 				// The view, not the record: the record's own MarshalJSON
 				// would hide the events.
 				return g.printJSON(struct {
 					ops.Operation
 					Events []ops.TimelineEvent `json:"events"`
-				}{op.View(), evs})
+				}{view, evs})
 			}
-			if err := g.printOp(op); err != nil {
+			if err := g.printView(view); err != nil {
 				return err
 			}
 			fmt.Fprintln(g.stdout)
@@ -264,25 +315,39 @@ func newStatusCmd(g *globals) *cobra.Command {
 
 func newEventsCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:     "events <operation-id>",
-		Aliases: []string{"history"},
-		Short:   "Show an operation's timeline: who asked, waits, attempts, polls, callbacks, cancels, webhooks",
-		Args:    cobra.ExactArgs(1),
+		Use:               "events <operation-id>",
+		Aliases:           []string{"history"},
+		Short:             "Show an operation's timeline: who asked, waits, attempts, polls, callbacks, cancels, webhooks",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeOpIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rdb, op, err := g.loadOp(cmd.Context(), args[0])
-			if err != nil {
+			ctx := cmd.Context()
+			var evs []ops.TimelineEvent
+			if c, err := g.api(cmd); err != nil {
 				return err
+			} else if c != nil {
+				op, err := g.apiOp(ctx, c, args[0])
+				if err != nil {
+					return err
+				}
+				if evs, _, err = c.Events(ctx, op.ID); err != nil {
+					return g.apiFail("events", err)
+				}
+			} else {
+				rdb, op, err := g.loadOp(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				defer rdb.Close()
+				if evs, err = g.store(rdb).Timeline(ctx, op.ID); err != nil {
+					return fail(exitNoRedis, "%v", err)
+				}
 			}
-			defer rdb.Close()
-			evs, err := g.store(rdb).Timeline(cmd.Context(), op.ID)
-			if err != nil {
-				return fail(exitNoRedis, "%v", err)
-			}
-			if g.output == "json" {
+			if g.jsonOut() {
 				if evs == nil {
 					evs = []ops.TimelineEvent{}
 				}
-				return g.printJSON(evs)
+				return g.printList(evs)
 			}
 			return g.printTimeline(evs)
 		},
@@ -308,7 +373,7 @@ func (g *globals) dryRun(ctx context.Context, rdb redis.UniversalClient, q tasks
 		case err == nil && a.Plan == nil:
 			return fail(exitBadInput, "%s", a.Message)
 		case err == nil:
-			if g.output == "json" {
+			if g.jsonOut() {
 				return g.printJSON(a.Plan)
 			}
 			return g.printPlan(a.Plan)
@@ -412,16 +477,22 @@ func labelList(labels map[string]string) string {
 func newWaitCmd(g *globals) *cobra.Command {
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "wait <operation-id>",
-		Short: "Wait until an operation ends; exit 0 if it succeeded, 1 otherwise",
-		Args:  cobra.ExactArgs(1),
+		Use:               "wait <operation-id>",
+		Short:             "Wait until an operation ends; exit 0 if it succeeded, 1 otherwise",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeOpIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if c, err := g.api(cmd); err != nil {
+				return err
+			} else if c != nil {
+				return g.waitFor(cmd.Context(), g.apiGetter(c), args[0], timeout)
+			}
 			rdb, err := g.connect(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer rdb.Close()
-			return g.waitFor(cmd.Context(), rdb, args[0], timeout)
+			return g.waitFor(cmd.Context(), g.redisGetter(rdb), args[0], timeout)
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "how long to wait")
@@ -432,9 +503,11 @@ func newListCmd(g *globals) *cobra.Command {
 	var state, kind, provider, resource, actor, since, until string
 	var labels []string
 	var limit int
+	var cursor string
+	var all bool
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List recent operations, newest first",
+		Short: "List recent operations, newest first (--cursor to go on, --all to follow every page)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if state != "" && !opstore.State(state).Valid() {
@@ -446,30 +519,33 @@ func newListCmd(g *globals) *cobra.Command {
 			if provider != "" && !slices.Contains(tasks.Providers(), provider) {
 				return fail(exitBadInput, "--provider: unknown provider %q (one of %s)", provider, strings.Join(tasks.Providers(), ", "))
 			}
-			if limit < 1 || limit > 1000 {
-				return fail(exitBadInput, "--limit: must be 1..1000")
+			// --all follows every page, up to --limit only if given.
+			bound := limit
+			switch {
+			case all && !cmd.Flags().Changed("limit"):
+				bound = 0
+			case all && limit < 1:
+				return fail(exitBadInput, "--limit: must be at least 1")
+			case !all && (limit < 1 || limit > 1000):
+				return fail(exitBadInput, "--limit: must be 1..1000 (--all for more)")
 			}
-			filter := opstore.Filter{State: opstore.State(state), Kind: kind, Provider: provider, Limit: limit}
+			filter := opstore.Filter{State: opstore.State(state), Kind: kind, Provider: provider, After: cursor}
 			if field, err := filter.SetSearch(labels, resource, actor, since, until); err != nil {
 				return fail(exitBadInput, "--%s: %v", field, err)
 			}
-			rdb, err := g.connect(cmd.Context())
+			ops, next, short, err := g.listOps(cmd.Context(), cmd, filter, bound, all)
 			if err != nil {
 				return err
 			}
-			defer rdb.Close()
-			ops, next, err := g.store(rdb).ListUpTo(cmd.Context(), filter)
-			if err != nil {
-				return fail(exitNoRedis, "%v", err)
+			if short {
+				fmt.Fprintf(g.stderr, "enqueue: showing %d; the search stopped after 100 pages of the index, and older operations may match too (narrow the filter, or go on with the cursor below)\n", len(ops))
 			}
-			if next != "" && len(ops) < limit {
-				fmt.Fprintf(g.stderr, "enqueue: showing %d; the search stopped after 100 pages of the index, and older operations may match too (narrow the filter)\n", len(ops))
+			if next != "" {
+				// Not in the JSON: -o json stays an array.
+				fmt.Fprintf(g.stderr, "next_cursor: %s (enqueue list --cursor %s, with the same filters)\n", next, next)
 			}
-			if g.output == "json" {
-				if ops == nil {
-					ops = []*opstore.Operation{}
-				}
-				return g.printJSON(ops)
+			if g.jsonOut() {
+				return g.printList(ops)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tKIND\tPROVIDER\tACCOUNT\tSTATE\tCREATED\tUPDATED")
@@ -503,7 +579,9 @@ func newListCmd(g *globals) *cobra.Command {
 		}
 		return out
 	}))
-	f.IntVar(&limit, "limit", 20, "at most this many")
+	f.IntVar(&limit, "limit", 20, "at most this many (with --all: only if given)")
+	f.StringVar(&cursor, "cursor", "", "go on from this cursor (the next_cursor an earlier list printed on stderr)")
+	f.BoolVar(&all, "all", false, "follow the cursors to the last match (bounded by --limit if given)")
 	return cmd
 }
 
@@ -511,7 +589,7 @@ func newListCmd(g *globals) *cobra.Command {
 // stderr and the final record to stdout.
 // waitFor follows operation id until it ends, then prints it. It exits 0
 // when it ends in one of want (default: succeeded), 1 otherwise.
-func (g *globals) waitFor(ctx context.Context, rdb redis.UniversalClient, id string, timeout time.Duration, want ...opstore.State) error {
+func (g *globals) waitFor(ctx context.Context, get opGetter, id string, timeout time.Duration, want ...opstore.State) error {
 	if len(want) == 0 {
 		want = []opstore.State{opstore.StateSucceeded}
 	}
@@ -520,21 +598,22 @@ func (g *globals) waitFor(ctx context.Context, rdb redis.UniversalClient, id str
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	store := g.store(rdb)
 	last := ""
 	interval := 100 * time.Millisecond
 	for {
-		op, err := store.Get(ctx, id)
+		op, err := get(ctx, id)
+		var ee *exitError
 		switch {
 		case errors.Is(err, opstore.ErrNotFound):
 			return fail(exitBadInput, "operation %s: not found", id)
+		case err != nil && ctx.Err() == nil && errors.As(err, &ee):
+			return err
 		case err != nil && ctx.Err() == nil:
 			return fail(exitNoRedis, "%v", err)
 		case err == nil:
-			tasks.NoteUnserved(ctx, flow.NewServed(rdb, g.keyPrefix), op, time.Now())
 			line := string(op.State)
-			if op.Status != "" {
-				line += " (provider status " + op.Status + ")"
+			if op.ProviderStatus != "" {
+				line += " (provider status " + op.ProviderStatus + ")"
 			}
 			if op.State == opstore.StateRunning {
 				line += progressBar(op.Progress)
@@ -547,7 +626,7 @@ func (g *globals) waitFor(ctx context.Context, rdb redis.UniversalClient, id str
 				last = line
 			}
 			if op.State.Terminal() {
-				if err := g.printOp(op); err != nil {
+				if err := g.printView(*op); err != nil {
 					return err
 				}
 				if !slices.Contains(want, op.State) {
@@ -570,14 +649,14 @@ func (g *globals) waitFor(ctx context.Context, rdb redis.UniversalClient, id str
 	}
 }
 
-func (g *globals) printJSON(v any) error {
-	enc := json.NewEncoder(g.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+func (g *globals) printOp(op *opstore.Operation) error {
+	return g.printView(op.View())
 }
 
-func (g *globals) printOp(op *opstore.Operation) error {
-	if g.output == "json" {
+// printView writes an operation as everything outside the worker sees
+// it (secrets redacted): the record's fields, or its JSON.
+func (g *globals) printView(op ops.Operation) error {
+	if g.jsonOut() {
 		return g.printJSON(op)
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
@@ -601,7 +680,7 @@ func (g *globals) printOp(op *opstore.Operation) error {
 	row("submitted_by", op.SubmittedBy.String())
 	row("canceled_by", op.CanceledBy.String())
 	row("labels", labelList(op.Labels))
-	row("provider_status", op.Status)
+	row("provider_status", op.ProviderStatus)
 	row("handle", op.Handle)
 	row("attempts", fmt.Sprint(op.Attempts))
 	row("polls", fmt.Sprint(op.Polls))
@@ -610,8 +689,8 @@ func (g *globals) printOp(op *opstore.Operation) error {
 	row("finished_at", ts(op.FinishedAt))
 	row("deadline_at", ts(op.DeadlineAt))
 	row("idempotency_key", op.IdempotencyKey)
-	row("callback_url", opstore.CallbackOrigin(op.CallbackURL))
-	row("params", string(op.RedactedParams()))
+	row("callback_url", op.CallbackURL)
+	row("params", string(op.Params))
 	row("result", string(op.Result))
 	row("last_error", op.LastError)
 	return tw.Flush()
@@ -652,9 +731,26 @@ Leaseweb server job is stopped at the provider:
 
 The operation ends canceled once the provider reports the job CANCELED or
 EXPIRED.`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeOpIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if c, err := g.api(cmd); err != nil {
+				return err
+			} else if c != nil {
+				op, _, err := c.Cancel(ctx, args[0], expire)
+				if isNotFound(err) {
+					return fail(exitBadInput, "operation %s: not found (unknown id, or expired after its retention)", args[0])
+				}
+				if err != nil {
+					return g.apiFail("cancel "+args[0], err)
+				}
+				fmt.Fprintf(g.stderr, "cancel of %s requested\n", op.ID)
+				if wait {
+					return g.waitFor(ctx, g.apiGetter(c), op.ID, timeout, opstore.StateCanceled)
+				}
+				return nil
+			}
 			rdb, op, err := g.loadOp(ctx, args[0])
 			if err != nil {
 				return err
@@ -674,7 +770,7 @@ EXPIRED.`,
 			fmt.Fprintf(g.stderr, "cancel of %s requested\n", op.ID)
 			if wait {
 				// Canceled is what was asked: exit 0.
-				return g.waitFor(ctx, rdb, op.ID, timeout, opstore.StateCanceled)
+				return g.waitFor(ctx, g.redisGetter(rdb), op.ID, timeout, opstore.StateCanceled)
 			}
 			return nil
 		},

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -34,16 +33,16 @@ unless --not-production-i-am-sure: the examples install servers and
 delete snapshots.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if g.redisURL != defaultRedisURL && !force {
-				return fail(exitBadInput, "--redis %s is not the development worker's Redis (%s): the demo's operations would reach whatever providers that worker serves; add --not-production-i-am-sure if it runs simulators only",
-					redactURL(g.redisURL), defaultRedisURL)
-			}
 			ctx := cmd.Context()
 			rdb, err := g.connect(ctx)
 			if err != nil {
 				return err
 			}
 			defer rdb.Close()
+			if g.redisURL != defaultRedisURL && !force {
+				return fail(exitBadInput, "--redis %s is not the development worker's Redis (%s): the demo's operations would reach whatever providers that worker serves; add --not-production-i-am-sure if it runs simulators only",
+					safeURL(g.redisURL), defaultRedisURL)
+			}
 			store := g.store(rdb)
 			sub := tasks.NewSubmitter(store, asynq.NewClientFromRedisClient(rdb), tasks.SubmitOptions{})
 			type row struct{ kind, provider, id string }
@@ -99,14 +98,4 @@ Where to look (make run prints the token to sign in with):
 	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "how long to wait for the operations to end")
 	cmd.Flags().BoolVar(&force, "not-production-i-am-sure", false, "allow a Redis other than the development default")
 	return cmd
-}
-
-// redactURL drops a URL's password.
-func redactURL(u string) string {
-	if at := strings.LastIndex(u, "@"); at > 0 {
-		if i := strings.Index(u, "://"); i >= 0 && i < at {
-			return u[:i+3] + "…" + u[at:]
-		}
-	}
-	return u
 }

@@ -52,7 +52,22 @@ func TestListFollowsPagesToTheLimit(t *testing.T) {
 		ids = append(ids, op.ID)
 	}
 	assert.Equal(t, []string{"match3", "match2", "match1"}, ids)
-	assert.Empty(t, errOut)
+	assert.NotContains(t, errOut, "100 pages", "the limit was reached: no warning")
+	// The next page's cursor goes to stderr: -o json stays an array.
+	require.True(t, strings.HasPrefix(errOut, "next_cursor: "), errOut)
+	cursor := strings.Fields(errOut)[1]
+	code, out, errOut = list("--state", "failed", "--kind", "cdn:purge", "--limit", "3", "--output", "jsonl", "--cursor", cursor)
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, 1, strings.Count(out, "\n"), out)
+	assert.Contains(t, out, `"id":"match0"`)
+	assert.Empty(t, errOut, "the last page has no next cursor")
+
+	code, out, errOut = list("--kind", "cdn:purge", "--all", "--output", "jsonl")
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, 1504, strings.Count(out, "\n"), "every purge, one a line")
+	code, _, errOut = list("--cursor", "nonsense")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "--cursor")
 
 	code, out, _ = list("--state", "failed", "--kind", "cdn:purge", "--limit", "20")
 	require.Equal(t, 0, code)

@@ -3,8 +3,10 @@
 //
 // Exit codes: 0 success (with --wait: the operation succeeded); 1 the
 // operation ended failed, timed_out or canceled; 2 bad input (the message
-// names the field; nothing was enqueued); 3 Redis cannot be reached; 4 a
-// wait timed out before the operation ended (it goes on running).
+// names the field; nothing was enqueued; in API mode also a token that is
+// missing, not valid or lacks the scope); 3 Redis cannot be reached (in
+// API mode: the API cannot be reached, or answered 5xx); 4 a wait timed
+// out before the operation ended (it goes on running).
 package main
 
 import (

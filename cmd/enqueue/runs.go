@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/opsworker/opsworker/client"
 	"github.com/opsworker/opsworker/internal/opstore"
 	"github.com/opsworker/opsworker/internal/runbook"
 	"github.com/opsworker/opsworker/internal/tasks"
@@ -80,17 +82,47 @@ func newRunCmd(g *globals) *cobra.Command {
 				return fail(exitBadInput, "%v", err)
 			}
 			ctx := cmd.Context()
+			req.Inputs, req.Labels = in, lab
+			if c, err := g.api(cmd); err != nil {
+				return err
+			} else if c != nil {
+				o := client.RunOptions{Inputs: in, Labels: lab, CallbackURL: callback}
+				var r *client.Run
+				if req.Definition != nil {
+					def, err := json.Marshal(req.Definition)
+					if err != nil {
+						return fail(exitBadInput, "--file %s: %v", file, err)
+					}
+					r, _, err = c.StartInlineRun(ctx, def, o)
+					if err != nil {
+						return g.apiFail("run", err)
+					}
+				} else if r, _, err = c.StartRun(ctx, req.Runbook, o); err != nil {
+					return g.apiFail("run "+req.Runbook, err)
+				}
+				run, err := decodeRun(r)
+				if err != nil {
+					return err
+				}
+				if !wait {
+					if g.jsonOut() {
+						return g.printJSON(run)
+					}
+					fmt.Fprintln(g.stdout, run.ID)
+					return nil
+				}
+				return g.followRun(ctx, g.apiRuns(c), run.ID, timeout)
+			}
 			rdb, err := g.connect(ctx)
 			if err != nil {
 				return err
 			}
 			defer rdb.Close()
-			req.Inputs, req.Labels = in, lab
 			id, err := runbook.RequestStart(ctx, rdb, g.keyPrefix, asynq.NewClientFromRedisClient(rdb), g.queue, req, tasks.Declared(ops.ViaCLI, g.as))
 			if err != nil {
 				return fail(exitNoRedis, "start: %v", err)
 			}
-			run, err := g.waitRun(ctx, rdb, id, 30*time.Second, func(r *runbook.Run) bool { return true })
+			run, err := g.waitRun(ctx, g.redisRuns(rdb), id, 30*time.Second, func(r *runbook.Run) bool { return true })
 			if err != nil {
 				return err
 			}
@@ -98,13 +130,13 @@ func newRunCmd(g *globals) *cobra.Command {
 				return fail(exitBadInput, "%s", run.Error)
 			}
 			if !wait {
-				if g.output == "json" {
+				if g.jsonOut() {
 					return g.printJSON(run)
 				}
 				fmt.Fprintln(g.stdout, id)
 				return nil
 			}
-			return g.followRun(ctx, rdb, id, timeout)
+			return g.followRun(ctx, g.redisRuns(rdb), id, timeout)
 		},
 	}
 	f := cmd.Flags()
@@ -133,14 +165,49 @@ func readDefinition(path string) (*runbook.Definition, error) {
 	return &def, nil
 }
 
+// runReader reads a run: opstore.ErrNotFound when there is none (yet);
+// an *exitError stops the caller as it says.
+type runReader func(ctx context.Context, id string) (*runbook.Run, error)
+
+func (g *globals) redisRuns(rdb redis.UniversalClient) runReader {
+	return func(ctx context.Context, id string) (*runbook.Run, error) {
+		return runbook.ReadRun(ctx, rdb, g.keyPrefix, id)
+	}
+}
+
+func (g *globals) apiRuns(c *client.Client) runReader {
+	return func(ctx context.Context, id string) (*runbook.Run, error) {
+		r, _, err := c.GetRun(ctx, id)
+		switch {
+		case isNotFound(err):
+			return nil, opstore.ErrNotFound
+		case err != nil:
+			return nil, g.apiFail("run "+id, err)
+		}
+		return decodeRun(r)
+	}
+}
+
+// decodeRun reads a run the API answered as the worker keeps it.
+func decodeRun(r *client.Run) (*runbook.Run, error) {
+	var run runbook.Run
+	if err := json.Unmarshal(r.Raw, &run); err != nil {
+		return nil, fail(exitNoRedis, "the API's run: %v", err)
+	}
+	return &run, nil
+}
+
 // waitRun waits until a worker has taken the run and ok(run) holds.
-func (g *globals) waitRun(ctx context.Context, rdb redis.UniversalClient, id string, within time.Duration, ok func(*runbook.Run) bool) (*runbook.Run, error) {
+func (g *globals) waitRun(ctx context.Context, read runReader, id string, within time.Duration, ok func(*runbook.Run) bool) (*runbook.Run, error) {
 	deadline := time.Now().Add(within)
 	for {
-		run, err := runbook.ReadRun(ctx, rdb, g.keyPrefix, id)
+		run, err := read(ctx, id)
+		var ee *exitError
 		switch {
 		case err == nil && ok(run):
 			return run, nil
+		case errors.As(err, &ee):
+			return nil, err
 		case err != nil && !errors.Is(err, opstore.ErrNotFound):
 			return nil, fail(exitNoRedis, "%v", err)
 		}
@@ -156,9 +223,9 @@ func (g *globals) waitRun(ctx context.Context, rdb redis.UniversalClient, id str
 }
 
 // followRun prints each step change until the run ends.
-func (g *globals) followRun(ctx context.Context, rdb redis.UniversalClient, id string, timeout time.Duration) error {
+func (g *globals) followRun(ctx context.Context, read runReader, id string, timeout time.Duration) error {
 	seen := map[string]string{}
-	run, err := g.waitRun(ctx, rdb, id, timeout, func(r *runbook.Run) bool {
+	run, err := g.waitRun(ctx, read, id, timeout, func(r *runbook.Run) bool {
 		for _, s := range r.Steps {
 			if seen[s.ID] != s.State {
 				seen[s.ID] = s.State
@@ -174,7 +241,7 @@ func (g *globals) followRun(ctx context.Context, rdb redis.UniversalClient, id s
 	if err != nil {
 		return err
 	}
-	if g.output == "json" {
+	if g.jsonOut() {
 		_ = g.printJSON(run)
 	} else {
 		_ = g.printRun(run)
@@ -209,21 +276,37 @@ func newRunsCmd(g *globals) *cobra.Command {
 		Short: "List runbook runs, newest first, or show one and its steps (with --events, its timeline)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rdb, err := g.connect(cmd.Context())
+			ctx := cmd.Context()
+			c, err := g.api(cmd)
 			if err != nil {
 				return err
 			}
-			defer rdb.Close()
+			var rdb redis.UniversalClient
+			if c == nil {
+				if rdb, err = g.connect(ctx); err != nil {
+					return err
+				}
+				defer rdb.Close()
+			}
 			if len(args) == 0 {
-				runs, err := runbook.ListRuns(cmd.Context(), rdb, g.keyPrefix, 50)
-				if err != nil {
+				var runs []*runbook.Run
+				if c != nil {
+					got, _, err := c.ListRuns(ctx, 50)
+					if err != nil {
+						return g.apiFail("runs", err)
+					}
+					for _, r := range got {
+						run, err := decodeRun(r)
+						if err != nil {
+							return err
+						}
+						runs = append(runs, run)
+					}
+				} else if runs, err = runbook.ListRuns(ctx, rdb, g.keyPrefix, 50); err != nil {
 					return fail(exitNoRedis, "%v", err)
 				}
-				if g.output == "json" {
-					if runs == nil {
-						runs = []*runbook.Run{}
-					}
-					return g.printJSON(runs)
+				if g.jsonOut() {
+					return g.printList(runs)
 				}
 				tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "RUN\tRUNBOOK\tSTATE\tCREATED\tERROR")
@@ -232,20 +315,35 @@ func newRunsCmd(g *globals) *cobra.Command {
 				}
 				return tw.Flush()
 			}
-			run, err := runbook.ReadRun(cmd.Context(), rdb, g.keyPrefix, args[0])
-			if errors.Is(err, opstore.ErrNotFound) {
-				return fail(exitBadInput, "run %s: not found", args[0])
+			read := g.redisRuns(rdb)
+			if c != nil {
+				read = g.apiRuns(c)
 			}
-			if err != nil {
+			run, err := read(ctx, args[0])
+			var ee *exitError
+			switch {
+			case errors.Is(err, opstore.ErrNotFound):
+				return fail(exitBadInput, "run %s: not found", args[0])
+			case errors.As(err, &ee):
+				return err
+			case err != nil:
 				return fail(exitNoRedis, "%v", err)
 			}
 			if events {
-				timeline, err := runbook.ReadTimeline(cmd.Context(), rdb, g.keyPrefix, run.ID)
-				if err != nil {
+				var timeline []runbook.RunEvent
+				if c != nil {
+					evs, _, err := c.RunEvents(ctx, run.ID)
+					if err != nil {
+						return g.apiFail("run events", err)
+					}
+					for _, e := range evs {
+						timeline = append(timeline, runbook.RunEvent(e))
+					}
+				} else if timeline, err = runbook.ReadTimeline(ctx, rdb, g.keyPrefix, run.ID); err != nil {
 					return fail(exitNoRedis, "%v", err)
 				}
-				if g.output == "json" {
-					return g.printJSON(timeline)
+				if g.jsonOut() {
+					return g.printList(timeline)
 				}
 				tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "AT	EVENT	STEP	STATE	BY	DETAIL")
@@ -262,7 +360,7 @@ func newRunsCmd(g *globals) *cobra.Command {
 				}
 				return tw.Flush()
 			}
-			if g.output == "json" {
+			if g.jsonOut() {
 				return g.printJSON(run)
 			}
 			return g.printRun(run)
@@ -281,6 +379,12 @@ func newGateCmd(g *globals) *cobra.Command {
 			action := args[2]
 			if action != "continue" && action != "abort" {
 				return fail(exitBadInput, "want continue or abort, got %q", action)
+			}
+			if c, err := g.api(cmd); err != nil {
+				return err
+			} else if c != nil {
+				r, _, err := c.DecideGate(cmd.Context(), args[0], args[1], action == "continue")
+				return g.ranCommand(r, err, args[0])
 			}
 			return g.runCommand(cmd.Context(), runbook.Command{RunID: args[0], Action: action, Step: args[1], By: tasks.Declared(ops.ViaCLI, g.as)},
 				func(r *runbook.Run) bool {
@@ -302,6 +406,12 @@ func newCancelRunCmd(g *globals) *cobra.Command {
 		Short: "Cancel a run: its running steps are canceled, then its on_failure and finally steps run",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if c, err := g.api(cmd); err != nil {
+				return err
+			} else if c != nil {
+				r, _, err := c.CancelRun(cmd.Context(), args[0], !noCompensate)
+				return g.ranCommand(r, err, args[0])
+			}
 			return g.runCommand(cmd.Context(), runbook.Command{RunID: args[0], Action: "cancel", Compensate: !noCompensate, By: tasks.Declared(ops.ViaCLI, g.as)},
 				func(r *runbook.Run) bool { return r.CancelRequested || !runbook.Active(r.State) })
 		},
@@ -331,9 +441,28 @@ func (g *globals) runCommand(ctx context.Context, c runbook.Command, done func(*
 	if err := runbook.RequestCommand(ctx, asynq.NewClientFromRedisClient(rdb), g.queue, c); err != nil {
 		return fail(exitNoRedis, "%v", err)
 	}
-	run, err = g.waitRun(ctx, rdb, c.RunID, 30*time.Second, done)
+	run, err = g.waitRun(ctx, g.redisRuns(rdb), c.RunID, 30*time.Second, done)
 	if err != nil {
 		return err
+	}
+	return g.printRun(run)
+}
+
+// ranCommand shows the run the API answered a gate's decision or a
+// cancel with.
+func (g *globals) ranCommand(r *client.Run, err error, id string) error {
+	if isNotFound(err) {
+		return fail(exitBadInput, "run %s: not found", id)
+	}
+	if err != nil {
+		return g.apiFail("run "+id, err)
+	}
+	run, err := decodeRun(r)
+	if err != nil {
+		return err
+	}
+	if g.jsonOut() {
+		return g.printJSON(run)
 	}
 	return g.printRun(run)
 }

@@ -94,8 +94,8 @@ func newSchedulesCmd(g *globals) *cobra.Command {
 				}
 				rows = append(rows, row)
 			}
-			if g.output == "json" {
-				return g.printJSON(rows)
+			if g.jsonOut() {
+				return g.printList(rows)
 			}
 			if len(rows) == 0 {
 				fmt.Fprintln(g.stderr, "no schedules published (a worker publishes its config's schedules when it starts)")

@@ -122,11 +122,8 @@ func newWebhooksListCmd(g *globals, queue *string) *cobra.Command {
 			if len(rows) > limit {
 				rows = rows[:limit]
 			}
-			if g.output == "json" {
-				if rows == nil {
-					rows = []delivery{}
-				}
-				return g.printJSON(rows)
+			if g.jsonOut() {
+				return g.printList(rows)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "OPERATION\tEVENT\tDESTINATION\tHOST\tSTATE\tATTEMPTS\tNEXT/LAST ERROR")
@@ -163,9 +160,10 @@ func newWebhooksReplayCmd(g *globals, queue *string) *cobra.Command {
 	var dest string
 	var all bool
 	cmd := &cobra.Command{
-		Use:   "replay <operation-id> [--destination callback|sub:<name>|URL] [--all]",
-		Short: "Send an operation's events again where they were not delivered (--all: everywhere): a new attempt series with the same webhook-id",
-		Args:  cobra.ExactArgs(1),
+		Use:               "replay <operation-id> [--destination callback|sub:<name>|URL] [--all]",
+		Short:             "Send an operation's events again where they were not delivered (--all: everywhere): a new attempt series with the same webhook-id",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeOpIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var byURL *url.URL
 			if dest != "" && dest != tasks.DestinationCallback && !strings.HasPrefix(dest, "sub:") {
@@ -285,7 +283,7 @@ func newWebhooksVerifyCmd(g *globals) *cobra.Command {
 				return fail(exitBadInput, "--body-file: %v", err)
 			}
 			verr := webhookverify.Verify(h, body, tolerance, time.Now(), keys...)
-			if g.output == "json" {
+			if g.jsonOut() {
 				out := struct {
 					Valid     bool   `json:"valid"`
 					WebhookID string `json:"webhook_id"`
