@@ -30,16 +30,30 @@ test:
 	$(GO) test ./... -race -count=1 -p 2 -timeout 15m
 
 ## test-deps: what the tests need beyond Go and Redis: Debian's chromium
-## (for the queue-UI browser test), and Node.js with the npm packages
-## pinned in tools/ts (openapi-typescript and tsc, for the OpenAPI
-## TypeScript test), and the Standard Webhooks npm package of the Node.js
-## webhook example (examples/webhook-node). The tests skip without them
-## outside CI.
+## (for the queue-UI browser test), Node.js with the npm packages pinned
+## in tools/ts (openapi-typescript and tsc, for the OpenAPI TypeScript
+## test) and in examples/webhook-node (the Standard Webhooks library of
+## the Node.js webhook example), promtool from Debian's prometheus
+## package (the alert rules) and kustomize $(KUSTOMIZE_VERSION) (the
+## Kubernetes overlays; kubectl's built-in kustomize serves as well).
+## These tests skip without them outside CI and fail without them in CI.
+## Each is installed only when missing: running it again changes nothing.
+# The newest kustomize that builds with the Go of go.mod (v5.8.3 needs go 1.27).
+KUSTOMIZE_VERSION ?= v5.8.2
 test-deps: tools/ts/node_modules/.package-lock.json examples/webhook-node/node_modules/.package-lock.json
 	@command -v chromium >/dev/null 2>&1 || { \
 		echo "installing chromium (Debian package)"; \
 		SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@command -v promtool >/dev/null 2>&1 || { \
+		echo "installing promtool (Debian package prometheus)"; \
+		SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@command -v kubectl >/dev/null 2>&1 || command -v kustomize >/dev/null 2>&1 || { \
+		GOBIN=$$($(GO) env GOBIN); [ -n "$$GOBIN" ] || GOBIN=$$($(GO) env GOPATH)/bin; \
+		[ -x "$$GOBIN/kustomize" ] || { \
+			echo "installing kustomize $(KUSTOMIZE_VERSION) into $$GOBIN"; \
+			GOBIN="$$GOBIN" GOTOOLCHAIN=local GOFLAGS=-mod=mod $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION); }; }
 
 examples/webhook-node/node_modules/.package-lock.json: examples/webhook-node/package.json examples/webhook-node/package-lock.json tools/ts/node_modules/.package-lock.json
 	cd examples/webhook-node && npm ci --no-audit --no-fund
