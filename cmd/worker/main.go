@@ -135,6 +135,8 @@ func run(ctx context.Context, args []string) error {
 	defer closeProviders()
 
 	store := opstore.New(rdb, cfg.Redis.KeyPrefix, cfg.Operations.Retention)
+	// The cluster's operations in flight, read from Redis at each scrape.
+	mx.WatchOperations(store)
 	client := asynq.NewClientFromRedisClient(rdb)
 	defer client.Close()
 	whCfg, sender, err := buildWebhooks(p, log)
