@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -106,6 +107,22 @@ func TestDockerfileAndUnit(t *testing.T) {
 	assert.Greater(t, stop, def.Worker.ShutdownTimeout)
 }
 
+// inFlightStub answers as a store with nothing in flight.
+type inFlightStub struct{}
+
+func (inFlightStub) InFlight(_ context.Context, kinds []string) ([]opstore.KindInFlight, error) {
+	out := make([]opstore.KindInFlight, len(kinds))
+	for i, k := range kinds {
+		out[i] = opstore.KindInFlight{Kind: k}
+	}
+	return out, nil
+}
+
+// clusterGauges are gauges read from Redis that are not named by the
+// opsworker_queue_ or opsworker_provider_account_ prefixes: every replica
+// exports the same values.
+var clusterGauges = map[string]bool{"opsworker_operations_in_flight": true, "opsworker_operation_oldest_running_seconds": true}
+
 // exportedMetrics names every metric family the worker exports.
 func exportedMetrics(t *testing.T) map[string]bool {
 	t.Helper()
@@ -117,6 +134,8 @@ func exportedMetrics(t *testing.T) map[string]bool {
 	mx.ProviderCall("ucdn", "purge", 200, time.Millisecond)
 	mx.WebhookAttempt("delivered", 1)
 	mx.ProviderHeld("ucdn", "default", "rate_limit")
+	// The operations in flight are read from Redis: a stand-in store.
+	mx.WatchOperations(inFlightStub{})
 	families, err := mx.Registry.Gather()
 	require.NoError(t, err)
 	// The queue collector needs an Inspector; its names are fixed.
@@ -178,12 +197,14 @@ func TestGrafanaDashboardUsesRealMetrics(t *testing.T) {
 	re := regexp.MustCompile(`opsworker_[a-z_]+`)
 	for _, p := range dash.Panels {
 		for _, tg := range p.Targets {
-			// Every replica exports the cluster's queues: a sum of them
-			// counts each task once per replica.
+			// Every replica exports the cluster's queues, accounts and
+			// operations in flight: a sum of them counts each task once per
+			// replica.
 			// (The held calls are each replica's own counter: they add up.)
 			for _, name := range re.FindAllString(tg.Expr, -1) {
-				if (strings.HasPrefix(name, "opsworker_queue_") || strings.HasPrefix(name, "opsworker_provider_account_")) && !strings.HasSuffix(name, "_total") {
+				if (strings.HasPrefix(name, "opsworker_queue_") || strings.HasPrefix(name, "opsworker_provider_account_") || clusterGauges[name]) && !strings.HasSuffix(name, "_total") {
 					assert.NotContains(t, tg.Expr, "sum", "panel %q adds up a gauge every replica exports alike: use max", p.Title)
+					assert.Contains(t, tg.Expr, "max", "panel %q: aggregate %s with max", p.Title, name)
 				}
 				base := strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_count")
 				assert.True(t, known[base], "panel %q: unknown metric %s", p.Title, name)
