@@ -152,9 +152,9 @@ func (m *Metrics) ProviderCall(provider, op string, status int, d time.Duration)
 // for people ("get distribution", "launch IPMI reset", "power " plus a
 // path segment such as "powerCycle"), and their errors keep those names;
 // here they become label values: get_distribution, launch_ipmi_reset,
-// power_power_cycle. Runs of other characters become one _, and a word
-// boundary inside camelCase gets one. A name with no letter or digit is
-// "unknown".
+// power_power_cycle. Runs of any other characters (non-ASCII letters
+// too) become one _, and a word boundary inside camelCase gets one. A
+// name with no ASCII letter or digit is "unknown".
 func EndpointLabel(op string) string {
 	var b strings.Builder
 	sep := false // a separator is due before the next letter or digit
