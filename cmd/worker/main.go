@@ -159,6 +159,8 @@ func run(ctx context.Context, args []string) (err error) {
 	defer closeProviders()
 
 	store := opstore.New(rdb, cfg.Redis.KeyPrefix, cfg.Operations.Retention)
+	// The cluster's operations in flight, read from Redis at each scrape.
+	mx.WatchOperations(store)
 	client := asynq.NewClientFromRedisClient(rdb)
 	defer client.Close()
 	whCfg, sender, err := buildWebhooks(p, log)

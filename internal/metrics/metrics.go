@@ -1,8 +1,10 @@
 // Package metrics exposes the worker's Prometheus metrics: operations by
 // kind, provider and final state; operation durations and polls; provider
 // calls by provider, endpoint and status class with latencies; webhook
-// deliveries by outcome and attempt; and asynq queue sizes and latency,
-// read through the Inspector on each scrape.
+// deliveries by outcome and attempt; asynq queue sizes and latency, read
+// through the Inspector on each scrape; and, read from Redis on each
+// scrape too, the provider accounts' flow control and the operations in
+// flight by kind.
 //
 // Operation labels take only the supported kinds and providers
 // (tasks.Specs) and the known states; anything else, which a raw task may
@@ -14,7 +16,9 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/opsworker/opsworker/internal/buildinfo"
 
@@ -131,14 +135,54 @@ func (m *Metrics) WebhookAttempt(outcome string, attempt int) {
 	m.webhooks.WithLabelValues(outcome, a).Inc()
 }
 
-// ProviderCall is a providers.Observer.
+// ProviderCall is a providers.Observer. The endpoint label is
+// EndpointLabel(op).
 func (m *Metrics) ProviderCall(provider, op string, status int, d time.Duration) {
 	class := "none"
 	if status > 0 {
 		class = fmt.Sprintf("%dxx", status/100)
 	}
-	m.calls.WithLabelValues(provider, op, class).Inc()
-	m.callLatency.WithLabelValues(provider, op).Observe(d.Seconds())
+	endpoint := EndpointLabel(op)
+	m.calls.WithLabelValues(provider, endpoint, class).Inc()
+	m.callLatency.WithLabelValues(provider, endpoint).Observe(d.Seconds())
+}
+
+// EndpointLabel is the endpoint label value of a provider call named op:
+// snake case, only a-z, 0-9 and _. The provider clients name their calls
+// for people ("get distribution", "launch IPMI reset", "power " plus a
+// path segment such as "powerCycle"), and their errors keep those names;
+// here they become label values: get_distribution, launch_ipmi_reset,
+// power_power_cycle. Runs of any other characters (non-ASCII letters
+// too) become one _, and a word boundary inside camelCase gets one. A
+// name with no ASCII letter or digit is "unknown".
+func EndpointLabel(op string) string {
+	var b strings.Builder
+	sep := false // a separator is due before the next letter or digit
+	rs := []rune(op)
+	for i, r := range rs {
+		lower, upper, digit := unicode.IsLower(r), unicode.IsUpper(r), unicode.IsDigit(r)
+		if r > unicode.MaxASCII || !(lower || upper || digit) {
+			sep = b.Len() > 0
+			continue
+		}
+		// powerCycle → power_cycle; IPMIReset → ipmi_reset.
+		if upper && i > 0 && b.Len() > 0 {
+			prev := rs[i-1]
+			nextLower := i+1 < len(rs) && unicode.IsLower(rs[i+1]) && rs[i+1] <= unicode.MaxASCII
+			if unicode.IsLower(prev) || unicode.IsDigit(prev) || (unicode.IsUpper(prev) && nextLower) {
+				sep = true
+			}
+		}
+		if sep {
+			b.WriteByte('_')
+			sep = false
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	if b.Len() == 0 {
+		return Unknown
+	}
+	return b.String()
 }
 
 // ProviderHeld is a providers.HoldObserver. Accounts are the configured
