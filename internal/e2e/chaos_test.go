@@ -219,6 +219,15 @@ func (r *chaosRig) waitTerminal(t *testing.T, ops []*chaosOp, timeout time.Durat
 		ids[i] = o.id
 	}
 	var got []*opstore.Operation
+	defer func() {
+		if t.Failed() { // say which did not end, and where they stand
+			for _, op := range got {
+				if !op.State.Terminal() {
+					t.Logf("not final: %s %s on %s: %s (status %q, polls %d, poll_seq %d, last error %q)", op.ID, op.Kind, op.Provider, op.State, op.Status, op.Polls, op.PollSeq, op.LastError)
+				}
+			}
+		}
+	}()
 	testutil.WaitFor(t, timeout, "every operation final", func() bool {
 		var err error
 		got, err = r.store.GetMany(context.Background(), ids)

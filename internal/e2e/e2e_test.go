@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -117,7 +118,13 @@ type result struct {
 
 func cli(t *testing.T, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return cliWithin(t, 2*time.Minute, args...)
+}
+
+// cliWithin is cli for a command that may take up to timeout.
+func cliWithin(t *testing.T, timeout time.Duration, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "enqueue"), args...)
 	var so, se bytes.Buffer
@@ -394,14 +401,20 @@ func TestGracefulShutdown(t *testing.T) {
 
 // The embedded default: in-process Redis and simulator, nothing else.
 func TestEmbeddedDefaults(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	ln.Close()
+	t.Parallel()
+	free := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer ln.Close()
+		return ln.Addr().String()
+	}
+	addr, httpAddr := free(), free()
 	dev, err := os.ReadFile("../../config/dev.yaml")
 	require.NoError(t, err)
 	cfg := strings.Replace(string(dev), "embedded_addr: 127.0.0.1:16379", "embedded_addr: "+addr, 1)
-	require.NotEqual(t, string(dev), cfg)
+	cfg = strings.Replace(cfg, "listen: 127.0.0.1:8080", "listen: "+httpAddr, 1)
+	require.Contains(t, cfg, "embedded_addr: "+addr)
+	require.Contains(t, cfg, "listen: "+httpAddr)
 	w := startWorker(t, cfg)
 	assert.Contains(t, w.out.String(), "NOTHING IS PERSISTED")
 	start := time.Now()
@@ -409,6 +422,56 @@ func TestEmbeddedDefaults(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Equal(t, opstore.StateSucceeded, decodeOp(t, r.stdout).State)
 	t.Logf("embedded default: submit → succeeded in %s", time.Since(start))
+
+	// The tour: the dev token, printed once, opens the API.
+	m := regexp.MustCompile(`export OPSWORKER_TOKEN=(dev-[0-9a-f]{32})\n`).FindStringSubmatch(w.out.String())
+	require.NotNil(t, m, "make run prints a dev token")
+	token, base := m[1], "http://"+httpAddr
+
+	// Every example of the docs runs as written: the README's curl
+	// submit, each kind's curl example in docs/kinds.md, and (make demo)
+	// each kind's example through the CLI, to a final state.
+	shell := func(cmdline string) string {
+		cmdline = strings.ReplaceAll(cmdline, "http://127.0.0.1:8080", base)
+		cmd := exec.Command("sh", "-c", cmdline)
+		cmd.Env = append(os.Environ(), "OPSWORKER_TOKEN="+token)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s\n%s", cmdline, out)
+		return string(out)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	kinds, err := os.ReadFile("../../docs/kinds.md")
+	require.NoError(t, err)
+	// A curl command: its lines up to the first that does not end in "\".
+	curlRe := regexp.MustCompile(`(?m)^curl -sS (?:.*\\\n)+.*$`)
+	readmeCurls := curlRe.FindAllString(string(readme), -1)
+	require.NotEmpty(t, readmeCurls)
+	out := shell(readmeCurls[0])
+	var created struct{ ID, State string }
+	require.NoError(t, json.Unmarshal([]byte(out), &created), out)
+	require.NotEmpty(t, created.ID, out)
+	kindCurls := curlRe.FindAllString(string(kinds), -1)
+	n := 0
+	for _, c := range kindCurls {
+		if strings.Contains(c, "<") || strings.Contains(c, "…") {
+			continue // a placeholder to fill in
+		}
+		out := shell(c)
+		var op struct{ ID string }
+		require.NoError(t, json.Unmarshal([]byte(out), &op), "%s\n%s", c, out)
+		require.NotEmpty(t, op.ID, "%s\n%s", c, out)
+		n++
+	}
+	assert.GreaterOrEqual(t, n, len(tasks.Specs()), "a curl example per kind ran")
+	// The examples on server 12345 take turns (one operation per server
+	// at a time): about a minute in all, more on a busy machine.
+	demo := cliWithin(t, 5*time.Minute, "--redis", "redis://"+addr+"/0", "demo", "--not-production-i-am-sure", "--timeout", "4m")
+	require.Equal(t, 0, demo.code, demo.stderr)
+	for _, s := range tasks.Specs() {
+		assert.Regexp(t, `(?m)^`+regexp.QuoteMeta(s.Kind)+` +`+s.Provider+` +(succeeded|failed|timed_out|canceled) `, demo.stdout, "make demo: %s on %s ended", s.Kind, s.Provider)
+	}
+	t.Logf("the docs' examples ran in %s:\n%s", time.Since(start), demo.stdout)
 }
 
 // runWorker runs the worker binary to its end with args and extra

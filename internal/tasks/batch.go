@@ -87,11 +87,6 @@ func (pl *pipeline) joinBatch(ctx context.Context, op *opstore.Operation, key st
 // batchStep runs TypeBatchPoll tasks.
 type batchStep struct{ *pipeline }
 
-// batchHurry bounds how many members one batch run asks to poll alone at
-// once (members the list no longer showed); the others poll at their
-// next scheduled time.
-const batchHurry = 50
-
 // minBatch is the smallest batch worth a list call.
 const minBatch = 3
 
@@ -100,8 +95,9 @@ const batchParallel = 16
 
 // ProcessBatchPoll lists one batch's jobs: it schedules the next run
 // first, then settles every member the list shows finished, records the
-// status of the others, and has the members the list did not show poll
-// alone. A list that fails is logged and leaves every member uncovered,
+// status of the others, and has the members the list no longer shows poll
+// alone now (as it does with every member once the batch is too small to
+// list). A list that fails is logged and leaves every member uncovered,
 // so they poll alone until a list works again.
 func (bs *batchStep) ProcessBatchPoll(ctx context.Context, t *asynq.Task) error {
 	var p BatchPollPayload
@@ -115,7 +111,10 @@ func (bs *batchStep) ProcessBatchPoll(ctx context.Context, t *asynq.Task) error 
 	}
 	log := bs.log.With(zap.String("batch", p.Key))
 	token := BatchPollTaskID(p.Key, p.Slot)
-	lead, err := bs.cfg.Batcher.Lead(ctx, p.Key, token, bs.cfg.TaskTimeout)
+	// The lead lives a few intervals and is renewed while the run goes
+	// on: a run killed with its worker holds up the batch only that long.
+	leadTTL := max(3*bs.cfg.Policies[p.Kind].Initial, 10*time.Second)
+	lead, err := bs.cfg.Batcher.Lead(ctx, p.Key, token, leadTTL)
 	if err != nil {
 		return fmt.Errorf("batch %s: %w", p.Key, err)
 	}
@@ -123,7 +122,25 @@ func (bs *batchStep) ProcessBatchPoll(ctx context.Context, t *asynq.Task) error 
 		// The previous run is still going: this interval is its.
 		return bs.driveBatch(ctx, p)
 	}
-	defer func() { _ = bs.cfg.Batcher.Unlead(context.WithoutCancel(ctx), p.Key, token) }()
+	renewing := make(chan struct{})
+	defer func() {
+		close(renewing)
+		_ = bs.cfg.Batcher.Unlead(context.WithoutCancel(ctx), p.Key, token)
+	}()
+	go func() {
+		tick := time.NewTicker(leadTTL / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-renewing:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				_, _ = bs.cfg.Batcher.Lead(ctx, p.Key, token, leadTTL)
+			}
+		}
+	}()
 	start := bs.cfg.Now()
 	members, err := bs.cfg.Batcher.Members(ctx, p.Key)
 	if err != nil {
@@ -141,7 +158,13 @@ func (bs *batchStep) ProcessBatchPoll(ctx context.Context, t *asynq.Task) error 
 	}
 	if len(handles) < minBatch {
 		// A list call costs as much as a few single GETs: not worth it.
-		// The members are not covered and poll alone.
+		// The members poll alone; one an earlier list covered (its own
+		// poll is minutes away) polls now.
+		for id, m := range members {
+			if m.Seen() {
+				_, _ = bs.pollNow(ctx, p.Provider, id)
+			}
+		}
 		return nil
 	}
 	results, err := exec.pollBatch(ctx, p.Account, handles)
@@ -173,10 +196,7 @@ func (bs *batchStep) ProcessBatchPoll(ctx context.Context, t *asynq.Task) error 
 	if err := bs.cfg.Batcher.Saw(ctx, p.Key, seen, poller.Run{At: end, Took: end.Sub(start)}); err != nil {
 		return fmt.Errorf("batch %s: %w", p.Key, err)
 	}
-	for i, id := range missing {
-		if i == batchHurry {
-			break
-		}
+	for _, id := range missing {
 		_, _ = bs.pollNow(ctx, p.Provider, id)
 	}
 	log.Debug("batch poll", zap.Int("members", len(members)), zap.Int("found", len(results)),

@@ -26,10 +26,11 @@ import (
 	"github.com/opsworker/opsworker/internal/webhooks"
 )
 
-// One list call settles every finished member of the batch; a member the
-// batch saw running needs no call of its own.
-func TestBatchPollingUCDN(t *testing.T) {
-	t.Parallel()
+// ucdnBatch is a worker with batch polling of UCDN purges, on miniredis
+// and the UCDN simulator (jobs wait an hour unless advanced), polling
+// every minute.
+func ucdnBatch(t *testing.T) (*bundle, *ucdnsim.Server, *redis.Client, *tasks.Worker) {
+	t.Helper()
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rdb.Close() })
@@ -52,6 +53,14 @@ func TestBatchPollingUCDN(t *testing.T) {
 	require.NoError(t, err)
 	b := &bundle{rdb: rdb, store: store, client: client, insp: asynq.NewInspectorFromRedisClient(rdb), sim: sim, worker: w,
 		sub: tasks.NewSubmitter(store, client, tasks.SubmitOptions{})}
+	return b, sim, rdb, w
+}
+
+// One list call settles every finished member of the batch; a member the
+// batch saw running needs no call of its own.
+func TestBatchPollingUCDN(t *testing.T) {
+	t.Parallel()
+	b, sim, rdb, w := ucdnBatch(t)
 
 	var ops []*opstore.Operation
 	for i := 0; i < 3; i++ {
@@ -243,28 +252,7 @@ func TestBatchPollingIONOS(t *testing.T) {
 // members poll alone, and the batch task stops once the batch is empty.
 func TestBatchTooSmallPollsAlone(t *testing.T) {
 	t.Parallel()
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { rdb.Close() })
-	sim := ucdnsim.New(ucdnsim.Config{Token: "tok", WaitingFor: time.Hour})
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
-	uc, err := ucdn.New(srv.URL+"/v4", ucdn.WithToken("tok"), ucdn.WithHTTPClient(&http.Client{Timeout: 2 * time.Second}))
-	require.NoError(t, err)
-	store := opstore.New(rdb, "ow", time.Hour)
-	client := asynq.NewClientFromRedisClient(rdb)
-	t.Cleanup(func() { client.Close() })
-	w, err := tasks.NewWorker(tasks.Config{
-		Store: store, Enqueuer: client, Inspector: asynq.NewInspectorFromRedisClient(rdb),
-		Executors: map[tasks.ExecutorKey]tasks.Executor{{Kind: tasks.TypeCDNPurge, Provider: "ucdn"}: tasks.NewUCDNPurge(map[string]*ucdn.Client{"default": uc})},
-		Policies:  map[string]poller.Policy{tasks.TypeCDNPurge: {Initial: time.Minute, Multiplier: 1, Max: time.Minute, Deadline: time.Hour}},
-		Sender:    webhooks.NewSender(webhooks.SenderConfig{Timeout: time.Second}),
-		Batcher:   poller.NewBatcher(rdb, "ow"),
-		Logger:    zaptest.NewLogger(t),
-	})
-	require.NoError(t, err)
-	b := &bundle{rdb: rdb, store: store, client: client, insp: asynq.NewInspectorFromRedisClient(rdb), sim: sim, worker: w,
-		sub: tasks.NewSubmitter(store, client, tasks.SubmitOptions{})}
+	b, sim, _, _ := ucdnBatch(t)
 	op := submit(t, b, purgeEnv(goodParams))
 	require.NoError(t, b.run(t, tasks.LaunchTaskID(op.ID)))
 	b.runBatch(t, "ucdn:default")
@@ -284,4 +272,43 @@ func TestBatchTooSmallPollsAlone(t *testing.T) {
 		b.runBatch(t, "ucdn:default")
 	}
 	assert.False(t, b.hasBatchTask("ucdn:default"), "an empty batch stops")
+}
+
+// When the batch shrinks below three members it stops listing, and a
+// member an earlier list covered (its own poll minutes away) polls alone
+// at once.
+func TestBatchShrinkingHurriesCovered(t *testing.T) {
+	t.Parallel()
+	b, sim, rdb, _ := ucdnBatch(t)
+	var ops []*opstore.Operation
+	for i := 0; i < 3; i++ {
+		op := submit(t, b, purgeEnv(goodParams))
+		require.NoError(t, b.run(t, tasks.LaunchTaskID(op.ID)))
+		ops = append(ops, b.op(t, op.ID))
+	}
+	b.runBatch(t, "ucdn:default") // all three seen waiting
+	for _, op := range ops {
+		require.NoError(t, b.run(t, tasks.PollTaskID(op.ID, 1)))
+	}
+	next, err := b.lookup(tasks.PollTaskID(ops[2].ID, 2))
+	require.NoError(t, err)
+	require.Equal(t, asynq.TaskStateScheduled, next.State, "covered: parked")
+
+	require.True(t, sim.Advance(ops[0].Handle))
+	require.True(t, sim.Advance(ops[1].Handle))
+	b.runBatch(t, "ucdn:default") // settles two; one left
+	require.Equal(t, opstore.StateSucceeded, b.op(t, ops[0].ID).State)
+	require.Equal(t, opstore.StateRunning, b.op(t, ops[2].ID).State)
+
+	b.runBatch(t, "ucdn:default") // too small to list
+	next, err = b.lookup(tasks.PollTaskID(ops[2].ID, 2))
+	require.NoError(t, err)
+	assert.Equal(t, asynq.TaskStatePending, next.State, "its parked poll runs now")
+	m, in, _, err := poller.NewBatcher(rdb, "ow").Look(t.Context(), "ucdn:default", ops[2].ID)
+	require.NoError(t, err)
+	assert.True(t, in)
+	assert.False(t, m.Seen())
+	calls := sim.CountCalls("GET", "/purge/job/")
+	require.NoError(t, b.run(t, tasks.PollTaskID(ops[2].ID, 2)))
+	assert.Equal(t, calls+1, sim.CountCalls("GET", "/purge/job/"), "it asks the provider itself")
 }
