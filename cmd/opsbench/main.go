@@ -79,7 +79,18 @@ func main() {
 		return
 	}
 	var rows []row
-	add := func(name, value, note string) { rows = append(rows, row{name, value, note}) }
+	// Progress on stderr: each measure as it is taken, and what it took.
+	began, last := time.Now(), time.Now()
+	progress := func(what string) {
+		fmt.Fprintf(os.Stderr, "opsbench: %s (%s, %s in all)\n", what, time.Since(last).Round(time.Second), time.Since(began).Round(time.Second))
+		last = time.Now()
+	}
+	add := func(name, value, note string) {
+		rows = append(rows, row{name, value, note})
+		if !strings.HasPrefix(name, "  ") {
+			progress(name)
+		}
+	}
 
 	if !*growthOnly {
 		raw, rawCmds := ceiling(ctx, rdb, *n, *c)
@@ -165,8 +176,10 @@ func main() {
 				os.Exit(2)
 			}
 			growthRows = append(growthRows, growth(ctx, rdb, n, true, *interval))
+			progress(fmt.Sprintf("growth, %d in flight, batched", n))
 			if n == 1000 {
 				growthRows = append(growthRows, growth(ctx, rdb, n, false, *interval))
+				progress(fmt.Sprintf("growth, %d in flight, alone", n))
 			}
 		}
 	}
@@ -624,7 +637,11 @@ func idleLatency(ctx context.Context, rdb *redis.Client, check, delay time.Durat
 		panic(err)
 	}
 	defer srv.Shutdown()
-	const samples = 12
+	// Each sample waits out the intervals: fewer with asynq's slow ones.
+	samples := 12
+	if delay >= time.Second {
+		samples = 6
+	}
 	var launch, notify []time.Duration
 	for i := 0; i < samples; i++ {
 		t0 := time.Now()
