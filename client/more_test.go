@@ -2,23 +2,16 @@ package client_test
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
+	"github.com/opsworker/opsworker/internal/testutil/apitest"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
 
 	"github.com/opsworker/opsworker/client"
 	"github.com/opsworker/opsworker/internal/api"
-	"github.com/opsworker/opsworker/internal/flow"
-	"github.com/opsworker/opsworker/internal/opstore"
-	"github.com/opsworker/opsworker/internal/runbook"
-	"github.com/opsworker/opsworker/internal/tasks"
 	"github.com/opsworker/opsworker/ops"
 )
 
@@ -26,31 +19,8 @@ import (
 // is submitted stays queued, a gate waits for its decision.
 func apiOnly(t *testing.T) string {
 	t.Helper()
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { rdb.Close() })
-	store := opstore.New(rdb, "ow", time.Hour)
-	q := asynq.NewClientFromRedisClient(rdb)
-	t.Cleanup(func() { q.Close() })
-	sub := tasks.NewSubmitter(store, q, tasks.SubmitOptions{})
-	rb, err := runbook.Compile(runbook.Definition{Name: "check", Steps: []runbook.Step{{ID: "ok", Gate: &runbook.Gate{Message: "looks right?"}}}})
-	require.NoError(t, err)
-	coord := runbook.NewCoordinator(rdb, "ow", store, sub, q, "default", []*runbook.Runbook{rb}, time.Hour, zap.NewNop())
-	// Runs advance (a gate begins to wait) in the general queue.
-	mux := asynq.NewServeMux()
-	mux.HandleFunc(runbook.TypeAdvance, coord.ProcessAdvance)
-	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: 2, Queues: map[string]int{"default": 1},
-		TaskCheckInterval: 10 * time.Millisecond, LogLevel: asynq.FatalLevel})
-	require.NoError(t, srv.Start(mux))
-	t.Cleanup(srv.Shutdown)
-	a := api.New(api.Config{Store: store, Submitter: sub, Enqueuer: q, Runbooks: coord, Pauses: flow.NewPauses(rdb, "ow"),
-		Tokens: []api.Token{{Name: "ci", Secret: writeTok, Scope: api.ScopeWrite}, {Name: "ops", Secret: "client-other-token-0123456789", Scope: api.ScopeWrite},
-			{Name: "ro", Secret: readTok, Scope: api.ScopeRead}}})
-	hmux := http.NewServeMux()
-	a.Register(hmux)
-	hs := httptest.NewServer(hmux)
-	t.Cleanup(hs.Close)
-	return hs.URL
+	return apitest.Start(t, apitest.Options{Prefix: "ow", Tokens: []api.Token{{Name: "ci", Secret: writeTok, Scope: api.ScopeWrite},
+		{Name: "ops", Secret: "client-other-token-0123456789", Scope: api.ScopeWrite}, {Name: "ro", Secret: readTok, Scope: api.ScopeRead}}}).URL
 }
 
 // SubmitJSON sends params as given, with labels; the API names a bad

@@ -14,17 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
+	"github.com/opsworker/opsworker/internal/testutil/apitest"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
 
 	"github.com/opsworker/opsworker/internal/api"
-	"github.com/opsworker/opsworker/internal/flow"
 	"github.com/opsworker/opsworker/internal/opstore"
-	"github.com/opsworker/opsworker/internal/runbook"
 	"github.com/opsworker/opsworker/internal/tasks"
 	"github.com/opsworker/opsworker/ops"
 )
@@ -50,37 +46,18 @@ type apiRig struct {
 func startAPI(t *testing.T) *apiRig {
 	t.Helper()
 	isolateCLI(t)
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { rdb.Close() })
-	store := opstore.New(rdb, "opsworker", time.Hour)
-	q := asynq.NewClientFromRedisClient(rdb)
-	t.Cleanup(func() { q.Close() })
-	// An operation labeled hold=yes waits for its approval.
-	sub := tasks.NewSubmitter(store, q, tasks.SubmitOptions{Hold: func(ctx context.Context, op *opstore.Operation) (bool, error) {
-		if op.Labels["hold"] != "yes" {
-			return false, nil
-		}
-		_, err := store.Update(ctx, op, opstore.Change{To: opstore.StatePendingApproval})
-		return err == nil, err
-	}})
-	rb, err := runbook.Compile(runbook.Definition{Name: "check", Steps: []runbook.Step{{ID: "ok", Gate: &runbook.Gate{Message: "looks right?"}}}})
-	require.NoError(t, err)
-	coord := runbook.NewCoordinator(rdb, "opsworker", store, sub, q, "default", []*runbook.Runbook{rb}, time.Hour, zap.NewNop())
-	amux := asynq.NewServeMux()
-	amux.HandleFunc(runbook.TypeAdvance, coord.ProcessAdvance)
-	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: 2, Queues: map[string]int{"default": 1},
-		TaskCheckInterval: 10 * time.Millisecond, LogLevel: asynq.FatalLevel})
-	require.NoError(t, srv.Start(amux))
-	t.Cleanup(srv.Shutdown)
-	a := api.New(api.Config{Store: store, Submitter: sub, Enqueuer: q, Runbooks: coord, Pauses: flow.NewPauses(rdb, "opsworker"),
+	srv := apitest.Start(t, apitest.Options{
 		Tokens: []api.Token{{Name: "ci", Secret: writeSecret, Scope: api.ScopeWrite}, {Name: "lead", Secret: otherSecret, Scope: api.ScopeWrite},
-			{Name: "ro", Secret: readSecret, Scope: api.ScopeRead}}})
-	mux := http.NewServeMux()
-	a.Register(mux)
-	hs := httptest.NewServer(mux)
-	t.Cleanup(hs.Close)
-	r := &apiRig{url: hs.URL, redis: "redis://" + mr.Addr() + "/0", store: store}
+			{Name: "ro", Secret: readSecret, Scope: api.ScopeRead}},
+		// An operation labeled hold=yes waits for its approval.
+		Hold: func(ctx context.Context, store *opstore.Store, op *opstore.Operation) (bool, error) {
+			if op.Labels["hold"] != "yes" {
+				return false, nil
+			}
+			_, err := store.Update(ctx, op, opstore.Change{To: opstore.StatePendingApproval})
+			return err == nil, err
+		}})
+	r := &apiRig{url: srv.URL, redis: srv.RedisURL, store: srv.Store}
 	t.Cleanup(func() {
 		for _, s := range []string{writeSecret, otherSecret, readSecret} {
 			assert.NotContains(t, r.all.String(), s, "a token in the CLI's output")
