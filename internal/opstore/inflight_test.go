@@ -16,11 +16,6 @@ import (
 	"github.com/opsworker/opsworker/internal/testutil"
 )
 
-// inFlightDB is the real-Redis database of the in-flight tests. They use
-// a prefix of their own and delete only their keys, so they share it
-// safely.
-const inFlightDB = 15
-
 // inFlightBackends runs fn on miniredis, which has no ZINTERCARD (the
 // script's Redis 6.2 path), and on real Redis when available (Redis 7.0
 // and later: ZINTERCARD).
@@ -32,7 +27,7 @@ func inFlightBackends(t *testing.T, fn func(t *testing.T, rdb redis.UniversalCli
 		fn(t, rdb, "t")
 	})
 	t.Run("Redis", func(t *testing.T) {
-		rdb := redis.NewClient(&redis.Options{Addr: testutil.RedisAddr(t), DB: inFlightDB})
+		rdb := redis.NewClient(&redis.Options{Addr: testutil.RedisAddr(t), DB: testutil.DBInFlight})
 		prefix := "inflight-test-" + rand.Text()
 		t.Cleanup(func() {
 			ctx := context.Background()

@@ -24,6 +24,9 @@ const (
 	DBFlow   = 8
 	// DBStoreBench holds the operation store benchmarks' large data sets.
 	DBStoreBench = 9
+	// DBInFlight holds the in-flight gauge tests' keys, under a prefix
+	// of their own that they delete (not flushed: they run in parallel).
+	DBInFlight = 7
 )
 
 // RedisAddr returns REDIS_ADDR. When it is unset or Redis does not answer
