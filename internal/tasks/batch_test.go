@@ -31,29 +31,37 @@ import (
 // every minute.
 func ucdnBatch(t *testing.T) (*bundle, *ucdnsim.Server, *redis.Client, *tasks.Worker) {
 	t.Helper()
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { rdb.Close() })
 	sim := ucdnsim.New(ucdnsim.Config{Token: "tok", WaitingFor: time.Hour})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	uc, err := ucdn.New(srv.URL+"/v4", ucdn.WithToken("tok"), ucdn.WithHTTPClient(&http.Client{Timeout: 2 * time.Second}))
 	require.NoError(t, err)
+	b, rdb := batchWorker(t, tasks.TypeCDNPurge, "ucdn", tasks.NewUCDNPurge(map[string]*ucdn.Client{"default": uc}))
+	b.sim = sim
+	return b, sim, rdb, b.worker
+}
+
+// batchWorker is a worker with batch polling of kind on provider through
+// exec, on miniredis, polling every minute.
+func batchWorker(t *testing.T, kind, provider string, exec tasks.Executor) (*bundle, *redis.Client) {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
 	store := opstore.New(rdb, "ow", time.Hour)
 	client := asynq.NewClientFromRedisClient(rdb)
 	t.Cleanup(func() { client.Close() })
 	w, err := tasks.NewWorker(tasks.Config{
 		Store: store, Enqueuer: client, Inspector: asynq.NewInspectorFromRedisClient(rdb),
-		Executors: map[tasks.ExecutorKey]tasks.Executor{{Kind: tasks.TypeCDNPurge, Provider: "ucdn"}: tasks.NewUCDNPurge(map[string]*ucdn.Client{"default": uc})},
-		Policies:  map[string]poller.Policy{tasks.TypeCDNPurge: {Initial: time.Minute, Multiplier: 1, Max: time.Minute, Deadline: time.Hour}},
+		Executors: map[tasks.ExecutorKey]tasks.Executor{{Kind: kind, Provider: provider}: exec},
+		Policies:  map[string]poller.Policy{kind: {Initial: time.Minute, Multiplier: 1, Max: time.Minute, Deadline: time.Hour}},
 		Sender:    webhooks.NewSender(webhooks.SenderConfig{Timeout: time.Second}),
 		Batcher:   poller.NewBatcher(rdb, "ow"),
 		Logger:    zaptest.NewLogger(t),
 	})
 	require.NoError(t, err)
-	b := &bundle{rdb: rdb, store: store, client: client, insp: asynq.NewInspectorFromRedisClient(rdb), sim: sim, worker: w,
-		sub: tasks.NewSubmitter(store, client, tasks.SubmitOptions{})}
-	return b, sim, rdb, w
+	return &bundle{rdb: rdb, store: store, client: client, insp: asynq.NewInspectorFromRedisClient(rdb), worker: w,
+		sub: tasks.NewSubmitter(store, client, tasks.SubmitOptions{})}, rdb
 }
 
 // One list call settles every finished member of the batch; a member the
@@ -164,9 +172,6 @@ func (b *bundle) runBatch(t *testing.T, key string) {
 // settles every finished member; a member the batch saw busy makes no call.
 func TestBatchPollingIONOS(t *testing.T) {
 	t.Parallel()
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { rdb.Close() })
 	var mu sync.Mutex
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -175,20 +180,7 @@ func TestBatchPollingIONOS(t *testing.T) {
 	t.Cleanup(srv.Close)
 	ic, err := ionos.New(srv.URL, ionos.WithToken("tok"), ionos.WithHTTPClient(&http.Client{Timeout: 2 * time.Second}))
 	require.NoError(t, err)
-	store := opstore.New(rdb, "ow", time.Hour)
-	client := asynq.NewClientFromRedisClient(rdb)
-	t.Cleanup(func() { client.Close() })
-	w, err := tasks.NewWorker(tasks.Config{
-		Store: store, Enqueuer: client, Inspector: asynq.NewInspectorFromRedisClient(rdb),
-		Executors: map[tasks.ExecutorKey]tasks.Executor{{Kind: tasks.TypeCDNDistributionEnsure, Provider: "ionos"}: tasks.NewIONOSDistribution(map[string]*ionos.Client{"default": ic})},
-		Policies:  map[string]poller.Policy{tasks.TypeCDNDistributionEnsure: {Initial: time.Minute, Multiplier: 1, Max: time.Minute, Deadline: time.Hour}},
-		Sender:    webhooks.NewSender(webhooks.SenderConfig{Timeout: time.Second}),
-		Batcher:   poller.NewBatcher(rdb, "ow"),
-		Logger:    zaptest.NewLogger(t),
-	})
-	require.NoError(t, err)
-	b := &bundle{rdb: rdb, store: store, client: client, insp: asynq.NewInspectorFromRedisClient(rdb), worker: w,
-		sub: tasks.NewSubmitter(store, client, tasks.SubmitOptions{})}
+	b, rdb := batchWorker(t, tasks.TypeCDNDistributionEnsure, "ionos", tasks.NewIONOSDistribution(map[string]*ionos.Client{"default": ic}))
 	ensure := func(i int) *opstore.Operation {
 		params := fmt.Sprintf(`{"distribution_id":%q,"domain":"cdn%d.example.com","routing_rules":[{"scheme":"https","prefix":"/","upstream":{"host":"origin.example.com","caching":true,"waf":false}}]}`,
 			fmt.Sprintf("9ba15778-16c4-543c-8775-e52acf4853f%d", i), i)
