@@ -995,8 +995,13 @@ func (c Config) Validate() error {
 			bad("http.listen", "the port must be a number from 0 to 65535")
 		}
 	}
-	if c.HTTP.DevToken && c.HTTP.Listen == "" {
-		bad("http.dev_token", "needs http.listen")
+	if c.HTTP.DevToken {
+		// The token is printed: only a server on this machine's loopback
+		// may accept it.
+		host, _, err := net.SplitHostPort(c.HTTP.Listen)
+		if ip := net.ParseIP(host); c.HTTP.Listen == "" || err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			bad("http.dev_token", "needs http.listen on a loopback address (127.0.0.1:8080), got %q", c.HTTP.Listen)
+		}
 	}
 	tokNames := map[string]string{}
 	tokSecrets := map[string]int{}

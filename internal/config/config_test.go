@@ -143,6 +143,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"CallbacksNeedListen", base + "webhooks:\n  callbacks:\n    public_base_url: https://ow.example.com\n    secret: 0123456789abcdef\n", "http.listen: required"},
 		{"CallbacksNeedSecret", base + "http:\n  listen: 127.0.0.1:0\nwebhooks:\n  callbacks:\n    public_base_url: https://ow.example.com\n", "webhooks.callbacks.secret: required"},
 		{"ListenPortOutOfRange", base + "http:\n  listen: 127.0.0.1:99999\n", "http.listen: the port must be a number from 0 to 65535"},
+		{"DevTokenNeedsListen", base + "http:\n  dev_token: true\n", `http.dev_token: needs http.listen on a loopback address (127.0.0.1:8080), got ""`},
+		{"DevTokenLoopbackOnly", base + "http:\n  listen: 0.0.0.0:8080\n  dev_token: true\n", `http.dev_token: needs http.listen on a loopback address (127.0.0.1:8080), got "0.0.0.0:8080"`},
 		{"BlankQueue", base + "worker:\n  queues: {' ': 1}\noperations:\n  queue: ' '\nwebhooks:\n  queue: ' '\n", "worker.queues: a queue name must not be empty"},
 		{"SameTokenTwice", base + "http:\n  listen: 127.0.0.1:0\n  tokens:\n    - {name: a, token: same-token-0123456789, scope: read}\n    - {name: b, token: same-token-0123456789, scope: write}\n", "http.tokens[1].token: the same value as http.tokens[0].token"},
 	}
