@@ -97,8 +97,10 @@ const batchParallel = 16
 // first, then settles every member the list shows finished, records the
 // status of the others, and has the members the list no longer shows poll
 // alone now (as it does with every member once the batch is too small to
-// list). A list that fails is logged and leaves every member uncovered,
-// so they poll alone until a list works again.
+// list). A list that fails is logged; the next interval lists again, and
+// meanwhile a member the last list covered waits for that list or its own
+// safety poll (parkedPoll), so a provider whose list is down is not
+// flooded with single GETs.
 func (bs *batchStep) ProcessBatchPoll(ctx context.Context, t *asynq.Task) error {
 	var p BatchPollPayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.Key == "" || p.Kind == "" || p.Provider == "" {
@@ -169,7 +171,7 @@ func (bs *batchStep) ProcessBatchPoll(ctx context.Context, t *asynq.Task) error 
 	}
 	results, err := exec.pollBatch(ctx, p.Account, handles)
 	if err != nil {
-		log.Warn("batch list failed; its members poll alone until a list works", zap.Error(err))
+		log.Warn("batch list failed; the next interval lists again", zap.Error(err))
 		return nil
 	}
 	seen := map[string]poller.Member{}
